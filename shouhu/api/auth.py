@@ -1,0 +1,74 @@
+"""API authentication (bearer token or the browser session) and the per-operation access check."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Router
+from ninja.errors import HttpError
+from ninja.security import HttpBearer, SessionAuth
+
+from shouhu.api.models import ApiToken
+from shouhu.org.access import rule_of, scope_for
+from shouhu.org.backends import may_log_in
+
+TOKEN_PREFIX = "shk_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user: Any) -> str:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    ApiToken.objects.create(user=user, key_hash=hash_token(token), prefix=token[:12])
+    return token
+
+
+class BearerAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+            return None
+        row = (
+            ApiToken.objects.select_related("user", "user__organization")
+            .filter(key_hash=hash_token(token), revoked_at__isnull=True)
+            .first()
+        )
+        if row is None or not may_log_in(row.user):
+            return None
+        now = timezone.now()
+        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+        request.user = row.user
+        return row.user
+
+
+class ActiveSessionAuth(SessionAuth):
+    def authenticate(self, request: HttpRequest, key: Any) -> Any:
+        user = super().authenticate(request, key)
+        return user if user is not None and may_log_in(user) else None
+
+
+class GuardedRouter(Router):
+    """Refuses, at import time, an operation that declares no access rule (deny by default),
+    and checks the declared capabilities on every call."""
+
+    def add_api_operation(self, path: str, methods: list[str], view_func: Callable[..., Any], **kwargs: Any) -> None:
+        rule = rule_of(view_func)
+        if rule is None:
+            raise ImproperlyConfigured(f"API operation {view_func.__name__} declares no access rule")
+
+        @functools.wraps(view_func)
+        def guarded(request: HttpRequest, *args: Any, **kw: Any) -> Any:
+            if not rule.permits(scope_for(request.auth)):
+                raise HttpError(403, "您的角色无权使用此接口。")
+            return view_func(request, *args, **kw)
+
+        return super().add_api_operation(path, methods, guarded, **kwargs)

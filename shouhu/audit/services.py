@@ -1,0 +1,123 @@
+"""Writing and verifying the audit chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from shouhu.audit.models import AuditEvent, ChainHead
+
+GENESIS = "0" * 64
+
+
+def _canonical(event: AuditEvent) -> bytes:
+    payload = {
+        "seq": event.seq,
+        "at": event.at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": event.actor_id,
+        "actor_name": event.actor_name,
+        "org": event.organization_id,
+        "org_name": event.organization_name,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "object_label": event.object_label,
+        "detail": event.detail,
+        "ip": event.ip,
+    }
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def compute_hash(prev_hash: str, event: AuditEvent) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(event)).hexdigest()
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record(
+    *,
+    actor: Any,
+    action: str,
+    object_type: str = "",
+    object_id: Any = "",
+    object_label: str = "",
+    detail: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+    actor_name: str = "",
+) -> AuditEvent:
+    """Append one event to the chain, inside the caller's transaction when there is one.
+
+    Never put personal data (ID numbers, phones, addresses) in `detail` or `object_label`.
+    """
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    org = getattr(user, "organization", None) if user else None
+    with transaction.atomic():
+        head = ChainHead.objects.select_for_update().filter(id=1).first()
+        if head is None:
+            head = ChainHead.objects.create(id=1)
+            head = ChainHead.objects.select_for_update().get(id=1)
+        event = AuditEvent(
+            seq=head.last_seq + 1,
+            at=timezone.now(),
+            actor_id=user.pk if user else None,
+            actor_name=(user.get_username() if user else actor_name)[:150],
+            organization_id=org.pk if org else None,
+            organization_name=(org.name if org else "")[:100],
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id)[:64],
+            object_label=object_label[:100],
+            detail=detail or {},
+            ip=client_ip(request),
+            prev_hash=head.last_hash,
+        )
+        event.hash = compute_hash(head.last_hash, event)
+        event.save(force_insert=True)
+        ChainHead.objects.filter(id=1).update(last_seq=event.seq, last_hash=event.hash, count=head.count + 1)
+    return event
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    count: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+def verify_chain(batch: int = 5000) -> Verification:
+    """Walk the chain in order; report the first event whose link does not hold."""
+    head = ChainHead.objects.filter(id=1).first()
+    prev_hash = GENESIS
+    expected_seq = 1
+    count = 0
+    last_seq = 0
+    while True:
+        rows = list(AuditEvent.objects.filter(seq__gte=expected_seq).order_by("seq")[:batch])
+        if not rows:
+            break
+        for event in rows:
+            if event.seq != expected_seq:
+                return Verification(False, count, expected_seq, f"event {expected_seq} is missing (deleted)")
+            if event.prev_hash != prev_hash:
+                return Verification(False, count, event.seq, "prev_hash does not match the previous event")
+            if compute_hash(prev_hash, event) != event.hash:
+                return Verification(False, count, event.seq, "content does not match its hash (edited)")
+            prev_hash = event.hash
+            expected_seq += 1
+            count += 1
+            last_seq = event.seq
+    if head is not None and (head.last_seq != last_seq or head.last_hash != prev_hash):
+        return Verification(False, count, last_seq + 1, "events after the last one found are missing (deleted)")
+    return Verification(True, count)

@@ -1,0 +1,123 @@
+"""Encryption at rest for personal identifiers, and keyed blind indexes for exact look-up.
+
+SM4-GCM where the OpenSSL build offers it (the national standard, GB/T 32907), else AES-256-GCM.
+Every ciphertext names its algorithm and key version (`sm4gcm.1:` / `aesgcm.1:`), so a stored
+value can always be read back, and a later key rotation knows what to re-encrypt.
+
+Why hand-written: the Django field libraries that exist (django-cryptography, django-fernet-fields)
+are Fernet-only (AES-CBC + HMAC), unmaintained or without blind indexes; this module is a thin
+layer over `cryptography`'s AEAD primitives, with no crypto of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import logging
+import os
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger(__name__)
+
+# Published in the repository on purpose: usable only in demo mode and tests.
+DEMO_DATA_KEY = base64.b64encode(b"shouhu-demo-key-NOT-FOR-REAL-USE").decode()
+KEY_VERSION = 1
+_NONCE = 12
+_TAG = 16
+
+
+def _sm4_gcm_available() -> bool:
+    try:
+        key, iv = os.urandom(16), os.urandom(12)
+        Cipher(algorithms.SM4(key), modes.GCM(iv)).encryptor().finalize()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means the build lacks SM4-GCM
+        return False
+
+
+@dataclass(frozen=True)
+class _Keys:
+    algorithm: str  # what new values are written with
+    sm4: bytes
+    aes: bytes
+    index: bytes
+
+
+@functools.cache
+def _keys() -> _Keys:
+    raw = settings.DATA_KEY
+    if not raw:
+        if not (settings.DEMO_MODE or settings.TESTING):
+            raise ImproperlyConfigured("SHOUHU_DATA_KEY (or SHOUHU_DATA_KEY_FILE) is required")
+        logger.warning("Using the published DEMO data key: demo mode only, never for real data")
+        raw = DEMO_DATA_KEY
+    try:
+        master = base64.b64decode(raw, validate=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured("SHOUHU_DATA_KEY must be base64") from exc
+    if len(master) < 32:
+        raise ImproperlyConfigured("SHOUHU_DATA_KEY must decode to at least 32 bytes")
+
+    def derive(info: bytes, length: int) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(master)
+
+    return _Keys(
+        algorithm="sm4gcm" if _sm4_gcm_available() else "aesgcm",
+        sm4=derive(b"shouhu/encrypt/sm4/v1", 16),
+        aes=derive(b"shouhu/encrypt/aes/v1", 32),
+        index=derive(b"shouhu/blind-index/v1", 32),
+    )
+
+
+def reset_keys_cache() -> None:
+    _keys.cache_clear()
+
+
+def algorithm() -> str:
+    return _keys().algorithm
+
+
+def encrypt(plaintext: str) -> str:
+    keys = _keys()
+    nonce = os.urandom(_NONCE)
+    data = plaintext.encode("utf-8")
+    if keys.algorithm == "sm4gcm":
+        enc = Cipher(algorithms.SM4(keys.sm4), modes.GCM(nonce)).encryptor()
+        body = enc.update(data) + enc.finalize() + enc.tag
+    else:
+        body = AESGCM(keys.aes).encrypt(nonce, data, None)
+    token = base64.b64encode(nonce + body).decode("ascii")
+    return f"{keys.algorithm}.{KEY_VERSION}:{token}"
+
+
+def decrypt(stored: str) -> str:
+    keys = _keys()
+    header, _, token = stored.partition(":")
+    alg, _, version = header.partition(".")
+    if not token or version != str(KEY_VERSION):
+        raise ValueError("unknown ciphertext format")
+    blob = base64.b64decode(token)
+    nonce, body = blob[:_NONCE], blob[_NONCE:]
+    if alg == "sm4gcm":
+        dec = Cipher(algorithms.SM4(keys.sm4), modes.GCM(nonce, body[-_TAG:])).decryptor()
+        data = dec.update(body[:-_TAG]) + dec.finalize()
+    elif alg == "aesgcm":
+        data = AESGCM(keys.aes).decrypt(nonce, body, None)
+    else:
+        raise ValueError(f"unknown cipher {alg!r}")
+    return data.decode("utf-8")
+
+
+def blind_index(value: str, *, purpose: str) -> str:
+    """Keyed hash for exact match and de-duplication; `purpose` keeps indexes of different fields apart."""
+    digest = hmac.new(_keys().index, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()
+    return digest[:40]

@@ -1,0 +1,33 @@
+"""The admin site: open only to the system and security administrators, through `scope_for`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+from django.http import HttpRequest
+
+
+class ShouhuAdminSite(admin.AdminSite):
+    site_header = "守护 · 系统管理"
+    site_title = "守护"
+    index_title = "单位、用户与角色"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        from shouhu.org.access import Cap, scope_for
+
+        scope = scope_for(request.user)
+        return scope.can(Cap.ORG_ADMIN) or scope.can(Cap.ROLE_ADMIN)
+
+    def login(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        from django.contrib.auth.views import redirect_to_login
+        from django.shortcuts import render
+
+        if request.user.is_authenticated:
+            return render(request, "403.html", {"message": "您的角色无权访问系统管理。"}, status=403)
+        return redirect_to_login(request.get_full_path())
+
+
+class ShouhuAdminConfig(AdminConfig):
+    default_site = "shouhu.org.admin_site.ShouhuAdminSite"

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _sync(sender, **kwargs):  # noqa: ANN001
+    from shouhu.org.catalogue import sync_catalogue
+
+    sync_catalogue()
+
+
+class OrgConfig(AppConfig):
+    name = "shouhu.org"
+    label = "org"
+    verbose_name = "单位与用户"
+
+    def ready(self) -> None:
+        from shouhu.org import signals  # noqa: F401
+
+        post_migrate.connect(_sync, sender=self, dispatch_uid="shouhu.org.sync_catalogue")

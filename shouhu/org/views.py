@@ -1,0 +1,74 @@
+"""Home (今日待办 / the numbers / a unit's duties), login and the district statistics page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import views as auth_views
+from django.db.models import Count, Q
+from django.db.models.functions import Substr
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from shouhu.org.access import Cap, allow, public, scope_for
+from shouhu.org.models import Duty, NeedRoute, Region, RegionLevel
+from shouhu.registry.models import Child, LedgerStatus
+from shouhu.registry.selectors import children_visible_to, findings_for
+
+
+login_view = public(
+    auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True)
+)
+logout_view = public(auth_views.LogoutView.as_view())
+
+
+@allow(Cap.HOME)
+@require_http_methods(["GET"])
+def home(request: HttpRequest) -> HttpResponse:
+    scope = scope_for(request.user)
+    context: dict[str, Any] = {"today": timezone.localdate()}
+    if scope.can(Cap.LEDGER_EDIT):
+        visible = children_visible_to(request.user)
+        month_start = timezone.localdate().replace(day=1)
+        context["counts"] = visible.aggregate(
+            active=Count("pk", filter=Q(status=LedgerStatus.ACTIVE)),
+            exited=Count("pk", filter=Q(status=LedgerStatus.EXITED)),
+            new_this_month=Count("pk", filter=Q(registered_at__date__gte=month_start)),
+        )
+        context["findings"] = findings_for(request.user, limit=20)
+        context["recent"] = visible.select_related("region").order_by("-updated_at")[:10]
+    org = request.user.organization
+    unit = org.member_unit if org else None
+    if unit is not None and not scope.can(Cap.LEDGER_EDIT):
+        context["unit"] = unit
+        context["duties"] = Duty.objects.filter(unit=unit).prefetch_related("need_types")
+        context["routes"] = NeedRoute.objects.filter(unit=unit).select_related("need_type").order_by("-primary")
+    if scope.can(Cap.STATS_VIEW) and not scope.can(Cap.LEDGER_EDIT):
+        context["town_counts"] = town_counts(request.user)
+    return render(request, "home.html", context)
+
+
+def town_counts(actor: Any) -> list[dict[str, Any]]:
+    """Active children per town: aggregated numbers only, never a name."""
+    scope = scope_for(actor)
+    towns = list(Region.objects.filter(level=RegionLevel.TOWN).order_by("code"))
+    if scope.prefixes:
+        towns = [t for t in towns if scope.covers_region(t.code) or any(p.startswith(t.code[:9]) for p in scope.prefixes)]
+    per_town = dict(
+        Child.objects.filter(status=LedgerStatus.ACTIVE)
+        .annotate(town=Substr("region_id", 1, 9))
+        .values_list("town")
+        .annotate(n=Count("pk"))
+        .values_list("town", "n")
+    )
+    rows = [{"town": town, "active": per_town.get(town.code[:9], 0)} for town in towns]
+    rows.append({"town": None, "active": sum(r["active"] for r in rows)})
+    return rows
+
+
+@allow(Cap.STATS_VIEW)
+@require_http_methods(["GET"])
+def stats(request: HttpRequest) -> HttpResponse:
+    return render(request, "stats.html", {"town_counts": town_counts(request.user)})

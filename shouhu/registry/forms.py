@@ -1,0 +1,370 @@
+"""Forms for the ledger. Pages and the API validate through these, so a rule is written once."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from shouhu.lib.idnumber import parse_id_number
+from shouhu.lib.text import normalize_compact, normalize_text
+from shouhu.org.models import Region, RegionLevel
+from shouhu.registry import models as m
+
+PHONE_RE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+
+
+def today() -> date:
+    return timezone.localdate()
+
+
+def clean_phone(raw: str) -> str:
+    value = normalize_compact(raw or "").replace("+86", "")
+    if not value:
+        return ""
+    if not PHONE_RE.match(value):
+        raise ValidationError(_("电话号码格式不正确：手机号为11位数字，座机如 0519-86123456。"))
+    return value
+
+
+class ShouhuForm(forms.Form):
+    """Shared behaviour: strip/NFKC text, refuse future dates, Bootstrap classes."""
+
+    past_dates: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _style(self)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        _check_past_dates(self, data)
+        return data
+
+
+class ShouhuModelForm(forms.ModelForm):
+    past_dates: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _style(self)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name, value in list(data.items()):
+            if isinstance(value, str) and name in self.fields and isinstance(self.fields[name], forms.CharField):
+                data[name] = normalize_text(value) if "\n" not in value else value.strip()
+        _check_past_dates(self, data)
+        return data
+
+
+def _check_past_dates(form: forms.BaseForm, data: dict[str, Any]) -> None:
+    for name in form.past_dates:
+        value = data.get(name)
+        if isinstance(value, date) and value > today():
+            form.add_error(name, _("日期不能晚于今天。"))
+
+
+def _style(form: forms.BaseForm) -> None:
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            widget.attrs.setdefault("class", "form-check-input")
+        elif isinstance(widget, forms.CheckboxSelectMultiple):
+            continue
+        elif isinstance(widget, forms.Select):
+            widget.attrs.setdefault("class", "form-select")
+        else:
+            widget.attrs.setdefault("class", "form-control")
+        if isinstance(field, forms.DateField):
+            widget.input_type = "date"  # type: ignore[attr-defined]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, date):
+            return value.isoformat()
+        return value
+
+
+class ChildForm(ShouhuModelForm):
+    id_number = forms.CharField(label=gettext_lazy("身份证号"), max_length=30)
+    gender = forms.ChoiceField(
+        label=gettext_lazy("性别"), choices=[("", gettext_lazy("按身份证号"))] + list(m.Gender.choices), required=False
+    )
+    birth_date = forms.DateField(label=gettext_lazy("出生日期"), required=False, widget=DateInput)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    past_dates = ("birth_date",)
+
+    class Meta:
+        model = m.Child
+        fields = [
+            "name", "id_number", "gender", "birth_date", "ethnicity", "hukou_registered", "hukou_type",
+            "hukou_place", "region", "health", "disability_type", "disability_grade", "illness", "school_stage",
+            "school_name", "grade", "boarding", "lives_with_parents", "street_child", "guardianship_type",
+            "guardianship_assessment", "note",
+        ]
+        widgets = {"note": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args: Any, actor: Any, instance: m.Child | None = None, **kwargs: Any) -> None:
+        from shouhu.org.access import scope_for
+
+        initial = kwargs.pop("initial", {}) or {}
+        if instance is not None:
+            initial = {"id_number": instance.id_number, "version": instance.version, **initial}
+        super().__init__(*args, instance=instance, initial=initial, **kwargs)
+        self.actor = actor
+        scope = scope_for(actor)
+        villages = Region.objects.filter(level=RegionLevel.VILLAGE).select_related("parent").order_by("code")
+        if scope.prefixes:
+            from django.db.models import Q
+
+            q = Q()
+            for prefix in scope.prefixes:
+                q |= Q(code__startswith=prefix)
+            villages = villages.filter(q)
+        else:
+            villages = villages.none()
+        self.fields["region"].queryset = villages
+        self.fields["region"].label_from_instance = lambda r: f"{r.parent.name if r.parent else ''} {r.name}"
+        if instance is None and len(scope.prefixes) == 1 and len(scope.prefixes[0]) == 12:
+            self.fields["region"].initial = scope.prefixes[0]  # a village director's own village
+        self.fields["disability_grade"].required = False
+
+    def clean_name(self) -> str:
+        name = normalize_text(self.cleaned_data["name"])
+        if len(name) < 2:
+            raise ValidationError(_("请填写儿童的完整姓名。"))
+        if re.search(r"[<>{}\\/;=]", name):
+            raise ValidationError(_("姓名中不能包含特殊符号。"))
+        return name
+
+    def clean_id_number(self) -> str:
+        info = parse_id_number(self.cleaned_data["id_number"], today=today())
+        self._id_info = info
+        return info.value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        info = getattr(self, "_id_info", None)
+        if info is not None:
+            typed_birth = data.get("birth_date")
+            if typed_birth and typed_birth != info.birth_date:
+                self.add_error(
+                    "birth_date",
+                    _("出生日期与身份证号不一致：身份证号显示为 %(d)s。") % {"d": info.birth_date.isoformat()},
+                )
+            typed_gender = data.get("gender")
+            if typed_gender and typed_gender != info.gender:
+                self.add_error("gender", _("性别与身份证号不一致：第17位表示%(g)s。") % {
+                    "g": m.Gender(info.gender).label})
+            data["birth_date"] = info.birth_date
+            data["gender"] = info.gender
+            self._check_age(info.birth_date)
+            self._check_duplicate(info.value)
+        if data.get("health") == m.Health.DISABLED:
+            if not data.get("disability_type"):
+                self.add_error("disability_type", _("健康状况为残疾时，请选择残疾类别。"))
+            if not data.get("disability_grade"):
+                self.add_error("disability_grade", _("健康状况为残疾时，请选择残疾等级。"))
+        if data.get("health") == m.Health.ILL and not data.get("illness"):
+            self.add_error("illness", _("健康状况为患病时，请填写所患疾病。"))
+        return data
+
+    def _check_age(self, birth: date) -> None:
+        is_new = self.instance.pk is None or self.instance._state.adding
+        if not is_new:
+            return
+        probe = m.Child(birth_date=birth)
+        if probe.age_on(today()) >= 18:
+            self.add_error("id_number", _("该儿童已年满18周岁，不能登记入儿童台账。"))
+
+    def _check_duplicate(self, value: str) -> None:
+        from shouhu.lib.crypto import blind_index
+        from shouhu.registry.selectors import children_visible_to
+
+        index = blind_index(value, purpose="child_id")
+        existing = m.Child.objects.filter(id_number_index=index)
+        if self.instance.pk:
+            existing = existing.exclude(pk=self.instance.pk)
+        existing_id = existing.values_list("pk", flat=True).first()
+        if existing_id is None:
+            return
+        if children_visible_to(self.actor).filter(pk=existing_id).exists():
+            url = reverse("registry:child_detail", args=[existing_id])
+            self.add_error(
+                "id_number",
+                ValidationError(format_html(_('该身份证号已登记，<a href="{}">查看已有记录</a>。'), url), code="duplicate"),
+            )
+        else:
+            self.add_error(
+                "id_number",
+                ValidationError(_("该身份证号无法登记，请核对号码，或联系区民政局（联席办）核实。"), code="duplicate"),
+            )
+
+
+class HouseholdForm(ShouhuModelForm):
+    income_sources = forms.MultipleChoiceField(
+        label=gettext_lazy("收入来源"), choices=m.INCOME_SOURCES, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    assistance_received = forms.MultipleChoiceField(
+        label=gettext_lazy("已获救助"), choices=m.ASSISTANCE_KINDS, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        instance = kwargs.get("instance")
+        if instance is not None and instance.pk:
+            kwargs["initial"] = {"version": instance.version, **(kwargs.get("initial") or {})}
+        super().__init__(*args, **kwargs)
+
+    class Meta:
+        model = m.Household
+        fields = ["address", "economic_status", "housing", "income_sources", "assistance_received"]
+        widgets = {"address": forms.TextInput()}
+
+    def clean_address(self) -> str:
+        value = normalize_text(self.cleaned_data.get("address") or "")
+        if len(value) > 200:
+            raise ValidationError(_("地址不能超过200个字。"))
+        return value
+
+
+class FamilyMemberForm(ShouhuModelForm):
+    id_number = forms.CharField(label=gettext_lazy("身份证号"), max_length=30, required=False)
+    phone = forms.CharField(label=gettext_lazy("联系电话"), max_length=30, required=False)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    past_dates = ("birth_date",)
+
+    class Meta:
+        model = m.FamilyMember
+        fields = ["relation", "name", "id_number", "birth_date", "phone", "work_place", "is_guardian", "capacity"]
+        widgets = {"birth_date": DateInput}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        instance = kwargs.get("instance")
+        if instance is not None and instance.pk:
+            kwargs["initial"] = {"id_number": instance.id_number, "phone": instance.phone, "version": instance.version,
+                                 **(kwargs.get("initial") or {})}
+        super().__init__(*args, **kwargs)
+
+    def clean_id_number(self) -> str:
+        raw = self.cleaned_data.get("id_number") or ""
+        if not normalize_compact(raw):
+            return ""
+        info = parse_id_number(raw, today=today())
+        self._id_info = info
+        return info.value
+
+    def clean_phone(self) -> str:
+        return clean_phone(self.cleaned_data.get("phone") or "")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        info = getattr(self, "_id_info", None)
+        if info is not None:
+            if data.get("birth_date") and data["birth_date"] != info.birth_date:
+                self.add_error("birth_date", _("出生日期与身份证号不一致：身份证号显示为 %(d)s。") % {
+                    "d": info.birth_date.isoformat()})
+            data["birth_date"] = info.birth_date
+            relation = data.get("relation")
+            expected = {m.Relation.FATHER: "M", m.Relation.MOTHER: "F"}.get(relation)
+            if expected and info.gender != expected:
+                self.add_error("id_number", _("身份证号的性别与“%(r)s”不符，请核对。") % {
+                    "r": m.Relation(relation).label})
+        return data
+
+
+class SituationForm(ShouhuModelForm):
+    past_dates = ("since",)
+
+    class Meta:
+        model = m.ParentSituation
+        fields = ["kind", "since", "until", "disability_grade", "disability_type", "note"]
+        widgets = {"since": DateInput, "until": DateInput}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and until < since:
+            self.add_error("until", _("结束日期不能早于起始日期。"))
+        if data.get("kind") == m.SituationKind.SEVERE_DISABILITY and not data.get("disability_grade"):
+            self.add_error("disability_grade", _("重残情形请填写残疾等级。"))
+        return data
+
+
+SituationFormSet = forms.inlineformset_factory(
+    m.FamilyMember, m.ParentSituation, form=SituationForm, extra=1, max_num=8, can_delete=True
+)
+
+
+class EntrustmentForm(ShouhuModelForm):
+    carer_id_number = forms.CharField(label=gettext_lazy("受委托人身份证号"), max_length=30, required=False)
+    carer_phone = forms.CharField(label=gettext_lazy("受委托人电话"), max_length=30, required=False)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    past_dates = ("since", "agreement_date", "carer_birth_date")
+
+    class Meta:
+        model = m.Entrustment
+        fields = [
+            "carer_name", "carer_relation", "carer_id_number", "carer_phone", "carer_birth_date", "since", "until",
+            "agreement_signed", "agreement_date", "village_informed", "school_informed",
+        ]
+        widgets = {"carer_birth_date": DateInput, "since": DateInput, "until": DateInput, "agreement_date": DateInput}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        instance = kwargs.get("instance")
+        if instance is not None and instance.pk:
+            kwargs["initial"] = {"carer_id_number": instance.carer_id_number, "carer_phone": instance.carer_phone,
+                                 "version": instance.version, **(kwargs.get("initial") or {})}
+        super().__init__(*args, **kwargs)
+
+    def clean_carer_id_number(self) -> str:
+        raw = self.cleaned_data.get("carer_id_number") or ""
+        if not normalize_compact(raw):
+            return ""
+        info = parse_id_number(raw, today=today())
+        self._id_info = info
+        return info.value
+
+    def clean_carer_phone(self) -> str:
+        return clean_phone(self.cleaned_data.get("carer_phone") or "")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        info = getattr(self, "_id_info", None)
+        if info is not None:
+            data["carer_birth_date"] = data.get("carer_birth_date") or info.birth_date
+        birth = data.get("carer_birth_date")
+        if birth and m.Child(birth_date=birth).age_on(today()) < 18:
+            self.add_error("carer_birth_date", _("受委托监护人须为年满18周岁的成年人（未成年人保护法第二十二条）。"))
+        if data.get("agreement_signed") and not data.get("agreement_date"):
+            self.add_error("agreement_date", _("已签订确认书时，请填写签订日期。"))
+        since, until = data.get("since"), data.get("until")
+        if since and until and until < since:
+            self.add_error("until", _("结束日期不能早于起始日期。"))
+        return data
+
+
+class ExitForm(ShouhuForm):
+    reason = forms.ChoiceField(label=gettext_lazy("退出原因"), choices=m.ExitReason.choices)
+    exit_date = forms.DateField(label=gettext_lazy("退出日期"), widget=DateInput)
+    note = forms.CharField(label=gettext_lazy("说明"), max_length=200, required=False)
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    past_dates = ("exit_date",)
+
+
+class ReenterForm(ShouhuForm):
+    note = forms.CharField(label=gettext_lazy("重新纳入原因"), max_length=200)
+    version = forms.IntegerField(widget=forms.HiddenInput)

@@ -1,0 +1,315 @@
+"""Writes to the ledger. Pages, the API, imports and jobs all call these.
+
+Each service takes `actor=` first, runs in one transaction, validates with `full_clean()`, and
+writes its audit event in the same transaction. Edits carry the version the user started from:
+a stale version raises `StaleEdit`, and nothing is written.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from shouhu.audit.models import Action
+from shouhu.audit.services import record
+from shouhu.lib.crypto import blind_index
+from shouhu.lib.text import pinyin_keys
+from shouhu.registry.models import (
+    Child,
+    Entrustment,
+    FamilyMember,
+    Household,
+    LedgerStatus,
+    ParentSituation,
+)
+
+# Fields whose values never enter the audit log (only the fact that they changed).
+PERSONAL_FIELDS = frozenset({"id_number", "phone", "address", "carer_id_number", "carer_phone", "name", "carer_name"})
+
+
+class StaleEdit(Exception):
+    """Someone saved this record after the user opened it."""
+
+    def __init__(self, current_version: int) -> None:
+        super().__init__(current_version)
+        self.current_version = current_version
+
+    @property
+    def message(self) -> str:
+        return _("保存失败：在您编辑期间，该记录已被他人修改。您填写的内容仍保留在下方；请打开最新记录核对后再保存。")
+
+
+def child_index(id_number: str) -> str:
+    return blind_index(id_number, purpose="child_id")
+
+
+def person_index(id_number: str) -> str:
+    return blind_index(id_number, purpose="person_id") if id_number else ""
+
+
+def _apply(instance: Any, data: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    """Set fields on the instance; return {field: [old, new]} for what changed (personal values hidden)."""
+    changes: dict[str, Any] = {}
+    for name in fields:
+        if name not in data:
+            continue
+        old, new = getattr(instance, name), data[name]
+        if hasattr(new, "pk") and not isinstance(new, str):
+            old_key, new_key = getattr(instance, f"{name}_id"), new.pk
+            if old_key != new_key:
+                changes[name] = [old_key, new_key]
+            setattr(instance, name, new)
+            continue
+        if old != new:
+            changes[name] = ["***", "***"] if name in PERSONAL_FIELDS else [_jsonable(old), _jsonable(new)]
+        setattr(instance, name, new)
+    return changes
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+CHILD_FIELDS = [
+    "name", "id_number", "gender", "birth_date", "ethnicity", "hukou_registered", "hukou_type", "hukou_place",
+    "region", "health", "disability_type", "disability_grade", "illness", "school_stage", "school_name", "grade",
+    "boarding", "lives_with_parents", "street_child", "guardianship_type", "guardianship_assessment", "note",
+]
+HOUSEHOLD_FIELDS = ["address", "economic_status", "housing", "income_sources", "assistance_received"]
+MEMBER_FIELDS = ["relation", "name", "id_number", "birth_date", "phone", "work_place", "is_guardian", "capacity"]
+SITUATION_FIELDS = ["kind", "since", "until", "disability_grade", "disability_type", "note"]
+ENTRUSTMENT_FIELDS = [
+    "carer_name", "carer_relation", "carer_id_number", "carer_phone", "carer_birth_date", "since", "until",
+    "agreement_signed", "agreement_date", "village_informed", "school_informed",
+]
+
+
+def _fill_child_derived(child: Child) -> None:
+    child.name_pinyin, child.name_initials = pinyin_keys(child.name)
+    child.id_number_index = child_index(child.id_number)
+    if child.health != "disabled":
+        child.disability_type, child.disability_grade = "", None
+
+
+def _save(instance: Any, actor: Any, *, update_fields: list[str] | None = None, exclude: list[str] | None = None) -> None:
+    instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    instance._history_user = actor if getattr(actor, "is_authenticated", False) else None
+    instance.save(update_fields=update_fields)
+
+
+def _duplicate_error() -> ValidationError:
+    return ValidationError({"id_number": [_("该身份证号已在台账中登记。")]})
+
+
+@transaction.atomic
+def child_create(
+    *,
+    actor: Any,
+    data: dict[str, Any],
+    household: dict[str, Any] | None = None,
+    members: list[dict[str, Any]] | None = None,
+    entrustment: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> Child:
+    """Register a child with the household, family members (each with `situations`) and carer."""
+    hh = None
+    if household is not None:
+        hh = Household()
+        _apply(hh, household, HOUSEHOLD_FIELDS)
+        _save(hh, actor)
+    child = Child(household=hh, registered_by=actor if getattr(actor, "is_authenticated", False) else None)
+    _apply(child, data, CHILD_FIELDS)
+    _fill_child_derived(child)
+    try:
+        with transaction.atomic():
+            _save(child, actor, exclude=["registered_by"])
+    except IntegrityError:
+        raise _duplicate_error() from None
+    for member in members or []:
+        _member_create(actor=actor, child=child, data=member)
+    if entrustment:
+        ent = Entrustment(child=child)
+        _apply(ent, entrustment, ENTRUSTMENT_FIELDS)
+        _save(ent, actor)
+    record(actor=actor, action=Action.CREATE, object_type="child", object_id=child.pk, request=request,
+           detail={"members": len(members or []), "entrustment": bool(entrustment)})
+    return child
+
+
+def _locked(model: type, pk: Any, expected_version: int | None) -> Any:
+    current = model.objects.select_for_update().get(pk=pk)
+    if expected_version is None or current.version != expected_version:
+        raise StaleEdit(current.version)
+    return current
+
+
+@transaction.atomic
+def child_update(
+    *, actor: Any, child: Child, data: dict[str, Any], version: int | None, request: HttpRequest | None = None
+) -> Child:
+    current = _locked(Child, child.pk, version)
+    changes = _apply(current, data, CHILD_FIELDS)
+    if not changes:
+        return current
+    _fill_child_derived(current)
+    current.version += 1
+    try:
+        with transaction.atomic():
+            _save(current, actor)
+    except IntegrityError:
+        raise _duplicate_error() from None
+    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=current.pk, request=request,
+           detail={"changes": changes})
+    return current
+
+
+@transaction.atomic
+def household_update(
+    *, actor: Any, child: Child, data: dict[str, Any], version: int | None, request: HttpRequest | None = None
+) -> Household:
+    if child.household_id is None:
+        hh = Household()
+        changes = _apply(hh, data, HOUSEHOLD_FIELDS)
+        _save(hh, actor)
+        Child.objects.filter(pk=child.pk).update(household=hh)
+    else:
+        hh = _locked(Household, child.household_id, version)
+        changes = _apply(hh, data, HOUSEHOLD_FIELDS)
+        if not changes:
+            return hh
+        hh.version += 1
+        _save(hh, actor)
+    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk, request=request,
+           detail={"household": changes})
+    return hh
+
+
+def _member_create(*, actor: Any, child: Child, data: dict[str, Any]) -> FamilyMember:
+    member = FamilyMember(child=child)
+    _apply(member, data, MEMBER_FIELDS)
+    member.id_number_index = person_index(member.id_number)
+    _save(member, actor)
+    for situation in data.get("situations", []):
+        item = ParentSituation(member=member)
+        _apply(item, situation, SITUATION_FIELDS)
+        _save(item, actor)
+    return member
+
+
+@transaction.atomic
+def member_create(*, actor: Any, child: Child, data: dict[str, Any], request: HttpRequest | None = None) -> FamilyMember:
+    member = _member_create(actor=actor, child=child, data=data)
+    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk, request=request,
+           detail={"member_added": member.get_relation_display()})
+    return member
+
+
+@transaction.atomic
+def member_update(
+    *,
+    actor: Any,
+    member: FamilyMember,
+    data: dict[str, Any],
+    version: int | None,
+    situations: list[dict[str, Any]] | None = None,
+    request: HttpRequest | None = None,
+) -> FamilyMember:
+    """Update a family member; `situations` (when given) replaces the member's situations."""
+    current = _locked(FamilyMember, member.pk, version)
+    changes = _apply(current, data, MEMBER_FIELDS)
+    if situations is not None:
+        old = [(s.kind, s.since, s.until) for s in current.situations.all()]
+        new = [(s["kind"], s.get("since"), s.get("until")) for s in situations]
+        if sorted(map(str, old)) != sorted(map(str, new)):
+            changes["situations"] = [[s[0] for s in old], [s[0] for s in new]]
+            for s in current.situations.all():
+                s._history_user = actor
+                s.delete()
+            for situation in situations:
+                item = ParentSituation(member=current)
+                _apply(item, situation, SITUATION_FIELDS)
+                _save(item, actor)
+    if not changes:
+        return current
+    current.id_number_index = person_index(current.id_number)
+    current.version += 1
+    _save(current, actor)
+    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=current.child_id, request=request,
+           detail={"member": current.get_relation_display(), "changes": changes})
+    return current
+
+
+@transaction.atomic
+def member_delete(*, actor: Any, member: FamilyMember, version: int | None, request: HttpRequest | None = None) -> None:
+    current = _locked(FamilyMember, member.pk, version)
+    current._history_user = actor
+    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=current.child_id, request=request,
+           detail={"member_removed": current.get_relation_display()})
+    current.delete()
+
+
+@transaction.atomic
+def entrustment_save(
+    *,
+    actor: Any,
+    child: Child,
+    data: dict[str, Any],
+    entrustment: Entrustment | None,
+    version: int | None,
+    request: HttpRequest | None = None,
+) -> Entrustment:
+    if entrustment is None:
+        current = Entrustment(child=child)
+        changes = _apply(current, data, ENTRUSTMENT_FIELDS)
+    else:
+        current = _locked(Entrustment, entrustment.pk, version)
+        changes = _apply(current, data, ENTRUSTMENT_FIELDS)
+        if not changes:
+            return current
+        current.version += 1
+    _save(current, actor)
+    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk, request=request,
+           detail={"entrustment": changes})
+    return current
+
+
+@transaction.atomic
+def child_exit(
+    *, actor: Any, child: Child, reason: str, exit_date: date, note: str, version: int | None,
+    request: HttpRequest | None = None,
+) -> Child:
+    current = _locked(Child, child.pk, version)
+    if current.status == LedgerStatus.EXITED:
+        raise ValidationError(_("该儿童已退出台账。"))
+    if exit_date < current.birth_date:
+        raise ValidationError({"exit_date": [_("退出日期不能早于出生日期。")]})
+    current.status, current.exit_reason, current.exit_date, current.exit_note = (
+        LedgerStatus.EXITED, reason, exit_date, note,
+    )
+    current.version += 1
+    _save(current, actor)
+    record(actor=actor, action=Action.EXIT, object_type="child", object_id=current.pk, request=request,
+           detail={"reason": reason, "date": exit_date.isoformat()})
+    return current
+
+
+@transaction.atomic
+def child_reenter(
+    *, actor: Any, child: Child, note: str, version: int | None, request: HttpRequest | None = None
+) -> Child:
+    current = _locked(Child, child.pk, version)
+    if current.status == LedgerStatus.ACTIVE:
+        raise ValidationError(_("该儿童已在册。"))
+    current.status, current.exit_reason, current.exit_date, current.exit_note = LedgerStatus.ACTIVE, "", None, ""
+    current.version += 1
+    _save(current, actor)
+    record(actor=actor, action=Action.REENTER, object_type="child", object_id=current.pk, request=request,
+           detail={"note": note[:200]})
+    return current

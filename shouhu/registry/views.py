@@ -1,0 +1,424 @@
+"""Ledger pages: thin views over forms, services and scoped selectors."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from shouhu.audit.models import Action
+from shouhu.audit.services import record
+from shouhu.org.access import Cap, allow, scope_for
+from shouhu.org.models import Region, RegionLevel
+from shouhu.registry import forms as f
+from shouhu.registry import services
+from shouhu.registry.history import child_history
+from shouhu.registry.models import (
+    Child,
+    Entrustment,
+    FamilyMember,
+    GuardianshipType,
+    Health,
+    Relation,
+    SchoolStage,
+)
+from shouhu.registry.selectors import (
+    AGE_BANDS,
+    LedgerFilters,
+    apply_filters,
+    apply_search,
+    child_get_for,
+    children_visible_to,
+    looks_like_id_number,
+)
+
+PAGE_SIZE = 50
+SEARCH_SLOTS = 8
+
+
+def _region_choices(request: HttpRequest) -> list[tuple[str, str]]:
+    """Towns and villages inside the actor's regions, for the ledger's region filter."""
+    scope = scope_for(request.user)
+    regions = Region.objects.filter(level__in=[RegionLevel.TOWN, RegionLevel.VILLAGE]).only("code", "name", "level")
+    return [
+        (r.code, ("　" if r.level == RegionLevel.VILLAGE else "") + r.name)
+        for r in regions.order_by("code")
+        if scope.covers_region(r.code)
+    ]
+
+
+@allow(Cap.LEDGER_VIEW)
+@require_http_methods(["GET"])
+def ledger(request: HttpRequest) -> HttpResponse:
+    filters = LedgerFilters.from_mapping(request.GET)
+    qs = apply_filters(children_visible_to(request.user), filters)
+    token = request.GET.get("s", "")[:32]
+    query = request.session.get("ledger_search", {}).get(token, "") if token else ""
+    if query:
+        qs = apply_search(qs, query)
+    paginator = Paginator(qs.select_related("region", "region__parent").only(
+        "id", "name", "gender", "birth_date", "school_stage", "guardianship_type", "status", "health",
+        "region__name", "region__parent__name", "region__code", "region__level", "region__parent__code",
+        "region__parent__level", "updated_at",
+    ), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {
+        "page": page,
+        "filters": filters,
+        "query": query,
+        "token": token,
+        "querystring": params.urlencode(),
+        "region_choices": _region_choices(request),
+        "age_bands": list(AGE_BANDS),
+        "school_stages": SchoolStage.choices,
+        "healths": Health.choices,
+        "guardianship_types": GuardianshipType.choices,
+        "today": timezone.localdate(),
+    }
+    template = "registry/_ledger_table.html" if request.htmx and request.htmx.target == "ledger-table" else "registry/ledger.html"
+    return render(request, template, context)
+
+
+@allow(Cap.LEDGER_VIEW)
+@require_POST
+def ledger_search(request: HttpRequest) -> HttpResponse:
+    """Search terms (names, ID numbers) travel in a POST body and live in the session, never in a URL."""
+    query = (request.POST.get("q") or "").strip()[:40]
+    params = request.GET.copy()
+    params.pop("page", None)
+    params.pop("s", None)
+    if query:
+        slots: dict[str, str] = request.session.get("ledger_search", {})
+        if len(slots) >= SEARCH_SLOTS:
+            slots = dict(list(slots.items())[-(SEARCH_SLOTS - 1):])
+        token = secrets.token_urlsafe(6)
+        slots[token] = query
+        request.session["ledger_search"] = slots
+        params["s"] = token
+        record(actor=request.user, action=Action.SEARCH, object_type="child", request=request,
+               detail={"by": "id_number" if looks_like_id_number(query) else "name"})
+    url = reverse("registry:ledger")
+    return redirect(f"{url}?{params.urlencode()}" if params else url)
+
+
+def _member_forms(request: HttpRequest | None, relation: str) -> tuple[f.FamilyMemberForm, Any]:
+    data = request.POST if request is not None else None
+    form = f.FamilyMemberForm(data, prefix=relation, initial={"relation": relation, "is_guardian": True})
+    form.fields["relation"].widget = f.forms.HiddenInput()
+    formset = f.SituationFormSet(data, prefix=f"{relation}-sit", instance=FamilyMember())
+    form.fields["name"].required = False
+    form.fields["relation"].required = False
+    return form, formset
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["GET", "POST"])
+def child_create(request: HttpRequest) -> HttpResponse:
+    post = request.POST if request.method == "POST" else None
+    child_form = f.ChildForm(post, actor=request.user)
+    household_form = f.HouseholdForm(post, prefix="hh")
+    father_form, father_sits = _member_forms(request if post else None, Relation.FATHER)
+    mother_form, mother_sits = _member_forms(request if post else None, Relation.MOTHER)
+    carer_form = f.EntrustmentForm(post, prefix="carer")
+    carer_form.fields["carer_name"].required = False
+    carer_form.fields["carer_relation"].required = False
+    if post is not None:
+        forms_ok = all(
+            [child_form.is_valid(), household_form.is_valid(), father_form.is_valid(), mother_form.is_valid(),
+             father_sits.is_valid(), mother_sits.is_valid(), carer_form.is_valid()]
+        )
+        carer_data = carer_form.cleaned_data if carer_form.is_valid() else {}
+        if forms_ok and carer_data.get("carer_name") and not carer_data.get("carer_relation"):
+            carer_form.add_error("carer_relation", _("请选择受委托人与儿童的关系。"))
+            forms_ok = False
+        if forms_ok:
+            members = []
+            for relation, form, sits in ((Relation.FATHER, father_form, father_sits),
+                                         (Relation.MOTHER, mother_form, mother_sits)):
+                if not form.cleaned_data.get("name"):
+                    continue
+                data = {**form.cleaned_data, "relation": relation}
+                data["situations"] = [s for s in _situations(sits)]
+                members.append(data)
+            try:
+                child = services.child_create(
+                    actor=request.user,
+                    data=child_form.cleaned_data,
+                    household=household_form.cleaned_data,
+                    members=members,
+                    entrustment=carer_data if carer_data.get("carer_name") else None,
+                    request=request,
+                )
+            except ValidationError as exc:
+                _attach(child_form, exc)
+            else:
+                messages.success(request, _("已登记：%(name)s") % {"name": child.name})
+                return redirect("registry:child_detail", pk=child.pk)
+    return render(request, "registry/child_create.html", {
+        "child_form": child_form, "household_form": household_form,
+        "parents": [(_("父亲"), father_form, father_sits), (_("母亲"), mother_form, mother_sits)],
+        "carer_form": carer_form,
+    }, status=400 if post is not None else 200)
+
+
+def _situations(formset: Any) -> list[dict[str, Any]]:
+    result = []
+    for form in formset.forms:
+        data = getattr(form, "cleaned_data", None) or {}
+        if not data or data.get("DELETE") or not data.get("kind"):
+            continue
+        result.append({k: data.get(k) for k in services.SITUATION_FIELDS})
+    return result
+
+
+def _attach(form: Any, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@allow(Cap.LEDGER_VIEW)
+@require_http_methods(["GET"])
+def child_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    child = child_get_for(request.user, pk, request=request)
+    scope = scope_for(request.user)
+    record(actor=request.user, action=Action.VIEW, object_type="child", object_id=child.pk, request=request)
+    family = list(child.family.prefetch_related("situations"))
+    for member in family:
+        member.visible_situations = [s for s in member.situations.all() if scope.cleared(s.label)]
+        member.hidden_situations = len(member.situations.all()) - len(member.visible_situations)
+    entrustments = list(child.entrustments.all())
+    return render(request, "registry/child_detail.html", {
+        "child": child,
+        "age": child.age_on(timezone.localdate()),
+        "family": family,
+        "entrustments": entrustments,
+        "history": child_history(child, scope),
+        "can_edit": scope.can(Cap.LEDGER_EDIT) and scope.covers_region(child.region_id),
+        "can_unmask": scope.can(Cap.UNMASK) and scope.covers_region(child.region_id),
+        "exit_form": f.ExitForm(initial={"version": child.version, "exit_date": timezone.localdate()}),
+        "reenter_form": f.ReenterForm(initial={"version": child.version}),
+        "tab": request.GET.get("tab", "basic"),
+    })
+
+
+def _editable_child(request: HttpRequest, pk: str) -> Child:
+    """A child the actor may edit: in scope *and* in the actor's own regions (shares are read-only)."""
+    child = child_get_for(request.user, pk, request=request)
+    if not scope_for(request.user).covers_region(child.region_id):
+        record(actor=request.user, action=Action.DENIED, object_type="child", object_id=child.pk, request=request,
+               detail={"path": request.path[:200], "why": "shared_read_only"})
+        from django.http import Http404
+
+        raise Http404
+    return child
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["GET", "POST"])
+def child_edit(request: HttpRequest, pk: str) -> HttpResponse:
+    child = _editable_child(request, pk)
+    form = f.ChildForm(request.POST or None, actor=request.user, instance=child)
+    stale = False
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.child_update(actor=request.user, child=child, data=form.cleaned_data,
+                                  version=form.cleaned_data.get("version"), request=request)
+        except services.StaleEdit as exc:
+            form.add_error(None, exc.message)
+            stale = True
+        except ValidationError as exc:
+            _attach(form, exc)
+        else:
+            messages.success(request, _("已保存。"))
+            return redirect("registry:child_detail", pk=child.pk)
+    return render(request, "registry/child_edit.html", {"form": form, "child": child, "stale": stale},
+                  status=409 if stale else (400 if request.method == "POST" else 200))
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["GET", "POST"])
+def household_edit(request: HttpRequest, pk: str) -> HttpResponse:
+    child = _editable_child(request, pk)
+    household = child.household
+    form = f.HouseholdForm(request.POST or None, instance=household)
+    stale = False
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.household_update(actor=request.user, child=child, data=form.cleaned_data,
+                                      version=form.cleaned_data.get("version"), request=request)
+        except services.StaleEdit as exc:
+            form.add_error(None, exc.message)
+            stale = True
+        else:
+            messages.success(request, _("已保存。"))
+            return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
+    return render(request, "registry/simple_form.html", {
+        "form": form, "child": child, "title": _("编辑家庭信息"), "stale": stale,
+    }, status=409 if stale else (400 if request.method == "POST" else 200))
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["GET", "POST"])
+def member_edit(request: HttpRequest, pk: str, member_id: int | None = None) -> HttpResponse:
+    child = _editable_child(request, pk)
+    member = get_object_or_404(FamilyMember, pk=member_id, child=child) if member_id else None
+    post = request.POST if request.method == "POST" else None
+    form = f.FamilyMemberForm(post, instance=member)
+    formset = f.SituationFormSet(post, prefix="sit", instance=member or FamilyMember())
+    scope = scope_for(request.user)
+    if member is not None and not scope.cleared("judicial") and any(
+        s.label for s in member.situations.all()
+    ):
+        # Editing would reveal (and could silently drop) facts the user is not cleared to see.
+        return render(request, "403.html", {"message": _("该家庭成员含受限信息，您的角色无权编辑。")}, status=403)
+    stale = False
+    if post is not None and form.is_valid() and formset.is_valid():
+        try:
+            if member is None:
+                services.member_create(actor=request.user, child=child,
+                                       data={**form.cleaned_data, "situations": _situations(formset)}, request=request)
+            else:
+                services.member_update(actor=request.user, member=member, data=form.cleaned_data,
+                                       version=form.cleaned_data.get("version"), situations=_situations(formset),
+                                       request=request)
+        except services.StaleEdit as exc:
+            form.add_error(None, exc.message)
+            stale = True
+        else:
+            messages.success(request, _("已保存。"))
+            return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
+    return render(request, "registry/member_form.html", {
+        "form": form, "formset": formset, "child": child, "member": member, "stale": stale,
+    }, status=409 if stale else (400 if post is not None else 200))
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_POST
+def member_delete(request: HttpRequest, pk: str, member_id: int) -> HttpResponse:
+    child = _editable_child(request, pk)
+    member = get_object_or_404(FamilyMember, pk=member_id, child=child)
+    try:
+        version = int(request.POST.get("version", ""))
+    except ValueError:
+        return HttpResponseBadRequest(_("缺少版本号。"))
+    try:
+        services.member_delete(actor=request.user, member=member, version=version, request=request)
+    except services.StaleEdit as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("已删除家庭成员。"))
+    return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["GET", "POST"])
+def entrustment_edit(request: HttpRequest, pk: str, entrustment_id: int | None = None) -> HttpResponse:
+    child = _editable_child(request, pk)
+    ent = get_object_or_404(Entrustment, pk=entrustment_id, child=child) if entrustment_id else None
+    form = f.EntrustmentForm(request.POST or None, instance=ent)
+    stale = False
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.entrustment_save(actor=request.user, child=child, data=form.cleaned_data, entrustment=ent,
+                                      version=form.cleaned_data.get("version"), request=request)
+        except services.StaleEdit as exc:
+            form.add_error(None, exc.message)
+            stale = True
+        else:
+            messages.success(request, _("已保存。"))
+            return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
+    return render(request, "registry/simple_form.html", {
+        "form": form, "child": child, "title": _("委托监护"), "stale": stale,
+    }, status=409 if stale else (400 if request.method == "POST" else 200))
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_POST
+def child_exit(request: HttpRequest, pk: str) -> HttpResponse:
+    child = _editable_child(request, pk)
+    form = f.ExitForm(request.POST)
+    if form.is_valid():
+        try:
+            services.child_exit(actor=request.user, child=child, reason=form.cleaned_data["reason"],
+                                exit_date=form.cleaned_data["exit_date"], note=form.cleaned_data["note"],
+                                version=form.cleaned_data["version"], request=request)
+        except services.StaleEdit as exc:
+            messages.error(request, exc.message)
+        except ValidationError as exc:
+            messages.error(request, "；".join(exc.messages))
+        else:
+            messages.success(request, _("已退出台账。"))
+    else:
+        messages.error(request, "；".join(str(e) for errs in form.errors.values() for e in errs))
+    return redirect("registry:child_detail", pk=child.pk)
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_POST
+def child_reenter(request: HttpRequest, pk: str) -> HttpResponse:
+    child = _editable_child(request, pk)
+    form = f.ReenterForm(request.POST)
+    if form.is_valid():
+        try:
+            services.child_reenter(actor=request.user, child=child, note=form.cleaned_data["note"],
+                                   version=form.cleaned_data["version"], request=request)
+        except services.StaleEdit as exc:
+            messages.error(request, exc.message)
+        except ValidationError as exc:
+            messages.error(request, "；".join(exc.messages))
+        else:
+            messages.success(request, _("已重新纳入台账。"))
+    else:
+        messages.error(request, "；".join(str(e) for errs in form.errors.values() for e in errs))
+    return redirect("registry:child_detail", pk=child.pk)
+
+
+UNMASKABLE = {
+    "child.id_number": (None, "id_number"),
+    "member.id_number": (FamilyMember, "id_number"),
+    "member.phone": (FamilyMember, "phone"),
+    "carer.id_number": (Entrustment, "carer_id_number"),
+    "carer.phone": (Entrustment, "carer_phone"),
+    "household.address": (None, "address"),
+}
+
+
+@allow(Cap.UNMASK)
+@require_POST
+def unmask(request: HttpRequest, pk: str) -> HttpResponse:
+    """Show one identifier in full (one click, audited); answers an htmx fragment."""
+    child = _editable_child(request, pk)
+    what = request.POST.get("field", "")
+    if what not in UNMASKABLE:
+        return HttpResponseBadRequest(_("无法显示该字段。"))
+    model, attr = UNMASKABLE[what]
+    if what == "child.id_number":
+        value, obj_label = child.id_number, "child"
+    elif what == "household.address":
+        value, obj_label = (child.household.address if child.household else ""), "household"
+    else:
+        try:
+            obj_id = int(request.POST.get("object", ""))
+        except ValueError:
+            return HttpResponseBadRequest(_("无法显示该字段。"))
+        obj = get_object_or_404(model, pk=obj_id, child=child)
+        value, obj_label = getattr(obj, attr), f"{what.split('.')[0]}:{obj_id}"
+    with transaction.atomic():
+        record(actor=request.user, action=Action.UNMASK, object_type="child", object_id=child.pk, request=request,
+               detail={"field": what, "of": obj_label})
+    return render(request, "registry/_unmasked.html", {"value": value})

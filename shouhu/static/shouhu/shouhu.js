@@ -1,0 +1,27 @@
+// Shouhu: the little page behaviour there is (no inline scripts: the CSP forbids them).
+document.addEventListener("change", (event) => {
+  const el = event.target;
+  if (el instanceof HTMLSelectElement && el.hasAttribute("data-autosubmit")) {
+    el.form.requestSubmit();
+  }
+});
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-confirm]");
+  if (button && !window.confirm(button.getAttribute("data-confirm"))) {
+    event.preventDefault();
+  }
+  const add = event.target.closest("[data-add-form]");
+  if (add) {
+    // Clone the empty form of a Django formset and bump TOTAL_FORMS.
+    const prefix = add.getAttribute("data-add-form");
+    const total = document.getElementById(`id_${prefix}-TOTAL_FORMS`);
+    const template = document.getElementById(`${prefix}-empty`);
+    const target = document.getElementById(`${prefix}-forms`);
+    if (total && template && target) {
+      const index = parseInt(total.value, 10);
+      const html = template.innerHTML.replace(/__prefix__/g, String(index));
+      target.insertAdjacentHTML("beforeend", html);
+      total.value = String(index + 1);
+    }
+  }
+});
