@@ -58,13 +58,16 @@ def _apply(instance: Any, data: dict[str, Any], fields: list[str]) -> dict[str, 
     for name in fields:
         if name not in data:
             continue
-        old, new = getattr(instance, name), data[name]
-        if hasattr(new, "pk") and not isinstance(new, str):
-            old_key, new_key = getattr(instance, f"{name}_id"), new.pk
+        new = data[name]
+        field = instance._meta.get_field(name)
+        if field.is_relation:
+            old_key = getattr(instance, field.attname)
+            new_key = getattr(new, "pk", new)
             if old_key != new_key:
                 changes[name] = [old_key, new_key]
-            setattr(instance, name, new)
+            setattr(instance, field.attname, new_key)
             continue
+        old = getattr(instance, name)
         if old != new:
             changes[name] = ["***", "***"] if name in PERSONAL_FIELDS else [_jsonable(old), _jsonable(new)]
         setattr(instance, name, new)

@@ -1,0 +1,90 @@
+"""Shared fixtures: a small synthetic Wujin built once per test session, and its demo users.
+
+Every test gets a user in scope, a colleague and an outsider: `village_hutang` (in scope of a
+湖塘镇 village), `town_hutang` (the whole town), `village_niutang` (an outsider), and the
+district, member-unit, leader and administrator accounts of the demo.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import date
+
+import pytest
+from django.utils import timezone
+
+from shouhu.lib.idnumber import make_id_number
+
+
+def build_fixture_world() -> None:
+    from shouhu.org.catalogue import sync_catalogue
+    from shouhu.registry.demo import build_world, create_demo_accounts, generate_children, insert_children
+
+    sync_catalogue()
+    world = build_world(seed=7, villages_per_town=3)
+    create_demo_accounts()
+    rows = list(generate_children(n=60, seed=7, villages=world.villages, today=timezone.localdate()))
+    insert_children(rows)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001
+    with django_db_blocker.unblock():
+        build_fixture_world()
+
+
+@pytest.fixture
+def users(db):  # noqa: ANN001
+    from shouhu.org.models import User
+
+    return {u.username: u for u in User.objects.select_related("organization")}
+
+
+@pytest.fixture
+def hutang_village():
+    from shouhu.org.models import Region
+
+    return Region.objects.filter(code__startswith="320412100", level=5).order_by("code").first()
+
+
+@pytest.fixture
+def niutang_village():
+    from shouhu.org.models import Region
+
+    return Region.objects.filter(code__startswith="320412102", level=5).order_by("code").first()
+
+
+_seq = iter(range(1, 999, 2))
+
+
+def new_id_number(birth: date | None = None) -> str:
+    # Born in 溧阳 (320481): never collides with the demo children, all born in 320412.
+    return make_id_number("320481", birth or date(2015, 3, 8), next(_seq))
+
+
+@pytest.fixture
+def make_child(db, users):  # noqa: ANN001
+    """Register a child through the service, as a village director would."""
+    from shouhu.registry import services
+
+    def make(region, *, actor=None, name="张小明", birth=date(2015, 3, 8), **extra):  # noqa: ANN001
+        actor = actor or users["district"]
+        data = {
+            "name": name, "id_number": new_id_number(birth), "gender": "", "birth_date": birth,
+            "region": region, "school_stage": "primary", "ethnicity": "汉族", "hukou_type": "rural",
+            "health": "healthy", "guardianship_type": "ordinary", **extra,
+        }
+        from shouhu.lib.idnumber import parse_id_number
+
+        info = parse_id_number(data["id_number"])
+        data["gender"], data["birth_date"] = info.gender, info.birth_date
+        return services.child_create(actor=actor, data=data, household={"address": "武进区湖塘镇示例路1号",
+                                                                         "economic_status": "ordinary"})
+
+    return make
+
+
+def chromium_path() -> str | None:
+    path = os.environ.get("SHOUHU_CHROMIUM", "/usr/bin/chromium")
+    return path if os.path.exists(path) or shutil.which(path) else None
