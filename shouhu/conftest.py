@@ -23,7 +23,12 @@ def build_fixture_world() -> None:
 
     sync_catalogue()
     world = build_world(seed=7, villages_per_town=3)
+    # The demo accounts serve as the test users; tests run outside demo mode, where a demo account
+    # could not log in, so they become ordinary accounts here (tests of `is_demo` set it back).
+    from shouhu.org.models import User
+
     create_demo_accounts()
+    User.objects.update(is_demo=False)
     rows = list(generate_children(n=60, seed=7, villages=world.villages, today=timezone.localdate()))
     insert_children(rows)
 

@@ -137,6 +137,10 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 AXES_ENABLED = env_bool("SHOUHU_AXES_ENABLED", True)
 
+# Second factor (TOTP) for privileged roles; users who enrolled one always use it.
+SHOUHU_MFA_REQUIRED = env_bool("SHOUHU_MFA_REQUIRED", not (DEMO_MODE or TESTING))
+OTP_TOTP_ISSUER = "守护 Shouhu"
+
 # Sessions: idle timeout and absolute lifetime (shouhu.org.middleware.SessionTimeoutMiddleware).
 SHOUHU_SESSION_IDLE_SECONDS = env_int("SHOUHU_SESSION_IDLE_MINUTES", 30) * 60
 SHOUHU_SESSION_ABSOLUTE_SECONDS = env_int("SHOUHU_SESSION_ABSOLUTE_HOURS", 12) * 3600

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.i18n import set_language
 
 from shouhu.api.api import api
+from shouhu.org import mfa
 from shouhu.org import views as org_views
 from shouhu.org.access import public
 
@@ -12,6 +13,8 @@ urlpatterns = [
     path("", org_views.home, name="home"),
     path("login/", org_views.login_view, name="login"),
     path("logout/", org_views.logout_view, name="logout"),
+    path("login/verify/", mfa.mfa_verify, name="mfa_verify"),
+    path("login/mfa-setup/", mfa.mfa_setup, name="mfa_setup"),
     path("i18n/setlang/", public(set_language), name="set_language"),
     path("stats/", org_views.stats, name="stats"),
     path("children/", include("shouhu.registry.urls")),

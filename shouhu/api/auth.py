@@ -18,6 +18,7 @@ from ninja.security import HttpBearer, SessionAuth
 from shouhu.api.models import ApiToken
 from shouhu.org.access import rule_of, scope_for
 from shouhu.org.backends import may_log_in
+from shouhu.org.mfa import mfa_pending
 
 TOKEN_PREFIX = "shk_"
 
@@ -53,7 +54,9 @@ class BearerAuth(HttpBearer):
 class ActiveSessionAuth(SessionAuth):
     def authenticate(self, request: HttpRequest, key: Any) -> Any:
         user = super().authenticate(request, key)
-        return user if user is not None and may_log_in(user) else None
+        if user is None or not may_log_in(user) or mfa_pending(request):
+            return None
+        return user
 
 
 class GuardedRouter(Router):

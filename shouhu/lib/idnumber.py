@@ -47,6 +47,12 @@ def parse_id_number(raw: str, *, today: date | None = None) -> IdNumber:
         ric.validate(value)
     except stdnum_exc.InvalidChecksum:
         raise ValidationError(_("身份证号校验位不正确，请逐位核对。"), code="checksum") from None
+    except stdnum_exc.InvalidComponent:
+        # The birth date was checked above: what is left is the place code (first 6 digits),
+        # unknown or not yet in existence in the birth year (e.g. 320412 before 2002).
+        raise ValidationError(
+            _("身份证号前6位的地区代码不存在，或在出生年份尚未设立，请核对。"), code="birth_place"
+        ) from None
     except stdnum_exc.ValidationError:
         raise ValidationError(_("身份证号格式不正确，请核对。"), code="invalid") from None
     if birth > (today or date.today()):

@@ -61,6 +61,9 @@ ROLE_CAPS: dict[str, frozenset[Cap]] = {
     Role.LEADER: frozenset({Cap.HOME, Cap.STATS_VIEW}),
 }
 
+# Roles that must log in with a second factor when SHOUHU_MFA_REQUIRED is on (shouhu.org.mfa).
+PRIVILEGED_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN, Role.DISTRICT_OFFICER})
+
 # Roles whose ledger scope is their organisation's regions (the civil-affairs line).
 REGION_SCOPED_ROLES = frozenset({Role.DISTRICT_OFFICER, Role.TOWN_SUPERVISOR, Role.VILLAGE_DIRECTOR})
 

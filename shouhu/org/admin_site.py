@@ -7,12 +7,13 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy
 
 
 class ShouhuAdminSite(admin.AdminSite):
-    site_header = "守护 · 系统管理"
-    site_title = "守护"
-    index_title = "单位、用户与角色"
+    site_header = gettext_lazy("守护 · 系统管理")
+    site_title = gettext_lazy("守护")
+    index_title = gettext_lazy("单位、用户与角色")
 
     def has_permission(self, request: HttpRequest) -> bool:
         from shouhu.org.access import Cap, scope_for
@@ -23,9 +24,10 @@ class ShouhuAdminSite(admin.AdminSite):
     def login(self, request: HttpRequest, extra_context: Any = None) -> Any:
         from django.contrib.auth.views import redirect_to_login
         from django.shortcuts import render
+        from django.utils.translation import gettext as _
 
         if request.user.is_authenticated:
-            return render(request, "403.html", {"message": "您的角色无权访问系统管理。"}, status=403)
+            return render(request, "403.html", {"message": _("您的角色无权访问系统管理。")}, status=403)
         return redirect_to_login(request.get_full_path())
 
 

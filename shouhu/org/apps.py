@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 from django.db.models.signals import post_migrate
 
 
@@ -11,7 +12,7 @@ def _sync(sender, **kwargs):  # noqa: ANN001
 class OrgConfig(AppConfig):
     name = "shouhu.org"
     label = "org"
-    verbose_name = "单位与用户"
+    verbose_name = _("单位与用户")
 
     def ready(self) -> None:
         from shouhu.org import signals  # noqa: F401

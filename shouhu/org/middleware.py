@@ -14,7 +14,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from django.urls import reverse
+
 from shouhu.org.access import rule_of, scope_for
+from shouhu.org.mfa import MFA_URL_NAMES, mfa_pending
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +49,11 @@ class AccessMiddleware:
             logger.error("view %s declares no access rule: refused", getattr(view_func, "__name__", view_func))
             return forbidden(request, undeclared=True)
         if rule.public:
-            return None
+            return None  # public views (login, the second-factor pages) handle their own state
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
+        if mfa_pending(request) and (match is None or match.url_name not in MFA_URL_NAMES):
+            return redirect_to_login(request.get_full_path(), login_url=reverse("mfa_verify"))
         if not rule.permits(scope_for(request.user)):
             return forbidden(request)
         return None

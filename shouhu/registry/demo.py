@@ -1,8 +1,8 @@
 """Synthetic demo data for a realistic Wujin: villages, organisations, accounts and children.
 
 Everything here is invented. Villages are flagged `is_synthetic` and named as examples; ID
-numbers are valid in form (checksum, 320412 birth place) but belong to nobody. Only demo mode
-may create the demo accounts (`DEMO_PASSWORD`).
+numbers are valid in form (checksum, a Wujin birth place of the birth year) but belong to
+nobody. Only demo mode may create the demo accounts (`DEMO_PASSWORD`).
 """
 
 from __future__ import annotations
@@ -182,6 +182,15 @@ def _school(rng: random.Random, age: int) -> tuple[str, str]:
     return "senior", f"高{min(age - 14, 3)}"
 
 
+def _wujin_place(birth: date) -> str:
+    """Wujin's birth-place code in the year of birth: 武进县 to 1995, 武进市 to 2002, then 武进区."""
+    if birth.year < 1995:
+        return "320421"
+    if birth.year < 2002:
+        return "320483"
+    return "320412"
+
+
 def generate_children(*, n: int, seed: int, villages: list[Region], today: date) -> Iterator[ChildRows]:
     """Plain dicts for `n` children (deterministic for a seed); no database access."""
     rng = random.Random(seed)
@@ -224,11 +233,11 @@ def generate_children(*, n: int, seed: int, villages: list[Region], today: date)
         father_birth = birth - timedelta(days=rng.randint(23 * 365, 42 * 365))
         mother_birth = birth - timedelta(days=rng.randint(21 * 365, 38 * 365))
         father = {"relation": "father", "name": surname + fake.first_name_male(), "birth_date": father_birth,
-                  "id_number": make_id_number("320412", father_birth, rng.randrange(1, 999, 2)),
+                  "id_number": make_id_number(_wujin_place(father_birth), father_birth, rng.randrange(1, 999, 2)),
                   "phone": f"1{rng.choice('3578')}{rng.randint(100000000, 999999999)}", "is_guardian": True,
                   "capacity": "full", "work_place": "", "situations": []}
         mother = {"relation": "mother", "name": fake.last_name() + fake.first_name_female(), "birth_date": mother_birth,
-                  "id_number": make_id_number("320412", mother_birth, rng.randrange(0, 998, 2)),
+                  "id_number": make_id_number(_wujin_place(mother_birth), mother_birth, rng.randrange(0, 998, 2)),
                   "phone": f"1{rng.choice('3578')}{rng.randint(100000000, 999999999)}", "is_guardian": True,
                   "capacity": "full", "work_place": "", "situations": []}
 
