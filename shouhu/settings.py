@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "shouhu.audit",
     "shouhu.org",
     "shouhu.registry",
+    "shouhu.policy",
     "shouhu.api",
 ]
 
