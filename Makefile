@@ -25,7 +25,7 @@ run: install
 	SHOUHU_DEMO=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --insecure
 
 test: install
-	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null || (echo "models changed without a migration: run manage.py makemigrations" && exit 1)
+	SHOUHU_TESTING=1 $(BIN)/python manage.py makemigrations --check --dry-run > /dev/null || (echo "models changed without a migration: run manage.py makemigrations" && exit 1)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

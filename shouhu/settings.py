@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # serves the API docs' Swagger UI from its static files (else it loads it from a CDN)
     "csp",
     "axes",
     "django_otp",
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "shouhu.org",
     "shouhu.registry",
     "shouhu.policy",
+    "shouhu.tasks",
     "shouhu.api",
 ]
 

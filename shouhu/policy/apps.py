@@ -6,3 +6,6 @@ class PolicyConfig(AppConfig):
     name = "shouhu.policy"
     label = "policy"
     verbose_name = _("政策引擎")
+
+    def ready(self) -> None:
+        from shouhu.policy import signals  # noqa: F401

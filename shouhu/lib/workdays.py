@@ -1,0 +1,25 @@
+"""Working-day deadlines (民发〔2019〕62号 counts 15 working days), with China's holidays and
+adjusted working days from chinese-calendar; years it does not know yet fall back to Mon–Fri."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import chinese_calendar
+
+
+def is_workday(day: date) -> bool:
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
+
+
+def add_workdays(start: date, days: int) -> date:
+    """The date `days` working days after `start` (the start day itself not counted)."""
+    current, left = start, days
+    while left > 0:
+        current += timedelta(days=1)
+        if is_workday(current):
+            left -= 1
+    return current

@@ -1,0 +1,54 @@
+"""Re-evaluate a child after any change to its facts, once per transaction, after commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from shouhu.registry.models import Child, Entrustment, FamilyMember, Household, ParentSituation
+
+_PENDING_ATTR = "_shouhu_policy_pending"
+
+
+def _child_ids(instance: Any) -> list[Any]:
+    if isinstance(instance, Child):
+        return [instance.pk]
+    if isinstance(instance, FamilyMember | Entrustment):
+        return [instance.child_id]
+    if isinstance(instance, ParentSituation):
+        return list(FamilyMember.objects.filter(pk=instance.member_id).values_list("child_id", flat=True))
+    if isinstance(instance, Household):
+        return list(instance.children.values_list("pk", flat=True))
+    return []
+
+
+def schedule(child_id: Any) -> None:
+    connection = transaction.get_connection()
+    pending: set[Any] | None = getattr(connection, _PENDING_ATTR, None)
+    if pending is None:
+        pending = set()
+        setattr(connection, _PENDING_ATTR, pending)
+    if child_id in pending:
+        return
+    pending.add(child_id)
+
+    def run() -> None:
+        from shouhu.policy.services import safe_evaluate
+
+        pending.discard(child_id)
+        safe_evaluate(child_id)
+
+    transaction.on_commit(run)
+
+
+@receiver(post_save, dispatch_uid="policy_facts_saved")
+@receiver(post_delete, dispatch_uid="policy_facts_deleted")
+def facts_changed(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    if raw or sender not in (Child, FamilyMember, ParentSituation, Household, Entrustment):
+        return
+    for child_id in _child_ids(instance):
+        if child_id is not None:
+            schedule(child_id)
