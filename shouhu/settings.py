@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "simple_history",
+    "huey.contrib.djhuey",
     "shouhu.audit",
     "shouhu.org",
     "shouhu.registry",
@@ -211,3 +212,18 @@ SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 SIMPLE_HISTORY_REVERT_DISABLED = True
 
 NINJA_PAGINATION_PER_PAGE = 50
+
+# Background and periodic work (huey): SQLite storage by default, Redis when SHOUHU_REDIS_URL is set.
+# Schedules are in Asia/Shanghai (utc=False). Run the consumer with `manage.py run_huey -w 2 -k thread`.
+_redis_url = env_str("SHOUHU_REDIS_URL", "")
+HUEY = {
+    "name": "shouhu",
+    "utc": False,
+    "immediate": TESTING,
+    "results": True,
+    **(
+        {"huey_class": "huey.RedisHuey", "connection": {"url": _redis_url}}
+        if _redis_url
+        else {"huey_class": "huey.SqliteHuey", "filename": str(VAR_DIR / "huey.sqlite3")}
+    ),
+}

@@ -19,6 +19,8 @@ urlpatterns = [
     path("stats/", org_views.stats, name="stats"),
     path("children/", include("shouhu.registry.urls")),
     path("audit/", include("shouhu.audit.urls")),
+    path("tasks/", include("shouhu.tasks.urls")),
+    path("", include("shouhu.policy.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -33,6 +33,9 @@ class Cap(enum.StrEnum):
     ORG_ADMIN = "org.admin"
     ROLE_ADMIN = "role.admin"
     API_TOKEN = "api.token"
+    POLICY_CONFIRM = "policy.confirm"  # confirm or reject the engine's proposals, set manual categories
+    POLICY_SETTINGS = "policy.settings"  # the district's versioned policy parameters
+    TASKS = "tasks"  # the organisation's inbox
 
 
 class Label(enum.StrEnum):
@@ -50,14 +53,17 @@ ROLE_CAPS: dict[str, frozenset[Cap]] = {
     Role.SECURITY_ADMIN: frozenset({Cap.HOME, Cap.ROLE_ADMIN}),
     Role.AUDIT_ADMIN: frozenset({Cap.HOME, Cap.AUDIT_VIEW}),
     Role.DISTRICT_OFFICER: frozenset(
-        {Cap.HOME, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.AUDIT_VIEW, Cap.STATS_VIEW, Cap.API_TOKEN}
+        {Cap.HOME, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.AUDIT_VIEW, Cap.STATS_VIEW, Cap.API_TOKEN,
+         Cap.POLICY_CONFIRM, Cap.POLICY_SETTINGS, Cap.TASKS}
     ),
-    Role.TOWN_SUPERVISOR: frozenset({Cap.HOME, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.STATS_VIEW}),
-    Role.VILLAGE_DIRECTOR: frozenset({Cap.HOME, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK}),
+    Role.TOWN_SUPERVISOR: frozenset(
+        {Cap.HOME, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.STATS_VIEW, Cap.POLICY_CONFIRM, Cap.TASKS}
+    ),
+    Role.VILLAGE_DIRECTOR: frozenset({Cap.HOME, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.TASKS}),
     # Member units, reporters and providers see only what is shared with their organisation.
-    Role.UNIT_STAFF: frozenset({Cap.HOME, Cap.LEDGER_VIEW}),
+    Role.UNIT_STAFF: frozenset({Cap.HOME, Cap.LEDGER_VIEW, Cap.TASKS}),
     Role.REPORTER: frozenset({Cap.HOME}),
-    Role.PROVIDER: frozenset({Cap.HOME, Cap.LEDGER_VIEW}),
+    Role.PROVIDER: frozenset({Cap.HOME, Cap.LEDGER_VIEW, Cap.TASKS}),
     Role.LEADER: frozenset({Cap.HOME, Cap.STATS_VIEW}),
 }
 
