@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 from datetime import date, timedelta
 
 
@@ -18,12 +19,14 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+@functools.lru_cache(maxsize=65536)
 def anniversary(birth: date, years: int) -> date:
     """The `years`-th birthday (29 February → 28 February in a common year)."""
     year = birth.year + years
     return date(year, birth.month, min(birth.day, calendar.monthrange(year, birth.month)[1]))
 
 
+@functools.lru_cache(maxsize=65536)
 def reaches_age_on(birth: date, years: int) -> date:
     """The first day on which a person born on `birth` has completed `years` 周岁."""
     return anniversary(birth, years) + timedelta(days=1)

@@ -13,7 +13,7 @@ from shouhu.policy.entitlements import Entitlement, entitlements_for, unit_for
 from shouhu.policy.facts import Facts
 from shouhu.policy.params import DEFAULT_PARAMS, Params
 from shouhu.policy.dates import is_under
-from shouhu.policy.rules import KINDS_2020, Finding, parent_status, rules_in_force
+from shouhu.policy.rules import KINDS_2020, Finding, one_evaluation, parent_status, rules_in_force
 
 JIANGSU_SOURCE = "江苏省困境儿童保障补充意见（2018）"
 JIANGSU_NAMES = {
@@ -79,6 +79,11 @@ def jiangsu_class(facts: Facts, params: Params, categories: Mapping[str, Finding
 
 
 def evaluate(facts: Facts, params: Params = DEFAULT_PARAMS) -> Evaluation:
+    with one_evaluation():
+        return _evaluate(facts, params)
+
+
+def _evaluate(facts: Facts, params: Params) -> Evaluation:
     categories: dict[str, Finding] = {}
     near: list[Finding] = []
     for rule in rules_in_force(facts.as_of):

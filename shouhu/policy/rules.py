@@ -8,7 +8,9 @@ not given, which condition failed and, where time alone will make it true, from 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -106,7 +108,34 @@ def _severe_disability(s: Situation) -> bool:
     return grade <= 2
 
 
+# Several rules ask for the same parent's status; one evaluation computes each once.
+_status_memo: ContextVar[dict[tuple[str, frozenset[str]], ParentStatus] | None] = ContextVar(
+    "policy_status_memo", default=None
+)
+
+
+@contextmanager
+def one_evaluation() -> Iterator[None]:
+    """Memoise `parent_status` for the duration of one evaluation (same facts, same params)."""
+    token = _status_memo.set({})
+    try:
+        yield
+    finally:
+        _status_memo.reset(token)
+
+
 def parent_status(f: Facts, role: str, p: Params, qualifying_kinds: frozenset[str]) -> ParentStatus:
+    memo = _status_memo.get()
+    if memo is None:
+        return _parent_status(f, role, p, qualifying_kinds)
+    key = (role, qualifying_kinds)
+    status = memo.get(key)
+    if status is None:
+        status = memo[key] = _parent_status(f, role, p, qualifying_kinds)
+    return status
+
+
+def _parent_status(f: Facts, role: str, p: Params, qualifying_kinds: frozenset[str]) -> ParentStatus:
     parent: Parent | None = f.parent(role)
     name = ROLE_NAMES[role]
     if parent is None:

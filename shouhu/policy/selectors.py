@@ -53,41 +53,67 @@ def manual_codes_by_child(child_ids: Iterable[Any], on: date) -> dict[Any, set[s
 
 def facts_for(child: Child, on: date, params: Params, manual: set[str] | None = None) -> Facts:
     """A pure snapshot of one child's facts (call on children from `snapshot_children`)."""
-    disability = None
-    if child.health == "disabled" and child.disability_grade and child.disability_type:
-        disability = Disability(grade=child.disability_grade, type=child.disability_type)
-    illness = child.illness or ""
-    serious = child.health == "ill" and any(d and d in illness for d in params.serious_diseases)
-    household = child.household
-    assistance = frozenset({household.economic_status} & ASSISTANCE_STATUSES) if household else frozenset()
-    parents = []
+    row = {name: getattr(child, name) for name in CHILD_FACT_FIELDS if "__" not in name}
+    row["household__economic_status"] = child.household.economic_status if child.household else None
+    roles: dict[str, tuple[Situation, ...]] = {}
     for member in child.family.all():
-        if member.relation not in ("father", "mother"):
-            continue
-        situations = tuple(
-            Situation(kind=s.kind, since=s.since, until=s.until, disability_grade=s.disability_grade,
-                      disability_type=s.disability_type or "")
-            for s in member.situations.all()
-        )
-        if any(p.role == member.relation for p in parents):
-            # Two records of one parent: merge their situations rather than drop one.
-            parents = [Parent(p.role, p.situations + situations) if p.role == member.relation else p for p in parents]
-        else:
-            parents.append(Parent(member.relation, situations))
+        if member.relation in ("father", "mother"):
+            roles[member.relation] = roles.get(member.relation, ()) + tuple(
+                Situation(kind=s.kind, since=s.since, until=s.until, disability_grade=s.disability_grade,
+                          disability_type=s.disability_type or "")
+                for s in member.situations.all()
+            )
+    return _facts_from_values(row, roles, on, params, manual or set())
+
+
+CHILD_FACT_FIELDS = ("id", "birth_date", "hukou_type", "health", "disability_grade", "disability_type", "illness",
+                     "street_child", "lives_with_parents", "school_stage", "household__economic_status")
+
+
+def facts_batch(child_ids: list[Any], on: date, params: Params) -> dict[Any, Facts]:
+    """Facts of many children in three queries of plain values (the nightly run's fast path:
+    no model instances, no decryption of identifiers it does not need)."""
+    from shouhu.registry.models import FamilyMember, ParentSituation
+
+    situations: dict[int, list[Situation]] = {}
+    for row in ParentSituation.objects.filter(member__child_id__in=child_ids,
+                                              member__relation__in=("father", "mother")).values_list(
+            "member_id", "kind", "since", "until", "disability_grade", "disability_type"):
+        situations.setdefault(row[0], []).append(
+            Situation(kind=row[1], since=row[2], until=row[3], disability_grade=row[4], disability_type=row[5] or ""))
+    parents: dict[Any, dict[str, tuple[Situation, ...]]] = {}
+    for member_id, child_id, relation in FamilyMember.objects.filter(
+            child_id__in=child_ids, relation__in=("father", "mother")).values_list("id", "child_id", "relation"):
+        roles = parents.setdefault(child_id, {})
+        roles[relation] = roles.get(relation, ()) + tuple(situations.get(member_id, ()))
+    manual = manual_codes_by_child(child_ids, on)
+    out: dict[Any, Facts] = {}
+    for row in Child.objects.filter(pk__in=child_ids).values(*CHILD_FACT_FIELDS):
+        out[row["id"]] = _facts_from_values(row, parents.get(row["id"], {}), on, params, manual.get(row["id"], set()))
+    return out
+
+
+def _facts_from_values(row: dict[str, Any], roles: dict[str, tuple[Situation, ...]], on: date, params: Params,
+                       manual: set[str]) -> Facts:
+    disability = None
+    if row["health"] == "disabled" and row["disability_grade"] and row["disability_type"]:
+        disability = Disability(grade=row["disability_grade"], type=row["disability_type"])
+    illness = row["illness"] or ""
+    status = row["household__economic_status"]
     return Facts(
         as_of=on,
         child=ChildFacts(
-            birth_date=child.birth_date,
-            hukou_type="rural" if child.hukou_type == "rural" else "urban",
+            birth_date=row["birth_date"],
+            hukou_type="rural" if row["hukou_type"] == "rural" else "urban",
             disability=disability,
-            serious_illness=serious,
-            household_assistance=assistance,
-            street_child=child.street_child,
-            lives_with_parents=child.lives_with_parents,
-            school_stage=child.school_stage,
-            manual_categories=frozenset(manual or ()),
+            serious_illness=row["health"] == "ill" and any(d and d in illness for d in params.serious_diseases),
+            household_assistance=frozenset({status} & ASSISTANCE_STATUSES) if status else frozenset(),
+            street_child=row["street_child"],
+            lives_with_parents=row["lives_with_parents"],
+            school_stage=row["school_stage"],
+            manual_categories=frozenset(manual),
         ),
-        parents=tuple(parents),
+        parents=tuple(Parent(role, sits) for role, sits in sorted(roles.items())),
     )
 
 

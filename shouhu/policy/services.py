@@ -5,7 +5,6 @@ counts only once a person has confirmed it, and every past decision is kept."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterable
 from datetime import date, datetime, time
@@ -38,6 +37,7 @@ from shouhu.policy.models import (
 from shouhu.policy.params import Params
 from shouhu.policy.rules import CATEGORY_NAMES, Finding
 from shouhu.policy.selectors import (
+    facts_batch,
     facts_for,
     local_unit,
     manual_codes_by_child,
@@ -68,8 +68,12 @@ def engine_codes(ev: Evaluation) -> dict[str, Finding]:
 
 
 def digest(ev: Evaluation, route_map: dict[str, str]) -> str:
-    payload = json.dumps(ev.to_json(route_map), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    """What a change of would need writing: categories, class, near misses, entitlements, routes."""
+    parts = [f"{f.code}|{f.version}|{f.explanation}" for f in ev.categories.values()]
+    parts.append(f"J{ev.jiangsu_class}|{ev.jiangsu_explanation}")
+    parts += [f"N{n.code}|{n.explanation}|{n.eligible_from}" for n in ev.near_misses]
+    parts += [f"E{e.code}|{e.amount_monthly}|{e.explanation}|{route_map.get(e.need_type, '')}" for e in ev.entitlements]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def _label(code: str) -> str:
@@ -123,11 +127,10 @@ def apply_evaluation(*, child: Child, ev: Evaluation, actor: Any, as_of: date, p
             proposal.decided_at = timezone.now()
             proposal.save(update_fields=["state", "decided_at"])
 
-    EvaluationState.objects.update_or_create(
-        child=child,
-        defaults={"digest": digest(ev, route_map), "evaluated_at": timezone.now(), "as_of": as_of,
-                  "result": ev.to_json(route_map)},
-    )
+    state = {"digest": digest(ev, route_map), "evaluated_at": timezone.now(), "as_of": as_of,
+             "result": ev.to_json(route_map)}
+    if not EvaluationState.objects.filter(child=child).update(**state):
+        EvaluationState.objects.create(child=child, **state)
     sync_entitlements(child=child, ev=ev, actor=actor, as_of=as_of, params=params, route_map=route_map)
 
 
@@ -218,6 +221,8 @@ def sync_entitlements(*, child: Child, ev: Evaluation, actor: Any, as_of: date, 
     confirmed = {c.code: c for c in child.categories.filter(valid_to__isnull=True)}
     if child.status != LedgerStatus.ACTIVE:
         confirmed = {}
+    if not confirmed and not child.entitlements.exclude(state=EntitlementState.ENDED).exists():
+        return  # nothing confirmed, nothing owed: the common case of a first evaluation
     findings = {
         code: ev.categories.get(code) or Finding(code, True, c.explanation, c.source, c.rule_version)
         for code, c in confirmed.items() if not code.startswith("jiangsu_")
@@ -327,6 +332,38 @@ def safe_evaluate(child_id: Any, *, actor: Any = None) -> None:
         logger.exception("policy evaluation failed for child %s", child_id)
 
 
+def _apply_changed(changed: list[tuple[Any, Evaluation]], digests: dict[Any, str], *, actor: Any, as_of: date,
+                   params: Params, route_map: dict[str, str]) -> int:
+    """Write the changed evaluations of a batch. Children never evaluated before and with nothing
+    recorded yet (a new import, the first night) take a bulk path: their proposals and evaluation
+    state are inserted in a few statements; every other child goes through `apply_evaluation`."""
+    ids = [child_id for child_id, _ev in changed]
+    busy = set(Proposal.objects.filter(child_id__in=ids, state=ProposalState.PENDING).values_list("child_id", flat=True))
+    busy |= set(ChildCategory.objects.filter(child_id__in=ids, valid_to__isnull=True).values_list("child_id", flat=True))
+    busy |= set(ChildEntitlement.objects.filter(child_id__in=ids).exclude(state=EntitlementState.ENDED)
+                .values_list("child_id", flat=True))
+    fresh = [(child_id, ev) for child_id, ev in changed if child_id not in digests and child_id not in busy]
+    rest = [(child_id, ev) for child_id, ev in changed if child_id in digests or child_id in busy]
+    now = timezone.now()
+    with transaction.atomic():
+        Proposal.objects.bulk_create([
+            Proposal(child_id=child_id, kind=ProposalKind.ADD, code=code, explanation=finding.explanation,
+                     source=finding.source[:120], rule_version=finding.version, as_of=as_of)
+            for child_id, ev in fresh for code, finding in engine_codes(ev).items()
+        ], batch_size=1000)
+        EvaluationState.objects.bulk_create([
+            EvaluationState(child_id=child_id, digest=digest(ev, route_map), evaluated_at=now, as_of=as_of,
+                            result=ev.to_json(route_map))
+            for child_id, ev in fresh
+        ], batch_size=1000)
+    if rest:
+        children = snapshot_children().select_related("region").in_bulk([child_id for child_id, _ev in rest])
+        for child_id, ev in rest:
+            apply_evaluation(child=children[child_id], ev=ev, actor=actor, as_of=as_of, params=params,
+                             route_map=route_map)
+    return len(changed)
+
+
 def reevaluate_all(*, as_of: date | None = None, batch: int = 1000, actor: Any = None) -> dict[str, int]:
     """Re-evaluate every child in the ledger (ages and durations change with time alone).
 
@@ -339,14 +376,15 @@ def reevaluate_all(*, as_of: date | None = None, batch: int = 1000, actor: Any =
     ids = list(Child.objects.filter(status=LedgerStatus.ACTIVE).order_by("pk").values_list("pk", flat=True))
     for start in range(0, len(ids), batch):
         chunk = ids[start:start + batch]
-        children = list(snapshot_children().select_related("region").filter(pk__in=chunk))
-        manual = manual_codes_by_child(chunk, as_of)
+        facts = facts_batch(chunk, as_of, params)
         digests = dict(EvaluationState.objects.filter(child_id__in=chunk).values_list("child_id", "digest"))
-        for child in children:
-            ev = evaluate(facts_for(child, as_of, params, manual.get(child.pk, set())), params)
+        changed = []
+        for child_id, child_facts in facts.items():
+            ev = evaluate(child_facts, params)
             counts["children"] += 1
-            if digests.get(child.pk) == digest(ev, route_map):
-                continue
-            apply_evaluation(child=child, ev=ev, actor=actor, as_of=as_of, params=params, route_map=route_map)
-            counts["changed"] += 1
+            if digests.get(child_id) != digest(ev, route_map):
+                changed.append((child_id, ev))
+        if changed:
+            counts["changed"] += _apply_changed(changed, digests, actor=actor, as_of=as_of, params=params,
+                                                route_map=route_map)
     return counts

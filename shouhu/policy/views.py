@@ -23,7 +23,7 @@ from shouhu.policy.forms import DecideForm, EntitlementForm, ManualCategoryForm,
 from shouhu.policy.models import ChildEntitlement, EvaluationState, PolicyParameter, Proposal, ProposalState
 from shouhu.policy.params import SPECS
 from shouhu.policy.selectors import params_on
-from shouhu.registry.selectors import child_get_for, children_visible_to
+from shouhu.registry.selectors import child_get_for, children_visible_to, children_with_restricted_facts
 from shouhu.registry.services import StaleEdit
 
 
@@ -53,18 +53,28 @@ def child_policy(request: HttpRequest, pk: str) -> HttpResponse:
         ent.form = EntitlementForm(initial={"version": ent.version, "on": timezone.localdate()},
                                    prefix=f"e{ent.pk}")
     can_confirm = scope.can(Cap.POLICY_CONFIRM) and scope.covers_region(child.region_id)
+    current = list(child.categories.filter(valid_to__isnull=True).select_related("confirmed_by").order_by("code"))
+    pending = list(child.proposals.filter(state=ProposalState.PENDING).order_by("kind", "code"))
+    near_misses = state.result.get("near_misses", []) if state else []
+    jiangsu = state.result.get("jiangsu_explanation", "") if state else ""
+    if children_with_restricted_facts(request.user, [child.pk]):
+        # The explanations quote the family's facts, some of which this role is not cleared to read.
+        withheld = _("依据说明涉及受限信息，您的角色无权查看。")
+        for row in (*current, *pending, *entitlements):
+            row.explanation = withheld
+        near_misses, jiangsu = [], withheld
     return render(request, "policy/child_policy.html", {
         "child": child,
         "age": child.age_on(timezone.localdate()),
         "tab": "policy",
         "can_unmask": scope.can(Cap.UNMASK) and scope.covers_region(child.region_id),
-        "current": child.categories.filter(valid_to__isnull=True).select_related("confirmed_by").order_by("code"),
+        "current": current,
         "ended": child.categories.filter(valid_to__isnull=False).select_related("confirmed_by").order_by("-valid_to"),
-        "pending": child.proposals.filter(state=ProposalState.PENDING).order_by("kind", "code"),
+        "pending": pending,
         "decided": child.proposals.exclude(state=ProposalState.PENDING).select_related("decided_by")[:20],
         "evaluation": state,
-        "near_misses": (state.result.get("near_misses", []) if state else []),
-        "jiangsu": (state.result.get("jiangsu_explanation", "") if state else ""),
+        "near_misses": near_misses,
+        "jiangsu": jiangsu,
         "entitlements": entitlements,
         "can_confirm": can_confirm,
         "manual_form": ManualCategoryForm(),
