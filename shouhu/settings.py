@@ -148,6 +148,7 @@ OTP_TOTP_ISSUER = "守护 Shouhu"
 # Sessions: idle timeout and absolute lifetime (shouhu.org.middleware.SessionTimeoutMiddleware).
 SHOUHU_SESSION_IDLE_SECONDS = env_int("SHOUHU_SESSION_IDLE_MINUTES", 30) * 60
 SHOUHU_SESSION_ABSOLUTE_SECONDS = env_int("SHOUHU_SESSION_ABSOLUTE_HOURS", 12) * 3600
+SESSION_ENGINE = "shouhu.lib.sessions"  # the database store, refusing malformed keys (a NUL byte)
 SESSION_COOKIE_AGE = SHOUHU_SESSION_ABSOLUTE_SECONDS
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
@@ -185,7 +186,10 @@ CONTENT_SECURITY_POLICY = {
 }
 
 LANGUAGE_CODE = "zh-hans"
-LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+# Every user-facing string goes through gettext with Chinese msgids; English joins this list (and
+# the language menu appears) once its catalogue exists, so a browser asking for English never gets
+# a page marked `lang="en"` that is in fact Chinese.
+LANGUAGES = [("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "shouhu" / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.models import AccessAttempt
 from django.contrib import admin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from shouhu.audit.models import Action
@@ -103,20 +106,23 @@ class UserRoleInline(admin.TabularInline):
     model = UserRole
     extra = 1
 
-    def _can(self, request: HttpRequest) -> bool:
+    def _can(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Nobody grants roles to themselves: separated administrators stay separated.
+        if obj is not None and getattr(obj, "pk", None) == request.user.pk:
+            return False
         return scope_for(request.user).can(Cap.ROLE_ADMIN)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._can(request)
+        return self._can(request, obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._can(request)
+        return self._can(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._can(request)
+        return self._can(request, obj)
 
 
 @admin.register(User)
@@ -141,6 +147,13 @@ class UserAdmin(CapAdmin, BaseUserAdmin):
         scope = scope_for(request.user)
         return scope.can(Cap.ORG_ADMIN) or scope.can(Cap.ROLE_ADMIN)
 
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        # Setting a password is user management (the system administrator); a security
+        # administrator who could set one could log in as anybody, the audit administrator included.
+        if not scope_for(request.user).can(Cap.ORG_ADMIN):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if not scope_for(request.user).can(Cap.ORG_ADMIN):
             return [f.name for f in User._meta.fields if f.name != "id"]
@@ -156,3 +169,37 @@ class UserAdmin(CapAdmin, BaseUserAdmin):
 
 
 admin.site.unregister(Group) if admin.site.is_registered(Group) else None
+
+
+# Unlocking a locked-out account and resetting a lost authenticator are the security
+# administrator's work: the libraries' own admin pages, with our permissions and our audit.
+class SecurityCapAdmin(CapAdmin):
+    edit_cap = Cap.ROLE_ADMIN
+    view_caps = (Cap.ROLE_ADMIN,)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+for _model in (AccessAttempt, TOTPDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(SecurityCapAdmin):
+    list_display = ["username", "ip_address", "failures_since_start", "attempt_time"]
+    search_fields = ["username", "ip_address"]
+    readonly_fields = ["username", "ip_address", "user_agent", "failures_since_start", "attempt_time"]
+    exclude = ["get_data", "post_data", "http_accept", "path_info"]
+
+
+@admin.register(TOTPDevice)
+class TOTPDeviceAdmin(SecurityCapAdmin):
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    search_fields = ["user__username"]
+    fields = ["user", "name", "confirmed"]
+    readonly_fields = ["user", "name", "confirmed"]

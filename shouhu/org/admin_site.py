@@ -17,18 +17,28 @@ class ShouhuAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         from shouhu.org.access import Cap, scope_for
+        from shouhu.org.mfa import mfa_pending
 
         scope = scope_for(request.user)
-        return scope.can(Cap.ORG_ADMIN) or scope.can(Cap.ROLE_ADMIN)
+        # AccessMiddleware leaves the admin namespace to this site, so the second factor is checked here too.
+        return (scope.can(Cap.ORG_ADMIN) or scope.can(Cap.ROLE_ADMIN)) and not mfa_pending(request)
 
     def login(self, request: HttpRequest, extra_context: Any = None) -> Any:
         from django.contrib.auth.views import redirect_to_login
-        from django.shortcuts import render
+        from django.shortcuts import redirect, render
+        from django.urls import reverse
         from django.utils.translation import gettext as _
 
-        if request.user.is_authenticated:
-            return render(request, "403.html", {"message": _("您的角色无权访问系统管理。")}, status=403)
-        return redirect_to_login(request.get_full_path())
+        from shouhu.org.mfa import mfa_pending
+
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        index = reverse("admin:index", current_app=self.name)
+        if mfa_pending(request):
+            return redirect_to_login(index, login_url=reverse("mfa_verify"))
+        if self.has_permission(request):
+            return redirect(index)  # an administrator sent here after logging in
+        return render(request, "403.html", {"message": _("您的角色无权访问系统管理。")}, status=403)
 
 
 class ShouhuAdminConfig(AdminConfig):

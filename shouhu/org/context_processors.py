@@ -13,6 +13,7 @@ def shouhu(request: HttpRequest) -> dict[str, Any]:
     scope = scope_for(user)
     return {
         "DEMO_MODE": settings.DEMO_MODE,
+        "cooloff_minutes": int(settings.AXES_COOLOFF_TIME * 60),
         "scope": scope,
         "can": {cap.name.lower(): scope.can(cap) for cap in Cap},
     }

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.contrib.auth import views as auth_views
 from django.db.models import Count, Q
-from django.db.models.functions import Substr
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -14,8 +13,8 @@ from django.views.decorators.http import require_http_methods
 
 from shouhu.org.access import Cap, allow, public, scope_for
 from shouhu.org.models import Duty, NeedRoute, Region, RegionLevel
-from shouhu.registry.models import Child, LedgerStatus
-from shouhu.registry.selectors import children_visible_to, findings_for
+from shouhu.registry.models import LedgerStatus
+from shouhu.registry.selectors import active_counts_by_town, children_visible_to, findings_for
 
 
 login_view = public(
@@ -56,13 +55,7 @@ def town_counts(actor: Any) -> list[dict[str, Any]]:
     towns = list(Region.objects.filter(level=RegionLevel.TOWN).order_by("code"))
     if scope.prefixes:
         towns = [t for t in towns if scope.covers_region(t.code) or any(p.startswith(t.code[:9]) for p in scope.prefixes)]
-    per_town = dict(
-        Child.objects.filter(status=LedgerStatus.ACTIVE)
-        .annotate(town=Substr("region_id", 1, 9))
-        .values_list("town")
-        .annotate(n=Count("pk"))
-        .values_list("town", "n")
-    )
+    per_town = active_counts_by_town()
     rows = [{"town": town, "active": per_town.get(town.code[:9], 0)} for town in towns]
     rows.append({"town": None, "active": sum(r["active"] for r in rows)})
     return rows
