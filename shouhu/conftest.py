@@ -93,3 +93,45 @@ def make_child(db, users):  # noqa: ANN001
 def chromium_path() -> str | None:
     path = os.environ.get("SHOUHU_CHROMIUM", "/usr/bin/chromium")
     return path if os.path.exists(path) or shutil.which(path) else None
+
+
+def _audit_triggers(*, enabled: bool) -> None:
+    """Switch the audit table's append-only triggers (migration audit 0002) off or back on."""
+    import importlib
+
+    from django.db import connection
+
+    migration = importlib.import_module("shouhu.audit.migrations.0002_append_only")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ALTER TABLE audit_auditevent {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
+        elif connection.vendor == "sqlite":
+            for statement in migration.SQLITE_UP if enabled else migration.SQLITE_DOWN:
+                cursor.execute(statement)
+
+
+@pytest.fixture(scope="module")
+def _audit_triggers_restored(django_db_blocker):  # noqa: ANN001, ANN202
+    """After a module of live-server tests (and so after its last flush), the audit table is
+    append-only again."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        _audit_triggers(enabled=True)
+        connections.close_all()  # else PostgreSQL keeps this session and the test database cannot be dropped
+
+
+@pytest.fixture
+def live_world(_audit_triggers_restored, live_server):  # noqa: ANN001
+    """The fixture world (rebuilt when an earlier transactional test flushed it), served live.
+
+    A live-server test is transactional: pytest-django empties every table afterwards, which the
+    append-only audit table refuses; its triggers are off for that flush only.
+    """
+    from shouhu.org.models import User
+
+    if not User.objects.filter(username="village_hutang").exists():
+        build_fixture_world()
+    yield live_server
+    _audit_triggers(enabled=False)

@@ -4,20 +4,24 @@ Same forms (validation), services (writes), selectors (scope) and audit as the p
 """
 
 
+import re
 from datetime import date
 from typing import Any
 from uuid import UUID
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.forms.models import model_to_dict
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.html import strip_tags
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from ninja import Field, NinjaAPI, Query, Schema
+from ninja.responses import Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from shouhu.api.auth import ActiveSessionAuth, BearerAuth, GuardedRouter
+from shouhu.api.auth import ActiveSessionAuth, BearerAuth, GuardedRouter, docs_access
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
 from shouhu.org.access import Cap, allow, scope_for
@@ -31,6 +35,7 @@ from shouhu.registry.selectors import (
     child_get_for,
     children_visible_to,
     looks_like_id_number,
+    page_rows,
 )
 
 api = NinjaAPI(
@@ -40,7 +45,7 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=[BearerAuth(), ActiveSessionAuth()],
     default_router=GuardedRouter(),
-    docs_decorator=login_required,
+    docs_decorator=docs_access,
 )
 
 
@@ -50,25 +55,25 @@ class ErrorOut(Schema):
 
 
 PYDANTIC_MESSAGES = {
-    "missing": "缺少必填字段",
-    "string_type": "应为文本",
-    "string_too_long": "文本过长",
-    "int_parsing": "应为整数",
-    "int_type": "应为整数",
-    "bool_parsing": "应为 true 或 false",
-    "bool_type": "应为 true 或 false",
-    "date_parsing": "日期格式应为 YYYY-MM-DD",
-    "date_from_datetime_parsing": "日期格式应为 YYYY-MM-DD",
-    "date_type": "日期格式应为 YYYY-MM-DD",
-    "uuid_parsing": "编号格式不正确",
-    "json_invalid": "请求体不是有效的 JSON",
-    "list_type": "应为列表",
-    "model_attributes_type": "应为对象",
-    "dict_type": "应为对象",
-    "greater_than_equal": "数值过小",
-    "less_than_equal": "数值过大",
-    "literal_error": "取值不在允许范围内",
-    "extra_forbidden": "不认识的字段",
+    "missing": gettext_lazy("缺少必填字段"),
+    "string_type": gettext_lazy("应为文本"),
+    "string_too_long": gettext_lazy("文本过长"),
+    "int_parsing": gettext_lazy("应为整数"),
+    "int_type": gettext_lazy("应为整数"),
+    "bool_parsing": gettext_lazy("应为 true 或 false"),
+    "bool_type": gettext_lazy("应为 true 或 false"),
+    "date_parsing": gettext_lazy("日期格式应为 YYYY-MM-DD"),
+    "date_from_datetime_parsing": gettext_lazy("日期格式应为 YYYY-MM-DD"),
+    "date_type": gettext_lazy("日期格式应为 YYYY-MM-DD"),
+    "uuid_parsing": gettext_lazy("编号格式不正确"),
+    "json_invalid": gettext_lazy("请求体不是有效的 JSON"),
+    "list_type": gettext_lazy("应为列表"),
+    "model_attributes_type": gettext_lazy("应为对象"),
+    "dict_type": gettext_lazy("应为对象"),
+    "greater_than_equal": gettext_lazy("数值过小"),
+    "less_than_equal": gettext_lazy("数值过大"),
+    "literal_error": gettext_lazy("取值不在允许范围内"),
+    "extra_forbidden": gettext_lazy("不认识的字段"),
 }
 
 
@@ -78,13 +83,13 @@ def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpRe
     for error in exc.errors:
         loc = [str(p) for p in error.get("loc", []) if p not in ("body", "query", "path", "payload", "data")]
         key = ".".join(loc) or "__all__"
-        errors.setdefault(key, []).append(PYDANTIC_MESSAGES.get(error.get("type", ""), "格式不正确"))
-    return api.create_response(request, {"detail": "请求内容有误，请按字段说明修改。", "errors": errors}, status=422)
+        errors.setdefault(key, []).append(PYDANTIC_MESSAGES.get(error.get("type", ""), _("格式不正确")))
+    return api.create_response(request, {"detail": _("请求内容有误，请按字段说明修改。"), "errors": errors}, status=422)
 
 
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return api.create_response(request, {"detail": "未找到该记录。"}, status=404)
+    return api.create_response(request, {"detail": _("未找到该记录。")}, status=404)
 
 
 @api.exception_handler(HttpError)
@@ -100,7 +105,7 @@ class FormErrors(Exception):
 
 @api.exception_handler(FormErrors)
 def _form_errors(request: HttpRequest, exc: FormErrors) -> HttpResponse:
-    return api.create_response(request, {"detail": "请求内容有误，请按字段说明修改。", "errors": exc.errors}, status=422)
+    return api.create_response(request, {"detail": _("请求内容有误，请按字段说明修改。"), "errors": exc.errors}, status=422)
 
 
 # ----- schemas -------------------------------------------------------------------------------
@@ -310,10 +315,27 @@ def _form_data(values: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _with_model_defaults(model: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """A field the client left out takes the model's default, as on the page (a bound form
+    would read a missing value as blank: `ethnicity` required, `hukou_registered` false)."""
+    out = dict(values)
+    for name, value in values.items():
+        if value is None:
+            field = model._meta.get_field(name)
+            if field.has_default():
+                out[name] = field.get_default()
+    return out
+
+
+def _plain(message: Any) -> str:
+    """The pages' messages may carry a link to a record; an API client gets text with the path."""
+    return strip_tags(re.sub(r'<a href="([^"]+)">([^<]*)</a>', r"\2（\1）", str(message)))
+
+
 def _validated(form: Any, prefix: str = "") -> dict[str, Any]:
     if not form.is_valid():
         raise FormErrors({
-            (f"{prefix}{k}" if k != "__all__" else (prefix.rstrip(".") or "__all__")): [str(m) for m in v]
+            (f"{prefix}{k}" if k != "__all__" else (prefix.rstrip(".") or "__all__")): [_plain(m) for m in v]
             for k, v in form.errors.items()
         })
     return form.cleaned_data
@@ -367,7 +389,7 @@ def _detail(request: HttpRequest, child: Child) -> dict[str, Any]:
 def _page(request: HttpRequest, qs: Any, page: int, page_size: int) -> dict[str, Any]:
     total = qs.count()
     start = (page - 1) * page_size
-    rows = qs.select_related("region", "region__parent")[start:start + page_size]
+    rows = page_rows(qs, start, page_size, total).select_related("region", "region__parent")
     today = timezone.localdate()
     return {"count": total, "page": page, "page_size": page_size, "items": [_list_item(c, today) for c in rows]}
 
@@ -378,7 +400,7 @@ def _page(request: HttpRequest, qs: Any, page: int, page_size: int) -> dict[str,
 @allow(Cap.LEDGER_VIEW)
 def list_children(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
     if filters.q and looks_like_id_number(filters.q):
-        raise HttpError(400, "身份证号不能出现在网址中，请使用 POST /api/v1/children/search。")
+        raise HttpError(400, _("身份证号不能出现在网址中，请使用 POST /api/v1/children/search。"))
     qs = apply_filters(children_visible_to(request.auth), LedgerFilters.from_mapping(filters.dict()))
     if filters.q:
         qs = apply_search(qs, filters.q)
@@ -406,9 +428,10 @@ def get_child(request: HttpRequest, child_id: UUID) -> dict[str, Any]:
 
 @api.post("/children", response={201: ChildDetail}, summary="登记儿童", tags=["children"])
 @allow(Cap.LEDGER_EDIT)
-def create_child(request: HttpRequest, payload: ChildCreate) -> tuple[int, dict[str, Any]]:
+def create_child(request: HttpRequest, payload: ChildCreate) -> Status:
     body = payload.dict()
-    child_data = _validated(ChildForm(_form_data({k: body.get(k) for k in ChildForm.Meta.fields}),
+    child_data = _validated(ChildForm(_form_data(_with_model_defaults(Child, {k: body.get(k) for k in
+                                                                         ChildForm.Meta.fields})),
                                       actor=request.auth))
     household = _validated(HouseholdForm(_form_data(body["household"])), "household.") if body.get(
         "household") else None
@@ -428,7 +451,7 @@ def create_child(request: HttpRequest, payload: ChildCreate) -> tuple[int, dict[
                                       entrustment=entrustment, request=request)
     except ValidationError as exc:
         raise FormErrors(exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}) from None
-    return 201, _detail(request, child_get_for(request.auth, child.pk, request=request))
+    return Status(201, _detail(request, child_get_for(request.auth, child.pk, request=request)))
 
 
 @api.patch("/children/{child_id}", response={200: ChildDetail, 409: ErrorOut}, summary="修改儿童信息", tags=["children"])
@@ -436,17 +459,27 @@ def create_child(request: HttpRequest, payload: ChildCreate) -> tuple[int, dict[
 def patch_child(request: HttpRequest, child_id: UUID, payload: ChildPatch) -> Any:
     child = child_get_for(request.auth, child_id, request=request)
     if not scope_for(request.auth).covers_region(child.region_id):
+        # Shared with the organisation but outside its regions: readable, not editable (as on the pages).
+        record(actor=request.auth, action=Action.DENIED, object_type="child", object_id=child.pk, request=request,
+               detail={"path": request.path[:200], "why": "shared_read_only"})
         raise Http404
     current = model_to_dict(child, fields=ChildForm.Meta.fields)
     current["id_number"] = child.id_number
     changes = payload.dict(exclude_unset=True)
     version = changes.pop("version")
+    if "id_number" in changes:
+        # A new ID number brings its own birth date and sex: derive them unless the client sent them,
+        # rather than cross-check the new number against the stored ones.
+        for derived in ("birth_date", "gender"):
+            if derived not in changes:
+                current[derived] = None
     merged = {**current, **{k: v for k, v in changes.items() if k in current}}
     data = _validated(ChildForm(_form_data(merged), actor=request.auth, instance=child))
     try:
         updated = services.child_update(actor=request.auth, child=child, data=data, version=version, request=request)
     except services.StaleEdit as exc:
-        return 409, {"detail": exc.message, "errors": {"version": [f"当前版本为 {exc.current_version}"]}}
+        return Status(409, {"detail": exc.message,
+                            "errors": {"version": [_("当前版本为 %(v)d") % {"v": exc.current_version}]}})
     except ValidationError as exc:
         raise FormErrors(exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}) from None
-    return 200, _detail(request, child_get_for(request.auth, updated.pk, request=request))
+    return Status(200, _detail(request, child_get_for(request.auth, updated.pk, request=request)))

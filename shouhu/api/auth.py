@@ -11,12 +11,13 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 from ninja import Router
 from ninja.errors import HttpError
 from ninja.security import HttpBearer, SessionAuth
 
 from shouhu.api.models import ApiToken
-from shouhu.org.access import rule_of, scope_for
+from shouhu.org.access import AccessRule, rule_of, scope_for
 from shouhu.org.backends import may_log_in
 from shouhu.org.mfa import mfa_pending
 
@@ -33,7 +34,22 @@ def issue_token(user: Any) -> str:
     return token
 
 
-class BearerAuth(HttpBearer):
+class RuleCheck:
+    """Checks the operation's declared capabilities right after authentication, before the body
+    is parsed: a role that may not use an operation gets 403, whatever it sends."""
+
+    def __init__(self, rule: AccessRule | None = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rule = rule
+
+    def __call__(self, request: HttpRequest) -> Any:
+        user = super().__call__(request)  # type: ignore[misc]
+        if user and self.rule is not None and not self.rule.permits(scope_for(user)):
+            raise HttpError(403, gettext("您的角色无权使用此接口。"))
+        return user
+
+
+class BearerAuth(RuleCheck, HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             return None
@@ -51,7 +67,7 @@ class BearerAuth(HttpBearer):
         return row.user
 
 
-class ActiveSessionAuth(SessionAuth):
+class ActiveSessionAuth(RuleCheck, SessionAuth):
     def authenticate(self, request: HttpRequest, key: Any) -> Any:
         user = super().authenticate(request, key)
         if user is None or not may_log_in(user) or mfa_pending(request):
@@ -67,11 +83,32 @@ class GuardedRouter(Router):
         rule = rule_of(view_func)
         if rule is None:
             raise ImproperlyConfigured(f"API operation {view_func.__name__} declares no access rule")
+        if not rule.public:
+            kwargs["auth"] = [BearerAuth(rule), ActiveSessionAuth(rule)]
 
         @functools.wraps(view_func)
         def guarded(request: HttpRequest, *args: Any, **kw: Any) -> Any:
             if not rule.permits(scope_for(request.auth)):
-                raise HttpError(403, "您的角色无权使用此接口。")
+                raise HttpError(403, gettext("您的角色无权使用此接口。"))  # defence in depth
             return view_func(request, *args, **kw)
 
         return super().add_api_operation(path, methods, guarded, **kwargs)
+
+
+def docs_access(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The OpenAPI document and docs page: a bearer token, or a fully logged-in session."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        from django.contrib.auth.views import redirect_to_login
+        from django.urls import reverse
+
+        if BearerAuth()(request):
+            return view(request, *args, **kwargs)
+        if request.user.is_authenticated and may_log_in(request.user):
+            if mfa_pending(request):
+                return redirect_to_login(request.get_full_path(), login_url=reverse("mfa_verify"))
+            return view(request, *args, **kwargs)
+        return redirect_to_login(request.get_full_path())
+
+    return wrapped

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from pypinyin import Style, lazy_pinyin
+from pypinyin import lazy_pinyin
 
 _SPACES = re.compile(r"\s+")
 

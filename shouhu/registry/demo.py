@@ -183,7 +183,10 @@ def _school(rng: random.Random, age: int) -> tuple[str, str]:
 
 
 def _wujin_place(birth: date) -> str:
-    """Wujin's birth-place code in the year of birth: 武进县 to 1995, 武进市 to 2002, then 武进区."""
+    """Wujin's birth-place code in the year of birth (GB/T 2260 history, as python-stdnum checks it):
+    武进县 of 镇江地区 to 1983, 武进县 of 常州 to 1995, 武进市 to 2002, then 武进区."""
+    if birth.year < 1983:
+        return "322622"
     if birth.year < 1995:
         return "320421"
     if birth.year < 2002:

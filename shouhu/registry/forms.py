@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from shouhu.lib.idnumber import parse_id_number
-from shouhu.lib.text import normalize_compact, normalize_text
+from shouhu.lib.text import mask_address, mask_id_number, mask_phone, normalize_compact, normalize_text
 from shouhu.org.models import Region, RegionLevel
 from shouhu.registry import models as m
 
@@ -82,10 +82,45 @@ def _style(form: forms.BaseForm) -> None:
             continue
         elif isinstance(widget, forms.Select):
             widget.attrs.setdefault("class", "form-select")
+            _blank_choice_in_chinese(field)
         else:
             widget.attrs.setdefault("class", "form-control")
         if isinstance(field, forms.DateField):
             widget.input_type = "date"  # type: ignore[attr-defined]
+
+
+def _blank_choice_in_chinese(field: forms.Field) -> None:
+    """Django's empty choice reads "---------"; say "请选择" instead."""
+    if isinstance(field, forms.ModelChoiceField):
+        if field.empty_label is not None:
+            field.empty_label = _("请选择")
+    elif isinstance(field, forms.ChoiceField):
+        choices = list(field.choices)
+        if choices and choices[0] == ("", "---------"):
+            field.choices = [("", _("请选择"))] + choices[1:]
+
+
+class MaskedIdentifiers:
+    """Edit forms show personal identifiers masked, as the child page does: showing one in full is
+    an audited act (the unmask button), not a side effect of opening a form. Submitting the masked
+    value unchanged keeps the stored one; typing a new value replaces it."""
+
+    masked_fields: dict[str, Any] = {}
+
+    def _mask_initial(self, instance: Any) -> None:
+        self._stored = {}
+        for name, mask in self.masked_fields.items():
+            value = getattr(instance, name, "") if instance is not None and instance.pk else ""
+            if value:
+                self._stored[name] = value
+                self.initial[name] = mask(value)  # type: ignore[attr-defined]
+                self.fields[name].help_text = _("已打码显示；不修改请保持原样，修改请完整填写。")  # type: ignore[attr-defined]
+
+    def _unmasked(self, name: str, raw: str) -> str:
+        stored = getattr(self, "_stored", {}).get(name)
+        if stored and normalize_compact(raw) == normalize_compact(self.masked_fields[name](stored)):
+            return stored
+        return raw
 
 
 class DateInput(forms.DateInput):
@@ -97,7 +132,9 @@ class DateInput(forms.DateInput):
         return value
 
 
-class ChildForm(ShouhuModelForm):
+class ChildForm(MaskedIdentifiers, ShouhuModelForm):
+    masked_fields = {"id_number": mask_id_number}
+
     id_number = forms.CharField(label=gettext_lazy("身份证号"), max_length=30)
     gender = forms.ChoiceField(
         label=gettext_lazy("性别"), choices=[("", gettext_lazy("按身份证号"))] + list(m.Gender.choices), required=False
@@ -122,8 +159,9 @@ class ChildForm(ShouhuModelForm):
 
         initial = kwargs.pop("initial", {}) or {}
         if instance is not None:
-            initial = {"id_number": instance.id_number, "version": instance.version, **initial}
+            initial = {"version": instance.version, **initial}
         super().__init__(*args, instance=instance, initial=initial, **kwargs)
+        self._mask_initial(instance)
         self.actor = actor
         scope = scope_for(actor)
         villages = Region.objects.filter(level=RegionLevel.VILLAGE).select_related("parent").order_by("code")
@@ -151,7 +189,7 @@ class ChildForm(ShouhuModelForm):
         return name
 
     def clean_id_number(self) -> str:
-        info = parse_id_number(self.cleaned_data["id_number"], today=today())
+        info = parse_id_number(self._unmasked("id_number", self.cleaned_data["id_number"]), today=today())
         self._id_info = info
         return info.value
 
@@ -214,7 +252,9 @@ class ChildForm(ShouhuModelForm):
             )
 
 
-class HouseholdForm(ShouhuModelForm):
+class HouseholdForm(MaskedIdentifiers, ShouhuModelForm):
+    masked_fields = {"address": mask_address}
+
     income_sources = forms.MultipleChoiceField(
         label=gettext_lazy("收入来源"), choices=m.INCOME_SOURCES, required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -228,6 +268,7 @@ class HouseholdForm(ShouhuModelForm):
         if instance is not None and instance.pk:
             kwargs["initial"] = {"version": instance.version, **(kwargs.get("initial") or {})}
         super().__init__(*args, **kwargs)
+        self._mask_initial(instance)
 
     class Meta:
         model = m.Household
@@ -235,13 +276,15 @@ class HouseholdForm(ShouhuModelForm):
         widgets = {"address": forms.TextInput()}
 
     def clean_address(self) -> str:
-        value = normalize_text(self.cleaned_data.get("address") or "")
+        value = normalize_text(self._unmasked("address", self.cleaned_data.get("address") or ""))
         if len(value) > 200:
             raise ValidationError(_("地址不能超过200个字。"))
         return value
 
 
-class FamilyMemberForm(ShouhuModelForm):
+class FamilyMemberForm(MaskedIdentifiers, ShouhuModelForm):
+    masked_fields = {"id_number": mask_id_number, "phone": mask_phone}
+
     id_number = forms.CharField(label=gettext_lazy("身份证号"), max_length=30, required=False)
     phone = forms.CharField(label=gettext_lazy("联系电话"), max_length=30, required=False)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
@@ -255,12 +298,12 @@ class FamilyMemberForm(ShouhuModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         instance = kwargs.get("instance")
         if instance is not None and instance.pk:
-            kwargs["initial"] = {"id_number": instance.id_number, "phone": instance.phone, "version": instance.version,
-                                 **(kwargs.get("initial") or {})}
+            kwargs["initial"] = {"version": instance.version, **(kwargs.get("initial") or {})}
         super().__init__(*args, **kwargs)
+        self._mask_initial(instance)
 
     def clean_id_number(self) -> str:
-        raw = self.cleaned_data.get("id_number") or ""
+        raw = self._unmasked("id_number", self.cleaned_data.get("id_number") or "")
         if not normalize_compact(raw):
             return ""
         info = parse_id_number(raw, today=today())
@@ -268,7 +311,7 @@ class FamilyMemberForm(ShouhuModelForm):
         return info.value
 
     def clean_phone(self) -> str:
-        return clean_phone(self.cleaned_data.get("phone") or "")
+        return clean_phone(self._unmasked("phone", self.cleaned_data.get("phone") or ""))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -309,7 +352,9 @@ SituationFormSet = forms.inlineformset_factory(
 )
 
 
-class EntrustmentForm(ShouhuModelForm):
+class EntrustmentForm(MaskedIdentifiers, ShouhuModelForm):
+    masked_fields = {"carer_id_number": mask_id_number, "carer_phone": mask_phone}
+
     carer_id_number = forms.CharField(label=gettext_lazy("受委托人身份证号"), max_length=30, required=False)
     carer_phone = forms.CharField(label=gettext_lazy("受委托人电话"), max_length=30, required=False)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
@@ -326,12 +371,12 @@ class EntrustmentForm(ShouhuModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         instance = kwargs.get("instance")
         if instance is not None and instance.pk:
-            kwargs["initial"] = {"carer_id_number": instance.carer_id_number, "carer_phone": instance.carer_phone,
-                                 "version": instance.version, **(kwargs.get("initial") or {})}
+            kwargs["initial"] = {"version": instance.version, **(kwargs.get("initial") or {})}
         super().__init__(*args, **kwargs)
+        self._mask_initial(instance)
 
     def clean_carer_id_number(self) -> str:
-        raw = self.cleaned_data.get("carer_id_number") or ""
+        raw = self._unmasked("carer_id_number", self.cleaned_data.get("carer_id_number") or "")
         if not normalize_compact(raw):
             return ""
         info = parse_id_number(raw, today=today())
@@ -339,7 +384,7 @@ class EntrustmentForm(ShouhuModelForm):
         return info.value
 
     def clean_carer_phone(self) -> str:
-        return clean_phone(self.cleaned_data.get("carer_phone") or "")
+        return clean_phone(self._unmasked("carer_phone", self.cleaned_data.get("carer_phone") or ""))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -44,6 +44,42 @@ def children_visible_to(actor: Any) -> QuerySet[Child]:
     return Child.objects.filter(condition)
 
 
+def active_counts_by_town() -> dict[str, int]:
+    """Active children per town (the 9-digit prefix of the village code): numbers, never a name.
+
+    District-wide: the caller decides which towns' numbers a user may see (statistics pages).
+    """
+    from django.db.models import Count
+    from django.db.models.functions import Substr
+
+    from shouhu.registry.models import LedgerStatus
+
+    return dict(
+        Child.objects.filter(status=LedgerStatus.ACTIVE)
+        .annotate(town=Substr("region_id", 1, 9))
+        .values_list("town")
+        .annotate(n=Count("pk"))
+        .values_list("town", "n")
+    )
+
+
+def children_with_restricted_facts(actor: Any, child_ids: Any) -> set[Any]:
+    """The children among `child_ids` whose family facts carry a label the actor is not cleared for.
+
+    Text derived from those facts (the policy engine's explanations, a task's detail) must then be
+    withheld from the actor, as the facts themselves are on the child's page.
+    """
+    from shouhu.org.access import Label
+    from shouhu.registry.models import JUDICIAL_SITUATIONS, ParentSituation
+
+    if scope_for(actor).cleared(Label.JUDICIAL):
+        return set()
+    return set(
+        ParentSituation.objects.filter(member__child_id__in=list(child_ids), kind__in=JUDICIAL_SITUATIONS)
+        .values_list("member__child_id", flat=True)
+    )
+
+
 def child_get_for(actor: Any, pk: Any, *, request: HttpRequest | None = None, for_update: bool = False) -> Child:
     """The child if the actor may see it; otherwise 404 — the same for missing and not yours.
 
@@ -104,7 +140,8 @@ class LedgerFilters:
     def from_mapping(cls, data: Any) -> LedgerFilters:
         def get(name: str, default: str = "") -> str:
             value = data.get(name, default)
-            return str(value)[:40] if value is not None else default
+            # PostgreSQL refuses NUL in text: a filter value carrying one must not become a 500.
+            return str(value).replace("\x00", "")[:40] if value is not None else default
 
         return cls(
             region=re.sub(r"\D", "", get("region"))[:12],
@@ -162,7 +199,7 @@ def looks_like_id_number(query: str) -> bool:
 
 def apply_search(qs: QuerySet[Child], query: str) -> QuerySet[Child]:
     """One search box: name, full pinyin, pinyin initials, or a whole ID number."""
-    query = normalize_text(query)[:40]
+    query = normalize_text(query.replace("\x00", ""))[:40]  # PostgreSQL refuses NUL in text
     if not query:
         return qs
     compact = normalize_id_number(query)
@@ -174,6 +211,26 @@ def apply_search(qs: QuerySet[Child], query: str) -> QuerySet[Child]:
     return qs.filter(name__startswith=query) if len(query) == 1 else qs.filter(
         Q(name__startswith=query) | Q(name__contains=query)
     )
+
+
+def page_rows(qs: QuerySet[Child], start: int, size: int, total: int) -> QuerySet[Child]:
+    """`qs[start:start + size]` — the same rows in the same order — read the cheap way.
+
+    The page's ids are chosen in a subquery that the ledger index (`child_ledger_scope`) answers
+    without touching a heap row; only those `size` rows are then read in full. Past the middle,
+    the subquery walks the ordering backwards (`total` comes from the page's COUNT), so a deep
+    page sorts the short end of the list. Both need a total order: every ledger sort ends with
+    the id. Anything else (no ordering, annotations) takes the plain slice.
+    """
+    ordering = tuple(qs.query.order_by)
+    if not ordering or ordering[-1] not in {"id", "-id", "pk", "-pk"} or qs.query.annotations:
+        return qs[start:start + size]
+    end = min(start + size, total)
+    if start >= end:
+        return qs.none()
+    ids = qs.values("pk")
+    ids = ids.reverse()[total - end:total - start] if total - end < start else ids[start:end]
+    return Child.objects.filter(pk__in=ids).order_by(*ordering)
 
 
 def findings_for(actor: Any, *, limit: int = 20) -> list[dict[str, Any]]:

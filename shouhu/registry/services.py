@@ -41,7 +41,10 @@ class StaleEdit(Exception):
 
     @property
     def message(self) -> str:
-        return _("保存失败：在您编辑期间，该记录已被他人修改。您填写的内容仍保留在下方；请打开最新记录核对后再保存。")
+        return _(
+            "保存失败：在您编辑期间，该记录已被他人修改。您填写的内容仍保留在下方；"
+            "请核对他人所做的修改，确认后再次点击“保存”，将以您填写的内容为准。"
+        )
 
 
 def child_index(id_number: str) -> str:
@@ -231,7 +234,9 @@ def member_update(
         old = [(s.kind, s.since, s.until) for s in current.situations.all()]
         new = [(s["kind"], s.get("since"), s.get("until")) for s in situations]
         if sorted(map(str, old)) != sorted(map(str, new)):
-            changes["situations"] = [[s[0] for s in old], [s[0] for s in new]]
+            # Counts only: the kinds (a parent in prison …) carry sensitivity labels, and the audit
+            # administrator, who reads this log, holds no clearance for them.
+            changes["situations"] = [len(old), len(new)]
             for s in current.situations.all():
                 s._history_user = actor
                 s.delete()

@@ -28,6 +28,7 @@ from shouhu.registry.models import (
     Entrustment,
     FamilyMember,
     GuardianshipType,
+    Household,
     Health,
     Relation,
     SchoolStage,
@@ -170,6 +171,11 @@ def child_create(request: HttpRequest) -> HttpResponse:
         "child_form": child_form, "household_form": household_form,
         "parents": [(_("父亲"), father_form, father_sits), (_("母亲"), mother_form, mother_sits)],
         "carer_form": carer_form,
+        # One summary for an error in any section, parents' situations included.
+        "has_errors": post is not None and (
+            any(form.errors for form in (child_form, household_form, father_form, mother_form, carer_form))
+            or any(sits.total_error_count() for sits in (father_sits, mother_sits))
+        ),
     }, status=400 if post is not None else 200)
 
 
@@ -228,12 +234,46 @@ def _editable_child(request: HttpRequest, pk: str) -> Child:
     return child
 
 
+def _rebase_after_conflict(form: Any, exc: services.StaleEdit, latest: Any) -> list[dict[str, str]]:
+    """After a refused stale save: list where the saved record now differs from what the user typed,
+    and move the form to the newest version. The user's text stays in the form; saving again — now
+    with the other person's changes in view — applies it. Nothing is lost, nothing is overwritten
+    without the user having seen what it overwrites."""
+    conflicts: list[dict[str, str]] = []
+    for name, field in form.fields.items():
+        if name == "version" or name not in form.cleaned_data or not hasattr(latest, name):
+            continue
+        mine, theirs = form.cleaned_data[name], getattr(latest, name)
+        mine_key, theirs_key = getattr(mine, "pk", mine), getattr(theirs, "pk", theirs)
+        if mine_key in ("", None) and theirs_key in ("", None) or mine_key == theirs_key:
+            continue
+        masks = getattr(form, "masked_fields", {})
+
+        def show(value: Any, key: Any) -> str:
+            if value in ("", None, []):
+                return "—"
+            if name in masks:
+                return masks[name](str(value))
+            choices = dict(getattr(field, "flatchoices", None) or getattr(field, "choices", None) or [])
+            if isinstance(value, list):
+                return "、".join(str(choices.get(v, v)) for v in value)
+            if isinstance(value, bool):
+                return _("是") if value else _("否")
+            return str(choices.get(key, value))
+
+        conflicts.append({"label": str(field.label), "theirs": show(theirs, theirs_key), "mine": show(mine, mine_key)})
+    data = form.data.copy()
+    data[form.add_prefix("version")] = str(exc.current_version)
+    form.data = data
+    return conflicts
+
+
 @allow(Cap.LEDGER_EDIT)
 @require_http_methods(["GET", "POST"])
 def child_edit(request: HttpRequest, pk: str) -> HttpResponse:
     child = _editable_child(request, pk)
     form = f.ChildForm(request.POST or None, actor=request.user, instance=child)
-    stale = False
+    stale, conflicts = False, []
     if request.method == "POST" and form.is_valid():
         try:
             services.child_update(actor=request.user, child=child, data=form.cleaned_data,
@@ -241,12 +281,14 @@ def child_edit(request: HttpRequest, pk: str) -> HttpResponse:
         except services.StaleEdit as exc:
             form.add_error(None, exc.message)
             stale = True
+            conflicts = _rebase_after_conflict(form, exc, children_visible_to(request.user).get(pk=child.pk))
         except ValidationError as exc:
             _attach(form, exc)
         else:
             messages.success(request, _("已保存。"))
             return redirect("registry:child_detail", pk=child.pk)
-    return render(request, "registry/child_edit.html", {"form": form, "child": child, "stale": stale},
+    return render(request, "registry/child_edit.html", {"form": form, "child": child, "stale": stale,
+                                                        "conflicts": conflicts},
                   status=409 if stale else (400 if request.method == "POST" else 200))
 
 
@@ -256,7 +298,7 @@ def household_edit(request: HttpRequest, pk: str) -> HttpResponse:
     child = _editable_child(request, pk)
     household = child.household
     form = f.HouseholdForm(request.POST or None, instance=household)
-    stale = False
+    stale, conflicts = False, []
     if request.method == "POST" and form.is_valid():
         try:
             services.household_update(actor=request.user, child=child, data=form.cleaned_data,
@@ -264,11 +306,12 @@ def household_edit(request: HttpRequest, pk: str) -> HttpResponse:
         except services.StaleEdit as exc:
             form.add_error(None, exc.message)
             stale = True
+            conflicts = _rebase_after_conflict(form, exc, Household.objects.get(pk=child.household_id))
         else:
             messages.success(request, _("已保存。"))
             return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
     return render(request, "registry/simple_form.html", {
-        "form": form, "child": child, "title": _("编辑家庭信息"), "stale": stale,
+        "form": form, "child": child, "title": _("编辑家庭信息"), "stale": stale, "conflicts": conflicts,
     }, status=409 if stale else (400 if request.method == "POST" else 200))
 
 
@@ -286,7 +329,7 @@ def member_edit(request: HttpRequest, pk: str, member_id: int | None = None) -> 
     ):
         # Editing would reveal (and could silently drop) facts the user is not cleared to see.
         return render(request, "403.html", {"message": _("该家庭成员含受限信息，您的角色无权编辑。")}, status=403)
-    stale = False
+    stale, conflicts = False, []
     if post is not None and form.is_valid() and formset.is_valid():
         try:
             if member is None:
@@ -299,11 +342,12 @@ def member_edit(request: HttpRequest, pk: str, member_id: int | None = None) -> 
         except services.StaleEdit as exc:
             form.add_error(None, exc.message)
             stale = True
+            conflicts = _rebase_after_conflict(form, exc, FamilyMember.objects.get(pk=member.pk))
         else:
             messages.success(request, _("已保存。"))
             return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
     return render(request, "registry/member_form.html", {
-        "form": form, "formset": formset, "child": child, "member": member, "stale": stale,
+        "form": form, "formset": formset, "child": child, "member": member, "stale": stale, "conflicts": conflicts,
     }, status=409 if stale else (400 if post is not None else 200))
 
 
@@ -331,7 +375,7 @@ def entrustment_edit(request: HttpRequest, pk: str, entrustment_id: int | None =
     child = _editable_child(request, pk)
     ent = get_object_or_404(Entrustment, pk=entrustment_id, child=child) if entrustment_id else None
     form = f.EntrustmentForm(request.POST or None, instance=ent)
-    stale = False
+    stale, conflicts = False, []
     if request.method == "POST" and form.is_valid():
         try:
             services.entrustment_save(actor=request.user, child=child, data=form.cleaned_data, entrustment=ent,
@@ -339,11 +383,12 @@ def entrustment_edit(request: HttpRequest, pk: str, entrustment_id: int | None =
         except services.StaleEdit as exc:
             form.add_error(None, exc.message)
             stale = True
+            conflicts = _rebase_after_conflict(form, exc, Entrustment.objects.get(pk=ent.pk))
         else:
             messages.success(request, _("已保存。"))
             return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
     return render(request, "registry/simple_form.html", {
-        "form": form, "child": child, "title": _("委托监护"), "stale": stale,
+        "form": form, "child": child, "title": _("委托监护"), "stale": stale, "conflicts": conflicts,
     }, status=409 if stale else (400 if request.method == "POST" else 200))
 
 
