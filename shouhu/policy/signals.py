@@ -26,19 +26,22 @@ def _child_ids(instance: Any) -> list[Any]:
 
 
 def schedule(child_id: Any) -> None:
+    """Evaluate the child once when the current transaction commits (at once in autocommit).
+
+    The set of children already scheduled lives on the outermost atomic block, so it ends with
+    the transaction: after a rollback nothing is left behind to suppress a later evaluation.
+    """
     connection = transaction.get_connection()
-    pending: set[Any] | None = getattr(connection, _PENDING_ATTR, None)
-    if pending is None:
-        pending = set()
-        setattr(connection, _PENDING_ATTR, pending)
-    if child_id in pending:
-        return
-    pending.add(child_id)
+    if connection.in_atomic_block and connection.atomic_blocks:
+        outer = connection.atomic_blocks[0]
+        pending: set[Any] = outer.__dict__.setdefault(_PENDING_ATTR, set())
+        if child_id in pending:
+            return
+        pending.add(child_id)
 
     def run() -> None:
         from shouhu.policy.services import safe_evaluate
 
-        pending.discard(child_id)
         safe_evaluate(child_id)
 
     transaction.on_commit(run)

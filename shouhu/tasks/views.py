@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from shouhu.org.access import Cap, allow, scope_for
 from shouhu.registry.forms import ShouhuForm
+from shouhu.registry.selectors import children_with_restricted_facts
 from shouhu.registry.services import StaleEdit
 from shouhu.tasks.models import OPEN_STATES, Task, TaskState
 from shouhu.tasks.selectors import inbox_for
@@ -34,6 +35,12 @@ def inbox(request: HttpRequest) -> HttpResponse:
     if request.GET.get("overdue") == "1":
         qs = qs.filter(due_at__lt=timezone.now())
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    restricted = children_with_restricted_facts(request.user, {t.child_id for t in page.object_list if t.child_id})
+    for task in page.object_list:
+        if task.child_id in restricted:
+            # A task's detail quotes the family's facts, some of which this role is not cleared to read.
+            task.detail = _("说明涉及受限信息，您的角色无权查看；请与儿童所在镇（街道）儿童督导员联系。")
     params = request.GET.copy()
     params.pop("page", None)
     return render(request, "tasks/inbox.html", {

@@ -10,6 +10,9 @@ document.addEventListener("click", (event) => {
   if (button && !window.confirm(button.getAttribute("data-confirm"))) {
     event.preventDefault();
   }
+  if (event.target.closest("[data-print]")) {
+    window.print();
+  }
   const add = event.target.closest("[data-add-form]");
   if (add) {
     // Clone the empty form of a Django formset and bump TOTAL_FORMS.
