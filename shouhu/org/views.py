@@ -13,8 +13,12 @@ from django.views.decorators.http import require_http_methods
 
 from shouhu.org.access import Cap, allow, public, scope_for
 from shouhu.org.models import Duty, NeedRoute, Region, RegionLevel
+from shouhu.policy.models import Proposal, ProposalState
+from shouhu.policy.rules import CATEGORY_NAMES
+from shouhu.policy.selectors import category_counts_by_town
 from shouhu.registry.models import LedgerStatus
 from shouhu.registry.selectors import active_counts_by_town, children_visible_to, findings_for
+from shouhu.tasks.selectors import inbox_for
 
 
 login_view = public(
@@ -44,8 +48,18 @@ def home(request: HttpRequest) -> HttpResponse:
         context["unit"] = unit
         context["duties"] = Duty.objects.filter(unit=unit).prefetch_related("need_types")
         context["routes"] = NeedRoute.objects.filter(unit=unit).select_related("need_type").order_by("-primary")
-    if scope.can(Cap.STATS_VIEW) and not scope.can(Cap.LEDGER_EDIT):
+    if scope.can(Cap.STATS_VIEW):
         context["town_counts"] = town_counts(request.user)
+        context["town_columns"] = TOWN_COLUMNS.values()
+    if scope.can(Cap.TASKS):
+        inbox = inbox_for(request.user)
+        context["tasks"] = list(inbox[:8])
+        context["tasks_total"] = inbox.count()
+        context["tasks_overdue"] = inbox.filter(due_at__lt=timezone.now()).count()
+        context["now"] = timezone.now()
+    if scope.can(Cap.POLICY_CONFIRM):
+        context["proposals_pending"] = Proposal.objects.filter(
+            state=ProposalState.PENDING, child__in=children_visible_to(request.user)).count()
     return render(request, "home.html", context)
 
 
@@ -56,12 +70,24 @@ def town_counts(actor: Any) -> list[dict[str, Any]]:
     if scope.prefixes:
         towns = [t for t in towns if scope.covers_region(t.code) or any(p.startswith(t.code[:9]) for p in scope.prefixes)]
     per_town = active_counts_by_town()
-    rows = [{"town": town, "active": per_town.get(town.code[:9], 0)} for town in towns]
-    rows.append({"town": None, "active": sum(r["active"] for r in rows)})
+    per_category = category_counts_by_town()
+    codes = list(TOWN_COLUMNS)
+    rows = [
+        {"town": town, "active": per_town.get(town.code[:9], 0),
+         "categories": [per_category.get(town.code[:9], {}).get(code, 0) for code in codes]}
+        for town in towns
+    ]
+    rows.append({"town": None, "active": sum(r["active"] for r in rows),
+                 "categories": [sum(r["categories"][i] for r in rows) for i in range(len(codes))]})
     return rows
+
+
+# The columns of the per-town table: the categories, then the Jiangsu classes.
+TOWN_COLUMNS = {**CATEGORY_NAMES, **{f"jiangsu_{n}": f"江苏第{n}类" for n in range(1, 7)}}
 
 
 @allow(Cap.STATS_VIEW)
 @require_http_methods(["GET"])
 def stats(request: HttpRequest) -> HttpResponse:
-    return render(request, "stats.html", {"town_counts": town_counts(request.user)})
+    return render(request, "stats.html", {"town_counts": town_counts(request.user),
+                                          "town_columns": TOWN_COLUMNS.values()})

@@ -129,3 +129,20 @@ def local_unit(child: Child, unit_code: str) -> Organization | None:
 
 def current_categories(child: Child) -> list[ChildCategory]:
     return list(child.categories.filter(valid_to__isnull=True).order_by("code"))
+
+
+def category_counts_by_town() -> dict[str, dict[str, int]]:
+    """Children with a current confirmed category, per town prefix and category code: numbers only."""
+    from django.db.models import Count
+    from django.db.models.functions import Substr
+
+    out: dict[str, dict[str, int]] = {}
+    rows = (
+        ChildCategory.objects.filter(valid_to__isnull=True, child__status="active")
+        .annotate(town=Substr("child__region_id", 1, 9))
+        .values_list("town", "code")
+        .annotate(n=Count("child_id", distinct=True))
+    )
+    for town, code, n in rows:
+        out.setdefault(town, {})[code] = n
+    return out

@@ -134,6 +134,9 @@ class LedgerFilters:
     health: str = ""
     guardianship_type: str = ""
     gender: str = ""
+    category: str = ""  # a confirmed category code (shouhu.policy)
+    jiangsu: str = ""  # a confirmed Jiangsu class, "1".."6"
+    work: str = ""  # "proposal": a proposal waits for confirmation; "gap": an entitlement is unserved
     sort: str = "name"
 
     @classmethod
@@ -151,6 +154,9 @@ class LedgerFilters:
             health=get("health"),
             guardianship_type=get("guardianship_type"),
             gender=get("gender"),
+            category=get("category"),
+            jiangsu=get("jiangsu")[:1],
+            work=get("work"),
             sort=get("sort", "name"),
         )
 
@@ -178,7 +184,28 @@ def apply_filters(qs: QuerySet[Child], f: LedgerFilters, *, today: date | None =
         value = getattr(f, name)
         if value:
             qs = qs.filter(**{name: value})
+    qs = _policy_filters(qs, f)
     return qs.order_by(*SORTS.get(f.sort, SORTS["name"]))
+
+
+def _policy_filters(qs: QuerySet[Child], f: LedgerFilters) -> QuerySet[Child]:
+    """Filters on what the policy engine and people decided (EXISTS subqueries on indexed columns)."""
+    if not (f.category or f.jiangsu or f.work):
+        return qs
+    from django.db.models import Exists, OuterRef
+
+    from shouhu.policy.models import ChildCategory, ChildEntitlement, EntitlementState, Proposal, ProposalState
+
+    current = ChildCategory.objects.filter(child=OuterRef("pk"), valid_to__isnull=True)
+    if f.category:
+        qs = qs.filter(Exists(current.filter(code=f.category)))
+    if f.jiangsu:
+        qs = qs.filter(Exists(current.filter(code=f"jiangsu_{f.jiangsu}")))
+    if f.work == "proposal":
+        qs = qs.filter(Exists(Proposal.objects.filter(child=OuterRef("pk"), state=ProposalState.PENDING)))
+    elif f.work == "gap":
+        qs = qs.filter(Exists(ChildEntitlement.objects.filter(child=OuterRef("pk"), state=EntitlementState.ELIGIBLE)))
+    return qs
 
 
 def _region_prefix(code: str) -> str:

@@ -20,6 +20,8 @@ from shouhu.audit.models import Action
 from shouhu.audit.services import record
 from shouhu.org.access import Cap, allow, scope_for
 from shouhu.org.models import Region, RegionLevel
+from shouhu.policy.engine import JIANGSU_NAMES
+from shouhu.policy.rules import CATEGORY_NAMES
 from shouhu.registry import forms as f
 from shouhu.registry import services
 from shouhu.registry.history import child_history
@@ -86,6 +88,8 @@ def ledger(request: HttpRequest) -> HttpResponse:
         "school_stages": SchoolStage.choices,
         "healths": Health.choices,
         "guardianship_types": GuardianshipType.choices,
+        "categories": list(CATEGORY_NAMES.items()),
+        "jiangsu_classes": [(str(n), _("第%(n)d类：%(name)s") % {"n": n, "name": name}) for n, name in JIANGSU_NAMES.items()],
         "today": timezone.localdate(),
     }
     template = "registry/_ledger_table.html" if request.htmx and request.htmx.target == "ledger-table" else "registry/ledger.html"

@@ -36,5 +36,13 @@ class Command(BaseCommand):
         if rows:
             done += insert_children(rows)
         self.stdout.write(f"{done} children in {len(world.villages)} villages, {time.monotonic() - started:.1f}s")
+        # The policy engine's first night, then a district office that confirmed most proposals.
+        from shouhu.policy.demo import confirm_demo_proposals
+        from shouhu.policy.services import reevaluate_all
+
+        counts = reevaluate_all()
+        decided = confirm_demo_proposals(seed=seed)
+        self.stdout.write(f"policy: {counts['changed']} children evaluated, {decided} proposals confirmed in the "
+                          f"demo towns, {time.monotonic() - started:.1f}s")
         self.stdout.write("demo accounts (password %s, demo mode only): %s" % (
             DEMO_PASSWORD, ", ".join(a[0] for a in DEMO_ACCOUNTS)))
