@@ -107,6 +107,25 @@ class MaskedIdentifiers:
 
     masked_fields: dict[str, Any] = {}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        instance = kwargs.get("instance")
+        if instance is not None and instance.pk and hasattr(instance, "version"):
+            # The version the user starts from: a save from a stale version is refused (StaleEdit).
+            kwargs["initial"] = {"version": instance.version, **(kwargs.get("initial") or {})}
+        super().__init__(*args, **kwargs)
+        self._mask_initial(instance)
+
+    def _clean_optional_id(self, name: str) -> str:
+        raw = self._unmasked(name, self.cleaned_data.get(name) or "")  # type: ignore[attr-defined]
+        if not normalize_compact(raw):
+            return ""
+        info = parse_id_number(raw, today=today())
+        self._id_info = info
+        return info.value
+
+    def _clean_phone(self, name: str) -> str:
+        return clean_phone(self._unmasked(name, self.cleaned_data.get(name) or ""))  # type: ignore[attr-defined]
+
     def _mask_initial(self, instance: Any) -> None:
         self._stored = {}
         for name, mask in self.masked_fields.items():
@@ -157,11 +176,7 @@ class ChildForm(MaskedIdentifiers, ShouhuModelForm):
     def __init__(self, *args: Any, actor: Any, instance: m.Child | None = None, **kwargs: Any) -> None:
         from shouhu.org.access import scope_for
 
-        initial = kwargs.pop("initial", {}) or {}
-        if instance is not None:
-            initial = {"version": instance.version, **initial}
-        super().__init__(*args, instance=instance, initial=initial, **kwargs)
-        self._mask_initial(instance)
+        super().__init__(*args, instance=instance, **kwargs)
         self.actor = actor
         scope = scope_for(actor)
         villages = Region.objects.filter(level=RegionLevel.VILLAGE).select_related("parent").order_by("code")
@@ -263,13 +278,6 @@ class HouseholdForm(MaskedIdentifiers, ShouhuModelForm):
     )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        instance = kwargs.get("instance")
-        if instance is not None and instance.pk:
-            kwargs["initial"] = {"version": instance.version, **(kwargs.get("initial") or {})}
-        super().__init__(*args, **kwargs)
-        self._mask_initial(instance)
-
     class Meta:
         model = m.Household
         fields = ["address", "economic_status", "housing", "income_sources", "assistance_received"]
@@ -295,23 +303,11 @@ class FamilyMemberForm(MaskedIdentifiers, ShouhuModelForm):
         fields = ["relation", "name", "id_number", "birth_date", "phone", "work_place", "is_guardian", "capacity"]
         widgets = {"birth_date": DateInput}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        instance = kwargs.get("instance")
-        if instance is not None and instance.pk:
-            kwargs["initial"] = {"version": instance.version, **(kwargs.get("initial") or {})}
-        super().__init__(*args, **kwargs)
-        self._mask_initial(instance)
-
     def clean_id_number(self) -> str:
-        raw = self._unmasked("id_number", self.cleaned_data.get("id_number") or "")
-        if not normalize_compact(raw):
-            return ""
-        info = parse_id_number(raw, today=today())
-        self._id_info = info
-        return info.value
+        return self._clean_optional_id("id_number")
 
     def clean_phone(self) -> str:
-        return clean_phone(self._unmasked("phone", self.cleaned_data.get("phone") or ""))
+        return self._clean_phone("phone")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -368,23 +364,11 @@ class EntrustmentForm(MaskedIdentifiers, ShouhuModelForm):
         ]
         widgets = {"carer_birth_date": DateInput, "since": DateInput, "until": DateInput, "agreement_date": DateInput}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        instance = kwargs.get("instance")
-        if instance is not None and instance.pk:
-            kwargs["initial"] = {"version": instance.version, **(kwargs.get("initial") or {})}
-        super().__init__(*args, **kwargs)
-        self._mask_initial(instance)
-
     def clean_carer_id_number(self) -> str:
-        raw = self._unmasked("carer_id_number", self.cleaned_data.get("carer_id_number") or "")
-        if not normalize_compact(raw):
-            return ""
-        info = parse_id_number(raw, today=today())
-        self._id_info = info
-        return info.value
+        return self._clean_optional_id("carer_id_number")
 
     def clean_carer_phone(self) -> str:
-        return clean_phone(self._unmasked("carer_phone", self.cleaned_data.get("carer_phone") or ""))
+        return self._clean_phone("carer_phone")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

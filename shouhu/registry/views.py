@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib import messages
@@ -272,51 +274,73 @@ def _rebase_after_conflict(form: Any, exc: services.StaleEdit, latest: Any) -> l
     return conflicts
 
 
+@dataclass
+class EditOutcome:
+    saved: bool = False
+    stale: bool = False
+    conflicts: list[dict[str, str]] = field(default_factory=list)
+
+    def status(self, request: HttpRequest) -> int:
+        return 409 if self.stale else (400 if request.method == "POST" else 200)
+
+
+def _save_edit(request: HttpRequest, form: Any, save: Callable[[dict[str, Any]], Any],
+               latest: Callable[[], Any], *, also_valid: bool = True) -> EditOutcome:
+    """The one edit flow of the ledger's forms: validate, save through the service, and on a stale
+    version keep the user's input and show what the other person changed."""
+    if request.method != "POST" or not (form.is_valid() and also_valid):
+        return EditOutcome()
+    try:
+        save(form.cleaned_data)
+    except services.StaleEdit as exc:
+        form.add_error(None, exc.message)
+        return EditOutcome(stale=True, conflicts=_rebase_after_conflict(form, exc, latest()))
+    except ValidationError as exc:
+        _attach(form, exc)
+        return EditOutcome()
+    messages.success(request, _("已保存。"))
+    return EditOutcome(saved=True)
+
+
+def _family_tab(child: Child) -> HttpResponse:
+    return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
+
+
 @allow(Cap.LEDGER_EDIT)
 @require_http_methods(["GET", "POST"])
 def child_edit(request: HttpRequest, pk: str) -> HttpResponse:
     child = _editable_child(request, pk)
     form = f.ChildForm(request.POST or None, actor=request.user, instance=child)
-    stale, conflicts = False, []
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.child_update(actor=request.user, child=child, data=form.cleaned_data,
-                                  version=form.cleaned_data.get("version"), request=request)
-        except services.StaleEdit as exc:
-            form.add_error(None, exc.message)
-            stale = True
-            conflicts = _rebase_after_conflict(form, exc, children_visible_to(request.user).get(pk=child.pk))
-        except ValidationError as exc:
-            _attach(form, exc)
-        else:
-            messages.success(request, _("已保存。"))
-            return redirect("registry:child_detail", pk=child.pk)
-    return render(request, "registry/child_edit.html", {"form": form, "child": child, "stale": stale,
-                                                        "conflicts": conflicts},
-                  status=409 if stale else (400 if request.method == "POST" else 200))
+    outcome = _save_edit(
+        request, form,
+        lambda data: services.child_update(actor=request.user, child=child, data=data,
+                                           version=data.get("version"), request=request),
+        lambda: children_visible_to(request.user).get(pk=child.pk),
+    )
+    if outcome.saved:
+        return redirect("registry:child_detail", pk=child.pk)
+    return render(request, "registry/child_edit.html", {
+        "form": form, "child": child, "stale": outcome.stale, "conflicts": outcome.conflicts,
+    }, status=outcome.status(request))
 
 
 @allow(Cap.LEDGER_EDIT)
 @require_http_methods(["GET", "POST"])
 def household_edit(request: HttpRequest, pk: str) -> HttpResponse:
     child = _editable_child(request, pk)
-    household = child.household
-    form = f.HouseholdForm(request.POST or None, instance=household)
-    stale, conflicts = False, []
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.household_update(actor=request.user, child=child, data=form.cleaned_data,
-                                      version=form.cleaned_data.get("version"), request=request)
-        except services.StaleEdit as exc:
-            form.add_error(None, exc.message)
-            stale = True
-            conflicts = _rebase_after_conflict(form, exc, Household.objects.get(pk=child.household_id))
-        else:
-            messages.success(request, _("已保存。"))
-            return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
+    form = f.HouseholdForm(request.POST or None, instance=child.household)
+    outcome = _save_edit(
+        request, form,
+        lambda data: services.household_update(actor=request.user, child=child, data=data,
+                                               version=data.get("version"), request=request),
+        lambda: Household.objects.get(pk=child.household_id),
+    )
+    if outcome.saved:
+        return _family_tab(child)
     return render(request, "registry/simple_form.html", {
-        "form": form, "child": child, "title": _("编辑家庭信息"), "stale": stale, "conflicts": conflicts,
-    }, status=409 if stale else (400 if request.method == "POST" else 200))
+        "form": form, "child": child, "title": _("编辑家庭信息"), "stale": outcome.stale,
+        "conflicts": outcome.conflicts,
+    }, status=outcome.status(request))
 
 
 @allow(Cap.LEDGER_EDIT)
@@ -333,26 +357,23 @@ def member_edit(request: HttpRequest, pk: str, member_id: int | None = None) -> 
     ):
         # Editing would reveal (and could silently drop) facts the user is not cleared to see.
         return render(request, "403.html", {"message": _("该家庭成员含受限信息，您的角色无权编辑。")}, status=403)
-    stale, conflicts = False, []
-    if post is not None and form.is_valid() and formset.is_valid():
-        try:
-            if member is None:
-                services.member_create(actor=request.user, child=child,
-                                       data={**form.cleaned_data, "situations": _situations(formset)}, request=request)
-            else:
-                services.member_update(actor=request.user, member=member, data=form.cleaned_data,
-                                       version=form.cleaned_data.get("version"), situations=_situations(formset),
-                                       request=request)
-        except services.StaleEdit as exc:
-            form.add_error(None, exc.message)
-            stale = True
-            conflicts = _rebase_after_conflict(form, exc, FamilyMember.objects.get(pk=member.pk))
+
+    def save(data: dict[str, Any]) -> None:
+        if member is None:
+            services.member_create(actor=request.user, child=child,
+                                   data={**data, "situations": _situations(formset)}, request=request)
         else:
-            messages.success(request, _("已保存。"))
-            return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
+            services.member_update(actor=request.user, member=member, data=data, version=data.get("version"),
+                                   situations=_situations(formset), request=request)
+
+    outcome = _save_edit(request, form, save, lambda: FamilyMember.objects.get(pk=member.pk),
+                         also_valid=post is not None and formset.is_valid())
+    if outcome.saved:
+        return _family_tab(child)
     return render(request, "registry/member_form.html", {
-        "form": form, "formset": formset, "child": child, "member": member, "stale": stale, "conflicts": conflicts,
-    }, status=409 if stale else (400 if post is not None else 200))
+        "form": form, "formset": formset, "child": child, "member": member, "stale": outcome.stale,
+        "conflicts": outcome.conflicts,
+    }, status=outcome.status(request))
 
 
 @allow(Cap.LEDGER_EDIT)
@@ -379,21 +400,17 @@ def entrustment_edit(request: HttpRequest, pk: str, entrustment_id: int | None =
     child = _editable_child(request, pk)
     ent = get_object_or_404(Entrustment, pk=entrustment_id, child=child) if entrustment_id else None
     form = f.EntrustmentForm(request.POST or None, instance=ent)
-    stale, conflicts = False, []
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.entrustment_save(actor=request.user, child=child, data=form.cleaned_data, entrustment=ent,
-                                      version=form.cleaned_data.get("version"), request=request)
-        except services.StaleEdit as exc:
-            form.add_error(None, exc.message)
-            stale = True
-            conflicts = _rebase_after_conflict(form, exc, Entrustment.objects.get(pk=ent.pk))
-        else:
-            messages.success(request, _("已保存。"))
-            return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
+    outcome = _save_edit(
+        request, form,
+        lambda data: services.entrustment_save(actor=request.user, child=child, data=data, entrustment=ent,
+                                               version=data.get("version"), request=request),
+        lambda: Entrustment.objects.get(pk=ent.pk),
+    )
+    if outcome.saved:
+        return _family_tab(child)
     return render(request, "registry/simple_form.html", {
-        "form": form, "child": child, "title": _("委托监护"), "stale": stale, "conflicts": conflicts,
-    }, status=409 if stale else (400 if request.method == "POST" else 200))
+        "form": form, "child": child, "title": _("委托监护"), "stale": outcome.stale, "conflicts": outcome.conflicts,
+    }, status=outcome.status(request))
 
 
 @allow(Cap.LEDGER_EDIT)
