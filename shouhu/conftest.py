@@ -19,7 +19,12 @@ from shouhu.lib.idnumber import make_id_number
 
 def build_fixture_world() -> None:
     from shouhu.org.catalogue import sync_catalogue
-    from shouhu.registry.demo import build_world, create_demo_accounts, generate_children, insert_children
+    from shouhu.registry.demo import (
+        build_world,
+        create_demo_accounts,
+        generate_children,
+        insert_children,
+    )
 
     sync_catalogue()
     world = build_world(seed=7, villages_per_town=3)

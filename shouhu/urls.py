@@ -8,7 +8,6 @@ from shouhu.org import mfa
 from shouhu.org import views as org_views
 from shouhu.org.access import public
 
-
 urlpatterns = [
     path("", org_views.home, name="home"),
     path("login/", org_views.login_view, name="login"),

@@ -17,16 +17,22 @@ from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from ninja import Field, NinjaAPI, Query, Schema
-from ninja.responses import Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.responses import Status
 
 from shouhu.api.auth import ActiveSessionAuth, BearerAuth, GuardedRouter, docs_access
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
 from shouhu.org.access import Cap, allow, scope_for
 from shouhu.registry import services
-from shouhu.registry.forms import ChildForm, EntrustmentForm, FamilyMemberForm, HouseholdForm, SituationForm
+from shouhu.registry.forms import (
+    ChildForm,
+    EntrustmentForm,
+    FamilyMemberForm,
+    HouseholdForm,
+    SituationForm,
+)
 from shouhu.registry.models import Child
 from shouhu.registry.selectors import (
     LedgerFilters,

@@ -11,11 +11,11 @@ from typing import Any
 
 from axes.models import AccessAttempt
 from django.contrib import admin
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record

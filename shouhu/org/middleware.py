@@ -12,9 +12,8 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import gettext as _
-
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from shouhu.org.access import rule_of, scope_for
 from shouhu.org.mfa import MFA_URL_NAMES, mfa_pending

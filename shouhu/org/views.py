@@ -20,7 +20,6 @@ from shouhu.registry.models import LedgerStatus
 from shouhu.registry.selectors import active_counts_by_town, children_visible_to, findings_for
 from shouhu.tasks.selectors import inbox_for
 
-
 login_view = public(
     auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True)
 )

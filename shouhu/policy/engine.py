@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shouhu.policy.dates import is_under
 from shouhu.policy.entitlements import Entitlement, entitlements_for, unit_for
 from shouhu.policy.facts import Facts
 from shouhu.policy.params import DEFAULT_PARAMS, Params
-from shouhu.policy.dates import is_under
 from shouhu.policy.rules import KINDS_2020, Finding, one_evaluation, parent_status, rules_in_force
 
 JIANGSU_SOURCE = "江苏省困境儿童保障补充意见（2018）"

@@ -20,10 +20,20 @@ from shouhu.audit.services import record
 from shouhu.org.access import Cap, allow, scope_for
 from shouhu.policy import services
 from shouhu.policy.forms import DecideForm, EntitlementForm, ManualCategoryForm, ParameterForm
-from shouhu.policy.models import ChildEntitlement, EvaluationState, PolicyParameter, Proposal, ProposalState
+from shouhu.policy.models import (
+    ChildEntitlement,
+    EvaluationState,
+    PolicyParameter,
+    Proposal,
+    ProposalState,
+)
 from shouhu.policy.params import SPECS
 from shouhu.policy.selectors import params_on
-from shouhu.registry.selectors import child_get_for, children_visible_to, children_with_restricted_facts
+from shouhu.registry.selectors import (
+    child_get_for,
+    children_visible_to,
+    children_with_restricted_facts,
+)
 from shouhu.registry.services import StaleEdit
 
 

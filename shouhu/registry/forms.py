@@ -15,7 +15,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from shouhu.lib.idnumber import parse_id_number
-from shouhu.lib.text import mask_address, mask_id_number, mask_phone, normalize_compact, normalize_text
+from shouhu.lib.text import (
+    mask_address,
+    mask_id_number,
+    mask_phone,
+    normalize_compact,
+    normalize_text,
+)
 from shouhu.org.models import Region, RegionLevel
 from shouhu.registry import models as m
 

@@ -10,7 +10,13 @@ from django.utils.translation import gettext as _
 
 from shouhu.lib.text import mask_address, mask_id_number, mask_phone
 from shouhu.org.access import Scope
-from shouhu.registry.models import JUDICIAL_SITUATIONS, Child, Entrustment, FamilyMember, ParentSituation
+from shouhu.registry.models import (
+    JUDICIAL_SITUATIONS,
+    Child,
+    Entrustment,
+    FamilyMember,
+    ParentSituation,
+)
 
 MASKERS = {
     "id_number": mask_id_number,

@@ -194,7 +194,13 @@ def _policy_filters(qs: QuerySet[Child], f: LedgerFilters) -> QuerySet[Child]:
         return qs
     from django.db.models import Exists, OuterRef
 
-    from shouhu.policy.models import ChildCategory, ChildEntitlement, EntitlementState, Proposal, ProposalState
+    from shouhu.policy.models import (
+        ChildCategory,
+        ChildEntitlement,
+        EntitlementState,
+        Proposal,
+        ProposalState,
+    )
 
     current = ChildCategory.objects.filter(child=OuterRef("pk"), valid_to__isnull=True)
     if f.category:

@@ -32,8 +32,8 @@ from shouhu.registry.models import (
     Entrustment,
     FamilyMember,
     GuardianshipType,
-    Household,
     Health,
+    Household,
     Relation,
     SchoolStage,
 )
@@ -240,34 +240,37 @@ def _editable_child(request: HttpRequest, pk: str) -> Child:
     return child
 
 
+def _shown(form_field: Any, value: Any, key: Any, mask: Callable[[str], str] | None) -> str:
+    """A value as the conflict table shows it: masked identifiers, labels for coded values."""
+    if value in ("", None, []):
+        return "—"
+    if mask is not None:
+        return mask(str(value))
+    choices = dict(getattr(form_field, "flatchoices", None) or getattr(form_field, "choices", None) or [])
+    if isinstance(value, list):
+        return "、".join(str(choices.get(v, v)) for v in value)
+    if isinstance(value, bool):
+        return _("是") if value else _("否")
+    return str(choices.get(key, value))
+
+
 def _rebase_after_conflict(form: Any, exc: services.StaleEdit, latest: Any) -> list[dict[str, str]]:
     """After a refused stale save: list where the saved record now differs from what the user typed,
     and move the form to the newest version. The user's text stays in the form; saving again — now
     with the other person's changes in view — applies it. Nothing is lost, nothing is overwritten
     without the user having seen what it overwrites."""
     conflicts: list[dict[str, str]] = []
-    for name, field in form.fields.items():
+    masks = getattr(form, "masked_fields", {})
+    for name, form_field in form.fields.items():
         if name == "version" or name not in form.cleaned_data or not hasattr(latest, name):
             continue
         mine, theirs = form.cleaned_data[name], getattr(latest, name)
         mine_key, theirs_key = getattr(mine, "pk", mine), getattr(theirs, "pk", theirs)
-        if mine_key in ("", None) and theirs_key in ("", None) or mine_key == theirs_key:
+        if (mine_key in ("", None) and theirs_key in ("", None)) or mine_key == theirs_key:
             continue
-        masks = getattr(form, "masked_fields", {})
-
-        def show(value: Any, key: Any) -> str:
-            if value in ("", None, []):
-                return "—"
-            if name in masks:
-                return masks[name](str(value))
-            choices = dict(getattr(field, "flatchoices", None) or getattr(field, "choices", None) or [])
-            if isinstance(value, list):
-                return "、".join(str(choices.get(v, v)) for v in value)
-            if isinstance(value, bool):
-                return _("是") if value else _("否")
-            return str(choices.get(key, value))
-
-        conflicts.append({"label": str(field.label), "theirs": show(theirs, theirs_key), "mine": show(mine, mine_key)})
+        mask = masks.get(name)
+        conflicts.append({"label": str(form_field.label), "theirs": _shown(form_field, theirs, theirs_key, mask),
+                          "mine": _shown(form_field, mine, mine_key, mask)})
     data = form.data.copy()
     data[form.add_prefix("version")] = str(exc.current_version)
     form.data = data

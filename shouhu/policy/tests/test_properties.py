@@ -18,8 +18,11 @@ ROUTE_MAP = {need: units[0] for need, units in ROUTES.items()}
 dates = st.dates(min_value=date(2005, 1, 1), max_value=date(2030, 12, 31))
 
 
+ALL_KINDS = st.sampled_from(sorted(SITUATION_KINDS))
+
+
 @st.composite
-def situations(draw, kinds=st.sampled_from(sorted(SITUATION_KINDS))):
+def situations(draw, kinds=ALL_KINDS):
     kind = draw(kinds)
     since = draw(st.one_of(st.none(), dates))
     until = draw(st.one_of(st.none(), dates.filter(lambda u: since is None or u >= since)))

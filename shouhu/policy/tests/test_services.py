@@ -9,7 +9,13 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from shouhu.org.models import Organization
-from shouhu.policy.models import ChildCategory, ChildEntitlement, EntitlementState, Proposal, ProposalState
+from shouhu.policy.models import (
+    ChildCategory,
+    ChildEntitlement,
+    EntitlementState,
+    Proposal,
+    ProposalState,
+)
 from shouhu.policy.services import (
     entitlement_record,
     evaluate_child,

@@ -4,7 +4,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from shouhu.registry.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, build_world, create_demo_accounts, generate_children, insert_children
+from shouhu.registry.demo import (
+    DEMO_ACCOUNTS,
+    DEMO_PASSWORD,
+    build_world,
+    create_demo_accounts,
+    generate_children,
+    insert_children,
+)
 from shouhu.registry.models import Child
 
 
@@ -44,5 +51,5 @@ class Command(BaseCommand):
         decided = confirm_demo_proposals(seed=seed)
         self.stdout.write(f"policy: {counts['changed']} children evaluated, {decided} proposals confirmed in the "
                           f"demo towns, {time.monotonic() - started:.1f}s")
-        self.stdout.write("demo accounts (password %s, demo mode only): %s" % (
-            DEMO_PASSWORD, ", ".join(a[0] for a in DEMO_ACCOUNTS)))
+        accounts = ", ".join(a[0] for a in DEMO_ACCOUNTS)
+        self.stdout.write(f"demo accounts (password {DEMO_PASSWORD}, demo mode only): {accounts}")
