@@ -193,6 +193,14 @@ class Child(models.Model):
                            "text_ops", "text_ops", "text_ops", "uuid_ops"],
                 name="child_ledger_scope",
             ),
+            # The same columns in the ledger's name order: the first page of a wide scope (the
+            # district), of a narrow one (a village) or of a search walks this in order without a
+            # heap row per child it passes over (the name_pinyin index alone reads one each).
+            models.Index(
+                fields=["name_pinyin", "id", "region", "status", "school_stage", "birth_date", "gender", "health",
+                        "guardianship_type", "name_initials"],
+                name="child_ledger_order",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
