@@ -150,14 +150,14 @@ class Child(models.Model):
         _("残疾等级"), null=True, blank=True, choices=[(i, f"{i}级") for i in range(1, 5)]
     )
     illness = models.CharField(_("所患疾病"), max_length=100, blank=True)
-    school_stage = models.CharField(_("就学阶段"), max_length=20, choices=SchoolStage.choices, db_index=True)
+    school_stage = models.CharField(_("就学阶段"), max_length=20, choices=SchoolStage.choices)
     school_name = models.CharField(_("学校"), max_length=100, blank=True)
     grade = models.CharField(_("年级"), max_length=20, blank=True)
     boarding = models.BooleanField(_("寄宿"), default=False)
     lives_with_parents = models.BooleanField(_("与父母共同生活"), default=False)
     street_child = models.BooleanField(_("流浪儿童"), default=False)
     guardianship_type = models.CharField(
-        _("监护类型"), max_length=20, choices=GuardianshipType.choices, default=GuardianshipType.ORDINARY, db_index=True
+        _("监护类型"), max_length=20, choices=GuardianshipType.choices, default=GuardianshipType.ORDINARY
     )
     guardianship_assessment = models.CharField(
         _("监护评估"), max_length=10, choices=GuardianshipAssessment.choices, blank=True
@@ -181,7 +181,6 @@ class Child(models.Model):
         verbose_name = _("儿童")
         verbose_name_plural = _("儿童")
         indexes = [
-            models.Index(fields=["region", "status", "name_pinyin"], name="child_region_status_py"),
             # The ledger list (bench/ledger.py): a scope is `region_id LIKE '320412100%'`, which a
             # btree serves only with pattern ops (the database collation is not "C"); the other
             # filters and the sort and search keys follow, so the COUNT and the page's ids come
