@@ -76,6 +76,21 @@ def digest(ev: Evaluation, route_map: dict[str, str]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+def stored_result(ev: Evaluation) -> dict[str, Any]:
+    """What the child's page shows of the last evaluation beyond the proposals: the near misses and
+    the Jiangsu reasoning (kept small: the first night writes one row per child)."""
+    return {
+        "as_of": ev.as_of.isoformat(),
+        "jiangsu_class": ev.jiangsu_class,
+        "jiangsu_explanation": ev.jiangsu_explanation,
+        "near_misses": [
+            {"code": n.code, "explanation": n.explanation,
+             **({"eligible_from": n.eligible_from.isoformat()} if n.eligible_from else {})}
+            for n in ev.near_misses
+        ],
+    }
+
+
 def _label(code: str) -> str:
     return CATEGORY_NAMES.get(code) or JIANGSU_CODES.get(code, code)
 
@@ -128,7 +143,7 @@ def apply_evaluation(*, child: Child, ev: Evaluation, actor: Any, as_of: date, p
             proposal.save(update_fields=["state", "decided_at"])
 
     state = {"digest": digest(ev, route_map), "evaluated_at": timezone.now(), "as_of": as_of,
-             "result": ev.to_json(route_map)}
+             "result": stored_result(ev)}
     if not EvaluationState.objects.filter(child=child).update(**state):
         EvaluationState.objects.create(child=child, **state)
     sync_entitlements(child=child, ev=ev, actor=actor, as_of=as_of, params=params, route_map=route_map)
@@ -353,7 +368,7 @@ def _apply_changed(changed: list[tuple[Any, Evaluation]], digests: dict[Any, str
         ], batch_size=1000)
         EvaluationState.objects.bulk_create([
             EvaluationState(child_id=child_id, digest=digest(ev, route_map), evaluated_at=now, as_of=as_of,
-                            result=ev.to_json(route_map))
+                            result=stored_result(ev))
             for child_id, ev in fresh
         ], batch_size=1000)
     if rest:
