@@ -19,6 +19,7 @@ urlpatterns = [
     path("children/", include("shouhu.registry.urls")),
     path("audit/", include("shouhu.audit.urls")),
     path("tasks/", include("shouhu.tasks.urls")),
+    path("intake/", include("shouhu.intake.urls")),
     path("", include("shouhu.policy.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
