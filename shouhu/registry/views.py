@@ -85,6 +85,8 @@ def ledger(request: HttpRequest) -> HttpResponse:
         "query": query,
         "token": token,
         "querystring": params.urlencode(),
+        # The export keeps the page's filters and search token (shouhu.intake.views.ledger_xlsx).
+        "export_params": [(key, value) for key, value in params.items() if key != "unmasked"],
         "region_choices": _region_choices(request),
         "age_bands": list(AGE_BANDS),
         "school_stages": SchoolStage.choices,

@@ -235,6 +235,10 @@ ROUTES: dict[str, Route] = {
     # The unit's inbox; a task is closed only by its owner organisation.
     "tasks/": Route(caps=_caps(Cap.TASKS)),
     "tasks/<int:task_id>/close/": Route(caps=_caps(Cap.TASKS), task=True, method="post"),
+    # Spreadsheets out (intake): the ledger list for whoever sees a ledger (scoped inside, so an
+    # account with nothing in scope gets an empty workbook); the statistics tables, numbers only.
+    "intake/export/ledger.xlsx": Route(caps=VIEW),
+    "intake/export/stats.xlsx": Route(caps=_caps(Cap.STATS_VIEW)),
     # The API: the schema and its page for any logged-in user; the root redirects to the page.
     "api/v1/openapi.json": Route(login=True),
     "api/v1/docs": Route(login=True),
