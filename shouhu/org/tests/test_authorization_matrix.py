@@ -239,6 +239,8 @@ ROUTES: dict[str, Route] = {
     # account with nothing in scope gets an empty workbook); the statistics tables, numbers only.
     "intake/export/ledger.xlsx": Route(caps=VIEW),
     "intake/export/stats.xlsx": Route(caps=_caps(Cap.STATS_VIEW)),
+    # The survey template: whoever registers children, for a region in scope.
+    "intake/template.xlsx": Route(caps=_caps(Cap.LEDGER_EDIT)),
     # The API: the schema and its page for any logged-in user; the root redirects to the page.
     "api/v1/openapi.json": Route(login=True),
     "api/v1/docs": Route(login=True),
