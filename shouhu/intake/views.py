@@ -6,8 +6,8 @@ import re
 import tempfile
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.utils.http import content_disposition_header
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods
 
 from shouhu.intake.export import XLSX_CONTENT_TYPE, export_ledger, export_stats
