@@ -23,6 +23,9 @@ class Action(models.TextChoices):
     ROLE_CHANGE = "role_change", _("角色变更")
     ADMIN_CHANGE = "admin_change", _("管理配置变更")
     TOKEN_ISSUED = "token_issued", _("签发接口令牌")
+    IMPORT = "import", _("导入")
+    IMPORT_UNDO = "import_undo", _("撤销导入")
+    DELETE = "delete", _("删除")
 
 
 class AuditEvent(models.Model):

@@ -1,0 +1,107 @@
+"""Survey imports: which file who imported when, and which children it created or changed.
+
+The uploaded file is kept (encrypted: it holds ID numbers and phones) with its SHA-256, so an import
+can be traced back to the exact sheet. Each child the import created or changed has one
+`SurveyImportItem` holding the child's version after the import and, for a changed child, the
+values the import replaced (encrypted JSON), which is what `services.import_undo` restores.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from shouhu.lib.fields import EncryptedTextField
+
+
+class ImportState(models.TextChoices):
+    FAILED = "failed", _("有错误，未导入")
+    COMMITTED = "committed", _("已导入")
+    UNDONE = "undone", _("已撤销")
+
+
+class SurveyImport(models.Model):
+    filename = models.CharField(_("文件名"), max_length=255)
+    sha256 = models.CharField(_("文件SHA-256"), max_length=64, db_index=True)
+    size = models.PositiveBigIntegerField(_("文件大小（字节）"))
+    format = models.CharField(_("文件格式"), max_length=10)
+    # base64 of the uploaded bytes, encrypted (shouhu.lib.crypto): read it with `file_bytes()`.
+    content = EncryptedTextField(_("文件内容"), blank=True)
+    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                    related_name="+", verbose_name=_("导入人"))
+    organization = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+", verbose_name=_("单位"))
+    created_at = models.DateTimeField(_("导入时间"), auto_now_add=True)
+    state = models.CharField(_("状态"), max_length=10, choices=ImportState.choices)
+    # {"new", "changed", "unchanged", "invalid", "not_applied"} and "not_applied_rows": [{"row", "columns"}]
+    counts = models.JSONField(_("统计"), default=dict, blank=True)
+    committed_at = models.DateTimeField(_("提交时间"), null=True, blank=True)
+    undone_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+", verbose_name=_("撤销人"))
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("摸底排查导入")
+        verbose_name_plural = _("摸底排查导入")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state="failed", committed_at__isnull=True)
+                | Q(state__in=["committed", "undone"], committed_at__isnull=False),
+                name="import_committed_at_iff_committed",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="undone", undone_at__isnull=False) | (~Q(state="undone") & Q(undone_at__isnull=True)),
+                name="import_undone_at_iff_undone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_state_display()})"
+
+    def set_file(self, data: bytes) -> None:
+        self.content = base64.b64encode(data).decode("ascii")
+
+    def file_bytes(self) -> bytes:
+        return base64.b64decode(self.content) if self.content else b""
+
+
+class ItemAction(models.TextChoices):
+    CREATED = "created", _("新增")
+    CHANGED = "changed", _("变更")
+
+
+class SurveyImportItem(models.Model):
+    survey_import = models.ForeignKey(SurveyImport, on_delete=models.CASCADE, related_name="items")
+    # SET_NULL: undoing an import deletes the children it created; the item stays as the record.
+    child = models.ForeignKey("registry.Child", null=True, on_delete=models.SET_NULL, related_name="+")
+    row = models.PositiveIntegerField(_("行号"))
+    action = models.CharField(_("操作"), max_length=10, choices=ItemAction.choices)
+    version_after = models.PositiveIntegerField(_("导入后版本"))
+    household_version_after = models.PositiveIntegerField(null=True, blank=True)
+    # JSON {"child": {field: old}, "household": {field: old} | null, "household_created": bool}, encrypted.
+    replaced = EncryptedTextField(_("被替换的值"), blank=True)
+
+    class Meta:
+        ordering = ["survey_import", "row"]
+        verbose_name = _("导入明细")
+        verbose_name_plural = _("导入明细")
+        constraints = [
+            models.UniqueConstraint(fields=["survey_import", "child"], name="import_item_child_once"),
+            models.UniqueConstraint(fields=["survey_import", "row"], name="import_item_row_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey_import_id}#{self.row} {self.get_action_display()}"
+
+    def set_replaced(self, value: dict[str, Any]) -> None:
+        self.replaced = json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def get_replaced(self) -> dict[str, Any]:
+        return json.loads(self.replaced) if self.replaced else {}
