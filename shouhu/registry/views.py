@@ -423,19 +423,9 @@ def entrustment_edit(request: HttpRequest, pk: str, entrustment_id: int | None =
 def child_exit(request: HttpRequest, pk: str) -> HttpResponse:
     child = _editable_child(request, pk)
     form = f.ExitForm(request.POST)
-    if form.is_valid():
-        try:
-            services.child_exit(actor=request.user, child=child, reason=form.cleaned_data["reason"],
-                                exit_date=form.cleaned_data["exit_date"], note=form.cleaned_data["note"],
-                                version=form.cleaned_data["version"], request=request)
-        except services.StaleEdit as exc:
-            messages.error(request, exc.message)
-        except ValidationError as exc:
-            messages.error(request, "；".join(exc.messages))
-        else:
-            messages.success(request, _("已退出台账。"))
-    else:
-        messages.error(request, "；".join(str(e) for errs in form.errors.values() for e in errs))
+    _run_action(request, form, lambda data: services.child_exit(
+        actor=request.user, child=child, reason=data["reason"], exit_date=data["exit_date"], note=data["note"],
+        version=data["version"], request=request), _("已退出台账。"))
     return redirect("registry:child_detail", pk=child.pk)
 
 
@@ -444,19 +434,25 @@ def child_exit(request: HttpRequest, pk: str) -> HttpResponse:
 def child_reenter(request: HttpRequest, pk: str) -> HttpResponse:
     child = _editable_child(request, pk)
     form = f.ReenterForm(request.POST)
-    if form.is_valid():
-        try:
-            services.child_reenter(actor=request.user, child=child, note=form.cleaned_data["note"],
-                                   version=form.cleaned_data["version"], request=request)
-        except services.StaleEdit as exc:
-            messages.error(request, exc.message)
-        except ValidationError as exc:
-            messages.error(request, "；".join(exc.messages))
-        else:
-            messages.success(request, _("已重新纳入台账。"))
-    else:
-        messages.error(request, "；".join(str(e) for errs in form.errors.values() for e in errs))
+    _run_action(request, form, lambda data: services.child_reenter(
+        actor=request.user, child=child, note=data["note"], version=data["version"], request=request),
+        _("已重新纳入台账。"))
     return redirect("registry:child_detail", pk=child.pk)
+
+
+def _run_action(request: HttpRequest, form: Any, run: Callable[[dict[str, Any]], Any], success: str) -> None:
+    """A one-click action from the child's page: the outcome, or why not, as a message."""
+    if not form.is_valid():
+        messages.error(request, "；".join(str(e) for errs in form.errors.values() for e in errs))
+        return
+    try:
+        run(form.cleaned_data)
+    except services.StaleEdit as exc:
+        messages.error(request, exc.message)
+    except ValidationError as exc:
+        messages.error(request, "；".join(exc.messages))
+    else:
+        messages.success(request, success)
 
 
 UNMASKABLE = {
