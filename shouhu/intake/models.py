@@ -21,6 +21,9 @@ from shouhu.lib.fields import EncryptedTextField
 
 
 class ImportState(models.TextChoices):
+    # A file uploaded on the import page and previewed, kept (encrypted) until the user confirms
+    # or uploads another: the confirm and the error workbook read it back instead of a re-upload.
+    PREVIEWED = "previewed", _("待确认")
     FAILED = "failed", _("有错误，未导入")
     COMMITTED = "committed", _("已导入")
     UNDONE = "undone", _("已撤销")
@@ -52,7 +55,7 @@ class SurveyImport(models.Model):
         verbose_name_plural = _("摸底排查导入")
         constraints = [
             models.CheckConstraint(
-                condition=Q(state="failed", committed_at__isnull=True)
+                condition=Q(state__in=["previewed", "failed"], committed_at__isnull=True)
                 | Q(state__in=["committed", "undone"], committed_at__isnull=False),
                 name="import_committed_at_iff_committed",
             ),

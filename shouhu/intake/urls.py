@@ -8,4 +8,9 @@ urlpatterns: list[URLPattern] = [
     path("export/ledger.xlsx", views.ledger_xlsx, name="export_ledger"),
     path("export/stats.xlsx", views.stats_xlsx, name="export_stats"),
     path("template.xlsx", views.survey_template, name="template"),
+    path("import/", views.import_page, name="import"),
+    path("import/<int:import_id>/errors.xlsx", views.import_errors, name="import_errors"),
+    path("import/<int:import_id>/confirm/", views.import_confirm, name="import_confirm"),
+    path("imports/", views.import_history, name="imports"),
+    path("imports/<int:import_id>/undo/", views.import_undo_view, name="import_undo"),
 ]

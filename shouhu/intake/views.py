@@ -4,17 +4,35 @@ from __future__ import annotations
 
 import re
 import tempfile
+from datetime import timedelta
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from shouhu.intake import reader as r
 from shouhu.intake.export import XLSX_CONTENT_TYPE, export_ledger, export_stats
+from shouhu.intake.models import ImportState, SurveyImport
+from shouhu.intake.preview import Preview, preview_import
+from shouhu.intake.report import error_report
+from shouhu.intake.services import import_commit, import_undo
 from shouhu.intake.template import template_bytes
 from shouhu.org.access import Cap, allow, scope_for
 from shouhu.org.models import Region
 from shouhu.registry.selectors import LedgerFilters
+from shouhu.registry.services import StaleEdit
+
+# What the (synchronous) import page accepts; bigger files: `manage.py import_survey`.
+UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+ACCEPT = ".xlsx,.xls,.csv"
+PREVIEW_KEPT = timedelta(days=1)  # an unconfirmed preview's file is deleted after this
 
 
 def _attachment(stream: tempfile.SpooledTemporaryFile, name: str) -> FileResponse:  # type: ignore[type-arg]
@@ -64,3 +82,138 @@ def survey_template(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = content_disposition_header(True, f"{name}.xlsx")
     response["Cache-Control"] = "no-store"
     return response
+
+
+# ----- import pages ------------------------------------------------------------------------------
+#
+# The uploaded file is kept between the preview and the confirmation as a `SurveyImport` in state
+# *previewed* (its bytes encrypted like any kept import file, visible only to the uploader), so that
+# "确认导入" and "下载错误标注表" need no second upload and no personal data goes into the session.
+# A new upload replaces the uploader's earlier previewed file (and drops anyone's older than
+# PREVIEW_KEPT); confirming records the import (`import_commit`) and deletes the previewed row.
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        return "；".join(f"{name}：{'；'.join(errs)}" if name != "__all__" else "；".join(errs)
+                        for name, errs in exc.message_dict.items())
+    if isinstance(exc, ValidationError):
+        return "；".join(exc.messages)
+    return str(exc)
+
+
+def _previewed(request: HttpRequest, import_id: int) -> SurveyImport:
+    return get_object_or_404(SurveyImport, pk=import_id, state=ImportState.PREVIEWED, imported_by=request.user)
+
+
+def _preview_of(request: HttpRequest, imp: SurveyImport) -> Preview:
+    return preview_import(actor=request.user, source=imp.file_bytes(), filename=imp.filename)
+
+
+def _upload_error(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "intake/import.html", {"accept": ACCEPT, "max_mb": UPLOAD_MAX_BYTES // (1024 * 1024),
+                                                  "upload_error": message}, status=400)
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["GET", "POST"])
+def import_page(request: HttpRequest) -> HttpResponse:
+    """Upload a survey file and see the dry run; the preview's file waits for "确认导入"."""
+    context: dict[str, object] = {"accept": ACCEPT, "max_mb": UPLOAD_MAX_BYTES // (1024 * 1024)}
+    if request.method == "GET":
+        return render(request, "intake/import.html", context)
+    upload = request.FILES.get("file")
+    if upload is None or not upload.size:
+        return _upload_error(request, _("请选择要导入的文件（文件不能是空的）。"))
+    if upload.size > UPLOAD_MAX_BYTES:
+        return _upload_error(request, _("文件超过%(n)d MB，不能在网页上导入：请拆分成几个文件分别导入。")
+                             % {"n": UPLOAD_MAX_BYTES // (1024 * 1024)})
+    filename = (upload.name or "")[-255:]
+    data = upload.read(UPLOAD_MAX_BYTES + 1)
+    try:
+        preview = preview_import(actor=request.user, source=data, filename=filename)
+    except r.SurveyFileError as exc:
+        return _upload_error(request, str(exc))
+    # The uploader's earlier preview, and anyone's left unconfirmed for a day, are not kept.
+    SurveyImport.objects.filter(Q(imported_by=request.user) | Q(created_at__lt=timezone.now() - PREVIEW_KEPT),
+                                state=ImportState.PREVIEWED).delete()
+    imp = SurveyImport(filename=filename, sha256=preview.sha256, size=len(data), format=preview.format,
+                       imported_by=request.user, organization=getattr(request.user, "organization", None),
+                       state=ImportState.PREVIEWED, counts=preview.summary())
+    imp.set_file(data)
+    imp.full_clean()
+    imp.save()
+    changed = [row for row in preview.rows if row.diffs]
+    context.update(imp=imp, preview=preview, changed=changed[:200], changed_more=max(len(changed) - 200, 0),
+                   errors=preview.errors[:500], errors_more=max(len(preview.errors) - 500, 0))
+    return render(request, "intake/import.html", context)
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["GET"])
+def import_errors(request: HttpRequest, import_id: int) -> HttpResponse:
+    """The previewed file with its bad cells marked (错误标注表)."""
+    imp = _previewed(request, import_id)
+    try:
+        preview = _preview_of(request, imp)
+        content = error_report(source=imp.file_bytes(), filename=imp.filename, preview=preview)
+    except r.SurveyFileError as exc:
+        messages.error(request, str(exc))
+        return redirect("intake:import")
+    stem = imp.filename.rsplit(".", 1)[0] or "导入文件"
+    response = HttpResponse(content, content_type=XLSX_CONTENT_TYPE)
+    response["Content-Disposition"] = content_disposition_header(True, f"{stem}_错误标注.xlsx")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["POST"])
+def import_confirm(request: HttpRequest, import_id: int) -> HttpResponse:
+    """Commit the previewed file (all or nothing); the service re-validates it and records the audit."""
+    previewed = _previewed(request, import_id)
+    try:
+        imp = import_commit(actor=request.user, source=previewed.file_bytes(), filename=previewed.filename)
+    except (r.SurveyFileError, ValidationError, StaleEdit) as exc:
+        text = _error_text(exc)
+        messages.error(request, _("导入未完成，台账没有任何改动：%(e)s 请重新上传文件预览。") % {"e": text})
+        return redirect("intake:import")
+    previewed.delete()
+    if imp.state == ImportState.FAILED:
+        messages.error(request, _("台账在预览后有变化，文件中有%(n)d行现在有误，未导入任何数据。请重新上传文件查看错误。")
+                       % {"n": imp.counts.get("invalid", 0)})
+        return redirect("intake:imports")
+    return render(request, "intake/import_done.html", {"imp": imp})
+
+
+def _imports_of(request: HttpRequest):  # noqa: ANN202
+    user = request.user
+    org_id = getattr(user, "organization_id", None)
+    own = Q(organization_id=org_id) if org_id else Q(organization__isnull=True, imported_by=user)
+    return SurveyImport.objects.filter(own).exclude(state=ImportState.PREVIEWED)
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["GET"])
+def import_history(request: HttpRequest) -> HttpResponse:
+    """The organisation's imports, newest first, with 撤销 for the committed ones."""
+    page = Paginator(_imports_of(request).select_related("imported_by", "undone_by"), 30).get_page(
+        request.GET.get("page"))
+    return render(request, "intake/imports.html", {"page": page})
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["POST"])
+def import_undo_view(request: HttpRequest, import_id: int) -> HttpResponse:
+    imp = get_object_or_404(_imports_of(request), pk=import_id)
+    if imp.state != ImportState.COMMITTED:
+        messages.error(request, _("只有已导入的文件可以撤销。"))
+        return redirect("intake:imports")
+    try:
+        import_undo(actor=request.user, imp=imp)
+    except (ValidationError, PermissionDenied, StaleEdit) as exc:
+        text = _error_text(exc)
+        messages.error(request, _("未撤销：%(e)s") % {"e": text})
+    else:
+        messages.success(request, _("已撤销导入“%(f)s”：新增的儿童已删除，变更已恢复。") % {"f": imp.filename})
+    return redirect("intake:imports")

@@ -170,8 +170,9 @@ class Child(models.Model):
     exit_note = models.CharField(_("退出说明"), max_length=200, blank=True)
     note = models.TextField(_("备注"), blank=True, max_length=2000)
     registered_at = models.DateTimeField(_("登记时间"), auto_now_add=True)
-    registered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("登记人")
+    registered_by = models.ForeignKey(  # empty for imported and migrated records
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("登记人"),
     )
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
     version = models.PositiveIntegerField(default=1)

@@ -182,6 +182,12 @@ ADMINS = _caps(Cap.ORG_ADMIN, Cap.ROLE_ADMIN)
 NOBODY: frozenset[Cap] = frozenset()
 
 
+def _no_import_expect(username: str, child: str | None) -> str:
+    if username == ANONYMOUS:
+        return LOGIN
+    return NOT_FOUND if Cap.LEDGER_EDIT in caps_of(username) else FORBIDDEN
+
+
 def _logout_expect(username: str, child: str | None) -> str:
     return LOGIN  # everyone, logged in or not, ends on the login page
 
@@ -241,6 +247,16 @@ ROUTES: dict[str, Route] = {
     "intake/export/stats.xlsx": Route(caps=_caps(Cap.STATS_VIEW)),
     # The survey template: whoever registers children, for a region in scope.
     "intake/template.xlsx": Route(caps=_caps(Cap.LEDGER_EDIT)),
+    # Survey import pages: whoever registers children. A previewed file is its uploader's only and an
+    # import its organisation's only: the matrix's accounts own none, so a permitted account gets 404.
+    "intake/import/": Route(caps=EDIT),
+    "intake/import/<int:import_id>/errors.xlsx": Route(caps=EDIT, url="/intake/import/999999999/errors.xlsx",
+                                                        expect=_no_import_expect),
+    "intake/import/<int:import_id>/confirm/": Route(caps=EDIT, url="/intake/import/999999999/confirm/", method="post",
+                                                     expect=_no_import_expect),
+    "intake/imports/": Route(caps=EDIT),
+    "intake/imports/<int:import_id>/undo/": Route(caps=EDIT, url="/intake/imports/999999999/undo/", method="post",
+                                                   expect=_no_import_expect),
     # The API: the schema and its page for any logged-in user; the root redirects to the page.
     "api/v1/openapi.json": Route(login=True),
     "api/v1/docs": Route(login=True),

@@ -59,3 +59,16 @@ def test_member_form_masks_phone_and_id(client, users, hutang_village, make_chil
         "is_guardian": True, "capacity": "full", "birth_date": None, "situations": []})
     html = client.get(reverse("registry:member_edit", args=[child.pk, member.pk])).content.decode()
     assert "13912345678" not in html and "139****5678" in html
+
+
+def test_a_child_loaded_in_bulk_without_a_registrar_can_be_edited(client, users):
+    from shouhu.registry.models import Child
+    from shouhu.registry.selectors import children_visible_to
+
+    client.force_login(users["district"])
+    child = children_visible_to(users["district"]).filter(registered_by__isnull=True).first()
+    assert child is not None  # the fixture world is bulk-inserted, like demo data and imports
+    url = reverse("registry:child_edit", args=[child.pk])
+    response = client.post(url, child_edit_post(child, id_number=child.id_number_masked, note="走访补充"))
+    assert response.status_code == 302, response.content.decode()[:500]
+    assert Child.objects.get(pk=child.pk).note == "走访补充"
