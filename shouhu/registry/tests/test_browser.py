@@ -24,7 +24,7 @@ CHROMIUM = chromium_path()
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed"),
+    pytest.mark.skipif(CHROMIUM is None, reason="browser tests skipped: Chromium not found at /usr/bin/chromium (apt-get install chromium fonts-noto-cjk)"),
 ]
 
 PASSWORD = "Shouhu@2026"
