@@ -1,0 +1,316 @@
+#!/usr/bin/env python
+"""Survey import benchmark (issue #4): generate an N-row valid survey workbook, time the whole
+import (`import_commit`: read, validate, diff, commit) next to the floor (python-calamine reads the
+same file, the rows are COPYed into a staging table with psycopg; on SQLite executemany into a
+temp table), and print one JSON object.
+
+    SHOUHU_DEMO=1 SHOUHU_DATABASE_URL=postgres://postgres@127.0.0.1:5432/shouhu_bench_import \\
+        .venv/bin/python bench/import.py --rows 2000
+
+See bench/README.md. Only for a dedicated database (its name must contain "bench"). Without
+--keep the imported children are removed afterwards (import_undo); audit rows stay (append-only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shouhu.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from shouhu.intake.services import import_commit, import_undo  # noqa: E402
+from shouhu.lib.idnumber import make_id_number  # noqa: E402
+from shouhu.org.access import scope_for  # noqa: E402
+from shouhu.org.models import User  # noqa: E402
+from shouhu.registry.demo import build_world, create_demo_accounts  # noqa: E402
+
+HEADERS = [
+    "所在村（社区）", "村（社区）代码", "姓名", "身份证号", "民族", "户口性质", "现住址", "健康状况", "所患疾病", "就学阶段", "学校",
+    "是否寄宿", "是否与父母共同生活", "监护类型",
+    "父亲姓名", "父亲联系电话", "父亲务工地", "父亲情况", "父亲情况起始日期",
+    "母亲姓名", "母亲联系电话", "母亲务工地", "母亲情况", "母亲情况起始日期",
+    "祖父姓名", "祖母姓名",
+    "受委托人姓名", "受委托人与儿童关系", "受委托人联系电话", "委托起始日期",
+    "家庭经济状况", "收入来源", "备注",
+]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+GIVEN = "子浩宇轩欣怡梓涵雨萱一诺俊杰思远佳琪晨曦嘉豪若汐明辉建国秀英海涛丽华志强桂兰永红文博语嫣天佑"
+PLACES = ["苏州", "上海", "南京", "无锡", "杭州", "深圳", "广州", "宁波", "北京", "常州市区"]
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # kB on Linux
+
+
+def _name(rng: random.Random, surname: str | None = None) -> str:
+    return (surname or rng.choice(SURNAMES)) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def _phone(rng: random.Random) -> str:
+    return rng.choice(("138", "139", "137", "151", "158", "187", "182")) + f"{rng.randrange(10**8):08d}"
+
+
+def _date_text(rng: random.Random, d: date) -> Any:
+    """Dates as village directors type them."""
+    form = rng.randrange(5)
+    if form == 0:
+        return d  # a real date cell
+    if form == 1:
+        return f"{d.year}.{d.month}.{d.day}"
+    if form == 2:
+        return f"{d.year}年{d.month}月{d.day}日"
+    if form == 3:
+        return f"{d:%Y%m%d}"
+    return d.isoformat()
+
+
+def _stage(age: int) -> str:
+    if age < 3:
+        return "学前未入园"
+    if age < 6:
+        return "幼儿园"
+    if age < 12:
+        return "小学"
+    if age < 15:
+        return "初中"
+    return "普通高中"
+
+
+def generate(path: Path, n: int, villages: list[Any], *, seed: int, today: date) -> None:
+    """An N-row survey workbook (openpyxl write-only): a title row, the header, N valid rows."""
+    from openpyxl import Workbook
+
+    rng = random.Random(seed)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("摸底排查表")
+    ws.append(["困境儿童和留守儿童摸底排查表（基准测试）"])
+    ws.append(HEADERS)
+    used: set[tuple[date, int]] = set()
+    for _ in range(n):
+        village = rng.choice(villages)
+        while True:
+            birth = today - timedelta(days=rng.randrange(365 * 1 + 30, 365 * 17))
+            seq = rng.randrange(1000)
+            if (birth, seq) not in used:
+                used.add((birth, seq))
+                break
+        age = (today - birth).days // 365
+        surname = rng.choice(SURNAMES)
+        stage = _stage(age)
+        father_away = rng.random() < 0.45
+        mother_away = rng.random() < (0.6 if father_away else 0.15)
+        father_dead = not father_away and rng.random() < 0.03
+        both_away = (father_away or father_dead) and mother_away
+        town = village.parent.name if village.parent else ""
+        row: dict[str, Any] = {
+            "所在村（社区）": village.name, "村（社区）代码": village.code, "姓名": _name(rng, surname),
+            "身份证号": make_id_number("320412", birth, seq), "民族": "汉" if rng.random() < 0.97 else "回",
+            "户口性质": rng.choice(("农业户口", "农业户口", "非农业户口")),
+            "现住址": f"{town}{village.name}{rng.randrange(1, 300)}号",
+            "健康状况": "健康", "所患疾病": "",
+            "就学阶段": stage,
+            "学校": f"{town.removesuffix('镇').removesuffix('街道')}中心小学" if stage == "小学" else "",
+            "是否寄宿": "是" if stage in ("初中", "普通高中") and rng.random() < 0.3 else "否",
+            "是否与父母共同生活": "否" if both_away else "是",
+            "监护类型": rng.choice(("一般", "较好")),
+            "父亲姓名": _name(rng, surname), "父亲联系电话": _phone(rng),
+            "父亲务工地": rng.choice(PLACES) if father_away else "",
+            "父亲情况": "外出务工" if father_away else ("死亡" if father_dead else ""),
+            "父亲情况起始日期": _date_text(rng, today - timedelta(days=rng.randrange(60, 3000)))
+            if (father_away or father_dead) else "",
+            "母亲姓名": _name(rng), "母亲联系电话": _phone(rng),
+            "母亲务工地": rng.choice(PLACES) if mother_away else "",
+            "母亲情况": "外出务工" if mother_away else "",
+            "母亲情况起始日期": _date_text(rng, today - timedelta(days=rng.randrange(60, 3000))) if mother_away else "",
+            "祖父姓名": _name(rng, surname) if rng.random() < 0.6 else "",
+            "祖母姓名": _name(rng) if rng.random() < 0.6 else "",
+            "受委托人姓名": "", "受委托人与儿童关系": "", "受委托人联系电话": "", "委托起始日期": "",
+            "家庭经济状况": rng.choice(("一般",) * 8 + ("低保", "低保边缘")),
+            "收入来源": "、".join(rng.sample(["外出务工", "务农", "政府救助"], rng.choice((1, 1, 2)))),
+            "备注": "" if rng.random() < 0.9 else "已入户走访",
+        }
+        if rng.random() < 0.05:
+            row.update({"健康状况": "患病", "所患疾病": rng.choice(("哮喘", "先天性心脏病", "癫痫", "白血病"))})
+        if both_away:
+            relation = rng.choice(("祖父", "祖母", "外祖母"))
+            row.update({"受委托人姓名": _name(rng, surname if relation != "外祖母" else None),
+                        "受委托人与儿童关系": relation, "受委托人联系电话": _phone(rng),
+                        "委托起始日期": _date_text(rng, today - timedelta(days=rng.randrange(30, 2000)))})
+        ws.append([row[h] for h in HEADERS])
+    wb.save(path)
+
+
+# ----- the floor: calamine read + COPY (PostgreSQL) / executemany (SQLite) into a staging table ----------
+
+def _cell(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def floor(path: Path) -> tuple[float, int]:
+    import python_calamine as pc
+
+    started = time.perf_counter()
+    workbook = pc.CalamineWorkbook.from_path(str(path))
+    sheet = workbook.get_sheet_by_index(0)
+    rows = iter(sheet.iter_rows())
+    next(rows)  # title
+    header = list(next(rows))
+    width = len(header)
+    columns = ", ".join(f"c{i} text" for i in range(width))
+    count = 0
+    if connection.vendor == "postgresql":
+        conn = pg_connect()
+        try:
+            with conn.transaction():
+                conn.execute(f"CREATE TEMP TABLE bench_import_staging ({columns}) ON COMMIT DROP")
+                with conn.cursor().copy("COPY bench_import_staging FROM STDIN") as copy:
+                    for cells in rows:
+                        copy.write_row([_cell(v) for v in cells])
+                        count += 1
+        finally:
+            conn.close()
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(str(settings.DATABASES["default"]["NAME"]))
+        try:
+            conn.execute(f"CREATE TEMP TABLE bench_import_staging ({columns})")
+            marks = ", ".join("?" * width)
+            batch: list[list[str | None]] = []
+            for cells in rows:
+                batch.append([_cell(v) for v in cells])
+                if len(batch) >= 5000:
+                    conn.executemany(f"INSERT INTO bench_import_staging VALUES ({marks})", batch)
+                    count += len(batch)
+                    batch = []
+            conn.executemany(f"INSERT INTO bench_import_staging VALUES ({marks})", batch)
+            count += len(batch)
+            conn.commit()
+        finally:
+            conn.close()
+    return time.perf_counter() - started, count
+
+
+def pg_connect() -> Any:
+    import psycopg
+
+    db = settings.DATABASES["default"]
+    return psycopg.connect(
+        dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None, port=db.get("PORT") or None, autocommit=True,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, required=True)
+    ap.add_argument("--keep", action="store_true", help="keep the imported children (otherwise import_undo)")
+    ap.add_argument("--user", default="district", help="demo account that imports (district or a town supervisor)")
+    ap.add_argument("--seed", type=int, default=None, help="generator seed (default: from the clock)")
+    ap.add_argument("--profile", type=int, default=0, metavar="K",
+                    help="run the import under cProfile and print the top K cumulative entries to stderr")
+    ap.add_argument("--no-migrate", action="store_true")
+    args = ap.parse_args()
+
+    db = settings.DATABASES["default"]
+    if not settings.DEMO_MODE:
+        sys.exit("bench: set SHOUHU_DEMO=1 (it creates the demo accounts and uses the demo data key)")
+    if "bench" not in str(db["NAME"]).lower():
+        sys.exit(f"bench: refusing database {db['NAME']!r}: use a dedicated one whose name contains 'bench'")
+
+    if not args.no_migrate:
+        call_command("migrate", verbosity=0, interactive=False)
+    world = build_world(seed=2026)
+    create_demo_accounts()
+    user = User.objects.get(username=args.user)
+    scope = scope_for(user)
+    villages = [v for v in world.villages if scope.covers_region(v.code)]
+    if not villages:
+        sys.exit(f"bench: no demo village in {args.user}'s scope")
+    seed = args.seed if args.seed is not None else int(time.time())
+    today = timezone.localdate()
+
+    with tempfile.TemporaryDirectory(prefix="bench_import_") as tmp:
+        path = Path(tmp) / f"survey_{args.rows}.xlsx"
+        started = time.perf_counter()
+        generate(path, args.rows, villages, seed=seed, today=today)
+        log(f"generated {args.rows} rows over {len(villages)} villages in {time.perf_counter() - started:.1f}s "
+            f"({path.stat().st_size / 1e6:.1f} MB), peak RSS {rss_mb()} MB")
+
+        rss_before = rss_mb()
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        started = time.perf_counter()
+        imp = import_commit(actor=user, source=str(path), filename=path.name)
+        seconds = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+        peak = rss_mb()
+        if imp.state != "committed":
+            errors = [str(e) for e in imp.preview.errors[:20]]
+            sys.exit(f"bench: import {imp.state}: {imp.counts} {errors}")
+        log(f"import: {imp.counts.get('new')} new, {imp.counts.get('changed')} changed, "
+            f"{imp.counts.get('unchanged')} unchanged in {seconds:.1f}s; peak RSS {peak} MB (before {rss_before})")
+        if profiler is not None:
+            import pstats
+
+            stream = io.StringIO()
+            pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(args.profile)
+            print(stream.getvalue(), file=sys.stderr)
+
+        floor_seconds, copied = floor(path)
+        assert copied == args.rows, (copied, args.rows)
+        log(f"floor: {copied} rows in {floor_seconds:.2f}s")
+
+    if not args.keep:
+        started = time.perf_counter()
+        import_undo(actor=user, imp=imp)
+        log(f"undone (children removed) in {time.perf_counter() - started:.1f}s")
+
+    print(json.dumps({
+        "rows": args.rows,
+        "database": connection.vendor,
+        "seconds": round(seconds, 2),
+        "floor_seconds": round(floor_seconds, 3),
+        "ratio": round(seconds / floor_seconds, 1) if floor_seconds else None,
+        "peak_rss_mb": peak,
+        "rows_per_s": round(args.rows / seconds, 1),
+        "rss_before_import_mb": rss_before,
+        "new": imp.counts.get("new"),
+        "user": args.user,
+    }, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
