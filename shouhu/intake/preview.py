@@ -38,8 +38,8 @@ from shouhu.registry import models as m
 
 NEW, CHANGED, UNCHANGED, INVALID = "new", "changed", "unchanged", "invalid"
 STATUS_LABELS = {NEW: _("新增"), CHANGED: _("变更"), UNCHANGED: _("无变化"), INVALID: _("有错误")}
-EMPTY = "（空）"
-RESTRICTED = "（受限信息）"
+EMPTY = _("（空）")
+RESTRICTED = _("（受限信息）")
 BATCH = 500  # ledger children read per query when comparing
 
 
@@ -187,7 +187,7 @@ def _norm(value: Any) -> Any:
 def display(key: str, value: Any, *, restricted: frozenset[str] = frozenset()) -> str:
     """A value of column `key` as the preview shows it: masked, labelled, dates as 2015-03-08."""
     if value is None or value == "" or (isinstance(value, list | tuple | set | frozenset) and not value):
-        return EMPTY
+        return str(EMPTY)
     if key in _MASKS:
         return _MASKS[key](str(value))
     if key in ("region", "region_code"):
@@ -196,12 +196,12 @@ def display(key: str, value: Any, *, restricted: frozenset[str] = frozenset()) -
     kind = column.kind if column else Kind.TEXT
     labels = _LABELS.get(key, {})
     if isinstance(value, list | tuple | set | frozenset):
-        return "、".join(RESTRICTED if v in restricted else str(labels.get(v, v)) for v in sorted(value, key=str))
+        return "、".join(str(RESTRICTED) if v in restricted else str(labels.get(v, v)) for v in sorted(value, key=str))
     if kind == Kind.BOOL or isinstance(value, bool):
-        return "是" if value else "否"
+        return str(_("是") if value else _("否"))
     if kind == Kind.GRADE:
         grade = int(value)
-        return cols.GRADE_OPTIONS[grade - 1] if 1 <= grade <= len(cols.GRADE_OPTIONS) else f"{grade}级"
+        return cols.GRADE_OPTIONS[grade - 1] if 1 <= grade <= len(cols.GRADE_OPTIONS) else str(_("%(g)d级")) % {"g": grade}
     if isinstance(value, date):
         return value.isoformat()
     return str(labels.get(value, value))

@@ -20,6 +20,8 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import MergedCell
@@ -33,9 +35,9 @@ from shouhu.intake.reader import CellError
 
 ERROR_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")  # Excel's light red
 HEADER_FONT = Font(bold=True)
-LIST_SHEET = "错误清单"
+LIST_SHEET = gettext_lazy("错误清单")
 COMMENT_AUTHOR = "守护"
-_ROW_LEVEL = "本行"  # what a comment on a row's first cell says the message is about
+_ROW_LEVEL = gettext_lazy("本行")  # what a comment on a row's first cell says the message is about
 
 
 def _comment(messages: list[str]) -> Comment:
@@ -53,20 +55,20 @@ def _by_cell(errors: Iterable[CellError]) -> dict[int, dict[str, list[str]]]:
         if error.letter:
             out.setdefault(error.row, {}).setdefault(error.letter, []).append(error.message)
         else:
-            what = f"“{error.column}”" if error.column else _ROW_LEVEL
+            what = f"“{error.column}”" if error.column else str(_ROW_LEVEL)
             out.setdefault(error.row, {}).setdefault("A", []).append(f"{what}：{error.message}")
     return out
 
 
 def _cell_ref(error: CellError) -> str:
     if error.letter and error.column:
-        return f"{error.letter}列 {error.column}"
-    return error.column or _ROW_LEVEL
+        return _("%(letter)s列 %(column)s") % {"letter": error.letter, "column": error.column}
+    return error.column or str(_ROW_LEVEL)
 
 
 def _list_sheet(workbook: Workbook, errors: list[CellError], *, write_only: bool) -> None:
-    ws = workbook.create_sheet(_unique_title(workbook, LIST_SHEET))
-    header = ["行", "列", "说明"]
+    ws = workbook.create_sheet(_unique_title(workbook, str(LIST_SHEET)))
+    header = [_("行"), _("列"), _("说明")]
     if write_only:
         ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 8, 24
         ws.column_dimensions["C"].width = 80

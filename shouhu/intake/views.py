@@ -17,6 +17,8 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from shouhu.audit.models import Action
+from shouhu.audit.services import record
 from shouhu.intake import reader as r
 from shouhu.intake.export import XLSX_CONTENT_TYPE, export_ledger, export_stats
 from shouhu.intake.models import ImportState, SurveyImport
@@ -54,7 +56,7 @@ def ledger_xlsx(request: HttpRequest) -> FileResponse:
     stream = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
     export_ledger(stream, actor=request.user, filters=filters, query=query,
                   unmasked=request.GET.get("unmasked") == "1", request=request)
-    return _attachment(stream, "儿童台账")
+    return _attachment(stream, _("儿童台账"))
 
 
 @allow(Cap.STATS_VIEW)
@@ -63,7 +65,7 @@ def stats_xlsx(request: HttpRequest) -> FileResponse:
     """The standard statistics tables: numbers only."""
     stream = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
     export_stats(stream, actor=request.user, request=request)
-    return _attachment(stream, "困境儿童统计报表")
+    return _attachment(stream, _("困境儿童统计报表"))
 
 
 @allow(Cap.LEDGER_EDIT)
@@ -78,7 +80,7 @@ def survey_template(request: HttpRequest) -> HttpResponse:
     if region is not None and not scope.covers_region(region.code):
         raise Http404
     response = HttpResponse(template_bytes(region), content_type=XLSX_CONTENT_TYPE)
-    name = f"摸底排查表_{region.name}" if region is not None else "摸底排查表"
+    name = _("摸底排查表") + (f"_{region.name}" if region is not None else "")
     response["Content-Disposition"] = content_disposition_header(True, f"{name}.xlsx")
     response["Cache-Control"] = "no-store"
     return response
@@ -144,6 +146,10 @@ def import_page(request: HttpRequest) -> HttpResponse:
     imp.full_clean()
     imp.save()
     changed = [row for row in preview.rows if row.diffs]
+    # The preview shows ledger values of the children the file would change (masked): a view.
+    record(actor=request.user, action=Action.VIEW, object_type="survey_import", object_id=imp.pk, request=request,
+           detail={"preview": preview.summary(),
+                   "children": [str(row.existing_child_id) for row in changed[:200] if row.existing_child_id]})
     context.update(imp=imp, preview=preview, changed=changed[:200], changed_more=max(len(changed) - 200, 0),
                    errors=preview.errors[:500], errors_more=max(len(preview.errors) - 500, 0))
     return render(request, "intake/import.html", context)

@@ -365,7 +365,6 @@ RULES: tuple[Rule, ...] = (
     Rule("guardianship_missing", "2016", date(2016, 6, 13), None, SRC_MANUAL, _manual("guardianship_missing")),
     Rule("guardianship_improper", "2016", date(2016, 6, 13), None, SRC_MANUAL, _manual("guardianship_improper")),
 )
-CATEGORY_CODES = tuple(dict.fromkeys(r.code for r in RULES))
 
 
 def rules_in_force(day: date) -> list[Rule]:

@@ -127,10 +127,6 @@ def local_unit(child: Child, unit_code: str) -> Organization | None:
     return Organization.objects.filter(code=unit_code).first()
 
 
-def current_categories(child: Child) -> list[ChildCategory]:
-    return list(child.categories.filter(valid_to__isnull=True).order_by("code"))
-
-
 def category_counts_by_town() -> dict[str, dict[str, int]]:
     """Children with a current confirmed category, per town prefix and category code: numbers only."""
     from django.db.models import Count

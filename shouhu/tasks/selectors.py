@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from shouhu.org.access import scope_for
 from shouhu.tasks.models import OPEN_STATES, Task
@@ -20,6 +19,3 @@ def inbox_for(actor: Any) -> QuerySet[Task]:
         .order_by("due_at", "id")
     )
 
-
-def is_overdue(task: Task) -> bool:
-    return task.state in OPEN_STATES and task.due_at < timezone.now()

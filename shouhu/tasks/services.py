@@ -14,7 +14,7 @@ from shouhu.audit.models import Action
 from shouhu.audit.services import record
 from shouhu.org.models import NeedType, Organization
 from shouhu.registry.models import Child, ChildShare
-from shouhu.tasks.models import OPEN_STATES, Task, TaskKind, TaskState
+from shouhu.tasks.models import OPEN_STATES, Task, TaskState
 
 
 @transaction.atomic
@@ -78,5 +78,3 @@ def cancel_for_source(*, actor: Any, source_type: str, source_id: str, outcome: 
         count += 1
     return count
 
-
-__all__ = ["task_open", "task_close", "cancel_for_source", "TaskKind"]

@@ -17,7 +17,7 @@ from shouhu.org.access import Cap, allow, scope_for
 from shouhu.registry.forms import ShouhuForm
 from shouhu.registry.selectors import children_with_restricted_facts
 from shouhu.registry.services import StaleEdit
-from shouhu.tasks.models import OPEN_STATES, Task, TaskState
+from shouhu.tasks.models import Task, TaskState
 from shouhu.tasks.selectors import inbox_for
 from shouhu.tasks.services import task_close
 
@@ -70,5 +70,3 @@ def close(request: HttpRequest, task_id: int) -> HttpResponse:
             messages.success(request, _("已办结：%(title)s") % {"title": task.title})
     return redirect("tasks:inbox")
 
-
-__all__ = ["inbox", "close", "OPEN_STATES"]
