@@ -22,6 +22,9 @@ install: $(VENV)/.installed
 run: install
 	SHOUHU_DEMO=1 $(BIN)/python manage.py migrate --noinput
 	SHOUHU_DEMO=1 $(BIN)/python manage.py seed_demo --if-empty --children $(DEMO_CHILDREN)
+	@# The huey worker (background imports) runs beside the server and stops when the server does.
+	SHOUHU_DEMO=1 $(BIN)/python manage.py run_huey -w 2 -k thread & HUEY_PID=$$!; \
+	trap 'kill $$HUEY_PID 2>/dev/null; wait $$HUEY_PID 2>/dev/null' EXIT INT TERM; \
 	SHOUHU_DEMO=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --insecure
 
 test: install

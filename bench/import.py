@@ -286,8 +286,17 @@ def main() -> None:
             import pstats
 
             stream = io.StringIO()
-            pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(args.profile)
+            pstats.Stats(profiler, stream=stream).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(args.profile)
             print(stream.getvalue(), file=sys.stderr)
+
+        # The new children's categories: evaluated after commit in the background (huey), timed here.
+        from shouhu.policy.services import reevaluate_children
+
+        started = time.perf_counter()
+        created = list(imp.items.filter(action="created").values_list("child_id", flat=True))
+        policy_counts = reevaluate_children(created)
+        policy_seconds = time.perf_counter() - started
+        log(f"policy evaluation of {len(created)} new children after commit: {policy_seconds:.1f}s {policy_counts}")
 
         floor_seconds, copied = floor(path)
         assert copied == args.rows, (copied, args.rows)
@@ -305,6 +314,7 @@ def main() -> None:
         "floor_seconds": round(floor_seconds, 3),
         "ratio": round(seconds / floor_seconds, 1) if floor_seconds else None,
         "peak_rss_mb": peak,
+        "policy_after_commit_seconds": round(policy_seconds, 2),
         "rows_per_s": round(args.rows / seconds, 1),
         "rss_before_import_mb": rss_before,
         "new": imp.counts.get("new"),

@@ -50,12 +50,15 @@ INSTALLED_APPS = [
     "shouhu.org",
     "shouhu.registry",
     "shouhu.policy",
+    "shouhu.visits",
     "shouhu.tasks",
     "shouhu.intake",
+    "shouhu.notify",
     "shouhu.api",
 ]
 
 MIDDLEWARE = [
+    "shouhu.org.middleware.DatabaseBusyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -220,6 +223,11 @@ NINJA_PAGINATION_PER_PAGE = 50
 
 # Background and periodic work (huey): SQLite storage by default, Redis when SHOUHU_REDIS_URL is set.
 # Schedules are in Asia/Shanghai (utc=False). Run the consumer with `manage.py run_huey -w 2 -k thread`.
+# Survey imports: files above this size are checked and committed in the background (huey);
+# a background import with no heartbeat for this long is reported as interrupted (restartable).
+SHOUHU_IMPORT_SYNC_MAX_BYTES = env_int("SHOUHU_IMPORT_SYNC_MAX_BYTES", 1024 * 1024)
+SHOUHU_IMPORT_STALE_SECONDS = env_int("SHOUHU_IMPORT_STALE_SECONDS", 120)
+
 _redis_url = env_str("SHOUHU_REDIS_URL", "")
 HUEY = {
     "name": "shouhu",
@@ -232,3 +240,10 @@ HUEY = {
         else {"huey_class": "huey.SqliteHuey", "filename": str(VAR_DIR / "huey.sqlite3")}
     ),
 }
+
+# Notifications (shouhu.notify, docs/notifications.md): the channels besides the in-app inbox, by
+# name ("inbox", "log", "sms", "email", "wecom"); each enabled channel reads its credentials from
+# the environment and fails `manage.py check` without them. Links sent out start with SHOUHU_SITE_URL.
+SHOUHU_NOTIFY_CHANNELS = env_list("SHOUHU_NOTIFY_CHANNELS", ["inbox", "log"])
+SHOUHU_NOTIFY_MAX_ATTEMPTS = env_int("SHOUHU_NOTIFY_MAX_ATTEMPTS", 20)
+SHOUHU_SITE_URL = env_str("SHOUHU_SITE_URL", "")

@@ -20,6 +20,8 @@ urlpatterns = [
     path("audit/", include("shouhu.audit.urls")),
     path("tasks/", include("shouhu.tasks.urls")),
     path("intake/", include("shouhu.intake.urls")),
+    path("visits/", include("shouhu.visits.urls")),
+    path("notifications/", include("shouhu.notify.urls")),
     path("", include("shouhu.policy.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

@@ -21,12 +21,23 @@ from shouhu.lib.fields import EncryptedTextField
 
 
 class ImportState(models.TextChoices):
+    # A large file uploaded on the import page, its preview job queued or running (shouhu.intake.jobs);
+    # with `job_error` set, the file could not be read at all.
+    CHECKING = "checking", _("正在检查")
     # A file uploaded on the import page and previewed, kept (encrypted) until the user confirms
     # or uploads another: the confirm and the error workbook read it back instead of a re-upload.
     PREVIEWED = "previewed", _("待确认")
+    # Confirmed, the commit job queued or running. Its writes are one transaction, so a worker that
+    # dies leaves the ledger untouched and the row in this state, to be started again.
+    COMMITTING = "committing", _("正在导入")
     FAILED = "failed", _("有错误，未导入")
     COMMITTED = "committed", _("已导入")
     UNDONE = "undone", _("已撤销")
+
+
+# Before the user's confirmation: not yet an import (not in the history; replaced by a new upload).
+UNCONFIRMED_STATES = (ImportState.CHECKING, ImportState.PREVIEWED)
+RUNNING_STATES = (ImportState.CHECKING, ImportState.COMMITTING)
 
 
 class SurveyImport(models.Model):
@@ -48,6 +59,17 @@ class SurveyImport(models.Model):
     undone_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
     undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="+", verbose_name=_("撤销人"))
+    # The background flow (shouhu.intake.jobs). `result`: the stored preview as JSON, encrypted (it
+    # holds masked ledger values): see `set_result`. `job_error`: why the file as a whole could not
+    # be checked or imported (Chinese). The current attempt was queued at `queued_at`, taken by a
+    # worker at `started_at` (null while queued: the claim that keeps a second worker off it) and
+    # ended at `finished_at`; `attempts` counts the starts, so a superseded job knows to stop.
+    result = EncryptedTextField(_("预览结果"), blank=True)
+    job_error = models.TextField(_("后台任务错误"), blank=True)
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
+    queued_at = models.DateTimeField(_("排队时间"), null=True, blank=True)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -55,7 +77,7 @@ class SurveyImport(models.Model):
         verbose_name_plural = _("摸底排查导入")
         constraints = [
             models.CheckConstraint(
-                condition=Q(state__in=["previewed", "failed"], committed_at__isnull=True)
+                condition=Q(state__in=["checking", "previewed", "committing", "failed"], committed_at__isnull=True)
                 | Q(state__in=["committed", "undone"], committed_at__isnull=False),
                 name="import_committed_at_iff_committed",
             ),
@@ -67,6 +89,17 @@ class SurveyImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.get_state_display()})"
+
+    @property
+    def running(self) -> bool:
+        """A background job is (or should be) at work on this import."""
+        return self.state in RUNNING_STATES and not self.job_error
+
+    def set_result(self, value: dict[str, Any]) -> None:
+        self.result = json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def get_result(self) -> dict[str, Any]:
+        return json.loads(self.result) if self.result else {}
 
     def set_file(self, data: bytes) -> None:
         self.content = base64.b64encode(data).decode("ascii")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any, NamedTuple
@@ -74,6 +74,13 @@ class Preview:
     errors: list[CellError] = field(default_factory=list)  # in row order
     warnings: list[str] = field(default_factory=list)  # about the header: unknown, duplicate, missing columns
 
+    def add(self, row: Classified, *, keep: bool = True) -> None:
+        """Count a classified row; keep it in `rows` (with `keep=False` only changed and invalid ones)."""
+        self.counts[row.item.status] += 1
+        self.errors.extend(row.result.errors)
+        if keep or row.item.status in (CHANGED, INVALID):
+            self.rows.append(row.item)
+
     @property
     def ok(self) -> bool:
         """No invalid row: the file may be committed."""
@@ -87,51 +94,87 @@ class Preview:
         return dict(self.counts)
 
 
-def preview_import(*, actor: Any, source: str | os.PathLike[str] | bytes | IO[bytes], filename: str = "") -> Preview:
-    """Read, validate and compare every row of a survey file with the ledger; write nothing."""
+def preview_import(*, actor: Any, source: str | os.PathLike[str] | bytes | IO[bytes], filename: str = "",
+                   progress: r.Progress | None = None) -> Preview:
+    """Read, validate and compare every row of a survey file with the ledger; write nothing.
+
+    `progress(rows_done, rows_estimate)` is called after every batch of BATCH rows.
+    """
     if not filename and isinstance(source, str | os.PathLike):
         filename = str(source)
     data = r._load(source)  # noqa: SLF001 - one copy of the bytes, hashed and read
     reader = r.read_rows(data, filename or str(getattr(source, "name", "") or ""))
-    preview = Preview(filename=reader.filename, format=reader.format, sha256=hashlib.sha256(data).hexdigest(),
-                      sheet=reader.header.sheet, header_row=reader.header.row, warnings=reader.header.warnings())
+    preview = new_preview(reader, data)
+    for batch in classify(actor, reader, progress=progress):
+        for row in batch:
+            preview.add(row)
+    return preview
+
+
+def new_preview(reader: r.SurveyReader, data: bytes) -> Preview:
+    return Preview(filename=reader.filename, format=reader.format, sha256=hashlib.sha256(data).hexdigest(),
+                   sheet=reader.header.sheet, header_row=reader.header.row, warnings=reader.header.warnings())
+
+
+@dataclass
+class Classified:
+    """One row of the file: validated, and compared with the ledger's child when there is one."""
+
+    raw: r.RawRow
+    result: RowResult
+    item: PreviewRow
+    child: m.Child | None = None  # the ledger's child with household, family and carers (changed/unchanged)
+
+
+def classify(actor: Any, reader: r.SurveyReader, *, progress: r.Progress | None = None,
+             batch: int = BATCH) -> Iterator[list[Classified]]:
+    """The rows of the file in batches, each validated (one RowValidator for the whole file, so an
+    ID number twice in the file is flagged) and classified: the ledger is read for a batch at a
+    time — the children with the batch's ID numbers, then those children with their families — so
+    the number of queries grows with the batches, not the rows. Writes nothing."""
     validator = RowValidator(actor)
     differ = _Differ(actor)
-    pending: list[tuple[PreviewRow, RowResult]] = []  # rows of ledger children, compared in batches
+    done = 0
+    chunk: list[r.RawRow] = []
 
-    def flush() -> None:
-        children = differ.load([result.existing_child_id for _item, result in pending])
-        for item, result in pending:
-            child = children.get(result.existing_child_id)
-            if child is None:  # removed from the ledger since the row was validated
-                item.status, item.existing_child_id = NEW, None
+    def run() -> list[Classified]:
+        validator.prefetch(chunk)
+        out: list[Classified] = []
+        for raw in chunk:
+            result = validator.validate(raw)
+            name = r._text(raw.values.get("name")).strip()  # noqa: SLF001
+            if not result.ok:
+                item = PreviewRow(row=raw.row, status=INVALID, name=name, existing_child_id=result.existing_child_id)
+            elif result.existing_child_id is None:
+                item = PreviewRow(row=raw.row, status=NEW, name=result.child.get("name") or name)
             else:
-                item.diffs = differ.diff(result, child)
-                item.status = CHANGED if item.diffs else UNCHANGED
-            preview.counts[item.status] += 1
-        pending.clear()
+                item = PreviewRow(row=raw.row, status=UNCHANGED, name=result.child.get("name") or name,
+                                  existing_child_id=result.existing_child_id)
+            out.append(Classified(raw=raw, result=result, item=item))
+        known = [c for c in out if c.item.status == UNCHANGED]
+        children = differ.load([c.result.existing_child_id for c in known]) if known else {}
+        for c in known:
+            c.child = children.get(c.result.existing_child_id)
+            if c.child is None:  # removed from the ledger since the row was validated
+                c.item.status, c.item.existing_child_id = NEW, None
+            else:
+                c.item.diffs = differ.diff(c.result, c.child)
+                c.item.status = CHANGED if c.item.diffs else UNCHANGED
+        return out
 
     for raw in reader:
-        result = validator.validate(raw)
-        name = r._text(raw.values.get("name")).strip()  # noqa: SLF001
-        if not result.ok:
-            preview.errors.extend(result.errors)
-            item = PreviewRow(row=raw.row, status=INVALID, name=name, existing_child_id=result.existing_child_id)
-        elif result.existing_child_id is None:
-            item = PreviewRow(row=raw.row, status=NEW, name=result.child.get("name") or name)
-        else:
-            item = PreviewRow(row=raw.row, status=UNCHANGED, name=result.child.get("name") or name,
-                              existing_child_id=result.existing_child_id)
-            pending.append((item, result))
-            preview.rows.append(item)
-            if len(pending) >= BATCH:
-                flush()
-            continue
-        preview.counts[item.status] += 1
-        preview.rows.append(item)
-    if pending:
-        flush()
-    return preview
+        chunk.append(raw)
+        if len(chunk) >= batch:
+            yield run()
+            done += len(chunk)
+            chunk = []
+            if progress is not None:
+                progress(done, max(done, reader.total_estimate))
+    if chunk:
+        yield run()
+        done += len(chunk)
+    if progress is not None:
+        progress(done, done)
 
 
 # -- comparing ---------------------------------------------------------------------------------------------------

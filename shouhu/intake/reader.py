@@ -24,7 +24,7 @@ import os
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -48,6 +48,10 @@ _REGION_KEYS = frozenset({"region", "region_code"})
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP = b"PK\x03\x04"
 _ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
+
+
+# Called as progress(rows_done, rows_estimate) every few hundred rows by the preview and the commit.
+Progress = Callable[[int, int], None]
 
 
 class SurveyFileError(Exception):
@@ -133,8 +137,11 @@ class SurveyReader(Iterator[RawRow]):
         if self.format == "csv":
             self._grid, self.sheet = _csv_rows(self._data), "CSV"
             self.header, self._pending = _find_header(self._grid, self.sheet, 0)
+            height = self._data.count(b"\n") + 1
         else:
-            self.header, self._grid, self._pending, self.sheet = _open_workbook(self._data, self.format)
+            self.header, self._grid, self._pending, self.sheet, height = _open_workbook(self._data, self.format)
+        # Rows below the header, blank ones included: the denominator of a progress bar, not a count.
+        self.total_estimate = max(height - self.header.row, 0)
         self._it = self._rows()
 
     def __iter__(self) -> SurveyReader:
@@ -271,7 +278,7 @@ def _bomb() -> str:
         "n": MAX_UNCOMPRESSED_BYTES // (1024 * 1024)}
 
 
-def _open_workbook(data: bytes, fmt: str) -> tuple[Header, Iterator[tuple[int, list[Any]]], list[tuple[int, list[Any]]], str]:
+def _open_workbook(data: bytes, fmt: str) -> tuple[Header, Iterator[tuple[int, list[Any]]], list[tuple[int, list[Any]]], str, int]:
     import python_calamine as pc
 
     try:
@@ -303,7 +310,7 @@ def _open_workbook(data: bytes, fmt: str) -> tuple[Header, Iterator[tuple[int, l
             except SurveyFileError as exc:
                 first_error = first_error or exc
                 continue
-            return header, grid, pending, name
+            return header, grid, pending, name, sheet.height
     except SurveyFileError:
         raise
     except Exception:  # noqa: BLE001
@@ -348,6 +355,9 @@ def _csv_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
     counts = {d: sum(line.count(d) for line in first_lines) for d in (",", "\t", ";")}
     if counts[","] == 0:
         delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+    # A cell may be long (a note pasted from a report): the csv module's default 128 KB per field
+    # would call a valid file malformed. The file's own size is already bounded (MAX_FILE_BYTES).
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_FILE_BYTES))
     try:
         yield from enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1)
     except csv.Error:
@@ -538,6 +548,48 @@ class RowValidator:
         self.seen: dict[str, int] = {}  # id_index -> first row
         self._villages: dict[str, Any] | None = None
         self._by_name: dict[str, list[Any]] | None = None
+        self._forms: dict[str, Any] = {}  # one form object per kind, rebound for each row
+        # Filled by `prefetch` for a batch of rows: the ledger's children with those ID numbers.
+        self._known: dict[str, tuple[Any, bool]] | None = None  # index -> (pk, visible)
+        self._instances: dict[Any, Any] = {}  # pk -> Child, the visible ones
+
+    def _form(self, kind: str, data: dict[str, Any], instance: Any = None) -> Any:
+        """The registry's form of that kind bound to `data`: built once per file, rebound per row."""
+        from shouhu.registry import forms as f
+
+        form = self._forms.get(kind)
+        if form is None:
+            form = (f.ChildForm(None, actor=self.actor) if kind == "child" else {
+                "household": f.HouseholdForm, "member": f.FamilyMemberForm, "situation": f.SituationForm,
+                "entrustment": f.EntrustmentForm}[kind]())
+            form.in_bulk = True
+            self._forms[kind] = form
+        form.rebind(data, instance=instance)
+        if kind == "child":
+            form.known_ids = self._known
+        return form
+
+    def prefetch(self, rows: Iterable[RawRow]) -> None:
+        """Read the ledger's children for the ID numbers of a batch of rows in two queries; the
+        rows' `validate` then asks no per-row question of the database about them."""
+        from shouhu.lib.crypto import blind_index
+        from shouhu.lib.idnumber import normalize_id_number
+        from shouhu.registry.models import Child
+        from shouhu.registry.selectors import children_visible_to
+
+        indexes = set()
+        for raw in rows:
+            try:
+                value = _id_cell(raw.values.get("id_number")) if not _blank(raw.values.get("id_number")) else ""
+            except ValidationError:
+                continue
+            number = normalize_id_number(value)
+            if len(number) == 18:
+                indexes.add(blind_index(number, purpose="child_id"))
+        found = dict(Child.objects.filter(id_number_index__in=indexes).values_list("id_number_index", "pk"))
+        visible = {c.pk: c for c in children_visible_to(self.actor).filter(pk__in=found.values())}
+        self._known = {index: (pk, pk in visible) for index, pk in found.items()}
+        self._instances = visible
 
     # villages ------------------------------------------------------------------------------------
     def _load_villages(self) -> None:
@@ -601,7 +653,6 @@ class RowValidator:
     # a row ---------------------------------------------------------------------------------------
     def validate(self, raw: RawRow) -> RowResult:
         from shouhu.lib.crypto import blind_index
-        from shouhu.registry import forms as f
         header = raw.header
         result = RowResult(row=raw.row)
         present = {k for k, v in raw.values.items() if not _blank(v)}
@@ -647,9 +698,13 @@ class RowValidator:
                     err("id_number", _("与第%(r)d行的身份证号重复：同一儿童在文件中只能出现一次。") % {"r": first})
                 else:
                     self.seen[result.id_index] = raw.row
-                from shouhu.registry.selectors import children_visible_to
+                if self._known is not None:
+                    pk, visible = self._known.get(result.id_index, (None, False))
+                    instance = self._instances.get(pk) if visible else None
+                else:
+                    from shouhu.registry.selectors import children_visible_to
 
-                instance = children_visible_to(self.actor).filter(id_number_index=result.id_index).first()
+                    instance = children_visible_to(self.actor).filter(id_number_index=result.id_index).first()
                 if instance is not None:
                     result.existing_child_id = instance.pk
         child_data = {
@@ -669,7 +724,7 @@ class RowValidator:
         }
         if instance is not None:
             child_data["version"] = instance.version
-        form = f.ChildForm(child_data, actor=self.actor, instance=instance or None)
+        form = self._form("child", child_data, instance=instance)
         if form.is_valid():
             result.child = {k: v for k, v in form.cleaned_data.items() if k != "version"}
         else:
@@ -678,7 +733,7 @@ class RowValidator:
 
         # The household.
         if any(k in present for k in _HOUSEHOLD_KEYS):
-            hh = f.HouseholdForm({
+            hh = self._form("household", {
                 "address": _text(values.get("address")), "economic_status": values.get("economic_status") or "ordinary",
                 "housing": _text(values.get("housing")), "income_sources": values.get("income_sources") or [],
                 "assistance_received": values.get("assistance_received") or [],
@@ -706,7 +761,7 @@ class RowValidator:
 
         # The entrusted carer.
         if any(key in present for key in _CARER_FIELDS.values()):
-            ent = f.EntrustmentForm({
+            ent = self._form("entrustment", {
                 "carer_name": _text(values.get("carer_name")), "carer_relation": values.get("carer_relation") or "",
                 "carer_id_number": _text(values.get("carer_id_number")), "carer_phone": _text(values.get("carer_phone")),
                 "carer_birth_date": _date(values.get("carer_birth_date")), "since": _date(values.get("carer_since")),
@@ -733,7 +788,6 @@ class RowValidator:
 
     def _member(self, prefix: str, relation: str, values: dict[str, Any], present: set[str],
                 errors: dict[str, list[str]]) -> dict[str, Any] | None:
-        from shouhu.registry import forms as f
 
         keys = [c.key for c in cols.COLUMNS if c.key.startswith(prefix + "_")]
         if not any(k in present for k in keys):
@@ -752,7 +806,7 @@ class RowValidator:
         grade = values.get(f"{prefix}_disability_grade") or ""
         since = _date(values.get(f"{prefix}_situation_since"))
         for kind in kinds:
-            form = f.SituationForm({
+            form = self._form("situation", {
                 "kind": kind, "since": since, "until": None, "note": "", "disability_type": "",
                 "disability_grade": grade if kind == "severe_disability" else "",
             })
@@ -770,9 +824,8 @@ class RowValidator:
 
     def _validate_member(self, prefix: str, relation: str, data: dict[str, Any],
                          errors: dict[str, list[str]]) -> dict[str, Any] | None:
-        from shouhu.registry import forms as f
 
-        form = f.FamilyMemberForm(data)
+        form = self._form("member", data)
         if form.is_valid():
             return {k: v for k, v in form.cleaned_data.items() if k != "version"}
         mapping = {name: f"{prefix}_{name}" for name in form.fields}

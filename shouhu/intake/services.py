@@ -45,10 +45,14 @@ from shouhu.intake.preview import (
     _ENTRUSTMENT,
     _HOUSEHOLD,
     _MEMBER_FIELDS,
+    CHANGED,
+    NEW,
+    UNCHANGED,
     Preview,
     _Differ,
     _same,
-    preview_import,
+    classify,
+    new_preview,
 )
 from shouhu.registry import services as registry
 from shouhu.registry.models import Child, Entrustment, FamilyMember, Household
@@ -77,75 +81,117 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _new_import(actor: Any, data: bytes, preview: Preview, state: str) -> SurveyImport:
-    imp = SurveyImport(
-        filename=(preview.filename or "")[:255], sha256=preview.sha256, size=len(data), format=preview.format,
-        imported_by=actor, organization=getattr(actor, "organization", None), state=state,
-    )
+def _new_import(actor: Any, data: bytes, preview: Preview, state: str, *,
+                into: SurveyImport | None = None) -> SurveyImport:
+    fields = {"filename": (preview.filename or "")[:255], "sha256": preview.sha256, "size": len(data),
+              "format": preview.format, "state": state}
+    if into is None:
+        imp = SurveyImport(imported_by=actor, organization=getattr(actor, "organization", None), **fields)
+    else:
+        imp = SurveyImport.objects.select_for_update().get(pk=into.pk)
+        for name, value in fields.items():
+            setattr(imp, name, value)
     imp.set_file(data)
     return imp
 
 
-def import_commit(*, actor: Any, source: str | os.PathLike[str] | bytes | IO[bytes], filename: str = "") -> SurveyImport:
-    """Import a survey file all or nothing; see the module's docstring."""
+def import_commit(*, actor: Any, source: str | os.PathLike[str] | bytes | IO[bytes], filename: str = "",
+                  progress: r.Progress | None = None, into: SurveyImport | None = None) -> SurveyImport:
+    """Import a survey file all or nothing; see the module's docstring.
+
+    `progress(rows_done, rows_estimate)` is called after every batch of rows. `into`: an existing
+    `SurveyImport` row (e.g. a background job's) that becomes the record, locked for the whole
+    transaction, instead of a new one; its file and hash are replaced by this file's.
+    """
     _may_import(actor)
     if not filename and isinstance(source, str | os.PathLike):
         filename = str(source)
     data = r._load(source)  # noqa: SLF001 - the bytes, read once: hashed, kept and parsed
-    preview = preview_import(actor=actor, source=data, filename=filename or str(getattr(source, "name", "") or ""))
-    if not preview.ok:
-        imp = _new_import(actor, data, preview, ImportState.FAILED)
-        imp.counts = {**{k: 0 for k in COUNT_KEYS}, **preview.summary()}
-        imp.full_clean()
-        imp.save()
-        imp.preview = preview  # type: ignore[attr-defined]
-        return imp
-    imp = _commit(actor, data, preview)
+    reader = r.read_rows(data, filename or str(getattr(source, "name", "") or ""))
+    preview = new_preview(reader, data)
+    try:
+        imp = _commit(actor, data, reader, preview, into=into, progress=progress)
+    except _Invalid:
+        # Rolled back: nothing of the file is in the ledger. The record says why.
+        with transaction.atomic():
+            imp = _new_import(actor, data, preview, ImportState.FAILED, into=into)
+            imp.counts = {**{k: 0 for k in COUNT_KEYS}, **preview.summary()}
+            imp.committed_at = None
+            imp.full_clean()
+            imp.save()
     imp.preview = preview  # type: ignore[attr-defined]
     return imp
 
 
+class _Invalid(Exception):
+    """A row of the file is invalid: roll the import back (the preview holds every error)."""
+
+
 @transaction.atomic
-def _commit(actor: Any, data: bytes, preview: Preview) -> SurveyImport:
-    imp = _new_import(actor, data, preview, ImportState.COMMITTED)
+def _commit(actor: Any, data: bytes, reader: r.SurveyReader, preview: Preview, *,
+            into: SurveyImport | None, progress: r.Progress | None) -> SurveyImport:
+    """One pass over the file: each batch of rows is validated, classified and written; after an
+    invalid row nothing more is written, the rest is only validated (so the record lists every
+    error), and the transaction is rolled back at the end."""
+    from shouhu.policy.tasks import schedule_evaluation
+    from shouhu.visits.services import refresh_plans
+
+    imp = _new_import(actor, data, preview, ImportState.COMMITTED, into=into)
     imp.committed_at = timezone.now()
     imp.full_clean()
     imp.save()
     counts = {k: 0 for k in COUNT_KEYS}
     not_applied_rows: list[dict[str, Any]] = []
-    validator = r.RowValidator(actor)
+    created: list[Any] = []
     differ = _Differ(actor)
-    for raw in r.read_rows(data, preview.filename):
-        result = validator.validate(raw)
-        if not result.ok:
-            raise ImportAborted(_("第%(r)d行在预览后变为有错误（台账已被修改），导入已取消，请重新导入。") % {"r": raw.row})
-        if result.existing_child_id is None:
-            child = registry.child_create(actor=actor, **result.create_kwargs())
-            SurveyImportItem.objects.create(
-                survey_import=imp, child=child, row=raw.row, action=ItemAction.CREATED, version_after=child.version,
-                household_version_after=child.household.version if child.household else None,
-            )
-            counts["new"] += 1
+    for batch in classify(actor, reader, progress=progress):
+        for row in batch:
+            preview.add(row, keep=False)
+        if not preview.ok:
             continue
-        child = Child.objects.select_for_update().get(pk=result.existing_child_id)
-        loaded = differ.load([child.pk])[child.pk]
-        diffs = differ.diff(result, loaded)
-        if not diffs:
-            counts["unchanged"] += 1
+        new = [row for row in batch if row.item.status == NEW]
+        if new:
+            children = registry.children_create_bulk(actor=actor, rows=[row.result.create_kwargs() for row in new])
+            SurveyImportItem.objects.bulk_create([
+                SurveyImportItem(survey_import=imp, child=child, row=row.raw.row, action=ItemAction.CREATED,
+                                 version_after=child.version,
+                                 household_version_after=child.household.version if child.household else None)
+                for row, child in zip(new, children, strict=True)])
+            created.extend(child.pk for child in children)
+            counts["new"] += len(new)
+            refresh_plans([child.pk for child in children])  # first visits due (no signals in bulk)
+        counts["unchanged"] += sum(1 for row in batch if row.item.status == UNCHANGED)
+        changed = [row for row in batch if row.item.status == CHANGED]
+        if not changed:
             continue
-        _apply_row(actor, imp, raw.row, result, child, loaded, differ)
-        # What the ledger still lacks after the writes (a difference no service could apply).
-        rest = [str(d.label) for d in differ.diff(result, differ.load([child.pk])[child.pk])]
-        if rest:
-            counts["not_applied"] += 1
-            not_applied_rows.append({"row": raw.row, "columns": rest})
-        counts["changed" if len(rest) < len(diffs) else "unchanged"] += 1
+        # Lock the batch's changed children, then compare again with what is stored now.
+        ids = [row.result.existing_child_id for row in changed]
+        locked = {c.pk: c for c in Child.objects.select_for_update().filter(pk__in=ids)}
+        loaded = differ.load(ids)
+        for row in changed:
+            child, current = locked.get(row.result.existing_child_id), loaded.get(row.result.existing_child_id)
+            if child is None or current is None:
+                raise ImportAborted(_("第%(r)d行的儿童已从台账中删除，导入已取消，请重新导入。") % {"r": row.raw.row})
+            diffs = differ.diff(row.result, current)
+            if not diffs:
+                counts["unchanged"] += 1
+                continue
+            _apply_row(actor, imp, row.raw.row, row.result, child, current, differ)
+            # What the ledger still lacks after the writes (a difference no service could apply).
+            rest = [str(d.label) for d in differ.diff(row.result, differ.load([child.pk])[child.pk])]
+            if rest:
+                counts["not_applied"] += 1
+                not_applied_rows.append({"row": row.raw.row, "columns": rest})
+            counts["changed" if len(rest) < len(diffs) else "unchanged"] += 1
+    if not preview.ok:
+        raise _Invalid
     imp.counts = {**counts, "not_applied_rows": not_applied_rows}
     imp.committed_at = timezone.now()  # after every write: later edits are those after this instant
     imp.save(update_fields=["counts", "committed_at"])
     # Not the file name: it may name a family. The SurveyImport row (by id) keeps it.
     record(actor=actor, action=Action.IMPORT, object_type="survey_import", object_id=imp.pk,
            detail={"sha256": imp.sha256, **{k: counts[k] for k in COUNT_KEYS}})
+    schedule_evaluation(created)  # the new children's categories, in the background after commit
     return imp
 
 
@@ -284,15 +330,13 @@ def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
     if edited:
         names = "、".join(f"{c.name if c else _('（已删除）')}（第{i.row}行）" for i, c in edited)
         raise ValidationError(_("以下儿童在本次导入后已被修改，不能撤销导入：%(names)s。") % {"names": names})
-    deleted = restored = 0
+    restored = 0
+    created = [children[item.child_id] for item in items
+               if item.action == ItemAction.CREATED and item.child_id in children]
+    deleted = _delete_children(actor, created, current)
     for item in items:
         child = children.get(item.child_id)
-        if child is None:
-            continue
-        if item.action == ItemAction.CREATED:
-            _delete_child(actor, child, current)
-            deleted += 1
-        else:
+        if child is not None and item.action == ItemAction.CHANGED:
             _restore(actor, child, item.get_replaced())
             restored += 1
     current.state, current.undone_at, current.undone_by = ImportState.UNDONE, timezone.now(), actor
@@ -302,16 +346,24 @@ def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
     return current
 
 
-def _delete_child(actor: Any, child: Child, imp: SurveyImport) -> None:
-    household_id = child.household_id
-    record(actor=actor, action=Action.DELETE, object_type="child", object_id=child.pk,
-           detail={"reason": "import_undo", "import": imp.pk})
-    child._history_user = actor  # type: ignore[attr-defined]
-    child.delete()
-    if household_id and not Child.objects.filter(household_id=household_id).exists():
-        hh = Household.objects.get(pk=household_id)
-        hh._history_user = actor  # type: ignore[attr-defined]
-        hh.delete()
+def _delete_children(actor: Any, children: list[Child], imp: SurveyImport) -> int:
+    """Delete the children an import created, with everything recorded about them since, and the
+    households left without a child: a batch at a time (one collector pass per batch, not per
+    child), one audit event per child, history rows as for any deletion."""
+    from shouhu.audit.services import record_many
+
+    for start in range(0, len(children), 500):
+        batch = children[start:start + 500]
+        ids = [child.pk for child in batch]
+        households = {child.household_id for child in batch if child.household_id}
+        record_many(actor=actor, action=Action.DELETE, events=[
+            {"object_type": "child", "object_id": pk, "detail": {"reason": "import_undo", "import": imp.pk}}
+            for pk in ids])
+        Child.objects.filter(pk__in=ids).delete()
+        if households:
+            still = set(Child.objects.filter(household_id__in=households).values_list("household_id", flat=True))
+            Household.objects.filter(pk__in=households - still).delete()
+    return len(children)
 
 
 def _values(model: type, data: dict[str, Any]) -> dict[str, Any]:

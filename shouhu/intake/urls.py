@@ -12,5 +12,7 @@ urlpatterns: list[URLPattern] = [
     path("import/<int:import_id>/errors.xlsx", views.import_errors, name="import_errors"),
     path("import/<int:import_id>/confirm/", views.import_confirm, name="import_confirm"),
     path("imports/", views.import_history, name="imports"),
+    path("imports/<int:import_id>/", views.import_status, name="import_status"),
+    path("imports/<int:import_id>/restart/", views.import_restart, name="import_restart"),
     path("imports/<int:import_id>/undo/", views.import_undo_view, name="import_undo"),
 ]

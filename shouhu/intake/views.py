@@ -19,9 +19,10 @@ from django.views.decorators.http import require_http_methods
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
+from shouhu.intake import jobs
 from shouhu.intake import reader as r
 from shouhu.intake.export import XLSX_CONTENT_TYPE, export_ledger, export_stats
-from shouhu.intake.models import ImportState, SurveyImport
+from shouhu.intake.models import UNCONFIRMED_STATES, ImportState, SurveyImport
 from shouhu.intake.preview import Preview, preview_import
 from shouhu.intake.report import error_report
 from shouhu.intake.services import import_commit, import_undo
@@ -31,8 +32,10 @@ from shouhu.org.models import Region
 from shouhu.registry.selectors import LedgerFilters
 from shouhu.registry.services import StaleEdit
 
-# What the (synchronous) import page accepts; bigger files: `manage.py import_survey`.
-UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+# What the import page accepts (the reader's own limit). Files above `jobs.sync_max_bytes()` are
+# checked and imported in the background (shouhu.intake.jobs); Django streams uploads above
+# FILE_UPLOAD_MAX_MEMORY_SIZE to a temporary file, so a big upload is not held in memory twice.
+UPLOAD_MAX_BYTES = r.MAX_FILE_BYTES
 ACCEPT = ".xlsx,.xls,.csv"
 PREVIEW_KEPT = timedelta(days=1)  # an unconfirmed preview's file is deleted after this
 
@@ -93,6 +96,11 @@ def survey_template(request: HttpRequest) -> HttpResponse:
 # "确认导入" and "下载错误标注表" need no second upload and no personal data goes into the session.
 # A new upload replaces the uploader's earlier previewed file (and drops anyone's older than
 # PREVIEW_KEPT); confirming records the import (`import_commit`) and deletes the previewed row.
+#
+# A file above `jobs.sync_max_bytes()` takes the background flow instead (see shouhu.intake.jobs):
+# the upload becomes a row in state *checking* and the user lands on its status page
+# (`import_status`), which polls a progress fragment, then shows the stored preview; confirming it
+# moves the same row to *committing* and the status page follows the commit to its result.
 
 
 def _error_text(exc: Exception) -> str:
@@ -132,13 +140,16 @@ def import_page(request: HttpRequest) -> HttpResponse:
                              % {"n": UPLOAD_MAX_BYTES // (1024 * 1024)})
     filename = (upload.name or "")[-255:]
     data = upload.read(UPLOAD_MAX_BYTES + 1)
+    if len(data) > jobs.sync_max_bytes():
+        imp = jobs.start_check(actor=request.user, data=data, filename=filename)
+        return redirect("intake:import_status", import_id=imp.pk)
     try:
         preview = preview_import(actor=request.user, source=data, filename=filename)
     except r.SurveyFileError as exc:
         return _upload_error(request, str(exc))
     # The uploader's earlier preview, and anyone's left unconfirmed for a day, are not kept.
     SurveyImport.objects.filter(Q(imported_by=request.user) | Q(created_at__lt=timezone.now() - PREVIEW_KEPT),
-                                state=ImportState.PREVIEWED).delete()
+                                state__in=UNCONFIRMED_STATES).delete()
     imp = SurveyImport(filename=filename, sha256=preview.sha256, size=len(data), format=preview.format,
                        imported_by=request.user, organization=getattr(request.user, "organization", None),
                        state=ImportState.PREVIEWED, counts=preview.summary())
@@ -178,6 +189,10 @@ def import_errors(request: HttpRequest, import_id: int) -> HttpResponse:
 def import_confirm(request: HttpRequest, import_id: int) -> HttpResponse:
     """Commit the previewed file (all or nothing); the service re-validates it and records the audit."""
     previewed = _previewed(request, import_id)
+    if previewed.result:  # previewed in the background: committed there too
+        if not jobs.start_commit(actor=request.user, imp=previewed):
+            raise Http404
+        return redirect("intake:import_status", import_id=previewed.pk)
     try:
         imp = import_commit(actor=request.user, source=previewed.file_bytes(), filename=previewed.filename)
     except (r.SurveyFileError, ValidationError, StaleEdit) as exc:
@@ -196,7 +211,7 @@ def _imports_of(request: HttpRequest):  # noqa: ANN202
     user = request.user
     org_id = getattr(user, "organization_id", None)
     own = Q(organization_id=org_id) if org_id else Q(organization__isnull=True, imported_by=user)
-    return SurveyImport.objects.filter(own).exclude(state=ImportState.PREVIEWED)
+    return SurveyImport.objects.filter(own).exclude(state__in=UNCONFIRMED_STATES)
 
 
 @allow(Cap.LEDGER_EDIT)
@@ -223,3 +238,51 @@ def import_undo_view(request: HttpRequest, import_id: int) -> HttpResponse:
     else:
         messages.success(request, _("已撤销导入“%(f)s”：新增的儿童已删除，变更已恢复。") % {"f": imp.filename})
     return redirect("intake:imports")
+
+
+def _stored_preview(request: HttpRequest, imp: SurveyImport) -> dict[str, object]:
+    """The template context of a preview stored by the background check; showing it (masked ledger
+    values of the children the file changes) is a view, recorded as the synchronous page does."""
+    result = imp.get_result()
+    errors, changed = result.get("errors", []), result.get("changed", [])
+    record(actor=request.user, action=Action.VIEW, object_type="survey_import", object_id=imp.pk, request=request,
+           detail={"preview": result.get("counts", {}), "children": result.get("children", [])})
+    return {"preview": result, "errors": errors[:500],
+            "errors_more": max(int(result.get("errors_total", 0)) - min(len(errors), 500), 0),
+            "changed": changed, "changed_more": max(int(result.get("changed_total", 0)) - len(changed), 0)}
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["GET"])
+def import_status(request: HttpRequest, import_id: int) -> HttpResponse:
+    """An import's own page (its uploader's only): the progress of the background check or commit,
+    polled by htmx (without JS: a refresh link), then the preview, then the result."""
+    imp = get_object_or_404(SurveyImport.objects.select_related("imported_by"), pk=import_id,
+                            imported_by=request.user)
+    progress = jobs.progress_of(imp) if imp.running else None
+    stale = jobs.is_stale(imp, progress) if progress is not None else False
+    context: dict[str, object] = {"imp": imp, "progress": progress, "stale": stale,
+                                  "stale_minutes": max(jobs.stale_seconds() // 60, 1)}
+    if request.htmx:
+        if not imp.running or stale:  # the job ended (or died): the whole page changes
+            response = HttpResponse(status=204)
+            response["HX-Refresh"] = "true"
+            return response
+        return render(request, "intake/_import_progress.html", context)
+    if imp.state == ImportState.COMMITTED:
+        return render(request, "intake/import_done.html", context)
+    if imp.result and imp.state in (ImportState.PREVIEWED, ImportState.FAILED):
+        context.update(_stored_preview(request, imp))
+    return render(request, "intake/import_status.html", context)
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["POST"])
+def import_restart(request: HttpRequest, import_id: int) -> HttpResponse:
+    """Start an interrupted background check or commit again (the earlier attempt left nothing)."""
+    imp = get_object_or_404(SurveyImport, pk=import_id, imported_by=request.user)
+    if jobs.restart_import(actor=request.user, imp=imp):
+        messages.success(request, _("已重新开始。"))
+    else:
+        messages.error(request, _("这个导入没有中断，不需要重新开始。"))
+    return redirect("intake:import_status", import_id=imp.pk)

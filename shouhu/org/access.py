@@ -36,6 +36,9 @@ class Cap(enum.StrEnum):
     POLICY_CONFIRM = "policy.confirm"  # confirm or reject the engine's proposals, set manual categories
     POLICY_SETTINGS = "policy.settings"  # the district's versioned policy parameters
     TASKS = "tasks"  # the organisation's inbox
+    NOTIFICATIONS = "notifications"  # one's own notifications (every role)
+    VISITS = "visits"  # home visits: due lists, visit records, risk levels (in the role's regions)
+    VISIT_REVIEW = "visits.review"  # a town's visit coverage, directors' workload, returning a record
 
 
 class Label(enum.StrEnum):
@@ -49,22 +52,26 @@ class Label(enum.StrEnum):
 LABEL_NAMES = {Label.JUDICIAL: _("司法信息"), Label.ABUSE: _("侵害信息"), Label.HEALTH: _("健康信息")}
 
 ROLE_CAPS: dict[str, frozenset[Cap]] = {
-    Role.SYSTEM_ADMIN: frozenset({Cap.HOME, Cap.ORG_ADMIN}),
-    Role.SECURITY_ADMIN: frozenset({Cap.HOME, Cap.ROLE_ADMIN}),
-    Role.AUDIT_ADMIN: frozenset({Cap.HOME, Cap.AUDIT_VIEW}),
+    Role.SYSTEM_ADMIN: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.ORG_ADMIN}),
+    Role.SECURITY_ADMIN: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.ROLE_ADMIN}),
+    Role.AUDIT_ADMIN: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.AUDIT_VIEW}),
     Role.DISTRICT_OFFICER: frozenset(
-        {Cap.HOME, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.AUDIT_VIEW, Cap.STATS_VIEW, Cap.API_TOKEN,
-         Cap.POLICY_CONFIRM, Cap.POLICY_SETTINGS, Cap.TASKS}
+        {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.AUDIT_VIEW,
+         Cap.STATS_VIEW, Cap.API_TOKEN, Cap.POLICY_CONFIRM, Cap.POLICY_SETTINGS, Cap.TASKS, Cap.VISITS,
+         Cap.VISIT_REVIEW}
     ),
     Role.TOWN_SUPERVISOR: frozenset(
-        {Cap.HOME, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.STATS_VIEW, Cap.POLICY_CONFIRM, Cap.TASKS}
+        {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.STATS_VIEW,
+         Cap.POLICY_CONFIRM, Cap.TASKS, Cap.VISITS, Cap.VISIT_REVIEW}
     ),
-    Role.VILLAGE_DIRECTOR: frozenset({Cap.HOME, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.TASKS}),
+    Role.VILLAGE_DIRECTOR: frozenset(
+        {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.TASKS, Cap.VISITS}
+    ),
     # Member units, reporters and providers see only what is shared with their organisation.
-    Role.UNIT_STAFF: frozenset({Cap.HOME, Cap.LEDGER_VIEW, Cap.TASKS}),
-    Role.REPORTER: frozenset({Cap.HOME}),
-    Role.PROVIDER: frozenset({Cap.HOME, Cap.LEDGER_VIEW, Cap.TASKS}),
-    Role.LEADER: frozenset({Cap.HOME, Cap.STATS_VIEW}),
+    Role.UNIT_STAFF: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS}),
+    Role.REPORTER: frozenset({Cap.HOME, Cap.NOTIFICATIONS}),
+    Role.PROVIDER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS}),
+    Role.LEADER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.STATS_VIEW}),
 }
 
 # Roles that must log in with a second factor when SHOUHU_MFA_REQUIRED is on (shouhu.org.mfa).

@@ -87,3 +87,27 @@ class SessionTimeoutMiddleware:
             if now - last_seen >= 30 or "shouhu_last_seen" not in session:
                 session["shouhu_last_seen"] = now
         return self.get_response(request)
+
+
+class DatabaseBusyMiddleware:
+    """A write that waited past the database's lock timeout answers 503 with a Chinese sentence and
+    Retry-After, never a 500. Only the embedded SQLite database (demo, single office) has one
+    writer at a time: a large survey import holds it for its whole all-or-nothing transaction.
+    Placed outermost, so it also covers the session save in SessionMiddleware's response."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.db import OperationalError
+
+        try:
+            return self.get_response(request)
+        except OperationalError as exc:
+            if "locked" not in str(exc).lower():
+                raise
+            logger.warning("database busy: %s %s", request.method, request.path)
+            response = render(request, "503.html", {"message": _(
+                "系统正忙（可能正在导入大批数据），您的操作没有保存。请稍等一两分钟后重试。")}, status=503)
+            response["Retry-After"] = "60"
+            return response

@@ -384,13 +384,23 @@ def reevaluate_all(*, as_of: date | None = None, batch: int = 1000, actor: Any =
 
     Only children whose result changed since their last evaluation are written to.
     """
+    ids = list(Child.objects.filter(status=LedgerStatus.ACTIVE).order_by("pk").values_list("pk", flat=True))
+    return reevaluate_children(ids, as_of=as_of, batch=batch, actor=actor)
+
+
+def reevaluate_children(ids: Iterable[Any], *, as_of: date | None = None, batch: int = 1000,
+                        actor: Any = None) -> dict[str, int]:
+    """Evaluate the given children a batch at a time (the nightly run's path; an import's new
+    children take it after commit instead of one evaluation each). Children that no longer exist
+    or have left the ledger are skipped."""
     as_of = as_of or timezone.localdate()
     params = params_on(as_of)
     route_map = routes()
     counts = {"children": 0, "changed": 0}
-    ids = list(Child.objects.filter(status=LedgerStatus.ACTIVE).order_by("pk").values_list("pk", flat=True))
+    ids = list(ids)
     for start in range(0, len(ids), batch):
-        chunk = ids[start:start + batch]
+        chunk = list(Child.objects.filter(pk__in=ids[start:start + batch], status=LedgerStatus.ACTIVE)
+                     .order_by("pk").values_list("pk", flat=True))
         facts = facts_batch(chunk, as_of, params)
         digests = dict(EvaluationState.objects.filter(child_id__in=chunk).values_list("child_id", "digest"))
         changed = []

@@ -58,10 +58,52 @@ class ShouhuForm(forms.Form):
 
 class ShouhuModelForm(forms.ModelForm):
     past_dates: tuple[str, ...] = ()
+    # True for a form object reused across the rows of one import (`rebind`). The questions model
+    # validation would put to the database once per row are then not asked: the model's CHECK
+    # constraints (Django's Q.check, one SQL query each) are enforced by the database when the
+    # rows are written, and each is also a rule of the form's clean(); a foreign key the form
+    # field already fetched from its queryset (the village) is not looked up a second time.
+    in_bulk = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _style(self)
+
+    def rebind(self, data: dict[str, Any], *, instance: Any = None) -> ShouhuModelForm:
+        """Validate another record with this form object, as a new form would.
+
+        Building a form deep-copies its fields (about half a millisecond for the child's form); a
+        survey import validates each row through the same forms as the pages, so it builds each
+        form once per file and rebinds it per row. Everything `__init__` derives from the data and
+        the instance is reset here; the fields are not touched by validation.
+        """
+        from django.forms.models import model_to_dict
+
+        opts = self._meta
+        self.instance = instance if instance is not None else opts.model()
+        self.initial = model_to_dict(self.instance, opts.fields, opts.exclude) if instance is not None else {}
+        self.data, self.is_bound, self._errors = data, True, None
+        self._bound_fields_cache = {}
+        for name in ("cleaned_data", "_id_info"):
+            self.__dict__.pop(name, None)
+        if isinstance(self, MaskedIdentifiers):
+            if instance is not None and instance.pk and hasattr(instance, "version"):
+                self.initial["version"] = instance.version
+            self._mask_initial(instance)
+        return self
+
+    def _get_validation_exclusions(self) -> set[str]:
+        exclude = super()._get_validation_exclusions()
+        if self.in_bulk:
+            exclude |= {name for name, field in self.fields.items() if isinstance(field, forms.ModelChoiceField)}
+        return exclude
+
+    def _post_clean(self) -> None:
+        if self.in_bulk:
+            # Shadow the instance's method for this validation only (the instance is this row's).
+            self.instance.validate_constraints = lambda exclude=None: None
+        super()._post_clean()
+        self.instance.__dict__.pop("validate_constraints", None)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -148,6 +190,25 @@ class MaskedIdentifiers:
         return raw
 
 
+class RegionChoiceField(forms.ModelChoiceField):
+    """A village picked by code; each code is looked up once per form object (an import validates
+    thousands of rows with one form: one query per village, not per row)."""
+
+    def to_python(self, value: Any) -> Any:
+        if value in self.empty_values:
+            return None
+        memo = self.__dict__.setdefault("_memo", {})
+        key = (id(self.queryset), str(getattr(value, "pk", value)))
+        if key not in memo:
+            memo[key] = super().to_python(value)
+        return memo[key]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        result = super().__deepcopy__(memo)
+        result.__dict__.pop("_memo", None)
+        return result
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
@@ -178,6 +239,7 @@ class ChildForm(MaskedIdentifiers, ShouhuModelForm):
             "guardianship_assessment", "note",
         ]
         widgets = {"note": forms.Textarea(attrs={"rows": 3})}
+        field_classes = {"region": RegionChoiceField}
 
     def __init__(self, *args: Any, actor: Any, instance: m.Child | None = None, **kwargs: Any) -> None:
         from shouhu.org.access import scope_for
@@ -249,18 +311,29 @@ class ChildForm(MaskedIdentifiers, ShouhuModelForm):
         if probe.age_on(today()) >= 18:
             self.add_error("id_number", _("该儿童已年满18周岁，不能登记入儿童台账。"))
 
+    # Set by a survey import for the rows of one batch: {blind index: (child pk, visible to the
+    # actor)} for every ID number of the batch already in the ledger, read in two queries for the
+    # batch instead of two per row. An index not in it is not in the ledger.
+    known_ids: dict[str, tuple[Any, bool]] | None = None
+
     def _check_duplicate(self, value: str) -> None:
         from shouhu.lib.crypto import blind_index
         from shouhu.registry.selectors import children_visible_to
 
         index = blind_index(value, purpose="child_id")
-        existing = m.Child.objects.filter(id_number_index=index)
-        if self.instance.pk:
-            existing = existing.exclude(pk=self.instance.pk)
-        existing_id = existing.values_list("pk", flat=True).first()
+        if self.known_ids is not None:
+            existing_id, visible = self.known_ids.get(index, (None, False))
+            if existing_id is not None and existing_id == self.instance.pk:
+                existing_id = None
+        else:
+            existing = m.Child.objects.filter(id_number_index=index)
+            if self.instance.pk:
+                existing = existing.exclude(pk=self.instance.pk)
+            existing_id = existing.values_list("pk", flat=True).first()
+            visible = existing_id is not None and children_visible_to(self.actor).filter(pk=existing_id).exists()
         if existing_id is None:
             return
-        if children_visible_to(self.actor).filter(pk=existing_id).exists():
+        if visible:
             url = reverse("registry:child_detail", args=[existing_id])
             self.add_error(
                 "id_number",
@@ -354,27 +427,88 @@ SituationFormSet = forms.inlineformset_factory(
 )
 
 
+SCAN_MAX_BYTES = 5 * 1024 * 1024
+# Magic bytes -> content type: what the file is, whatever its name or the browser says.
+SCAN_SIGNATURES = (
+    (b"%PDF-", "application/pdf"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+)
+
+
+def scan_content_type(head: bytes) -> str | None:
+    """The content type of an agreement scan from its first bytes; None for anything else."""
+    for magic, content_type in SCAN_SIGNATURES:
+        if head.startswith(magic):
+            return content_type
+    return None
+
+
+class YesNo(forms.RadioSelect):
+    """A yes/no question: two radio buttons, nothing ticked until answered."""
+
+    def __init__(self) -> None:
+        super().__init__(choices=[("True", gettext_lazy("是")), ("False", gettext_lazy("否"))])
+
+
 class EntrustmentForm(MaskedIdentifiers, ShouhuModelForm):
+    """One entrusted-care agreement. The page, the API and survey imports validate through it.
+
+    The carer's eligibility (art. 22) is six yes/no questions, answered all together or not at all;
+    an answer that bars the carer refuses the form. A scan of the signed agreement (PDF, JPEG or
+    PNG, at most 5 MB, recognised by its content) may be attached: `cleaned_data["agreement_scan"]`
+    is then `(bytes, content type)`.
+    """
+
     masked_fields = {"carer_id_number": mask_id_number, "carer_phone": mask_phone}
 
     carer_id_number = forms.CharField(label=gettext_lazy("受委托人身份证号"), max_length=30, required=False)
     carer_phone = forms.CharField(label=gettext_lazy("受委托人电话"), max_length=30, required=False)
+    agreement_scan = forms.FileField(
+        label=gettext_lazy("确认书扫描件"), required=False,
+        help_text=gettext_lazy("PDF、JPG 或 PNG，不超过5MB。仅有权限的人员可下载，每次下载均记录审计日志。"),
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}),
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
-    past_dates = ("since", "agreement_date", "carer_birth_date")
+    past_dates = ("since", "agreement_date", "carer_birth_date", "village_informed_on", "school_informed_on",
+                  "eligibility_checked_on")
 
     class Meta:
         model = m.Entrustment
         fields = [
             "carer_name", "carer_relation", "carer_id_number", "carer_phone", "carer_birth_date", "since", "until",
-            "agreement_signed", "agreement_date", "village_informed", "school_informed",
+            "agreement_signed", "agreement_date", "village_informed", "village_informed_on", "school_informed",
+            "school_informed_on", *m.ELIGIBILITY_FIELDS, "eligibility_checked_on",
         ]
-        widgets = {"carer_birth_date": DateInput, "since": DateInput, "until": DateInput, "agreement_date": DateInput}
+        widgets = {"carer_birth_date": DateInput, "since": DateInput, "until": DateInput, "agreement_date": DateInput,
+                   "village_informed_on": DateInput, "school_informed_on": DateInput,
+                   "eligibility_checked_on": DateInput, **{name: YesNo() for name in m.ELIGIBILITY_FIELDS}}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in m.ELIGIBILITY_FIELDS:
+            self.fields[name].widget.attrs = {"class": "form-check-input"}
+        self.fields["agreement_scan"].widget.attrs["class"] = "form-control"
 
     def clean_carer_id_number(self) -> str:
         return self._clean_optional_id("carer_id_number")
 
     def clean_carer_phone(self) -> str:
         return self._clean_phone("carer_phone")
+
+    def clean_agreement_scan(self) -> tuple[bytes, str] | None:
+        upload = self.cleaned_data.get("agreement_scan")
+        if not upload:
+            return None
+        if upload.size > SCAN_MAX_BYTES:
+            raise ValidationError(_("扫描件不能超过5MB，请压缩或降低分辨率后重新上传。"))
+        data = upload.read(SCAN_MAX_BYTES + 1)
+        if len(data) > SCAN_MAX_BYTES:
+            raise ValidationError(_("扫描件不能超过5MB，请压缩或降低分辨率后重新上传。"))
+        content_type = scan_content_type(data[:16])
+        if content_type is None:
+            raise ValidationError(_("扫描件须为 PDF、JPG 或 PNG 文件。"))
+        return data, content_type
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -386,10 +520,47 @@ class EntrustmentForm(MaskedIdentifiers, ShouhuModelForm):
             self.add_error("carer_birth_date", _("受委托监护人须为年满18周岁的成年人（未成年人保护法第二十二条）。"))
         if data.get("agreement_signed") and not data.get("agreement_date"):
             self.add_error("agreement_date", _("已签订确认书时，请填写签订日期。"))
+        if data.get("agreement_scan") and not data.get("agreement_signed"):
+            self.add_error("agreement_signed", _("上传了确认书扫描件，请勾选“已签订委托监护确认书”并填写签订日期。"))
         since, until = data.get("since"), data.get("until")
         if since and until and until < since:
             self.add_error("until", _("结束日期不能早于起始日期。"))
+        for flag in ("village_informed", "school_informed"):
+            if data.get(f"{flag}_on"):
+                data[flag] = True  # a date of the written notice is the notice
+        self._clean_eligibility(data)
+        self._refuse_carer_change(data)
         return data
+
+    def _clean_eligibility(self, data: dict[str, Any]) -> None:
+        answers = {name: data.get(name) for name in m.ELIGIBILITY_FIELDS}
+        answered = [name for name, value in answers.items() if value is not None]
+        if not answered:
+            if data.get("eligibility_checked_on"):
+                self.add_error("eligibility_checked_on", _("请先回答受委托人资格核查的全部问题。"))
+            return
+        for name, value in answers.items():
+            if value is None:
+                self.add_error(name, _("请回答此项：资格核查的问题须全部回答。"))
+        for name, barring in m.ELIGIBILITY_QUESTIONS.items():
+            if answers[name] is barring:
+                message = (_("不具备此条件者不能担任受委托人（未成年人保护法第二十二条），请另行确定受委托人。")
+                           if barring is False else
+                           _("有此情形者不得担任受委托人（未成年人保护法第二十二条），请另行确定受委托人。"))
+                self.add_error(name, message)
+        if len(answered) == len(answers) and not data.get("eligibility_checked_on"):
+            data["eligibility_checked_on"] = today()
+
+    def _refuse_carer_change(self, data: dict[str, Any]) -> None:
+        """A signed agreement names its carer: another carer is another agreement (“新的委托”)."""
+        instance = self.instance
+        if instance.pk is None or not instance.agreement_signed:
+            return
+        stored_id = getattr(self, "_stored", {}).get("carer_id_number", "")
+        changed_name = "carer_name" in data and data["carer_name"] != instance.carer_name
+        changed_id = bool(stored_id) and "carer_id_number" in data and data["carer_id_number"] != stored_id
+        if changed_name or changed_id:
+            self.add_error("carer_name", _("已签订确认书的委托不能更换受委托人；受委托人变化时，请使用“新的委托”重新登记并签订确认书。"))
 
 
 class ExitForm(ShouhuForm):

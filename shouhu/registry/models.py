@@ -335,8 +335,27 @@ class ParentSituation(models.Model):
         return "judicial" if self.kind in JUDICIAL_SITUATIONS else ""
 
 
+# Art. 22 (未成年人保护法 2020): field -> the answer that bars the carer. The first two are the
+# positive conditions (an adult with full civil capacity who is able to care for the child), the
+# other four the bars.
+ELIGIBILITY_QUESTIONS: dict[str, bool] = {
+    "full_capacity": False,
+    "able_to_care": False,
+    "bar_record": True,
+    "bar_addiction": True,
+    "bar_neglect": True,
+    "bar_unsuitable": True,
+}
+ELIGIBILITY_FIELDS = tuple(ELIGIBILITY_QUESTIONS)
+
+
 class Entrustment(models.Model):
-    """Entrusted guardianship (委托监护/委托照护), 未成年人保护法 art. 22-23."""
+    """Entrusted guardianship (委托监护/委托照护), 未成年人保护法 art. 22-23.
+
+    One row per agreement. A new agreement (another carer, or the parents' situation changed) is
+    a new row, and the previous one ends the day before (`services.entrustment_renew`). The
+    scan of the signed agreement lives in `EntrustmentScan`, outside this row and its history.
+    """
 
     child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="entrustments")
     carer_name = models.CharField(_("受委托人姓名"), max_length=40)
@@ -348,8 +367,27 @@ class Entrustment(models.Model):
     until = models.DateField(_("委托结束日期"), null=True, blank=True)
     agreement_signed = models.BooleanField(_("已签订委托监护确认书"), default=False)
     agreement_date = models.DateField(_("签订日期"), null=True, blank=True)
+    # Art. 23: the parents tell the school (幼儿园) and the village committee in writing. The flag
+    # is the fact (older records, the API and imports carry only the flag); the date, when known,
+    # says when. A date implies the flag (a CHECK constraint).
     village_informed = models.BooleanField(_("已书面告知村（居）委会"), default=False)
+    village_informed_on = models.DateField(_("书面告知村（居）委会日期"), null=True, blank=True)
     school_informed = models.BooleanField(_("已书面告知学校"), default=False)
+    school_informed_on = models.DateField(_("书面告知学校日期"), null=True, blank=True)
+    # Art. 22: the carer's eligibility, asked as explicit yes/no questions (null: not asked). All
+    # six are answered together, with the date and the person who checked (a CHECK constraint).
+    full_capacity = models.BooleanField(_("具有完全民事行为能力"), null=True, blank=True)
+    able_to_care = models.BooleanField(_("身体、精神状况等能够履行照护职责"), null=True, blank=True)
+    bar_record = models.BooleanField(
+        _("有性侵害、虐待、遗弃、拐卖、暴力伤害等违法犯罪记录"), null=True, blank=True)
+    bar_addiction = models.BooleanField(_("有吸毒、酗酒、赌博等恶习"), null=True, blank=True)
+    bar_neglect = models.BooleanField(_("曾拒不履行或者长期怠于履行监护、照护职责"), null=True, blank=True)
+    bar_unsuitable = models.BooleanField(_("有其他不适宜担任被委托人的情形"), null=True, blank=True)
+    eligibility_checked_on = models.DateField(_("资格核查日期"), null=True, blank=True)
+    eligibility_checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("资格核查人"),
+    )
     version = models.PositiveIntegerField(default=1)
     history = HistoricalRecords(excluded_fields=["version"])
 
@@ -357,6 +395,28 @@ class Entrustment(models.Model):
         ordering = ["child", "-since", "id"]
         verbose_name = _("委托监护")
         verbose_name_plural = _("委托监护")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(village_informed_on__isnull=True) | Q(village_informed=True),
+                name="entrustment_village_date_implies_informed",
+            ),
+            models.CheckConstraint(
+                condition=Q(school_informed_on__isnull=True) | Q(school_informed=True),
+                name="entrustment_school_date_implies_informed",
+            ),
+            models.CheckConstraint(
+                condition=Q(**{f"{name}__isnull": True for name in ("eligibility_checked_on", *ELIGIBILITY_FIELDS)})
+                | Q(**{f"{name}__isnull": False for name in ("eligibility_checked_on", *ELIGIBILITY_FIELDS)}),
+                name="entrustment_eligibility_all_or_none",
+            ),
+            models.CheckConstraint(
+                condition=Q(until__isnull=True) | Q(since__isnull=True) | Q(until__gte=models.F("since")),
+                name="entrustment_until_after_since",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_carer_relation_display()} {self.carer_name}"
 
     @property
     def carer_phone_masked(self) -> str:
@@ -365,6 +425,59 @@ class Entrustment(models.Model):
     @property
     def carer_id_number_masked(self) -> str:
         return mask_id_number(self.carer_id_number) if self.carer_id_number else ""
+
+    def current_on(self, day: date) -> bool:
+        return (self.since is None or self.since <= day) and (self.until is None or self.until >= day)
+
+    @property
+    def eligibility_checked(self) -> bool:
+        return all(getattr(self, name) is not None for name in ELIGIBILITY_FIELDS)
+
+    def eligibility_problems(self) -> list[str]:
+        """The questions whose answer bars the carer (art. 22), by field name."""
+        return [name for name, barring in ELIGIBILITY_QUESTIONS.items() if getattr(self, name) is barring]
+
+
+class EntrustmentScan(models.Model):
+    """The scan of a signed agreement: a private file, stored encrypted in the database.
+
+    Never a media URL: it is served by `registry:entrustment_scan`, access-checked and audited.
+    Kept out of `Entrustment` so that listing agreements (and their history) never loads it.
+    """
+
+    entrustment = models.OneToOneField(Entrustment, on_delete=models.CASCADE, related_name="scan")
+    # base64 of the file's bytes, encrypted (shouhu.lib.crypto): read it with `file_bytes()`.
+    content = EncryptedTextField(_("文件内容"))
+    content_type = models.CharField(_("文件类型"), max_length=40)
+    size = models.PositiveIntegerField(_("文件大小（字节）"))
+    sha256 = models.CharField(_("文件SHA-256"), max_length=64)
+    uploaded_at = models.DateTimeField(_("上传时间"), auto_now=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+", verbose_name=_("上传人"))
+
+    class Meta:
+        verbose_name = _("委托监护确认书扫描件")
+        verbose_name_plural = _("委托监护确认书扫描件")
+        constraints = [
+            models.CheckConstraint(condition=Q(content_type__in=["application/pdf", "image/jpeg", "image/png"]),
+                                   name="entrustment_scan_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entrustment_id}: {self.content_type}, {self.size} B"
+
+    def set_file(self, data: bytes) -> None:
+        import base64
+        import hashlib
+
+        self.content = base64.b64encode(data).decode("ascii")
+        self.size = len(data)
+        self.sha256 = hashlib.sha256(data).hexdigest()
+
+    def file_bytes(self) -> bytes:
+        import base64
+
+        return base64.b64decode(self.content) if self.content else b""
 
 
 class ChildShare(models.Model):

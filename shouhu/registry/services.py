@@ -7,7 +7,7 @@ a stale version raises `StaleEdit`, and nothing is written.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -16,12 +16,14 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from shouhu.audit.models import Action
-from shouhu.audit.services import record
+from shouhu.audit.services import record, record_many
 from shouhu.lib.crypto import blind_index
 from shouhu.lib.text import pinyin_keys
 from shouhu.registry.models import (
+    ELIGIBILITY_FIELDS,
     Child,
     Entrustment,
+    EntrustmentScan,
     FamilyMember,
     Household,
     LedgerStatus,
@@ -93,7 +95,8 @@ MEMBER_FIELDS = ["relation", "name", "id_number", "birth_date", "phone", "work_p
 SITUATION_FIELDS = ["kind", "since", "until", "disability_grade", "disability_type", "note"]
 ENTRUSTMENT_FIELDS = [
     "carer_name", "carer_relation", "carer_id_number", "carer_phone", "carer_birth_date", "since", "until",
-    "agreement_signed", "agreement_date", "village_informed", "school_informed",
+    "agreement_signed", "agreement_date", "village_informed", "village_informed_on", "school_informed",
+    "school_informed_on", *ELIGIBILITY_FIELDS, "eligibility_checked_on",
 ]
 
 
@@ -141,12 +144,84 @@ def child_create(
     for member in members or []:
         _member_create(actor=actor, child=child, data=member)
     if entrustment:
-        ent = Entrustment(child=child)
-        _apply(ent, entrustment, ENTRUSTMENT_FIELDS)
-        _save(ent, actor)
+        _entrustment_write(Entrustment(child=child), actor, entrustment)
     record(actor=actor, action=Action.CREATE, object_type="child", object_id=child.pk, request=request,
            detail={"members": len(members or []), "entrustment": bool(entrustment)})
     return child
+
+
+def children_create_bulk(*, actor: Any, rows: list[dict[str, Any]]) -> list[Child]:
+    """Register many children at once (a survey import's new rows): the same records as
+    `child_create` for each row — child, household, family members with their situations, carer,
+    one history row per record and one audit event per child — in a few statements per table.
+
+    Each row holds `child_create`'s keyword arguments (data, household, members, entrustment) as
+    cleaned by the registry's forms; the instances are not `full_clean`ed again (the forms' model
+    validation already ran on the same values) and the database's constraints still hold. Signals
+    are not sent: the caller schedules the policy evaluation of the children it created.
+    A duplicate ID number (written meanwhile by someone else) raises the same ValidationError
+    as `child_create`. Runs in the caller's transaction (atomic on its own when there is none).
+    """
+    from django.utils import timezone
+
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    now = timezone.now()
+    with transaction.atomic():
+        households: list[Household | None] = []
+        for row in rows:
+            hh = None
+            if row.get("household") is not None:
+                hh = Household()
+                _apply(hh, row["household"], HOUSEHOLD_FIELDS)
+            households.append(hh)
+        created_hh = [hh for hh in households if hh is not None]
+        Household.objects.bulk_create(created_hh)
+        children = []
+        for row, hh in zip(rows, households, strict=True):
+            child = Child(household=hh, registered_by=user)
+            _apply(child, row["data"], CHILD_FIELDS)
+            _fill_child_derived(child)
+            children.append(child)
+        try:
+            with transaction.atomic():
+                Child.objects.bulk_create(children)
+        except IntegrityError:
+            raise _duplicate_error() from None
+        members: list[FamilyMember] = []
+        situations: list[tuple[FamilyMember, dict[str, Any]]] = []
+        entrustments: list[Entrustment] = []
+        for row, child in zip(rows, children, strict=True):
+            for data in row.get("members") or []:
+                member = FamilyMember(child=child)
+                _apply(member, data, MEMBER_FIELDS)
+                member.id_number_index = person_index(member.id_number)
+                members.append(member)
+                situations.extend((member, s) for s in data.get("situations") or [])
+            if row.get("entrustment"):
+                ent = Entrustment(child=child)
+                _apply(ent, row["entrustment"], ENTRUSTMENT_FIELDS)
+                entrustments.append(ent)
+        FamilyMember.objects.bulk_create(members)
+        items = []
+        for member, data in situations:
+            item = ParentSituation(member=member)
+            _apply(item, data, SITUATION_FIELDS)
+            items.append(item)
+        ParentSituation.objects.bulk_create(items)
+        Entrustment.objects.bulk_create(entrustments)
+        for model, objs in ((Household, created_hh), (Child, children), (FamilyMember, members),
+                            (ParentSituation, items), (Entrustment, entrustments)):
+            if objs:
+                model.history.bulk_history_create(objs, default_user=user, default_date=now)
+        counts: dict[Any, int] = {}
+        for member in members:
+            counts[member.child_id] = counts.get(member.child_id, 0) + 1
+        has_carer = {ent.child_id for ent in entrustments}
+        record_many(actor=actor, action=Action.CREATE, events=[
+            {"object_type": "child", "object_id": child.pk,
+             "detail": {"members": counts.get(child.pk, 0), "entrustment": child.pk in has_carer}}
+            for child in children])
+    return children
 
 
 def _locked(model: type, pk: Any, expected_version: int | None) -> Any:
@@ -263,6 +338,34 @@ def member_delete(*, actor: Any, member: FamilyMember, version: int | None, requ
     current.delete()
 
 
+def _entrustment_write(current: Entrustment, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """Apply `data` to an entrustment and save it with its scan; return the audited changes."""
+    changes = _apply(current, data, ENTRUSTMENT_FIELDS)
+    if any(name in changes for name in (*ELIGIBILITY_FIELDS, "eligibility_checked_on")):
+        # Who checked the carer's eligibility is whoever recorded the answers.
+        checked = current.eligibility_checked_on is not None
+        current.eligibility_checked_by = actor if checked and getattr(actor, "is_authenticated", False) else None
+    scan = data.get("agreement_scan")
+    if not changes and not scan:
+        return {}
+    if current.pk is not None and changes:
+        current.version += 1
+    if changes or current.pk is None:
+        _save(current, actor)
+    if scan:
+        content, content_type = scan
+        item = EntrustmentScan.objects.filter(entrustment=current).first() or EntrustmentScan(entrustment=current)
+        replaced = item.pk is not None
+        item.set_file(content)
+        item.content_type = content_type
+        item.uploaded_by = actor if getattr(actor, "is_authenticated", False) else None
+        item.full_clean(exclude=["entrustment"], validate_unique=False)
+        item.save()
+        # The fact of the upload, never the content or a digest of it.
+        changes["agreement_scan"] = ["replaced" if replaced else "added", content_type]
+    return changes
+
+
 @transaction.atomic
 def entrustment_save(
     *,
@@ -273,19 +376,57 @@ def entrustment_save(
     version: int | None,
     request: HttpRequest | None = None,
 ) -> Entrustment:
+    """Create an entrustment (`entrustment=None`) or edit one; `data` is EntrustmentForm's cleaned
+    data (a key `agreement_scan` = (bytes, content type) stores or replaces the agreement's scan)."""
     if entrustment is None:
         current = Entrustment(child=child)
-        changes = _apply(current, data, ENTRUSTMENT_FIELDS)
     else:
         current = _locked(Entrustment, entrustment.pk, version)
-        changes = _apply(current, data, ENTRUSTMENT_FIELDS)
-        if not changes:
-            return current
-        current.version += 1
-    _save(current, actor)
+    changes = _entrustment_write(current, actor, data)
+    if not changes:
+        return current
     record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk, request=request,
            detail={"entrustment": changes})
     return current
+
+
+@transaction.atomic
+def entrustment_renew(
+    *,
+    actor: Any,
+    child: Child,
+    previous: Entrustment,
+    version: int | None,
+    data: dict[str, Any],
+    request: HttpRequest | None = None,
+) -> Entrustment:
+    """A new agreement (“新的委托”): the carer or the parents' situation changed.
+
+    Creates the new entrustment from `data` (EntrustmentForm's cleaned data; `since` is required)
+    and ends `previous` the day before the new one starts, unless it already ended earlier. One
+    transaction, one audit event. A stale `version` of the previous agreement raises StaleEdit.
+    """
+    since = data.get("since")
+    if since is None:
+        raise ValidationError({"since": [_("新的委托请填写委托起始日期。")]})
+    old = _locked(Entrustment, previous.pk, version)
+    if old.child_id != child.pk:
+        raise ValidationError(_("该委托不属于此儿童。"))
+    if old.since is not None and since <= old.since:
+        raise ValidationError({"since": [_("新的委托起始日期须晚于原委托的起始日期（%(d)s）。") % {
+            "d": old.since.isoformat()}]})
+    ended = None
+    if old.until is None or old.until >= since:
+        ended = since - timedelta(days=1)
+        old.until = ended
+        old.version += 1
+        _save(old, actor, update_fields=["until", "version"])
+    new = Entrustment(child=child)
+    changes = _entrustment_write(new, actor, {**data, "until": data.get("until")})
+    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk, request=request,
+           detail={"entrustment_renewed": {"previous": old.pk, "previous_until": _jsonable(ended),
+                                           "new": new.pk, "changes": changes}})
+    return new
 
 
 @transaction.atomic

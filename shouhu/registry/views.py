@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -28,8 +29,10 @@ from shouhu.registry import forms as f
 from shouhu.registry import services
 from shouhu.registry.history import child_history
 from shouhu.registry.models import (
+    ELIGIBILITY_FIELDS,
     Child,
     Entrustment,
+    EntrustmentScan,
     FamilyMember,
     GuardianshipType,
     Health,
@@ -39,11 +42,16 @@ from shouhu.registry.models import (
 )
 from shouhu.registry.selectors import (
     AGE_BANDS,
+    AgreementFact,
+    EntrustmentFacts,
     LedgerFilters,
+    ParentSituationFact,
     apply_filters,
     apply_search,
     child_get_for,
     children_visible_to,
+    entrustment_findings,
+    left_behind_filter,
     looks_like_id_number,
 )
 
@@ -143,6 +151,9 @@ def child_create(request: HttpRequest) -> HttpResponse:
     carer_form = f.EntrustmentForm(post, prefix="carer")
     carer_form.fields["carer_name"].required = False
     carer_form.fields["carer_relation"].required = False
+    # The scan and the eligibility checklist are the entrustment's own page (multipart, a checklist).
+    for name in ("agreement_scan", *ELIGIBILITY_FIELDS, "eligibility_checked_on"):
+        del carer_form.fields[name]
     if post is not None:
         forms_ok = all(
             [child_form.is_valid(), household_form.is_valid(), father_form.is_valid(), mother_form.is_valid(),
@@ -215,12 +226,25 @@ def child_detail(request: HttpRequest, pk: str) -> HttpResponse:
     for member in family:
         member.visible_situations = [s for s in member.situations.all() if scope.cleared(s.label)]
         member.hidden_situations = len(member.situations.all()) - len(member.visible_situations)
-    entrustments = list(child.entrustments.all())
+    today = timezone.localdate()
+    entrustments = list(child.entrustments.annotate(
+        has_scan=Exists(EntrustmentScan.objects.filter(entrustment=OuterRef("pk")))))
+    facts = EntrustmentFacts(
+        today=today, school_stage=child.school_stage, agreements=tuple(AgreementFact.of(e) for e in entrustments),
+        situations=tuple(ParentSituationFact(m.relation, s.kind, s.since, s.until) for m in family
+                         if m.relation in (Relation.FATHER, Relation.MOTHER) for s in m.situations.all()))
+    current = facts.current_agreement()
+    findings = entrustment_findings(facts)
+    if not children_visible_to(request.user).filter(pk=child.pk).filter(left_behind_filter(today)).exists():
+        # Not left-behind: no agreement is required, but one in force must still be in order.
+        findings = findings if current is not None else []
     return render(request, "registry/child_detail.html", {
         "child": child,
         "age": child.age_on(timezone.localdate()),
         "family": family,
         "entrustments": entrustments,
+        "current_entrustment_id": current.pk if current else None,
+        "entrustment_findings": findings,
         "history": child_history(child, scope),
         "can_edit": scope.can(Cap.LEDGER_EDIT) and scope.covers_region(child.region_id),
         "can_unmask": scope.can(Cap.UNMASK) and scope.covers_region(child.region_id),
@@ -399,12 +423,28 @@ def member_delete(request: HttpRequest, pk: str, member_id: int) -> HttpResponse
     return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
 
 
+def _entrustment_page(request: HttpRequest, child: Child, form: f.EntrustmentForm, *, title: str,
+                      entrustment: Entrustment | None, renewing: Entrustment | None = None,
+                      outcome: EditOutcome | None = None) -> HttpResponse:
+    outcome = outcome or EditOutcome()
+    scan = None
+    if entrustment is not None:
+        scan = EntrustmentScan.objects.filter(entrustment=entrustment).only(
+            "id", "content_type", "size", "uploaded_at").first()
+    return render(request, "registry/entrustment_form.html", {
+        "form": form, "child": child, "title": title, "entrustment": entrustment, "renewing": renewing,
+        "scan": scan, "eligibility": [form[name] for name in ELIGIBILITY_FIELDS],
+        "stale": outcome.stale, "conflicts": outcome.conflicts,
+    }, status=outcome.status(request))
+
+
 @allow(Cap.LEDGER_EDIT)
 @require_http_methods(["GET", "POST"])
 def entrustment_edit(request: HttpRequest, pk: str, entrustment_id: int | None = None) -> HttpResponse:
     child = _editable_child(request, pk)
     ent = get_object_or_404(Entrustment, pk=entrustment_id, child=child) if entrustment_id else None
-    form = f.EntrustmentForm(request.POST or None, instance=ent)
+    post = request.method == "POST"
+    form = f.EntrustmentForm(request.POST if post else None, request.FILES if post else None, instance=ent)
     outcome = _save_edit(
         request, form,
         lambda data: services.entrustment_save(actor=request.user, child=child, data=data, entrustment=ent,
@@ -413,9 +453,49 @@ def entrustment_edit(request: HttpRequest, pk: str, entrustment_id: int | None =
     )
     if outcome.saved:
         return _family_tab(child)
-    return render(request, "registry/simple_form.html", {
-        "form": form, "child": child, "title": _("委托监护"), "stale": outcome.stale, "conflicts": outcome.conflicts,
-    }, status=outcome.status(request))
+    return _entrustment_page(request, child, form, title=_("委托监护"), entrustment=ent, outcome=outcome)
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["GET", "POST"])
+def entrustment_renew(request: HttpRequest, pk: str, entrustment_id: int) -> HttpResponse:
+    """“新的委托”: a new agreement replaces this one, which ends the day before the new one starts."""
+    child = _editable_child(request, pk)
+    old = get_object_or_404(Entrustment, pk=entrustment_id, child=child)
+    post = request.method == "POST"
+    form = f.EntrustmentForm(request.POST if post else None, request.FILES if post else None, initial={
+        "carer_name": old.carer_name, "carer_relation": old.carer_relation, "carer_birth_date": old.carer_birth_date,
+        "since": timezone.localdate(), "version": old.version,
+    })
+    form.fields["since"].required = True
+    outcome = _save_edit(
+        request, form,
+        lambda data: services.entrustment_renew(actor=request.user, child=child, previous=old, data=data,
+                                                version=data.get("version"), request=request),
+        lambda: Entrustment.objects.get(pk=old.pk),
+    )
+    if outcome.saved:
+        return _family_tab(child)
+    return _entrustment_page(request, child, form, title=_("新的委托"), entrustment=None, renewing=old,
+                             outcome=outcome)
+
+
+@allow(Cap.UNMASK)
+@require_http_methods(["GET"])
+def entrustment_scan(request: HttpRequest, pk: str, entrustment_id: int) -> HttpResponse:
+    """The scan of a signed agreement: it shows identifiers and signatures in full, so it is served
+    like an unmasked identifier — to a role that may unmask, for a child in its own regions, each
+    download an audit event. The same 404 for a missing scan and one out of scope."""
+    child = _editable_child(request, pk)
+    scan = get_object_or_404(EntrustmentScan, entrustment_id=entrustment_id, entrustment__child=child)
+    record(actor=request.user, action=Action.EXPORT, object_type="child", object_id=child.pk, request=request,
+           detail={"entrustment_scan": entrustment_id, "content_type": scan.content_type})
+    extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}[scan.content_type]
+    response = HttpResponse(scan.file_bytes(), content_type=scan.content_type)
+    response["Content-Disposition"] = f'attachment; filename="entrustment-{entrustment_id}.{extension}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @allow(Cap.LEDGER_EDIT)

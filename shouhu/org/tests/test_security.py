@@ -319,3 +319,26 @@ def test_api_refuses_an_id_number_in_the_query_string(users, hutang_village, mak
         assert response.status_code == 400, id_number
     found = client.post("/api/v1/children/search", {"q": child.id_number}, content_type="application/json")
     assert found.status_code == 200 and [c["id"] for c in found.json()["items"]] == [str(child.pk)]
+
+
+def test_a_locked_database_answers_503_in_chinese_not_500(rf):
+    """SQLite has one writer: a request that waits past the lock timeout gets a sentence and Retry-After."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.db import OperationalError
+
+    from shouhu.org.middleware import DatabaseBusyMiddleware
+
+    def locked(request):
+        raise OperationalError("database is locked")
+
+    request = rf.get("/children/")
+    request.user = AnonymousUser()
+    response = DatabaseBusyMiddleware(locked)(request)
+    assert response.status_code == 503 and response["Retry-After"] == "60"
+    assert "系统正忙" in response.content.decode()
+
+    def broken(request):
+        raise OperationalError("no such table: registry_child")
+
+    with pytest.raises(OperationalError):  # any other database error is a real fault, not hidden
+        DatabaseBusyMiddleware(broken)(request)

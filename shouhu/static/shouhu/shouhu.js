@@ -28,3 +28,22 @@ document.addEventListener("click", (event) => {
     }
   }
 });
+// Logging out clears what the visit form kept in this browser (child data on a shared phone);
+// when some of it was never sent, ask first.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-logout")) {
+    return;
+  }
+  let keys = [];
+  try {
+    keys = Object.keys(window.localStorage).filter((k) => k.startsWith("shouhu.visit."));
+  } catch (e) {
+    return;
+  }
+  if (keys.length && !window.confirm(form.getAttribute("data-logout"))) {
+    event.preventDefault();
+    return;
+  }
+  keys.forEach((k) => window.localStorage.removeItem(k));
+});

@@ -51,5 +51,9 @@ class Command(BaseCommand):
         decided = confirm_demo_proposals(seed=seed)
         self.stdout.write(f"policy: {counts['changed']} children evaluated, {decided} proposals confirmed in the "
                           f"demo towns, {time.monotonic() - started:.1f}s")
+        # Visit plans for every child; risk levels and a few months of visits in the demo towns.
+        from shouhu.visits.demo import seed_demo_visits
+
+        self.stdout.write(f"visits: {seed_demo_visits(seed=seed)}, {time.monotonic() - started:.1f}s")
         accounts = ", ".join(a[0] for a in DEMO_ACCOUNTS)
         self.stdout.write(f"demo accounts (password {DEMO_PASSWORD}, demo mode only): {accounts}")

@@ -1,0 +1,58 @@
+"""What a visit shows that the platform can recognise itself, proposed to the director as work.
+
+Pure: the caller passes the child's facts and the visit; nothing is read or written here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+PARENT_CONTACT_DAYS = 7  # 未成年人保护法 art. 23: parents contact the child at least once a week
+
+
+@dataclass(frozen=True)
+class VisitFinding:
+    code: str
+    message: str  # Chinese, with the rule it rests on
+    action: str  # "risk" (raise the risk level), "help" (ask a unit), "facts" (update the ledger)
+
+
+def _age(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) <= (birth.month, birth.day))
+
+
+def findings(*, birth_date: date, categories: set[str], entrustment: Any, visit: Any, today: date) -> list[VisitFinding]:
+    """`entrustment`: the child's current entrustment (or None); `visit`: a Visit (or its data)."""
+    out: list[VisitFinding] = []
+    on = getattr(visit, "visited_on", None) or today
+    age = _age(birth_date, on)
+    if getattr(visit, "child_lives_alone", None) and age < 16:
+        out.append(VisitFinding("alone_under_16", _(
+            "未满16周岁的儿童独自居住（未成年人保护法第二十一条不允许）：请立即联系父母安排照护人，"
+            "情况紧急或联系不上父母时报告公安机关。"), "risk"))
+    if "left_behind" in categories:
+        if entrustment is None:
+            out.append(VisitFinding("no_entrustment", _(
+                "留守儿童没有委托照护记录（未成年人保护法第二十二条）：请督促父母确定受委托人并签订委托照护确认书。"),
+                "facts"))
+        elif not getattr(entrustment, "agreement_signed", False):
+            out.append(VisitFinding("no_agreement", _(
+                "留守儿童的委托照护确认书尚未签订：请督促父母与受委托人签订，并书面告知学校和村（居）委会。"), "facts"))
+    carer_birth = getattr(entrustment, "carer_birth_date", None) if entrustment is not None else None
+    if carer_birth and _age(carer_birth, on) < 18:
+        out.append(VisitFinding("carer_minor", _(
+            "受委托照护人未满18周岁，不能担任（未成年人保护法第二十二条）：请督促父母另行委托成年人。"), "facts"))
+    last_contact = getattr(visit, "parents_last_contact", None)
+    if getattr(visit, "parents_contact_weekly", None) is False or (
+            last_contact and on - last_contact > timedelta(days=PARENT_CONTACT_DAYS)):
+        out.append(VisitFinding("parents_no_contact", _(
+            "父母超过一周未与孩子联系（未成年人保护法第二十三条要求每周至少一次）：请联系父母，必要时申请家庭教育指导。"),
+            "help"))
+    if getattr(visit, "guardianship_assessment", "") == "poor":
+        out.append(VisitFinding("poor_guardianship", _(
+            "监护状况评价为“差”：请考虑提高风险等级，并视情况请有关部门帮助。"), "risk"))
+    return out

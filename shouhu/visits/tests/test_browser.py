@@ -1,0 +1,319 @@
+"""The visit form on a phone with a weak network: Playwright driving Debian's Chromium.
+
+A village director on a 360 px phone records a visit: most of the form is pre-filled, the note of a
+checklist item appears only once "有问题" is chosen. The connection drops as the form is sent: the
+page says so, keeps what was typed and sends it by itself when the connection returns — one
+visit. A second visit's response is lost on its way back (the server saved it): the page keeps
+the copy and, reloaded, sends it again with the same idempotency key — still one visit. No visit
+page scrolls sideways at 360 px, and no page raises a CSP violation or a JavaScript error.
+
+Screenshots at 360 px and 1280 px go to SHOUHU_SCREENSHOT_DIR (default /tmp/shouhu_shots).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from shouhu.conftest import chromium_path
+
+CHROMIUM = chromium_path()
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="browser tests skipped: Chromium not found at /usr/bin/chromium (apt-get install chromium fonts-noto-cjk)",
+    ),
+]
+
+PASSWORD = "Shouhu@2026"
+DIRECTOR = "village_hutang"
+SHOT_DIR = Path(os.environ.get("SHOUHU_SCREENSHOT_DIR", "/tmp/shouhu_shots"))
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+    "locale": "zh-CN",
+    "reduced_motion": "reduce",
+}
+DESK = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN", "reduced_motion": "reduce"}
+DETAIL_URL = re.compile(r"/visits/\d+/$")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):  # noqa: ANN001
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM or "/usr/bin/chromium",
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+# As in shouhu/registry/tests/test_browser.py: Playwright's event loop lives only while this module
+# runs, and DJANGO_ALLOW_ASYNC_UNSAFE is set only for these tests.
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _async_unsafe_allowed():  # noqa: ANN202
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def playwright(_async_unsafe_allowed):  # noqa: ANN001, ANN201
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    yield pw
+    pw.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(playwright, browser_type_launch_args):  # noqa: ANN001, ANN201
+    browser = playwright.chromium.launch(**browser_type_launch_args)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def world(live_world, settings):  # noqa: ANN001
+    settings.DEMO_MODE = True  # demo accounts log in with the demo password only in demo mode
+    return live_world
+
+
+@pytest.fixture
+def child(world, make_child, hutang_village, users):  # noqa: ANN001
+    """A child newly registered in the director's village (no visit yet), the village's plans computed."""
+    from shouhu.registry.selectors import children_visible_to
+    from shouhu.visits.services import refresh_plans
+
+    director = users[DIRECTOR]
+    registered = make_child(hutang_village, actor=director, name="王小雨")
+    visible = children_visible_to(director)
+    assert visible.filter(pk=registered.pk).exists()
+    refresh_plans(list(visible.values_list("pk", flat=True)))
+    return registered
+
+
+def _open(browser, problems: list[str], **options):  # noqa: ANN001, ANN202
+    """A new browser context logged in as the director; its pages' errors land in `problems`."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+
+    def on_console(msg):  # noqa: ANN001
+        # A form answered 400, or a request refused while offline, logs "Failed to load resource":
+        # the page working as designed. Everything else (CSP refusals, script errors) is a problem.
+        if msg.type in ("error", "warning") and "Failed to load resource" not in msg.text:
+            problems.append(f"console {msg.type}: {msg.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    return context, page
+
+
+def _log_in(page, base: str) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", DIRECTOR)
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.locator("main h1")).to_be_visible()
+    assert "/login/" not in page.url
+
+
+def _shot(page, name: str, *, full_page: bool = True) -> None:  # noqa: ANN001
+    SHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOT_DIR / f"visits-{name}.png"), full_page=full_page)
+
+
+def _scroll_width(page) -> int:  # noqa: ANN001
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+def _choose(page, group: str, label: str) -> None:  # noqa: ANN001
+    """Tap a button-like radio or checkbox of a group by its visible label."""
+    page.locator(f"input[name='{group}'] + label, input[name='{group}'] ~ label").filter(
+        has_text=re.compile(f"^{re.escape(label)}$")
+    ).first.tap()
+
+
+def _stored_copies(page) -> list[str]:  # noqa: ANN001
+    return page.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('shouhu.visit.'))")
+
+
+def test_village_director_records_a_visit_offline_and_a_lost_response_is_not_a_second_visit(
+    world, child, browser
+):  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    from shouhu.visits.models import Visit, VisitState
+
+    base = world.url
+    problems: list[str] = []
+    context, page = _open(browser, problems, **PHONE)
+    _log_in(page, base)
+
+    # 1. The due list fits a 360 px screen.
+    page.goto(f"{base}/visits/?due=all")
+    expect(page.locator("main h1")).to_contain_text("走访计划")
+    assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: /visits/"
+    _shot(page, "due-360")
+
+    # 2. The form: today's date and a home visit pre-filled, every checklist item "正常".
+    form_url = f"{base}/visits/child/{child.pk}/new/"
+    page.goto(form_url)
+    expect(page.locator("main h1")).to_contain_text(child.name)
+    assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: the visit form"
+    expect(page.locator("#id_visited_on")).to_have_value(timezone.localdate().isoformat())
+    expect(page.locator("input[name='mode'][value='home']")).to_be_checked()
+    assert page.locator("input[name^='check_'][value='ok']:checked").count() == 6
+    note = page.locator("#id_note_school")
+    expect(note).to_be_hidden()  # the note of an item appears only with "有问题"
+    height = page.locator("label[for='id_mode_0']").bounding_box()["height"]
+    assert height >= 44, f"touch target only {height} px high"
+    key = page.locator("#visit-form").get_attribute("data-key")
+
+    _choose(page, "check_school", "有问题")
+    expect(note).to_be_visible()
+    note.fill("近两周有三天未到校")
+    _choose(page, "met", "儿童本人")
+    _choose(page, "guardianship_assessment", "一般")
+    page.fill("#id_notes", "孩子在家，奶奶照看，作业已完成。")
+    _shot(page, "form-360")
+    page.locator("#id_note_school").scroll_into_view_if_needed()
+    _shot(
+        page, "form-screen-360", full_page=False
+    )  # what the thumb sees, the sticky buttons included
+    page.locator("#id_location").scroll_into_view_if_needed()
+    _shot(page, "form-end-360", full_page=False)
+    assert len(_stored_copies(page)) == 1  # what was typed is kept on the phone
+
+    # 3. The connection drops as the form is sent: nothing reaches the server, the page says so.
+    context.set_offline(True)
+    page.get_by_role("button", name="提交走访记录").tap()
+    expect(page.locator("#visit-offline")).to_be_visible()
+    expect(page).to_have_url(form_url)
+    assert not Visit.objects.filter(child=child).exists()
+    assert len(_stored_copies(page)) == 1
+    _shot(page, "form-offline-360")
+
+    # 4. The connection returns: the form sends itself, once.
+    context.set_offline(False)
+    expect(page).to_have_url(DETAIL_URL, timeout=15_000)
+    visit = Visit.objects.get(child=child)
+    assert str(visit.idempotency_key) == key
+    assert visit.state == VisitState.SUBMITTED
+    assert visit.checklist["school"] == {"ok": False, "note": "近两周有三天未到校"}
+    assert visit.met == ["child"] and visit.guardianship_assessment == "fair"
+    assert _stored_copies(page) == []  # sent: the copy on the phone is gone
+    assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: a visit"
+    _shot(page, "detail-360")
+
+    # 5. A second visit: an item marked "有问题" without a note is refused next to the item, and
+    #    nothing typed is lost.
+    page.goto(form_url)
+    expect(page.locator("main")).to_contain_text("已按")  # pre-filled from the first visit
+    expect(
+        page.locator("#id_note_school")
+    ).to_be_visible()  # the last visit's concern, and its note
+    second_key = page.locator("#visit-form").get_attribute("data-key")
+    assert second_key != key
+    page.locator("#id_note_school").fill("已按时到校")
+    _choose(page, "check_school", "正常")
+    expect(page.locator("#id_note_school")).to_be_hidden()
+    _choose(page, "check_food", "有问题")
+    page.fill("#id_notes", "第二次走访。")
+    page.get_by_role("button", name="提交走访记录").tap()
+    food_note = page.locator("#id_note_food")
+    expect(food_note).to_be_visible()
+    expect(page.locator("[data-note-for='check_food'] .errorlist")).to_contain_text(
+        "有问题时，请简要说明"
+    )
+    expect(page.locator("#visit-form > .alert-danger")).to_be_visible()
+    expect(page.locator("#id_notes")).to_have_value("第二次走访。")
+    assert Visit.objects.filter(child=child).count() == 1
+    _shot(page, "form-errors-360")
+    food_note.fill("冰箱里的剩菜放了好几天")
+
+    # 6. The server saves it but the answer never comes back: the page keeps the copy.
+    seen: list[int] = []
+
+    def lose_answer(route):  # noqa: ANN001
+        if route.request.method == "POST":
+            seen.append(route.fetch().status)  # the request reaches the server…
+            route.abort("connectionreset")  # …the browser never hears back
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*/visits/child/.*/new/$"), lose_answer)
+    page.get_by_role("button", name="提交走访记录").tap()
+    expect(page.locator("#visit-offline")).to_be_visible()
+    assert seen == [201]
+    assert Visit.objects.filter(idempotency_key=second_key).count() == 1
+    assert len(_stored_copies(page)) == 1
+
+    # 7. Reloaded, the page brings the copy back with its key and sends it again: the visit already
+    #    made is returned, not a second one.
+    page.unroute(re.compile(r".*/visits/child/.*/new/$"))
+    page.reload()
+    expect(page).to_have_url(DETAIL_URL, timeout=15_000)
+    second = Visit.objects.get(idempotency_key=second_key)
+    assert page.url.endswith(f"/visits/{second.pk}/")
+    assert Visit.objects.filter(child=child).count() == 2
+    assert second.checklist["food"] == {"ok": False, "note": "冰箱里的剩菜放了好几天"}
+    assert second.checklist["school"]["ok"] is True
+    assert _stored_copies(page) == []
+
+    # 8. Typed but not sent, the page reloaded: what was typed comes back (and can be dropped).
+    page.goto(form_url)
+    page.fill("#id_notes", "还没写完")
+    page.reload()
+    expect(page.locator("#visit-restored")).to_be_visible()
+    expect(page.locator("#id_notes")).to_have_value("还没写完")
+    page.get_by_role("button", name="不用了，重新填写").tap()
+    expect(page.locator("#visit-restored")).to_be_hidden()
+    expect(page.locator("#id_notes")).to_have_value("")
+    assert _stored_copies(page) == []
+
+    # 9. The draft button is respected: the visit is saved as a draft.
+    page.get_by_role("button", name="存为草稿").tap()
+    expect(page).to_have_url(DETAIL_URL, timeout=15_000)
+    assert Visit.objects.filter(child=child, state=VisitState.DRAFT).count() == 1
+    assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: a draft visit"
+    _shot(page, "draft-360")
+    context.close()
+
+    # 10. The same pages on a desk.
+    desk, wide = _open(browser, problems, **DESK)
+    _log_in(wide, base)
+    for name, url in (
+        ("due", f"{base}/visits/?due=all"),
+        ("form", form_url),
+        ("detail", f"{base}/visits/{visit.pk}/"),
+        ("child", f"{base}/visits/child/{child.pk}/"),
+    ):
+        wide.goto(url)
+        expect(wide.locator("main h1")).to_be_visible()
+        assert _scroll_width(wide) <= 1280, f"horizontal scroll at 1280 px: {url}"
+        _shot(wide, f"{name}-1280")
+    wide.evaluate("localStorage.clear()")
+    desk.close()
+
+    assert problems == [], "\n".join(problems)
