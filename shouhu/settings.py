@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "shouhu.registry",
     "shouhu.policy",
     "shouhu.visits",
+    "shouhu.safeguarding",
     "shouhu.tasks",
     "shouhu.intake",
     "shouhu.notify",

@@ -39,6 +39,11 @@ class Cap(enum.StrEnum):
     NOTIFICATIONS = "notifications"  # one's own notifications (every role)
     VISITS = "visits"  # home visits: due lists, visit records, risk levels (in the role's regions)
     VISIT_REVIEW = "visits.review"  # a town's visit coverage, directors' workload, returning a record
+    REPORT_FILE = "reports.file"  # file a mandatory report; follow one's organisation's reports
+    REPORTS_HANDLE = "reports.handle"  # the police: accept, dispatch, measures, notify the town
+    REPORTS_TOWN = "reports.town"  # the town: reports in its area (never who reported), assessment
+    REPORTS_ALL = "reports.all"  # the district office: every report, the reporter, placements
+    REPORTS_SUPERVISE = "reports.supervise"  # the procuratorate: timelines and response times only
 
 
 class Label(enum.StrEnum):
@@ -58,20 +63,24 @@ ROLE_CAPS: dict[str, frozenset[Cap]] = {
     Role.DISTRICT_OFFICER: frozenset(
         {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.AUDIT_VIEW,
          Cap.STATS_VIEW, Cap.API_TOKEN, Cap.POLICY_CONFIRM, Cap.POLICY_SETTINGS, Cap.TASKS, Cap.VISITS,
-         Cap.VISIT_REVIEW}
+         Cap.VISIT_REVIEW, Cap.REPORT_FILE, Cap.REPORTS_ALL}
     ),
     Role.TOWN_SUPERVISOR: frozenset(
         {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.STATS_VIEW,
-         Cap.POLICY_CONFIRM, Cap.TASKS, Cap.VISITS, Cap.VISIT_REVIEW}
+         Cap.POLICY_CONFIRM, Cap.TASKS, Cap.VISITS, Cap.VISIT_REVIEW, Cap.REPORT_FILE, Cap.REPORTS_TOWN}
     ),
     Role.VILLAGE_DIRECTOR: frozenset(
-        {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.TASKS, Cap.VISITS}
+        {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.TASKS, Cap.VISITS,
+         Cap.REPORT_FILE}
     ),
     # Member units, reporters and providers see only what is shared with their organisation.
-    Role.UNIT_STAFF: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS}),
-    Role.REPORTER: frozenset({Cap.HOME, Cap.NOTIFICATIONS}),
-    Role.PROVIDER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS}),
+    Role.UNIT_STAFF: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS, Cap.REPORT_FILE}),
+    Role.REPORTER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.REPORT_FILE}),
+    Role.PROVIDER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS, Cap.REPORT_FILE}),
     Role.LEADER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.STATS_VIEW}),
+    # The police station (and the district police) answer reports; the procuratorate supervises.
+    Role.POLICE: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.TASKS, Cap.REPORTS_HANDLE}),
+    Role.PROCURATOR: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.REPORTS_SUPERVISE}),
 }
 
 # Roles that must log in with a second factor when SHOUHU_MFA_REQUIRED is on (shouhu.org.mfa).

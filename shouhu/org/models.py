@@ -172,6 +172,8 @@ class Role(models.TextChoices):
     REPORTER = "reporter", _("强制报告责任主体")
     PROVIDER = "provider", _("服务机构")
     LEADER = "leader", _("领导/考核部门")
+    POLICE = "police", _("公安接处警")
+    PROCURATOR = "procurator", _("检察监督")
 
 
 class User(AbstractUser):

@@ -42,6 +42,12 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("visit_days_orange", "橙色（高风险）走访周期（天）", 14, "本地设定（默认）"),
     ParamSpec("visit_days_left_behind", "留守儿童、事实无人抚养儿童走访周期（天）", 30, "本地设定（默认）"),
     ParamSpec("visit_days_other", "其他困境儿童走访周期（天）", 90, "本地设定（默认）"),
+    ParamSpec("report_accept_urgent_minutes", "紧急强制报告：公安受理期限（分钟）", 60, "本地设定（默认，policy.md §4）"),
+    ParamSpec("report_accept_hours", "强制报告：公安受理期限（小时）", 24, "高检发〔2020〕9号第八条：立即受理；本地设定"),
+    ParamSpec("report_town_notify_hours", "公安处置后通报镇（街道）政府期限（小时）", 24, "国发〔2016〕13号；本地设定"),
+    ParamSpec("report_feedback_days", "向报告单位反馈受理情况期限（天）", 3, "未成年人保护法第十一条；本地设定"),
+    ParamSpec("report_result_days", "向报告单位反馈处理结果期限（天）", 90, "本地设定（默认三个月）"),
+    ParamSpec("report_assessment_working_days", "镇（街道）评估帮扶期限（工作日）", 3, "国发〔2016〕13号；本地设定"),
 )
 SPEC_BY_KEY = {spec.key: spec for spec in SPECS}
 

@@ -101,10 +101,11 @@ DEMO_ACCOUNTS: list[tuple[str, str, str, list[str]]] = [
     ("town_niutang", "牛塘镇儿童督导员（演示）", "town:320412102000", [Role.TOWN_SUPERVISOR]),
     ("village_hutang", "湖塘镇儿童主任（演示）", "village:320412100", [Role.VILLAGE_DIRECTOR]),
     ("village_niutang", "牛塘镇儿童主任（演示）", "village:320412102", [Role.VILLAGE_DIRECTOR]),
-    ("police", "区公安分局（演示）", "unit:public_security", [Role.UNIT_STAFF]),
-    ("police_hutang", "湖塘派出所（演示）", "org:湖塘派出所", [Role.UNIT_STAFF]),
+    ("police", "区公安分局（演示）", "unit:public_security", [Role.UNIT_STAFF, Role.POLICE]),
+    ("police_hutang", "湖塘派出所（演示）", "org:湖塘派出所", [Role.UNIT_STAFF, Role.POLICE]),
     ("education", "区教育局（演示）", "unit:education", [Role.UNIT_STAFF]),
     ("school_hutang", "湖塘中心小学（演示）", "org:湖塘中心小学", [Role.REPORTER, Role.UNIT_STAFF]),
+    ("procurator", "区检察院（演示）", "unit:procuratorate", [Role.PROCURATOR]),
 ]
 
 

@@ -171,12 +171,12 @@ def visit_new(request: HttpRequest, pk: str) -> HttpResponse:
     except PermissionDenied:
         raise Http404 from None
     url = reverse("visits:detail", args=[visit.pk])
-    if _wants_json(request):
-        return JsonResponse({"ok": True, "id": visit.pk, "url": url, "created": created}, status=201 if created else 200)
     if created:
         messages.success(request, _("走访记录已提交。") if submit else _("已保存为草稿，可稍后补充提交。"))
     else:
         messages.info(request, _("这份走访记录此前已经保存，没有重复记录。"))
+    if _wants_json(request):  # the page's script goes to `url` next, where the message shows
+        return JsonResponse({"ok": True, "id": visit.pk, "url": url, "created": created}, status=201 if created else 200)
     return redirect(url)
 
 
@@ -226,12 +226,14 @@ def visit_detail(request: HttpRequest, visit_id: int) -> HttpResponse:
     found = findings(birth_date=child.birth_date, categories=codes, entrustment=_current_entrustment(child),
                      visit=visit, today=today) if visit.state != VisitState.DRAFT else []
     scope = scope_for(request.user)
+    current_risk = RiskAssessment.objects.filter(child=child).order_by("-set_at", "-id").first()
     return render(request, "visits/detail.html", {
         "visit": visit, "child": child, "form": form, "editable": editable, "findings": found,
         "photos": list(visit.photos.values_list("pk", flat=True)),
         "concerns": [(label, (visit.checklist or {}).get(key, {}).get("note", "")) for key, label in CHECKLIST
                      if not (visit.checklist or {}).get(key, {}).get("ok", True)],
-        "risk_form": RiskForm(), "help_form": HelpForm(), "return_form": ReturnForm(),
+        "risk_form": RiskForm(initial={"level": current_risk.level} if current_risk else None),
+        "current_risk": current_risk, "help_form": HelpForm(), "return_form": ReturnForm(),
         "can_return": scope.can(Cap.VISIT_REVIEW) and visit.state == VisitState.SUBMITTED,
         "key": visit.idempotency_key})
 

@@ -48,18 +48,21 @@ ROLE_CAPS: dict[str, frozenset[Cap]] = {
     Role.AUDIT_ADMIN: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.AUDIT_VIEW}),
     Role.DISTRICT_OFFICER: frozenset({
         Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.AUDIT_VIEW, Cap.STATS_VIEW, Cap.API_TOKEN,
-        Cap.POLICY_CONFIRM, Cap.POLICY_SETTINGS, Cap.TASKS, Cap.VISITS, Cap.VISIT_REVIEW,
+        Cap.POLICY_CONFIRM, Cap.POLICY_SETTINGS, Cap.TASKS, Cap.VISITS, Cap.VISIT_REVIEW, Cap.REPORT_FILE,
+        Cap.REPORTS_ALL,
     }),
     Role.TOWN_SUPERVISOR: frozenset({
         Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.STATS_VIEW, Cap.POLICY_CONFIRM, Cap.TASKS,
-        Cap.VISITS, Cap.VISIT_REVIEW,
+        Cap.VISITS, Cap.VISIT_REVIEW, Cap.REPORT_FILE, Cap.REPORTS_TOWN,
     }),
     Role.VILLAGE_DIRECTOR: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.TASKS,
-                                      Cap.VISITS}),
-    Role.UNIT_STAFF: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS}),
-    Role.REPORTER: frozenset({Cap.HOME, Cap.NOTIFICATIONS}),
-    Role.PROVIDER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS}),
+                                      Cap.VISITS, Cap.REPORT_FILE}),
+    Role.UNIT_STAFF: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS, Cap.REPORT_FILE}),
+    Role.REPORTER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.REPORT_FILE}),
+    Role.PROVIDER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS, Cap.REPORT_FILE}),
     Role.LEADER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.STATS_VIEW}),
+    Role.POLICE: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.TASKS, Cap.REPORTS_HANDLE}),
+    Role.PROCURATOR: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.REPORTS_SUPERVISE}),
 }
 
 IN, OUT = "in", "out"  # the child in a 湖塘镇 village, the child in a 牛塘镇 village
@@ -87,6 +90,7 @@ ACCOUNTS: dict[str, Account] = {
     "police_hutang": Account(sees=frozenset({IN})),  # the 湖塘 child is shared with its station (ChildShare)
     "education": Account(),
     "school_hutang": Account(),
+    "procurator": Account(),
 }
 ANONYMOUS = "anonymous"
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -315,5 +317,149 @@ def test_village_director_records_a_visit_offline_and_a_lost_response_is_not_a_s
         _shot(wide, f"{name}-1280")
     wide.evaluate("localStorage.clear()")
     desk.close()
+
+    assert problems == [], "\n".join(problems)
+
+
+@pytest.fixture
+def overdue_child(world, make_child, hutang_village, users):  # noqa: ANN001
+    """A left-behind child of the director's village, last visited 60 days ago: 30 days overdue
+    (left-behind children are visited every 30 days), the most overdue child of the village."""
+    from datetime import timedelta
+
+    from shouhu.policy.models import ChildCategory
+    from shouhu.registry.selectors import children_visible_to
+    from shouhu.visits import services
+    from shouhu.visits.models import CHECKLIST, VisitPlan
+
+    director = users[DIRECTOR]
+    registered = make_child(hutang_village, actor=director, name="李小川", birth=date(2014, 6, 1))
+    ChildCategory.objects.create(
+        child=registered,
+        code="left_behind",
+        explanation="父母均在外地务工",
+        valid_from=date(2026, 1, 1),
+        confirmed_by=users["town_hutang"],
+    )
+    today = timezone.localdate()
+    services.visit_save(
+        actor=director,
+        child=registered,
+        key=uuid.uuid4(),
+        submit=True,
+        data={
+            "visited_on": today - timedelta(days=60),
+            "mode": "home",
+            "met": ["child", "carer"],
+            "checklist": {k: {"ok": True, "note": ""} for k, _label in CHECKLIST},
+            "child_lives_alone": False,
+            "parents_contact_weekly": True,
+            "parents_last_contact": None,
+            "carer_performance": "good",
+            "guardianship_assessment": "good",
+            "notes": "",
+            "location": "",
+        },
+    )
+    services.refresh_plans(list(children_visible_to(director).values_list("pk", flat=True)))
+    plan = VisitPlan.objects.get(child=registered)
+    assert (
+        plan.next_due == today - timedelta(days=30)
+        and plan.interval_days == 30
+        and not plan.risk_level
+    )
+    return registered
+
+
+def test_director_records_a_visit_whose_finding_raises_the_risk_and_the_next_due_date_moves(
+    world, overdue_child, browser
+):  # noqa: ANN001
+    from datetime import timedelta
+
+    from playwright.sync_api import expect
+
+    from shouhu.policy.params import DEFAULT_PARAMS
+    from shouhu.visits.models import RiskAssessment, Visit, VisitPlan, VisitState
+
+    base = world.url
+    child = overdue_child
+    today = timezone.localdate()
+    interval = int(DEFAULT_PARAMS.visit_days_orange)
+    problems: list[str] = []
+    context, page = _open(browser, problems, **PHONE)
+    _log_in(page, base)
+
+    # 1. Today's list opens on the overdue tab: the child is there, 30 days late.
+    page.goto(f"{base}/visits/")
+    expect(page.locator(".sh-due-tabs .nav-link.active")).to_contain_text("已逾期")
+    row = page.locator(".sh-card > div").filter(
+        has=page.get_by_role("link", name=child.name, exact=True)
+    )
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("逾期 30 天")
+    assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: /visits/ (overdue)"
+    _shot(page, "risk-due-overdue-360")
+
+    # 2. 记录走访 from the row: the form, pre-filled from the last visit; the guardianship is poor now.
+    row.get_by_role("link", name="记录走访").tap()
+    expect(page).to_have_url(f"{base}/visits/child/{child.pk}/new/")
+    expect(page.locator("main h1")).to_contain_text(child.name)
+    assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: the visit form"
+    expect(page.locator("#id_visited_on")).to_have_value(today.isoformat())
+    _choose(page, "guardianship_assessment", "差")
+    _choose(page, "carer_performance", "差")
+    page.fill("#id_notes", "奶奶住院，孩子由邻居临时照看，饮食不规律。")
+    _shot(page, "risk-form-360")
+    page.get_by_role("button", name="提交走访记录").tap()
+
+    # 3. The visit page: what the visit found, and the form to raise the risk level.
+    expect(page).to_have_url(DETAIL_URL, timeout=15_000)
+    visit = Visit.objects.get(child=child, visited_on=today)
+    assert visit.state == VisitState.SUBMITTED and visit.guardianship_assessment == "poor"
+    box = page.locator(".sh-card").filter(has_text="走访发现，请处理")
+    expect(box).to_be_visible()
+    expect(box).to_contain_text("监护状况评价为“差”")
+    assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: a visit with findings"
+    _shot(page, "risk-detail-findings-360")
+    _choose(page, "level", "橙（高风险）")
+    page.fill("#id_reason", "监护状况差：奶奶住院，无人稳定照护。")
+    box.get_by_role("button", name="保存风险等级").tap()
+    expect(page).to_have_url(f"{base}/visits/{visit.pk}/")
+    expect(page.locator("main")).to_contain_text("风险等级已更新")
+    risk = RiskAssessment.objects.get(child=child)
+    assert risk.level == "orange" and risk.visit_id == visit.pk and risk.set_by.username == DIRECTOR
+    assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: a visit, risk saved"
+    _shot(page, "risk-detail-saved-360")
+
+    # 4. The child's visits page: the next visit is due one orange interval after this visit.
+    due = visit.visited_on + timedelta(days=interval)
+    plan = VisitPlan.objects.get(child=child)
+    assert (plan.next_due, plan.interval_days, plan.risk_level) == (due, interval, "orange")
+    page.goto(f"{base}/visits/child/{child.pk}/")
+    plan_card = page.locator(".sh-card").filter(has=page.get_by_role("heading", name="走访计划"))
+    expect(plan_card).to_contain_text(f"下次走访截止：{due.isoformat()}")
+    expect(plan_card).not_to_contain_text("已逾期")
+    expect(plan_card).to_contain_text(f"每{interval}天走访一次")
+    risk_card = page.locator(".sh-card").filter(has=page.get_by_role("heading", name="风险等级"))
+    expect(risk_card.locator(".badge.sh-risk-orange")).to_have_text("橙（高风险）")
+    assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: a child's visits"
+    _shot(page, "risk-child-360")
+
+    # 5. Back on today's list: no longer overdue; under 全部计划 with its new date and level.
+    page.goto(f"{base}/visits/")
+    expect(page.locator("main h1")).to_contain_text("走访计划")
+    expect(page.locator("main").get_by_role("link", name=child.name, exact=True)).to_have_count(0)
+    assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: /visits/ after the visit"
+    _shot(page, "risk-due-after-360")
+    page.goto(f"{base}/visits/?due=all")
+    row = page.locator(".sh-card > div").filter(
+        has=page.get_by_role("link", name=child.name, exact=True)
+    )
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(f"截止 {due.isoformat()}")
+    expect(row.locator(".badge.sh-risk-orange")).to_be_visible()
+    assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: /visits/?due=all"
+    _shot(page, "risk-due-all-360")
+    context.close()
 
     assert problems == [], "\n".join(problems)

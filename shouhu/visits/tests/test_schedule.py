@@ -49,3 +49,24 @@ def test_parameters_are_configurable():
     p = plan(registered_on=date(2026, 1, 5), last_visit_on=date(2026, 3, 1), categories=["left_behind"],
              risk_level="", params=P.with_values(visit_days_left_behind=21))
     assert p.next_due == date(2026, 3, 22) and "21" in p.basis
+
+
+@pytest.mark.parametrize(("last", "categories", "risk", "due"), [
+    (date(2026, 1, 31), ["left_behind"], "", date(2026, 3, 2)),  # a month end: counted in days, not months
+    (date(2028, 1, 31), ["left_behind"], "", date(2028, 3, 1)),  # leap year: February has 29 days
+    (date(2028, 2, 29), ["left_behind"], "", date(2028, 3, 30)),  # from the leap day itself
+    (date(2026, 12, 20), ["poverty"], "", date(2027, 3, 20)),  # across the year end
+    (date(2026, 12, 28), [], "red", date(2027, 1, 4)),
+])
+def test_due_dates_across_month_ends_leap_years_and_year_ends(last, categories, risk, due):
+    p = plan(registered_on=date(2025, 6, 1), last_visit_on=last, categories=categories, risk_level=risk, params=P)
+    assert p.next_due == due
+
+
+def test_first_visit_over_the_spring_festival_counts_working_days_only():
+    # 2026 Spring Festival: 2-15 .. 2-23 off, 2-14 (Sat) and 2-28 (Sat) adjusted working days.
+    p = plan(registered_on=date(2026, 2, 12), last_visit_on=None, categories=["left_behind"], risk_level="",
+             params=P)
+    from shouhu.lib.workdays import add_workdays
+
+    assert p.next_due == add_workdays(date(2026, 2, 12), 5) and p.next_due > date(2026, 2, 23)

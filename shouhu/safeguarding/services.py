@@ -1,0 +1,517 @@
+"""The chain from a report of harm to the police at the door, with its clocks.
+
+Every service takes `actor=` first (None for the public entrance), runs in one transaction and
+writes its audit event and timeline event there. Notifications (shouhu.notify) are stored in the
+same transaction and delivered after commit by the outbox, retried until sent: a channel that is
+down never loses a report. Notifications carry a link and a neutral sentence, never the details.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from shouhu.audit.models import Action
+from shouhu.audit.services import record
+from shouhu.org.models import Organization, OrgKind, Region, RegionLevel, Role
+from shouhu.safeguarding.models import (
+    URGENT_SITUATIONS,
+    DeadlineKind,
+    EventKind,
+    Measure,
+    Placement,
+    Report,
+    ReportAttachment,
+    ReportDeadline,
+    ReportEvent,
+    ReportStatus,
+    Source,
+)
+
+ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+ATTACHMENTS_MAX = 5
+_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"%PDF-", "application/pdf"))
+
+
+def _params(day: Any = None) -> Any:
+    from shouhu.policy.selectors import params_on
+
+    return params_on(day or timezone.localdate())
+
+
+def _org(actor: Any) -> Organization | None:
+    return getattr(actor, "organization", None) if getattr(actor, "is_authenticated", False) else None
+
+
+def _user(actor: Any) -> Any:
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+# ----- routing -------------------------------------------------------------------------------------
+
+
+def town_of(region: Region) -> str:
+    """The 12-digit code of the town (镇/街道) of a town or village region."""
+    return region.code[:9] + "000"
+
+
+def station_for(town_code: str) -> Organization | None:
+    """The police station whose jurisdiction covers the town (organisation regions, the foundation)."""
+    return (Organization.objects.filter(kind=OrgKind.POLICE_STATION, is_active=True, regions__code=town_code)
+            .order_by("pk").first())
+
+
+def district_police() -> Organization | None:
+    return Organization.objects.filter(code="public_security").first()
+
+
+def district_office() -> Organization | None:
+    return Organization.objects.filter(code="civil_affairs").first()
+
+
+def town_government(town_code: str) -> Organization | None:
+    return Organization.objects.filter(kind=OrgKind.TOWN_GOVERNMENT, regions__code=town_code).first()
+
+
+# ----- submitting ----------------------------------------------------------------------------------
+
+
+def clean_situations(values: Iterable[Any]) -> list[int]:
+    out: list[int] = []
+    for value in values:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValidationError({"situations": [_("情形应为1至9的数字。")]}) from None
+        if not 1 <= number <= 9:
+            raise ValidationError({"situations": [_("情形应为1至9的数字。")]})
+        if number not in out:
+            out.append(number)
+    if not out:
+        raise ValidationError({"situations": [_("请至少选择一种情形。")]})
+    return sorted(out)
+
+
+def _check_attachment(data: bytes) -> str:
+    if len(data) > ATTACHMENT_MAX_BYTES:
+        raise ValidationError({"attachments": [_("附件不能超过%(n)d MB。") % {"n": ATTACHMENT_MAX_BYTES // (1024 * 1024)}]})
+    for magic, content_type in _MAGIC:
+        if data.startswith(magic):
+            return content_type
+    raise ValidationError({"attachments": [_("附件只能是 JPG、PNG 图片或 PDF 文件。")]})
+
+
+def report_submit(*, actor: Any, data: dict[str, Any], source: str = Source.ORGANIZATION, idempotency_key: str = "",
+                  attachments: list[bytes] | None = None, request: Any = None) -> tuple[Report, bool]:
+    """Store a report, route it, start its clocks, tell who must know. Returns (report, created).
+
+    `data`: situations (1-9), child (a Child the actor may see) or child_name/child_sex/child_age/
+    child_id_number, found_at, place_region (a Region: a town is enough), place, description,
+    danger_now, reporter_contact (public only). The same `idempotency_key` from the same reporter
+    returns the first report (created False), whatever else is sent.
+    """
+    user = _user(actor)
+    key = (idempotency_key or "")[:80]
+    if key and user is not None:
+        existing = Report.objects.filter(reporter=user, idempotency_key=key).first()
+        if existing is not None:
+            return existing, False
+    situations = clean_situations(data.get("situations") or [])
+    region: Region = data["place_region"]
+    if region.level not in (RegionLevel.TOWN, RegionLevel.VILLAGE):
+        raise ValidationError({"place_region": [_("请选择发现地点所在的镇（街道）或村（社区）。")]})
+    description = (data.get("description") or "").strip()
+    if not description:
+        raise ValidationError({"description": [_("请简要写明看到的情况。")]})
+    found_at = data.get("found_at") or timezone.now()
+    if found_at > timezone.now() + timedelta(minutes=5):
+        raise ValidationError({"found_at": [_("发现时间不能晚于现在。")]})
+    child = data.get("child")
+    danger_now = bool(data.get("danger_now"))
+    town_code = town_of(region)
+    station = station_for(town_code)
+    report = Report(
+        source=source, reporter=user, reporter_org=_org(actor), idempotency_key=key if user is not None else "",
+        reporter_contact=(data.get("reporter_contact") or "").strip()[:100], situations=situations,
+        urgent=danger_now or bool(set(situations) & URGENT_SITUATIONS), danger_now=danger_now,
+        child=child, child_name=(data.get("child_name") or (child.name if child else "")).strip()[:40],
+        child_sex=data.get("child_sex") or (child.gender if child else ""), child_age=data.get("child_age"),
+        child_id_number=(data.get("child_id_number") or "").strip()[:30], found_at=found_at, place_region=region,
+        place=(data.get("place") or "").strip()[:200], description=description[:4000], police_station=station,
+        town_code=town_code,
+    )
+    report.full_clean(exclude=["reporter", "reporter_org", "child", "police_station", "place_region"])
+    try:
+        with transaction.atomic():
+            report.save(force_insert=True)
+            blobs = attachments or []
+            if len(blobs) > ATTACHMENTS_MAX:
+                raise ValidationError({"attachments": [_("最多上传%(n)d个附件。") % {"n": ATTACHMENTS_MAX}]})
+            for blob in blobs:
+                ReportAttachment.objects.create(report=report, content_type=_check_attachment(blob), size=len(blob),
+                                                content=base64.b64encode(blob).decode("ascii"))
+            now = timezone.now()
+            params = _params()
+            accept_in = (timedelta(minutes=int(params.report_accept_urgent_minutes)) if report.urgent
+                         else timedelta(hours=int(params.report_accept_hours)))
+            ReportDeadline.objects.bulk_create([
+                ReportDeadline(report=report, kind=DeadlineKind.ACCEPT, due_at=now + accept_in),
+                ReportDeadline(report=report, kind=DeadlineKind.FEEDBACK,
+                               due_at=now + timedelta(days=int(params.report_feedback_days))),
+                ReportDeadline(report=report, kind=DeadlineKind.RESULT,
+                               due_at=now + timedelta(days=int(params.report_result_days))),
+            ])
+            ReportEvent.objects.create(report=report, kind=EventKind.RECEIVED, at=now, actor=user,
+                                       organization=_org(actor))
+            ReportEvent.objects.create(report=report, kind=EventKind.ROUTED, at=now, organization=station,
+                                       note="" if station else _("未找到管辖派出所：已转区公安分局指挥中心。"))
+            if child is not None:
+                from shouhu.registry.models import ChildShare
+
+                if station is not None:
+                    ChildShare.objects.get_or_create(child=child, organization=station, source_type="report",
+                                                     source_id=str(report.pk), defaults={"reason": _("强制报告")})
+            record(actor=actor, action=Action.CREATE, object_type="report", object_id=report.pk, request=request,
+                   actor_name=_("公众") if user is None else "",
+                   detail={"source": source, "urgent": report.urgent, "situations": situations,
+                           "station": station.pk if station else None})
+            _tell_new_report(report)
+    except IntegrityError:
+        # The same key sent twice at once: the second finds the first.
+        existing = Report.objects.filter(reporter=user, idempotency_key=key).first() if key and user else None
+        if existing is None:
+            raise
+        return existing, False
+    return report, True
+
+
+def _recipients_of(org: Organization | None, roles: Iterable[str]) -> list[Any]:
+    if org is None:
+        return []
+    from shouhu.org.models import User
+
+    return list(User.objects.filter(organization=org, is_active=True, roles__role__in=list(roles)).distinct())
+
+
+def _notify(users: list[Any], *, kind: str, title: str, url: str, dedupe: str) -> None:
+    from shouhu.notify.services import notify
+
+    if users:
+        notify(recipients=users, kind=kind, title=title[:120],
+               body=_("请登录平台查看，详情不在通知中显示。"), url=url, dedupe_key=dedupe)
+
+
+def _tell_new_report(report: Report) -> None:
+    url = f"/reports/{report.pk}/"
+    urgent = _("【紧急】") if report.urgent else ""
+    title = urgent + _("收到一份强制报告，请立即处置")
+    _notify(_recipients_of(report.police_station or district_police(), [Role.POLICE]),
+            kind="report_new", title=title, url=url, dedupe=f"report_new:{report.pk}")
+    if report.police_station is not None:
+        _notify(_recipients_of(district_police(), [Role.POLICE]), kind="report_new", title=urgent + _("辖区收到一份强制报告"),
+                url=url, dedupe=f"report_new:{report.pk}")
+    _notify(_recipients_of(town_government(report.town_code), [Role.TOWN_SUPERVISOR]), kind="report_new",
+            title=urgent + _("本镇（街道）收到一份强制报告"), url=url, dedupe=f"report_new:{report.pk}")
+    _notify(_recipients_of(district_office(), [Role.DISTRICT_OFFICER]), kind="report_new",
+            title=urgent + _("收到一份强制报告"), url=url, dedupe=f"report_new:{report.pk}")
+    if report.reporter_id:
+        _notify([report.reporter], kind="report_receipt", title=_("您的强制报告已送达，回执码 %(c)s") % {
+            "c": report.receipt_code}, url=url, dedupe=f"report_receipt:{report.pk}")
+
+
+# ----- the police response ---------------------------------------------------------------------------
+
+
+def _locked(report: Report) -> Report:
+    return Report.objects.select_for_update().get(pk=report.pk)
+
+
+def _meet(report: Report, kind: str, at: datetime) -> None:
+    ReportDeadline.objects.filter(report=report, kind=kind, met_at__isnull=True).update(met_at=at)
+
+
+def _may_handle(actor: Any, report: Report) -> None:
+    from shouhu.org.access import Cap, scope_for
+
+    scope = scope_for(actor)
+    org = _org(actor)
+    if not scope.can(Cap.REPORTS_HANDLE) or org is None:
+        raise PermissionDenied
+    if report.police_station_id != org.pk and org.code != "public_security":
+        raise PermissionDenied
+
+
+def _event(report: Report, kind: str, actor: Any, at: datetime, *, measure: str = "", note: str = "") -> ReportEvent:
+    return ReportEvent.objects.create(report=report, kind=kind, at=at, actor=_user(actor), organization=_org(actor),
+                                      measure=measure, note=note[:2000])
+
+
+def _check_at(at: datetime | None, report: Report) -> datetime:
+    now = timezone.now()
+    at = at or now
+    if at > now + timedelta(minutes=5):
+        raise ValidationError({"at": [_("时间不能晚于现在。")]})
+    if at < report.created_at - timedelta(days=1):
+        raise ValidationError({"at": [_("时间不能早于报告接收时间。")]})
+    return at
+
+
+@transaction.atomic
+def report_accept(*, actor: Any, report: Report, officer: str, at: datetime | None = None, request: Any = None) -> Report:
+    report = _locked(report)
+    _may_handle(actor, report)
+    if report.accepted_at is not None:
+        raise ValidationError(_("该报告已受理。"))
+    officer = (officer or "").strip()
+    if not officer:
+        raise ValidationError({"officer": [_("请填写受理民警。")]})
+    at = _check_at(at, report)
+    report.accepted_at, report.officer, report.status = at, officer[:40], ReportStatus.ACCEPTED
+    if report.police_station_id is None and _org(actor) is not None:
+        report.police_station = _org(actor)
+    report.version += 1
+    report.save()
+    _meet(report, DeadlineKind.ACCEPT, at)
+    _meet(report, DeadlineKind.FEEDBACK, at)  # the reporter sees "已受理" at once (status page + notice)
+    _event(report, EventKind.ACCEPTED, actor, at, note=officer)
+    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
+           detail={"step": "accepted"})
+    if report.reporter_id:
+        _notify([report.reporter], kind="report_status", title=_("您的强制报告已被公安机关受理"),
+                url=f"/reports/{report.pk}/", dedupe=f"report_accepted:{report.pk}")
+    return report
+
+
+@transaction.atomic
+def report_dispatch(*, actor: Any, report: Report, at: datetime | None = None, request: Any = None) -> Report:
+    report = _locked(report)
+    _may_handle(actor, report)
+    if report.accepted_at is None:
+        raise ValidationError(_("请先受理，再登记出警。"))
+    if report.dispatched_at is not None:
+        raise ValidationError(_("已登记出警。"))
+    at = _check_at(at, report)
+    report.dispatched_at, report.status = at, ReportStatus.DISPATCHED
+    report.version += 1
+    report.save()
+    ReportDeadline.objects.get_or_create(report=report, kind=DeadlineKind.TOWN_NOTIFY, defaults={
+        "due_at": at + timedelta(hours=int(_params().report_town_notify_hours))})
+    _event(report, EventKind.DISPATCHED, actor, at)
+    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
+           detail={"step": "dispatched"})
+    return report
+
+
+@transaction.atomic
+def report_measure(*, actor: Any, report: Report, measure: str, note: str = "", at: datetime | None = None,
+                   request: Any = None) -> ReportEvent:
+    report = _locked(report)
+    _may_handle(actor, report)
+    if measure not in Measure.values:
+        raise ValidationError({"measure": [_("请选择处置措施。")]})
+    if report.accepted_at is None:
+        raise ValidationError(_("请先受理，再登记处置措施。"))
+    at = _check_at(at, report)
+    if report.status in (ReportStatus.ACCEPTED, ReportStatus.DISPATCHED):
+        report.status = ReportStatus.HANDLED
+        report.version += 1
+        report.save()
+    ReportDeadline.objects.get_or_create(report=report, kind=DeadlineKind.TOWN_NOTIFY, defaults={
+        "due_at": at + timedelta(hours=int(_params().report_town_notify_hours))})
+    event = _event(report, EventKind.MEASURE, actor, at, measure=measure, note=note)
+    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
+           detail={"step": "measure", "measure": measure})
+    if measure == Measure.ESCORT:
+        _notify(_recipients_of(district_office(), [Role.DISTRICT_OFFICER]), kind="report_escort",
+                title=_("公安机关护送儿童，请民政部门接收安置"), url=f"/reports/{report.pk}/",
+                dedupe=f"report_escort:{report.pk}:{event.pk}")
+    return event
+
+
+@transaction.atomic
+def report_notify_town(*, actor: Any, report: Report, note: str = "", request: Any = None) -> Any:
+    """通报: the police tell the town government; the town gets an assessment task with a deadline."""
+    from shouhu.lib.workdays import add_workdays
+    from shouhu.tasks.models import TaskKind
+    from shouhu.tasks.services import task_open
+
+    report = _locked(report)
+    _may_handle(actor, report)
+    if report.accepted_at is None:
+        raise ValidationError(_("请先受理，再通报镇（街道）政府。"))
+    if report.town_notified_at is not None:
+        raise ValidationError(_("已通报镇（街道）政府。"))
+    now = timezone.now()
+    report.town_notified_at = now
+    report.version += 1
+    report.save()
+    _meet(report, DeadlineKind.TOWN_NOTIFY, now)
+    day = add_workdays(timezone.localdate(), int(_params().report_assessment_working_days))
+    due = timezone.make_aware(datetime.combine(day, datetime.min.time().replace(hour=17, minute=30)))
+    ReportDeadline.objects.get_or_create(report=report, kind=DeadlineKind.ASSESSMENT, defaults={"due_at": due})
+    _event(report, EventKind.TOWN_NOTIFIED, actor, now, note=note)
+    task = None
+    town = town_government(report.town_code)
+    if town is not None:
+        task = task_open(actor=actor, owner=town, kind=TaskKind.REPORT, child=report.child,
+                         title=_("公安通报：请评估儿童安全、监护和身心健康状况并帮扶"),
+                         detail=_("请在平台上查看报告处置情况，完成评估帮扶。"), due_at=due,
+                         source_type="report_assessment", source_id=str(report.pk))
+        _notify(_recipients_of(town, [Role.TOWN_SUPERVISOR]), kind="report_town",
+                title=_("公安机关通报一起侵害未成年人案事件，请评估帮扶"), url=f"/reports/{report.pk}/",
+                dedupe=f"report_town:{report.pk}")
+    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
+           detail={"step": "town_notified", "task": task.pk if task else None})
+    return task
+
+
+@transaction.atomic
+def report_result(*, actor: Any, report: Report, outcome: str, close: bool = True, request: Any = None) -> Report:
+    """The result the reporting organisation is told (art. 11); closes the police's part."""
+    report = _locked(report)
+    _may_handle(actor, report)
+    outcome = (outcome or "").strip()
+    if not outcome:
+        raise ValidationError({"outcome": [_("请填写反馈给报告单位的处理结果。")]})
+    if report.accepted_at is None:
+        raise ValidationError(_("请先受理。"))
+    now = timezone.now()
+    report.outcome = outcome[:500]
+    if close:
+        report.status, report.closed_at = ReportStatus.CLOSED, now
+    report.version += 1
+    report.save()
+    _meet(report, DeadlineKind.RESULT, now)
+    _event(report, EventKind.FEEDBACK, actor, now)
+    if close:
+        _event(report, EventKind.CLOSED, actor, now)
+    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
+           detail={"step": "result", "closed": close})
+    if report.reporter_id:
+        _notify([report.reporter], kind="report_status", title=_("您的强制报告有了处理结果"),
+                url=f"/reports/{report.pk}/", dedupe=f"report_result:{report.pk}")
+    return report
+
+
+# ----- the town, the district office ---------------------------------------------------------------
+
+
+@transaction.atomic
+def report_assessed(*, actor: Any, report: Report, note: str, child: Any = None, request: Any = None) -> Report:
+    """The town's assessment of safety, guardianship and health (评估帮扶) is done."""
+    from shouhu.org.access import Cap, scope_for
+    from shouhu.tasks.models import OPEN_STATES, Task, TaskState
+
+    report = _locked(report)
+    scope = scope_for(actor)
+    if not (scope.can(Cap.REPORTS_TOWN) and scope.covers_region(report.town_code)):
+        raise PermissionDenied
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": [_("请填写评估帮扶情况。")]})
+    now = timezone.now()
+    if child is not None and report.child_id is None:
+        report.child = child
+        report.version += 1
+        report.save()
+    _meet(report, DeadlineKind.ASSESSMENT, now)
+    _event(report, EventKind.ASSESSED, actor, now, note=note)
+    Task.objects.filter(source_type="report_assessment", source_id=str(report.pk), state__in=OPEN_STATES).update(
+        state=TaskState.DONE, closed_at=now, closed_by=_user(actor), outcome=_("已完成评估帮扶"))
+    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
+           detail={"step": "assessed", "child": str(report.child_id) if report.child_id else None})
+    return report
+
+
+def _may_place(actor: Any) -> None:
+    from shouhu.org.access import Cap, scope_for
+
+    if not scope_for(actor).can(Cap.REPORTS_ALL):
+        raise PermissionDenied
+
+
+@transaction.atomic
+def placement_start(*, actor: Any, report: Report, kind: str, ground: str, where: str = "",
+                    received_at: datetime | None = None, request: Any = None) -> Placement:
+    _may_place(actor)
+    report = _locked(report)
+    at = _check_at(received_at, report)
+    placement = Placement(report=report, kind=kind, ground=(ground or "").strip()[:200], where=(where or "")[:200],
+                          received_at=at, recorded_by=_user(actor))
+    placement.full_clean()
+    placement.save()
+    _event(report, EventKind.PLACEMENT, actor, at, note=placement.get_kind_display())
+    record(actor=actor, action=Action.CREATE, object_type="placement", object_id=placement.pk, request=request,
+           detail={"report": report.pk, "kind": kind})
+    return placement
+
+
+@transaction.atomic
+def placement_end(*, actor: Any, placement: Placement, note: str, ended_at: datetime | None = None,
+                  request: Any = None) -> Placement:
+    _may_place(actor)
+    current = Placement.objects.select_for_update().get(pk=placement.pk)
+    if current.ended_at is not None:
+        raise ValidationError(_("该安置已结束。"))
+    current.ended_at = _check_at(ended_at, current.report)
+    current.end_note = (note or "").strip()[:300]
+    current.full_clean()
+    current.save()
+    _event(current.report, EventKind.PLACEMENT_END, actor, current.ended_at, note=current.end_note)
+    record(actor=actor, action=Action.UPDATE, object_type="placement", object_id=current.pk, request=request,
+           detail={"report": current.report_id, "ended": True})
+    return current
+
+
+@transaction.atomic
+def report_commend(*, actor: Any, report: Report, note: str, request: Any = None) -> Report:
+    _may_place(actor)
+    report = _locked(report)
+    report.commended = True
+    report.version += 1
+    report.save()
+    _event(report, EventKind.COMMENDED, actor, timezone.now(), note=note)
+    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
+           detail={"step": "commended"})
+    return report
+
+
+# ----- deadlines -----------------------------------------------------------------------------------
+
+
+def check_deadlines(now: datetime | None = None) -> dict[str, int]:
+    """Escalate every step past its deadline exactly once: the station's superior (district police)
+    and the district office are told, the timeline says so, and the report appears on the
+    procuratorate's supervision view. Safe to run concurrently (each escalation is claimed by a
+    conditional UPDATE). Returns counts."""
+    now = now or timezone.now()
+    counts = {"checked": 0, "escalated": 0}
+    late = list(ReportDeadline.objects.filter(met_at__isnull=True, escalated_at__isnull=True, due_at__lt=now)
+                .select_related("report").order_by("due_at")[:1000])
+    for deadline in late:
+        counts["checked"] += 1
+        with transaction.atomic():
+            claimed = ReportDeadline.objects.filter(pk=deadline.pk, met_at__isnull=True,
+                                                    escalated_at__isnull=True).update(escalated_at=now)
+            if not claimed:
+                continue
+            report = deadline.report
+            ReportEvent.objects.create(report=report, kind=EventKind.ESCALATED, at=now,
+                                       note=str(DeadlineKind(deadline.kind).label))
+            record(actor=None, action=Action.UPDATE, object_type="report", object_id=report.pk,
+                   actor_name="system", detail={"step": "escalated", "deadline": deadline.kind})
+            title = _("强制报告“%(k)s”环节已超时，请督办") % {"k": DeadlineKind(deadline.kind).label}
+            url = f"/reports/{report.pk}/"
+            _notify(_recipients_of(district_police(), [Role.POLICE]), kind="report_escalated", title=title, url=url,
+                    dedupe=f"report_escalated:{deadline.pk}")
+            _notify(_recipients_of(district_office(), [Role.DISTRICT_OFFICER]), kind="report_escalated", title=title,
+                    url=url, dedupe=f"report_escalated:{deadline.pk}")
+            counts["escalated"] += 1
+    return counts
