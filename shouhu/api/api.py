@@ -489,3 +489,10 @@ def patch_child(request: HttpRequest, child_id: UUID, payload: ChildPatch) -> An
     except ValidationError as exc:
         raise FormErrors(exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}) from None
     return Status(200, _detail(request, child_get_for(request.auth, updated.pk, request=request)))
+
+
+# ----- other apps' operations (each router a GuardedRouter) ------------------------------------
+
+from shouhu.safeguarding.api import router as safeguarding_router  # noqa: E402
+
+api.add_router("", safeguarding_router)

@@ -56,6 +56,14 @@ def home(request: HttpRequest) -> HttpResponse:
         context["tasks_total"] = inbox.count()
         context["tasks_overdue"] = inbox.filter(due_at__lt=timezone.now()).count()
         context["now"] = timezone.now()
+    if scope.can(Cap.VISITS):
+        from shouhu.visits.selectors import due_filter, plans_for
+        from shouhu.visits.services import week_end
+
+        today = timezone.localdate()
+        plans = plans_for(request.user)
+        context["visits_overdue"] = due_filter(plans, "overdue", today, week_end(today)).count()
+        context["visits_week"] = due_filter(plans, "week", today, week_end(today)).count()
     if scope.can(Cap.POLICY_CONFIRM):
         context["proposals_pending"] = Proposal.objects.filter(
             state=ProposalState.PENDING, child__in=children_visible_to(request.user)).count()

@@ -38,6 +38,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
+from shouhu.lib.text import mask_id_number
 from shouhu.org.access import Cap, allow, scope_for
 from shouhu.org.models import Organization, OrgKind, RegionLevel
 from shouhu.registry.selectors import apply_search, children_visible_to
@@ -133,7 +134,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     mode = _mode(request)
     scope = scope_for(request.user)
-    qs = reports_visible_to(request.user).select_related("police_station", "place_region__parent")
+    qs = reports_visible_to(request.user).select_related("police_station", "place_region__parent", "reporter_org")
     context: dict[str, Any] = {"mode": mode, "now": now, "can_file": scope.can(Cap.REPORT_FILE),
                                "role_mode": _role_mode(request)}
     params = request.GET.copy()
@@ -167,6 +168,8 @@ def report_list(request: HttpRequest) -> HttpResponse:
         report_clocks = clocks(report, now)
         if mode == "own":
             report_clocks = [c for c in report_clocks if c.kind in REPORTER_CLOCKS]
+        else:  # a list shows what is still to be done; the report shows every clock
+            report_clocks = [c for c in report_clocks if c.met_at is None]
         colour = "red" if any(c.colour == "red" for c in report_clocks) else (
             "yellow" if any(c.colour == "yellow" for c in report_clocks) else "")
         rows.append({"report": report, "clocks": _clock_rows(report_clocks, now), "colour": colour,
@@ -359,8 +362,10 @@ def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
         "timeline": _timeline(report, view) if full else [],
         "accept_time": _minutes(report.created_at, report.accepted_at),
         "dispatch_time": _minutes(report.created_at, report.dispatched_at),
+        "situations_full": [(n, SITUATIONS.get(int(n), n)) for n in report.situations],
     }
     if view.details:
+        context["child_id_masked"] = mask_id_number(report.child_id_number) if report.child_id_number else ""
         context["attachments"] = list(report.attachments.only("pk", "content_type", "size", "report_id"))
         context["child_visible"] = bool(report.child_id) and children_visible_to(request.user).filter(
             pk=report.child_id).exists()

@@ -35,7 +35,6 @@ from django.utils import timezone
 
 from shouhu.org.access import scope_for
 from shouhu.org.models import PREFIX_LENGTH, Region, RegionLevel, Role, User
-from shouhu.registry.models import LedgerStatus
 from shouhu.visits.models import CHECKLIST_KEYS, Visit, VisitPlan, VisitState
 from shouhu.visits.services import week_end
 
@@ -103,16 +102,15 @@ class Review:
 
 
 def _prefix_q(prefixes: Iterable[str], column: str) -> Q:
-    q = Q(pk__in=[])
-    for prefix in prefixes:
-        q |= Q(**{f"{column}__startswith": prefix})
-    return q
+    from shouhu.visits.selectors import code_range_q
+
+    return code_range_q(list(prefixes), column)
 
 
 def plan_numbers(prefixes: Iterable[str], today: date) -> dict[str, Numbers]:
     """Plan numbers per region code (the child's region) under these prefixes: one GROUP BY query."""
     end = week_end(today)
-    rows = (VisitPlan.objects.filter(_prefix_q(prefixes, "region__code"), child__status=LedgerStatus.ACTIVE)
+    rows = (VisitPlan.objects.filter(_prefix_q(prefixes, "region__code"))
             .values("region_id").order_by("region_id")
             .annotate(planned=Count("pk", filter=Q(next_due__isnull=False)),
                       overdue=Count("pk", filter=Q(next_due__lt=today)),
@@ -251,7 +249,7 @@ DIGEST_ROLES = (Role.VILLAGE_DIRECTOR, Role.TOWN_SUPERVISOR)
 def due_counts_by_region(today: date) -> dict[str, tuple[int, int]]:
     """(overdue, due this week) per region code, district-wide: one GROUP BY query."""
     end = week_end(today)
-    rows = (VisitPlan.objects.filter(child__status=LedgerStatus.ACTIVE, next_due__lte=end)
+    rows = (VisitPlan.objects.filter(next_due__lte=end)
             .values("region_id").order_by("region_id")
             .annotate(overdue=Count("pk", filter=Q(next_due__lt=today)),
                       week=Count("pk", filter=Q(next_due__gte=today))))

@@ -9,24 +9,28 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from shouhu.org.access import scope_for
-from shouhu.registry.models import LedgerStatus
 from shouhu.visits.models import Visit, VisitPlan
+
+
+def code_range_q(prefixes: Any, field: str) -> Q:
+    """Region codes under these prefixes as ranges ('320412100' → 320412100000..320412100999): the
+    same rows as a prefix LIKE, but a btree index serves a range in any collation, a LIKE only in
+    'C' (bench/visits.py: 155 ms → 1 ms for a town's overdue count at 1,000,000 children)."""
+    q = Q(pk__in=[])
+    for prefix in prefixes:
+        q |= Q(**{f"{field}__range": (prefix.ljust(12, "0"), prefix.ljust(12, "9"))})
+    return q
 
 
 def region_q(actor: Any, field: str = "region__code") -> Q:
     """The actor's regions as a filter on a region code column; nothing for a role without regions."""
-    prefixes = scope_for(actor).prefixes
-    if not prefixes:
-        return Q(pk__in=[])
-    q = Q()
-    for prefix in prefixes:
-        q |= Q(**{f"{field}__startswith": prefix})
-    return q
+    return code_range_q(scope_for(actor).prefixes, field)
 
 
 def plans_for(actor: Any) -> QuerySet[VisitPlan]:
-    """The visit plans of the children in the actor's regions still in the ledger, most overdue first."""
-    return (VisitPlan.objects.filter(region_q(actor), child__status=LedgerStatus.ACTIVE, next_due__isnull=False)
+    """The visit plans of the children in the actor's regions, most overdue first. Only children in
+    the ledger have a plan (refresh_plans deletes a plan when its child leaves), so no join."""
+    return (VisitPlan.objects.filter(region_q(actor), next_due__isnull=False)
             .select_related("child", "region", "region__parent").order_by("next_due", "child_id"))
 
 

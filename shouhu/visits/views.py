@@ -59,7 +59,9 @@ def due_list(request: HttpRequest) -> HttpResponse:
     if which == ENTRUSTMENT_TAB:
         context.update(_entrustment_needs(request))
         return render(request, "visits/due_list.html", context)
-    page = Paginator(due_filter(base, which, today, end), 50).get_page(request.GET.get("page"))
+    paginator = Paginator(due_filter(base, which, today, end), 50)
+    paginator.count = counts[which]  # counted for the tab already: not a second COUNT
+    page = paginator.get_page(request.GET.get("page"))
     context.update(page=page, rows=[(plan, services.overdue_days(plan.next_due, today)) for plan in page.object_list])
     return render(request, "visits/due_list.html", context)
 

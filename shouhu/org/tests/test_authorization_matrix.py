@@ -205,6 +205,24 @@ def _no_object_expect(cap: Cap) -> Expect:
     return expect
 
 
+def _no_report_expect(*caps: Cap) -> Expect:
+    """A report route about a report that does not exist: 404 for whoever holds one of `caps`."""
+
+    def expect(username: str, child: str | None) -> str:
+        if username == ANONYMOUS:
+            return LOGIN
+        return NOT_FOUND if caps_of(username) & set(caps) else FORBIDDEN
+
+    return expect
+
+
+REPORT_READERS = (Cap.REPORT_FILE, Cap.REPORTS_HANDLE, Cap.REPORTS_TOWN, Cap.REPORTS_ALL, Cap.REPORTS_SUPERVISE)
+
+
+def _report_route(tail: str, *caps: Cap, method: str = "post") -> Route:
+    return Route(caps=_caps(*caps), url=f"/reports/999999999/{tail}", method=method, expect=_no_report_expect(*caps))
+
+
 def _no_notification_expect(username: str, child: str | None) -> str:
     # Everyone has notifications; a notification that is not one's own (here: none) is a 404.
     return LOGIN if username == ANONYMOUS else NOT_FOUND
@@ -319,6 +337,30 @@ ROUTES: dict[str, Route] = {
                                                        url="/notifications/999999999/read/",
                                                        expect=_no_notification_expect),
     "notifications/read-all/": Route(caps=_caps(Cap.NOTIFICATIONS), method="post"),
+    # Mandatory reports (pages): one list for every role that files, handles, assesses, oversees or
+    # supervises; the matrix has no report, so a report's pages are a 404 to whoever may see reports
+    # and a 403 to the rest; each step needs its own capability (403 without, even for a missing report).
+    "reports/": Route(caps=_caps(*REPORT_READERS)),
+    "reports/new/": Route(caps=_caps(Cap.REPORT_FILE)),
+    "reports/new/villages/": Route(caps=_caps(Cap.REPORT_FILE), data={"place_town": "320412100000"}),
+    "reports/new/children/": Route(caps=_caps(Cap.REPORT_FILE, Cap.REPORTS_TOWN), method="post", data={"q": "湖"}),
+    "reports/<int:report_id>/": _report_route("", *REPORT_READERS, method="get"),
+    "reports/<int:report_id>/receipt/": _report_route("receipt/", Cap.REPORT_FILE, method="get"),
+    "reports/<int:report_id>/attachments/<int:attachment_id>/": _report_route(
+        "attachments/1/", Cap.REPORTS_HANDLE, Cap.REPORTS_TOWN, Cap.REPORTS_ALL, method="get"),
+    "reports/<int:report_id>/accept/": _report_route("accept/", Cap.REPORTS_HANDLE),
+    "reports/<int:report_id>/dispatch/": _report_route("dispatch/", Cap.REPORTS_HANDLE),
+    "reports/<int:report_id>/measure/": _report_route("measure/", Cap.REPORTS_HANDLE),
+    "reports/<int:report_id>/notify-town/": _report_route("notify-town/", Cap.REPORTS_HANDLE),
+    "reports/<int:report_id>/result/": _report_route("result/", Cap.REPORTS_HANDLE),
+    "reports/<int:report_id>/assess/": _report_route("assess/", Cap.REPORTS_TOWN),
+    "reports/<int:report_id>/placement/": _report_route("placement/", Cap.REPORTS_ALL),
+    "reports/<int:report_id>/placement/<int:placement_id>/end/": _report_route("placement/1/end/", Cap.REPORTS_ALL),
+    "reports/<int:report_id>/commend/": _report_route("commend/", Cap.REPORTS_ALL),
+    # The public report entrance (no account): the form, the receipt-code status look-up, the QR poster.
+    "report/": Route(public=True),
+    "report/status/": Route(public=True),
+    "report/qr/": Route(public=True),
     # The API: the schema and its page for any logged-in user; the root redirects to the page.
     "api/v1/openapi.json": Route(login=True),
     "api/v1/docs": Route(login=True),
@@ -326,6 +368,9 @@ ROUTES: dict[str, Route] = {
     "api/v1/children": Route(api=True),
     "api/v1/children/search": Route(api=True),
     "api/v1/children/<child_id>": Route(api=True),
+    "api/v1/reports": Route(api=True),
+    "api/v1/reports/<report_id>": Route(api=True),
+    "api/v1/tasks": Route(api=True),
     # The admin site: system and security administrators only (三员分立).
     "admin/": Route(admin=True, caps=ADMINS),
     "admin/login/": Route(expect=_admin_login_expect),
@@ -413,6 +458,14 @@ API_OPERATIONS: dict[tuple[str, str], ApiOperation] = {
     ("POST", "/children/search"): ApiOperation(caps=VIEW, body={"q": "zs"}),
     ("GET", "/children/{child_id}"): ApiOperation(caps=VIEW, child="view"),
     ("PATCH", "/children/{child_id}"): ApiOperation(caps=EDIT, child="edit", body={"version": 1, "gender": "Q"}),
+    # Reports: a body that passes the schema but names no region (422); the report walk's URL keeps its
+    # "{report_id}" placeholder, which whoever may read reports gets back as a 422 (not a number).
+    ("POST", "/reports"): ApiOperation(caps=_caps(Cap.REPORT_FILE), body={
+        "situations": [4], "child": {"name": "测"}, "found_at": "2026-01-01T08:00:00",
+        "place_region_code": "000000000000", "place": "", "description": "矩阵测试", "danger_now": False}),
+    ("GET", "/reports/{report_id}"): ApiOperation(caps=_caps(Cap.REPORT_FILE, Cap.REPORTS_HANDLE, Cap.REPORTS_TOWN,
+                                                             Cap.REPORTS_ALL, Cap.REPORTS_SUPERVISE)),
+    ("GET", "/tasks"): ApiOperation(caps=_caps(Cap.TASKS)),
 }
 
 

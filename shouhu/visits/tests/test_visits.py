@@ -217,3 +217,20 @@ def test_entrustment_tab_lists_left_behind_children_without_agreement(client, ma
     assert page.context["towns"] is not None  # the district picks a town first
     page = client.get(reverse("visits:due"), {"due": "entrustment", "town": hutang_village.code[:9] + "000"})
     assert child.pk in [need.child.pk for need in page.context["needs"]]
+
+
+def test_a_child_who_leaves_the_ledger_loses_its_plan_and_gets_it_back(make_child, hutang_village, users,
+                                                                        django_capture_on_commit_callbacks):
+    """The due lists do not join the children: a plan exists only while its child is in the ledger."""
+    from shouhu.registry import services as registry
+
+    with django_capture_on_commit_callbacks(execute=True):
+        child = make_child(hutang_village)
+    assert VisitPlan.objects.filter(child=child).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        child = registry.child_exit(actor=users["district"], child=child, reason="parent_returned",
+                                    exit_date=timezone.localdate(), note="", version=child.version)
+    assert not VisitPlan.objects.filter(child=child).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        registry.child_reenter(actor=users["district"], child=child, note="重新纳入", version=child.version)
+    assert VisitPlan.objects.filter(child=child).exists()
