@@ -130,6 +130,20 @@ class AssessForm(ShouhuForm):
     child = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
 
+class HelpForm(ShouhuForm):
+    need = forms.ChoiceField(label=gettext_lazy("需要协助的事项"))
+    note = forms.CharField(label=gettext_lazy("情况说明"), max_length=1000, required=False,
+                           widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from shouhu.org.models import NeedType
+        from shouhu.safeguarding.services import HELP_NEEDS
+
+        names = dict(NeedType.objects.filter(code__in=HELP_NEEDS).values_list("code", "name"))
+        self.fields["need"].choices = [("", gettext_lazy("请选择"))] + [(c, names[c]) for c in HELP_NEEDS if c in names]
+
+
 class PlacementForm(ShouhuForm):
     kind = forms.ChoiceField(label=gettext_lazy("安置方式"), choices=PlacementKind.choices)
     ground = forms.CharField(label=gettext_lazy("临时监护情形（第九十二条）"), max_length=200)

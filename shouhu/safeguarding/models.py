@@ -155,6 +155,7 @@ class EventKind(models.TextChoices):
     PLACEMENT = "placement", _("临时监护安置")
     PLACEMENT_END = "placement_end", _("安置结束")
     ASSESSED = "assessed", _("评估帮扶")
+    HELP = "help", _("请成员单位协助")
     CLOSED = "closed", _("办结")
     COMMENDED = "commended", _("表扬奖励")
 

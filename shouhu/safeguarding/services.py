@@ -168,9 +168,9 @@ def report_submit(*, actor: Any, data: dict[str, Any], source: str = Source.ORGA
                 ReportDeadline(report=report, kind=DeadlineKind.RESULT,
                                due_at=now + timedelta(days=int(params.report_result_days))),
             ])
-            ReportEvent.objects.create(report=report, kind=EventKind.RECEIVED, at=now, actor=user,
+            ReportEvent.objects.create(report=report, kind=EventKind.RECEIVED, at=report.created_at, actor=user,
                                        organization=_org(actor))
-            ReportEvent.objects.create(report=report, kind=EventKind.ROUTED, at=now, organization=station,
+            ReportEvent.objects.create(report=report, kind=EventKind.ROUTED, at=report.created_at, organization=station,
                                        note="" if station else _("未找到管辖派出所：已转区公安分局指挥中心。"))
             if child is not None:
                 from shouhu.registry.models import ChildShare
@@ -260,6 +260,10 @@ def _check_at(at: datetime | None, report: Report) -> datetime:
         raise ValidationError({"at": [_("时间不能晚于现在。")]})
     if at < report.created_at - timedelta(days=1):
         raise ValidationError({"at": [_("时间不能早于报告接收时间。")]})
+    if report.created_at - timedelta(minutes=1) < at < report.created_at:
+        # The forms give times to the minute: a step recorded "at 09:01" on a report received at
+        # 09:01:40 happened at the receipt, not 40 seconds before it (timeline order, response times).
+        at = report.created_at
     return at
 
 
@@ -428,6 +432,46 @@ def report_assessed(*, actor: Any, report: Report, note: str, child: Any = None,
     record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
            detail={"step": "assessed", "child": str(report.child_id) if report.child_id else None})
     return report
+
+
+# The needs a report's follow-up commonly asks member units for (the duty catalogue routes each).
+HELP_NEEDS = ("medical_treatment", "injury_assessment", "health_assessment", "counselling", "legal_aid",
+              "placement", "guardianship_appointment", "social_assistance", "schooling", "family_education",
+              "rehabilitation")
+
+
+@transaction.atomic
+def report_help(*, actor: Any, report: Report, need_code: str, note: str = "", request: Any = None) -> Any:
+    """The town (or the district office) asks the unit the duty catalogue names for a need — hospital
+    treatment and injury assessment → health, legal aid → justice … — as a task in its inbox,
+    linked to the report (and to the child, shared with the unit, when the report has one)."""
+    from shouhu.lib.workdays import add_workdays
+    from shouhu.org.access import Cap, scope_for
+    from shouhu.org.models import NeedType
+    from shouhu.policy.selectors import routes
+    from shouhu.tasks.models import TaskKind
+    from shouhu.tasks.services import task_open
+
+    scope = scope_for(actor)
+    if not (scope.can(Cap.REPORTS_ALL) or (scope.can(Cap.REPORTS_TOWN) and scope.covers_region(report.town_code))):
+        raise PermissionDenied
+    need = NeedType.objects.filter(code=need_code).first()
+    if need is None or need_code not in HELP_NEEDS:
+        raise ValidationError({"need": [_("请选择需要帮助的事项。")]})
+    unit_code = routes().get(need_code, "civil_affairs")
+    owner = Organization.objects.filter(code=unit_code).first()
+    if owner is None:
+        raise ValidationError({"need": [_("目录中没有承办“%(n)s”的单位，请联系区民政局（联席办）。") % {"n": need.name}]})
+    day = add_workdays(timezone.localdate(), 5 if report.urgent else 15)
+    due = timezone.make_aware(datetime.combine(day, datetime.min.time().replace(hour=17, minute=30)))
+    task = task_open(actor=actor, owner=owner, kind=TaskKind.REFERRAL, child=report.child, need_type=need,
+                     title=_("强制报告后续：%(n)s") % {"n": need.name}, detail=(note or "").strip()[:1000], due_at=due,
+                     source_type="report_help", source_id=f"{report.pk}:{need_code}")
+    ReportEvent.objects.create(report=report, kind=EventKind.HELP, at=timezone.now(), actor=_user(actor),
+                               organization=_org(actor), note=_("请%(u)s协助：%(n)s") % {"u": owner.name, "n": need.name})
+    record(actor=actor, action=Action.CREATE, object_type="task", object_id=task.pk, request=request,
+           detail={"report": report.pk, "need": need_code, "owner": owner.pk})
+    return task
 
 
 def _may_place(actor: Any) -> None:

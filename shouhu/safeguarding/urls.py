@@ -18,6 +18,7 @@ urlpatterns = [
     path("<int:report_id>/notify-town/", views.notify_town, name="notify_town"),
     path("<int:report_id>/result/", views.result, name="result"),
     path("<int:report_id>/assess/", views.assess, name="assess"),
+    path("<int:report_id>/help/", views.help_request, name="help"),
     path("<int:report_id>/placement/", views.placement_start, name="placement"),
     path("<int:report_id>/placement/<int:placement_id>/end/", views.placement_end, name="placement_end"),
     path("<int:report_id>/commend/", views.commend, name="commend"),

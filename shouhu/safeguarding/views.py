@@ -379,6 +379,7 @@ def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
             result_form=f.ResultForm(initial={"outcome": report.outcome, "close": True}))
     if view.town:
         context["assess_form"] = f.AssessForm()
+        context["help_form"] = f.HelpForm()
         context["assessed"] = report.deadlines.filter(kind=DeadlineKind.ASSESSMENT, met_at__isnull=False).exists()
         context["town_task"] = report.deadlines.filter(kind=DeadlineKind.ASSESSMENT).exists()
     if view.district:
@@ -472,6 +473,15 @@ def assess(request: HttpRequest, report_id: int) -> HttpResponse:
                                         request=request)
 
     return _step(request, report_id, f.AssessForm, run, _("评估帮扶情况已记录。"))
+
+
+@allow(Cap.REPORTS_TOWN, Cap.REPORTS_ALL)
+@require_POST
+def help_request(request: HttpRequest, report_id: int) -> HttpResponse:
+    """Ask the unit the duty catalogue names for a need (treatment, injury assessment, legal aid …)."""
+    return _step(request, report_id, f.HelpForm, lambda r, d: services.report_help(
+        actor=request.user, report=r, need_code=d["need"], note=d["note"], request=request),
+        _("已转交成员单位办理，见其待办事项。"))
 
 
 @allow(Cap.REPORTS_ALL)

@@ -354,6 +354,7 @@ ROUTES: dict[str, Route] = {
     "reports/<int:report_id>/notify-town/": _report_route("notify-town/", Cap.REPORTS_HANDLE),
     "reports/<int:report_id>/result/": _report_route("result/", Cap.REPORTS_HANDLE),
     "reports/<int:report_id>/assess/": _report_route("assess/", Cap.REPORTS_TOWN),
+    "reports/<int:report_id>/help/": _report_route("help/", Cap.REPORTS_TOWN, Cap.REPORTS_ALL),
     "reports/<int:report_id>/placement/": _report_route("placement/", Cap.REPORTS_ALL),
     "reports/<int:report_id>/placement/<int:placement_id>/end/": _report_route("placement/1/end/", Cap.REPORTS_ALL),
     "reports/<int:report_id>/commend/": _report_route("commend/", Cap.REPORTS_ALL),

@@ -123,3 +123,22 @@ def test_who_sees_what(users, town, niutang_village):
     assert supervise.supervise and not supervise.details and not supervise.reporter
     assert view_of(users["district"], mine).reporter
     assert reports_visible_to(users["leader"]).count() == 0
+
+
+def test_the_town_asks_units_for_help_through_the_duty_catalogue(users, town):
+    from shouhu.policy.selectors import routes
+    from shouhu.tasks.models import Task
+
+    report, _ = services.report_submit(actor=users["school_hutang"], data=_data(town))
+    task = services.report_help(actor=users["town_hutang"], report=report, need_code="injury_assessment",
+                                note="左臂淤青，需鉴定伤情")
+    assert task.owner.code == routes()["injury_assessment"] and task.kind == "referral"  # as the catalogue says
+    legal = services.report_help(actor=users["town_hutang"], report=report, need_code="legal_aid")
+    assert legal.owner.code == routes()["legal_aid"] == "justice"
+    assert report.events.filter(kind=EventKind.HELP).count() == 2
+    again = services.report_help(actor=users["town_hutang"], report=report, need_code="legal_aid")
+    assert again.pk == legal.pk and Task.objects.filter(source_type="report_help").count() == 2
+    with pytest.raises(PermissionDenied):
+        services.report_help(actor=users["town_niutang"], report=report, need_code="legal_aid")
+    with pytest.raises(ValidationError):
+        services.report_help(actor=users["town_hutang"], report=report, need_code="housing")
