@@ -143,3 +143,21 @@ def test_notify_needs_recipients_or_an_organization(use_channels):
     use_channels()
     with pytest.raises(ValueError):
         notify(**ALERT)
+
+
+def test_notify_many_batches_and_deduplicates(users, django_assert_max_num_queries):
+    from shouhu.notify.models import Delivery, Notification
+    from shouhu.notify.services import Message, notify_many
+
+    a, b, c = users["district"], users["town_hutang"], users["village_hutang"]
+    messages = [Message((a, b), "report_new", "收到一份强制报告", "/reports/1/", "", "k1"),
+                Message((b, c, c), "report_new", "本镇收到一份强制报告", "/reports/1/", "", "k1"),
+                Message((c,), "report_receipt", "回执", "/reports/1/", "", "k2")]
+    with django_assert_max_num_queries(8):
+        created = notify_many(messages)
+    # b has "k1" once (the first message wins), c once per key; nobody twice for one key.
+    assert sorted((n.recipient.username, n.dedupe_key) for n in created) == [
+        ("district", "k1"), ("town_hutang", "k1"), ("village_hutang", "k1"), ("village_hutang", "k2")]
+    assert notify_many(messages) == []  # the same event again: nothing new
+    assert Notification.objects.filter(dedupe_key__in=["k1", "k2"]).count() == 4
+    assert Delivery.objects.filter(notification__in=created).exists() or not Delivery.objects.exists()
