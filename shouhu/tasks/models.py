@@ -21,6 +21,7 @@ class TaskState(models.TextChoices):
     IN_PROGRESS = "in_progress", _("处理中")
     DONE = "done", _("已办结")
     CANCELLED = "cancelled", _("已撤销")
+    DECLINED = "declined", _("已退回")  # the unit declined it with a reason; it returns to whoever asked
 
 
 OPEN_STATES = (TaskState.OPEN, TaskState.IN_PROGRESS)
@@ -48,6 +49,13 @@ class Task(models.Model):
     closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="+", verbose_name=_("办结人"))
     outcome = models.CharField(_("办理结果"), max_length=500, blank=True)
+    # Who asked (a referral's case owner, a town asking for help): a declined task returns there.
+    requester = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="tasks_requested", verbose_name=_("发起单位"))
+    accepted_at = models.DateTimeField(_("接收时间"), null=True, blank=True)
+    handler = models.CharField(_("承办人"), max_length=40, blank=True)
+    decline_reason = models.CharField(_("退回理由"), max_length=300, blank=True)
+    escalated_at = models.DateTimeField(_("升级督办时间"), null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
 
     class Meta:
@@ -59,9 +67,40 @@ class Task(models.Model):
             # One open task per source: re-evaluating a child never duplicates the unit's work.
             models.UniqueConstraint(fields=["source_type", "source_id"], condition=Q(state__in=["open", "in_progress"]),
                                     name="task_one_open_per_source"),
-            models.CheckConstraint(condition=Q(closed_at__isnull=True) | Q(state__in=["done", "cancelled"]),
+            models.CheckConstraint(condition=Q(closed_at__isnull=True) | Q(state__in=["done", "cancelled", "declined"]),
                                    name="task_closed_only_when_done"),
         ]
 
     def __str__(self) -> str:
         return self.title
+
+
+class TaskEventKind(models.TextChoices):
+    ACCEPTED = "accepted", _("接收")
+    DECLINED = "declined", _("退回")
+    INFO_REQUESTED = "info_requested", _("要求补充情况")
+    PROGRESS = "progress", _("进展")
+    COMPLETED = "completed", _("办结")
+    CANCELLED = "cancelled", _("撤销")
+    ESCALATED = "escalated", _("超时升级督办")
+
+
+class TaskEvent(models.Model):
+    """A step of a task: the unit's answer, its progress, an escalation; who and when."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("环节"), max_length=20, choices=TaskEventKind.choices)
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", verbose_name=_("操作人"))
+    organization = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+", verbose_name=_("单位"))
+    note = models.CharField(_("说明"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["task", "at", "id"]
+        verbose_name = _("待办进展")
+        verbose_name_plural = _("待办进展")
+
+    def __str__(self) -> str:
+        return f"{self.task_id} {self.kind}"

@@ -14,7 +14,7 @@ from shouhu.audit.models import Action
 from shouhu.audit.services import record
 from shouhu.org.models import NeedType, Organization
 from shouhu.registry.models import Child, ChildShare
-from shouhu.tasks.models import OPEN_STATES, Task, TaskState
+from shouhu.tasks.models import OPEN_STATES, Task, TaskEvent, TaskEventKind, TaskState
 
 
 @transaction.atomic
@@ -78,3 +78,98 @@ def cancel_for_source(*, actor: Any, source_type: str, source_id: str, outcome: 
         count += 1
     return count
 
+
+
+# ----- the unit's answers ----------------------------------------------------------------------------
+
+
+def _owned(actor: Any, task: Task, version: int | None) -> Task:
+    current = Task.objects.select_for_update().get(pk=task.pk)
+    org_id = getattr(actor, "organization_id", None)
+    if org_id is None or current.owner_id != org_id:
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied
+    if version is not None and current.version != version:
+        from shouhu.registry.services import StaleEdit
+
+        raise StaleEdit(current.version)
+    if current.state not in OPEN_STATES:
+        raise ValidationError(_("该事项已经办结、撤销或退回。"))
+    return current
+
+
+def _step(actor: Any, task: Task, kind: str, note: str = "") -> TaskEvent:
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    event = TaskEvent.objects.create(task=task, kind=kind, actor=user, organization=getattr(user, "organization", None),
+                                     note=(note or "")[:500])
+    record(actor=actor, action=Action.UPDATE, object_type="task", object_id=task.pk, detail={"step": kind})
+    return event
+
+
+@transaction.atomic
+def task_accept(*, actor: Any, task: Task, handler: str, version: int | None = None) -> Task:
+    """The unit takes the task on, naming who handles it."""
+    current = _owned(actor, task, version)
+    handler = (handler or "").strip()
+    if not handler:
+        raise ValidationError({"handler": [_("请填写承办人。")]})
+    if current.accepted_at is not None:
+        raise ValidationError(_("该事项已接收。"))
+    current.state, current.accepted_at, current.handler = TaskState.IN_PROGRESS, timezone.now(), handler[:40]
+    current.version += 1
+    current.save(update_fields=["state", "accepted_at", "handler", "version"])
+    _step(actor, current, TaskEventKind.ACCEPTED, handler)
+    return current
+
+
+@transaction.atomic
+def task_decline(*, actor: Any, task: Task, reason: str, version: int | None = None) -> Task:
+    """The unit declines with a reason; the task returns to whoever asked (not a silent drop)."""
+    current = _owned(actor, task, version)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": [_("请写明退回理由。")]})
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    current.state, current.decline_reason = TaskState.DECLINED, reason[:300]
+    current.closed_at, current.closed_by = timezone.now(), user
+    current.version += 1
+    current.save(update_fields=["state", "decline_reason", "closed_at", "closed_by", "version"])
+    _step(actor, current, TaskEventKind.DECLINED, reason)
+    if current.requester_id:
+        from shouhu.notify.services import notify
+
+        notify(organization=current.requester, kind="task_declined", title=_("有一项转介被退回，请查看理由"),
+               body=_("请登录平台查看退回理由并重新安排。"), url="/tasks/", dedupe_key=f"task_declined:{current.pk}")
+    return current
+
+
+@transaction.atomic
+def task_progress(*, actor: Any, task: Task, note: str, info_request: bool = False,
+                  version: int | None = None) -> TaskEvent:
+    """A progress note, or a request for more information from whoever asked."""
+    current = _owned(actor, task, version)
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": [_("请填写进展情况。")]})
+    current.version += 1
+    current.save(update_fields=["version"])
+    return _step(actor, current, TaskEventKind.INFO_REQUESTED if info_request else TaskEventKind.PROGRESS, note)
+
+
+@transaction.atomic
+def task_complete(*, actor: Any, task: Task, outcome: str, version: int | None = None) -> Task:
+    """Done, with the outcome."""
+    current = _owned(actor, task, version)
+    outcome = (outcome or "").strip()
+    if not outcome:
+        raise ValidationError({"outcome": [_("请填写办理结果。")]})
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    current.state, current.outcome = TaskState.DONE, outcome[:500]
+    current.closed_at, current.closed_by = timezone.now(), user
+    if current.accepted_at is None:
+        current.accepted_at = current.closed_at
+    current.version += 1
+    current.save(update_fields=["state", "outcome", "closed_at", "closed_by", "accepted_at", "version"])
+    _step(actor, current, TaskEventKind.COMPLETED, outcome)
+    return current
