@@ -39,8 +39,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shouhu.settings")
 _OWN_VAR_DIR = "SHOUHU_VAR_DIR" not in os.environ
 _VAR_DIR = os.environ.setdefault("SHOUHU_VAR_DIR", tempfile.mkdtemp(prefix="shouhu_bench_reports_"))
 
-SERVER_DESC = ("django runserver --noreload --insecure (threaded, one thread per connection; "
-               "no gunicorn/uwsgi/waitress is installed and none was added)")
+SERVER_DESC = "django runserver --noreload --insecure (threaded, one thread per connection)"
 
 
 def log(msg: str) -> None:
@@ -463,6 +462,9 @@ def main() -> None:
     ap.add_argument("--lead", type=float, default=5.0, help="the late reports' deadline: now + LEAD seconds")
     ap.add_argument("--escalation-timeout", type=float, default=240.0)
     ap.add_argument("--workers", type=int, default=2, help="huey consumer threads (run_huey -w)")
+    ap.add_argument("--server", choices=("gunicorn", "runserver"), default="gunicorn",
+                    help="gunicorn (the production WSGI server, docs/deployment.md) or Django's runserver")
+    ap.add_argument("--server-workers", type=int, default=3, help="gunicorn worker processes")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="after the run, cProfile N submissions in-process; top entries to stderr")
     ap.add_argument("--seed", type=int, default=None)
@@ -494,8 +496,14 @@ def main() -> None:
     kids = Children()
     result: dict[str, Any] = {}
     try:
-        server = kids.start("server", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload",
-                                       "--insecure"], var / "server.log")
+        if args.server == "gunicorn":
+            command = [sys.executable, "-m", "gunicorn", "shouhu.wsgi", "-b", f"127.0.0.1:{port}",
+                       "-w", str(args.server_workers), "--threads", "4", "--keep-alive", "30", "--log-level", "warning"]
+            server_desc = f"gunicorn shouhu.wsgi -w {args.server_workers} --threads 4"
+        else:
+            command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"]
+            server_desc = SERVER_DESC
+        server = kids.start("server", command, var / "server.log")
         kids.start("consumer", [sys.executable, "manage.py", "run_huey", "-w", str(args.workers), "-k", "thread"],
                    var / "consumer.log")
         wait_ready(port, server)
@@ -546,7 +554,7 @@ def main() -> None:
             "submit_p95_200ms": bool(p95 is not None and p95 <= 200 and not run["errors"]),
             "escalation_90s": bool(esc.get("k") and esc.get("timed_out") == 0 and esc["max"] <= 90),
         },
-        "server": SERVER_DESC,
+        "server": server_desc,
         "consumer": f"manage.py run_huey -w {args.workers} -k thread, {settings.HUEY.get('huey_class')}",
         "deliveries_unsent_of_total": list(outbox),
     }

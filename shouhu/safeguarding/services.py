@@ -210,6 +210,35 @@ def _notify(users: list[Any], *, kind: str, title: str, url: str, dedupe: str) -
                body=_("请登录平台查看，详情不在通知中显示。"), url=url, dedupe_key=dedupe)
 
 
+def _new_report_audiences(report: Report) -> dict[str, list[Any]]:
+    """Who hears of a new report, in one query: the station's police (or, without a station, the
+    district police's), the district police, the town's supervisors, the district office."""
+    from django.db.models import Q
+
+    from shouhu.org.models import User
+
+    q = (Q(organization__code="public_security", roles__role=Role.POLICE)
+         | Q(organization__code="civil_affairs", roles__role=Role.DISTRICT_OFFICER)
+         | Q(organization__kind=OrgKind.TOWN_GOVERNMENT, organization__regions__code=report.town_code,
+             roles__role=Role.TOWN_SUPERVISOR))
+    if report.police_station_id:
+        q |= Q(organization_id=report.police_station_id, roles__role=Role.POLICE)
+    out: dict[str, list[Any]] = {"station": [], "district_police": [], "town": [], "office": []}
+    for user in User.objects.filter(q, is_active=True).select_related("organization").distinct().order_by("id"):
+        org = user.organization
+        if report.police_station_id and org.pk == report.police_station_id:
+            out["station"].append(user)
+        elif org.code == "public_security":
+            out["district_police"].append(user)
+        elif org.code == "civil_affairs":
+            out["office"].append(user)
+        elif org.kind == OrgKind.TOWN_GOVERNMENT:
+            out["town"].append(user)
+    if not report.police_station_id:  # no station covers the place: the district police handle it
+        out["station"], out["district_police"] = out["district_police"], []
+    return out
+
+
 def _tell_new_report(report: Report) -> None:
     """The station (or, without one, the district police), the district police, the town and the
     district office are told at once, and the reporter gets a receipt: one batch of notifications."""
@@ -219,15 +248,13 @@ def _tell_new_report(report: Report) -> None:
     urgent = _("【紧急】") if report.urgent else ""
     key = f"report_new:{report.pk}"
     body = _("请登录平台查看，详情不在通知中显示。")
-    messages = [Message(tuple(_recipients_of(report.police_station or district_police(), [Role.POLICE])),
-                        "report_new", urgent + _("收到一份强制报告，请立即处置"), url, body, key)]
-    if report.police_station is not None:
-        messages.append(Message(tuple(_recipients_of(district_police(), [Role.POLICE])), "report_new",
-                                urgent + _("辖区收到一份强制报告"), url, body, key))
-    messages.append(Message(tuple(_recipients_of(town_government(report.town_code), [Role.TOWN_SUPERVISOR])),
-                            "report_new", urgent + _("本镇（街道）收到一份强制报告"), url, body, key))
-    messages.append(Message(tuple(_recipients_of(district_office(), [Role.DISTRICT_OFFICER])), "report_new",
-                            urgent + _("收到一份强制报告"), url, body, key))
+    who = _new_report_audiences(report)
+    messages = [
+        Message(tuple(who["station"]), "report_new", urgent + _("收到一份强制报告，请立即处置"), url, body, key),
+        Message(tuple(who["district_police"]), "report_new", urgent + _("辖区收到一份强制报告"), url, body, key),
+        Message(tuple(who["town"]), "report_new", urgent + _("本镇（街道）收到一份强制报告"), url, body, key),
+        Message(tuple(who["office"]), "report_new", urgent + _("收到一份强制报告"), url, body, key),
+    ]
     if report.reporter_id:
         messages.append(Message((report.reporter,), "report_receipt", _("您的强制报告已送达，回执码 %(c)s") % {
             "c": report.receipt_code}, url, body, f"report_receipt:{report.pk}"))
