@@ -7,6 +7,7 @@ district, member-unit, leader and administrator accounts of the demo.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from datetime import date
@@ -65,12 +66,16 @@ def niutang_village():
     return Region.objects.filter(code__startswith="320412102", level=5).order_by("code").first()
 
 
-_seq = iter(range(1, 999, 2))
+_counter = itertools.count()
+# Birth places outside 武进 (320412): never collide with the demo children, all born there. Each
+# gives 499 sequence numbers (odd: male and female alike are fine) for one birth date.
+_PLACES = ("320481", "320482", "320402", "320404", "320411")
 
 
 def new_id_number(birth: date | None = None) -> str:
-    # Born in 溧阳 (320481): never collides with the demo children, all born in 320412.
-    return make_id_number("320481", birth or date(2015, 3, 8), next(_seq))
+    n = next(_counter)
+    place = _PLACES[(n // 499) % len(_PLACES)]
+    return make_id_number(place, birth or date(2015, 3, 8), 1 + 2 * (n % 499))
 
 
 @pytest.fixture

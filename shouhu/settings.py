@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "shouhu.visits",
     "shouhu.safeguarding",
     "shouhu.tasks",
+    "shouhu.cases",
     "shouhu.intake",
     "shouhu.notify",
     "shouhu.api",

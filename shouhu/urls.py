@@ -21,6 +21,7 @@ urlpatterns = [
     path("tasks/", include("shouhu.tasks.urls")),
     path("intake/", include("shouhu.intake.urls")),
     path("visits/", include("shouhu.visits.urls")),
+    path("cases/", include("shouhu.cases.urls")),
     path("reports/", include("shouhu.safeguarding.urls")),
     path("notifications/", include("shouhu.notify.urls")),
     path("report/", include("shouhu.safeguarding.public_urls")),

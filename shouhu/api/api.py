@@ -496,3 +496,7 @@ def patch_child(request: HttpRequest, child_id: UUID, payload: ChildPatch) -> An
 from shouhu.safeguarding.api import router as safeguarding_router  # noqa: E402
 
 api.add_router("", safeguarding_router)
+
+from shouhu.tasks.api import router as tasks_router  # noqa: E402
+
+api.add_router("", tasks_router)

@@ -14,11 +14,10 @@ transaction rolls back, nothing was notified.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 

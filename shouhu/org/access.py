@@ -44,6 +44,8 @@ class Cap(enum.StrEnum):
     REPORTS_TOWN = "reports.town"  # the town: reports in its area (never who reported), assessment
     REPORTS_ALL = "reports.all"  # the district office: every report, the reporter, placements
     REPORTS_SUPERVISE = "reports.supervise"  # the procuratorate: timelines and response times only
+    CASES = "cases"  # case management (个案): open, assess, plan, refer, close, in the role's regions
+    CASES_APPROVE = "cases.approve"  # the district office: approve closing a red/orange case
 
 
 class Label(enum.StrEnum):
@@ -63,11 +65,12 @@ ROLE_CAPS: dict[str, frozenset[Cap]] = {
     Role.DISTRICT_OFFICER: frozenset(
         {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.AUDIT_VIEW,
          Cap.STATS_VIEW, Cap.API_TOKEN, Cap.POLICY_CONFIRM, Cap.POLICY_SETTINGS, Cap.TASKS, Cap.VISITS,
-         Cap.VISIT_REVIEW, Cap.REPORT_FILE, Cap.REPORTS_ALL}
+         Cap.VISIT_REVIEW, Cap.REPORT_FILE, Cap.REPORTS_ALL, Cap.CASES, Cap.CASES_APPROVE}
     ),
     Role.TOWN_SUPERVISOR: frozenset(
         {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.STATS_VIEW,
-         Cap.POLICY_CONFIRM, Cap.TASKS, Cap.VISITS, Cap.VISIT_REVIEW, Cap.REPORT_FILE, Cap.REPORTS_TOWN}
+         Cap.POLICY_CONFIRM, Cap.TASKS, Cap.VISITS, Cap.VISIT_REVIEW, Cap.REPORT_FILE, Cap.REPORTS_TOWN,
+         Cap.CASES}
     ),
     Role.VILLAGE_DIRECTOR: frozenset(
         {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.TASKS, Cap.VISITS,

@@ -56,6 +56,10 @@ def home(request: HttpRequest) -> HttpResponse:
         context["tasks_total"] = inbox.count()
         context["tasks_overdue"] = inbox.filter(due_at__lt=timezone.now()).count()
         context["now"] = timezone.now()
+        if scope.organization_id is not None:
+            from shouhu.tasks.selectors import response_figures
+
+            context["task_figures"] = response_figures(organization_id=scope.organization_id)
     if scope.can(Cap.VISITS):
         from shouhu.visits.selectors import due_filter, plans_for
         from shouhu.visits.services import week_end

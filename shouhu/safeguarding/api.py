@@ -1,11 +1,12 @@
-"""Mandatory reports through the API (school and hospital systems report directly), and the
-organisation's open tasks. Mounted on the API in shouhu/api/api.py.
+"""Mandatory reports through the API (school and hospital systems report directly).
+Mounted on the API in shouhu/api/api.py.
 
 * `POST /reports` — REPORT_FILE; an `Idempotency-Key` header makes a retried submission return
   the first report (200) instead of a second one (201);
 * `GET /reports/{report_id}` — what the caller may see of a report it is concerned by (the
-  selectors' `view_of`); any other report is a 404, as missing as a report that does not exist;
-* `GET /tasks` — the open tasks of the caller's organisation.
+  selectors' `view_of`); any other report is a 404, as missing as a report that does not exist.
+
+The organisation's tasks (`GET /tasks` and the answers) are in shouhu/tasks/api.py.
 """
 
 from datetime import datetime
@@ -16,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import Field, Header, Path, Query, Schema
+from ninja import Field, Header, Path, Schema
 from ninja.responses import Status
 
 from shouhu.api.auth import GuardedRouter
@@ -25,7 +26,7 @@ from shouhu.audit.services import record
 from shouhu.org.access import Cap, allow
 from shouhu.org.models import Region, RegionLevel
 from shouhu.safeguarding import services
-from shouhu.safeguarding.models import Report, ReportDeadline, Source
+from shouhu.safeguarding.models import Report, Source
 from shouhu.safeguarding.selectors import report_get_for
 
 router = GuardedRouter(tags=["reports"])
@@ -97,30 +98,6 @@ class ReportOut(Schema):
     closed_at: datetime | None
     outcome: str
     details: ReportDetails | None = Field(None, description="儿童、地点与情况；仅处置单位、属地镇（街道）和区民政局可见")
-
-
-class TaskOut(Schema):
-    id: int
-    kind: str
-    title: str
-    state: str
-    report_id: int | None
-    child_id: UUID | None
-    due_at: datetime
-    overdue: bool
-    escalated: bool = Field(..., description="所涉强制报告有环节已超时升级督办")
-
-
-class TaskPage(Schema):
-    count: int
-    page: int
-    page_size: int
-    items: list[TaskOut]
-
-
-class TaskFilters(Schema):
-    page: int = Field(1, ge=1, le=100000)
-    page_size: int = Field(50, ge=1, le=200)
 
 
 # ----- operations ----------------------------------------------------------------------------------
@@ -197,29 +174,3 @@ def get_report(request: HttpRequest, report_id: int = Path(..., ge=1, le=MAX_ID)
             "officer": report.officer,
         }
     return out
-
-
-@router.get("/tasks", response=TaskPage, summary="本单位待办事项", tags=["tasks"])
-@allow(Cap.TASKS)
-def list_tasks(request: HttpRequest, filters: Query[TaskFilters]) -> dict[str, Any]:
-    from shouhu.tasks.selectors import inbox_for
-
-    qs = inbox_for(request.auth)
-    total = qs.count()
-    start = (filters.page - 1) * filters.page_size
-    tasks = list(qs[start:start + filters.page_size])
-    report_ids = {int(t.source_id) for t in tasks if t.source_type == "report_assessment" and t.source_id.isdigit()}
-    escalated = set(ReportDeadline.objects.filter(report_id__in=report_ids, escalated_at__isnull=False)
-                    .values_list("report_id", flat=True)) if report_ids else set()
-    now = timezone.now()
-    items = []
-    for task in tasks:
-        report_id = (int(task.source_id) if task.source_type == "report_assessment" and task.source_id.isdigit()
-                     else None)
-        items.append({
-            "id": task.pk, "kind": task.kind, "title": task.title, "state": task.state, "report_id": report_id,
-            "child_id": task.child_id, "due_at": task.due_at, "overdue": task.due_at < now,
-            "escalated": report_id in escalated,
-        })
-    return {"count": total, "page": filters.page, "page_size": filters.page_size, "items": items}
-

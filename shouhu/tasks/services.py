@@ -65,6 +65,9 @@ def task_close(*, actor: Any, task: Task, state: str, outcome: str, version: int
     current.closed_at, current.closed_by = timezone.now(), actor if getattr(actor, "is_authenticated", False) else None
     current.version += 1
     current.save(update_fields=["state", "outcome", "closed_at", "closed_by", "version"])
+    TaskEvent.objects.create(task=current, kind=TaskEventKind.COMPLETED if state == TaskState.DONE
+                             else TaskEventKind.CANCELLED, actor=current.closed_by,
+                             organization=getattr(current.closed_by, "organization", None), note=outcome[:500])
     record(actor=actor, action=Action.UPDATE, object_type="task", object_id=current.pk,
            detail={"state": state})
     return current

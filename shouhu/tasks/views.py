@@ -1,10 +1,13 @@
-"""The unit's inbox: every need found for a child that landed on this organisation."""
+"""The unit's inbox: every need found for a child that landed on this organisation, and its answers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -15,11 +18,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from shouhu.org.access import Cap, allow, scope_for
 from shouhu.registry.forms import ShouhuForm
-from shouhu.registry.selectors import children_with_restricted_facts
+from shouhu.registry.selectors import children_visible_to, children_with_restricted_facts
 from shouhu.registry.services import StaleEdit
-from shouhu.tasks.models import Task, TaskState
-from shouhu.tasks.selectors import inbox_for
+from shouhu.tasks import services
+from shouhu.tasks.models import OPEN_STATES, Task, TaskKind, TaskState
+from shouhu.tasks.selectors import escalated_task_ids, inbox_for, task_get_for, task_owned_by
 from shouhu.tasks.services import task_close
+
+RESTRICTED_DETAIL = gettext_lazy("说明涉及受限信息，您的角色无权查看；请与儿童所在镇（街道）儿童督导员联系。")
 
 
 class CloseForm(ShouhuForm):
@@ -28,24 +34,78 @@ class CloseForm(ShouhuForm):
     version = forms.IntegerField(widget=forms.HiddenInput)
 
 
+class AnswerForm(ShouhuForm):
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    back = forms.ChoiceField(choices=[("inbox", "inbox"), ("detail", "detail")], required=False)
+
+
+class AcceptForm(AnswerForm):
+    handler = forms.CharField(label=gettext_lazy("承办人"), max_length=40)
+
+
+class DeclineForm(AnswerForm):
+    reason = forms.CharField(label=gettext_lazy("退回理由"), max_length=300)
+
+
+class ProgressForm(AnswerForm):
+    note = forms.CharField(label=gettext_lazy("进展情况"), max_length=500)
+    info_request = forms.BooleanField(label=gettext_lazy("要求发起单位补充情况"), required=False)
+
+
+class CompleteForm(AnswerForm):
+    outcome = forms.CharField(label=gettext_lazy("办理结果"), max_length=500)
+
+
+def _withhold_restricted(actor: Any, tasks: list[Task]) -> None:
+    restricted = children_with_restricted_facts(actor, {t.child_id for t in tasks if t.child_id})
+    for task in tasks:
+        if task.child_id in restricted:
+            # A task's detail quotes the family's facts, some of which this role is not cleared to read.
+            task.detail = str(RESTRICTED_DETAIL)
+
+
 @allow(Cap.TASKS)
 @require_http_methods(["GET"])
 def inbox(request: HttpRequest) -> HttpResponse:
     qs = inbox_for(request.user)
-    if request.GET.get("overdue") == "1":
-        qs = qs.filter(due_at__lt=timezone.now())
+    now = timezone.now()
+    overdue_only = request.GET.get("overdue") == "1"
+    kind = request.GET.get("kind", "")
+    if overdue_only:
+        qs = qs.filter(due_at__lt=now)
+    if kind in TaskKind.values:
+        qs = qs.filter(kind=kind)
+    else:
+        kind = ""
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)
-    restricted = children_with_restricted_facts(request.user, {t.child_id for t in page.object_list if t.child_id})
+    _withhold_restricted(request.user, page.object_list)
+    escalated = escalated_task_ids(page.object_list)
     for task in page.object_list:
-        if task.child_id in restricted:
-            # A task's detail quotes the family's facts, some of which this role is not cleared to read.
-            task.detail = _("说明涉及受限信息，您的角色无权查看；请与儿童所在镇（街道）儿童督导员联系。")
+        task.escalated = task.pk in escalated
     params = request.GET.copy()
     params.pop("page", None)
     return render(request, "tasks/inbox.html", {
-        "page": page, "now": timezone.now(), "overdue_only": request.GET.get("overdue") == "1",
+        "page": page, "now": now, "overdue_only": overdue_only, "kind": kind, "kinds": TaskKind.choices,
         "querystring": params.urlencode(),
+    })
+
+
+@allow(Cap.TASKS)
+@require_http_methods(["GET"])
+def detail(request: HttpRequest, task_id: int) -> HttpResponse:
+    """The task and its timeline: the owner answers here, the organisation that asked reads it."""
+    task = task_get_for(request.user, task_id)
+    _withhold_restricted(request.user, [task])
+    org_id = scope_for(request.user).organization_id
+    owner = task.owner_id == org_id
+    events = list(task.events.select_related("actor", "organization"))
+    child_visible = task.child_id is not None and children_visible_to(request.user).filter(pk=task.child_id).exists()
+    return render(request, "tasks/detail.html", {
+        "t": task, "events": events, "owner": owner,
+        "overdue": task.state in OPEN_STATES and task.due_at < timezone.now(),
+        "can_answer": owner and task.state in OPEN_STATES, "escalated": bool(escalated_task_ids([task])),
+        "child_visible": child_visible, "back": "detail",
     })
 
 
@@ -70,3 +130,42 @@ def close(request: HttpRequest, task_id: int) -> HttpResponse:
             messages.success(request, _("已办结：%(title)s") % {"title": task.title})
     return redirect("tasks:inbox")
 
+
+def _answer_view(form_class: type[AnswerForm], call: Callable[[Any, Task, dict[str, Any]], Any],
+                 done: Any) -> Callable[[HttpRequest, int], HttpResponse]:
+    """A small POST form of the owner organisation, calling one service; back to where it was sent from."""
+
+    @allow(Cap.TASKS)
+    @require_POST
+    def view(request: HttpRequest, task_id: int) -> HttpResponse:
+        task = task_owned_by(request.user, task_id)
+        form = form_class(request.POST)
+        if not form.is_valid():
+            messages.error(request, "；".join(str(e) for errs in form.errors.values() for e in errs))
+        else:
+            try:
+                call(request.user, task, form.cleaned_data)
+            except StaleEdit as exc:
+                messages.error(request, exc.message)
+            except PermissionDenied:
+                raise Http404 from None
+            except ValidationError as exc:
+                messages.error(request, "；".join(exc.messages))
+            else:
+                messages.success(request, done % {"title": task.title})
+        if request.POST.get("back") == "detail":
+            return redirect("tasks:detail", task_id=task.pk)
+        return redirect("tasks:inbox")
+
+    return view
+
+
+accept = _answer_view(AcceptForm, lambda actor, task, data: services.task_accept(
+    actor=actor, task=task, handler=data["handler"], version=data["version"]), gettext_lazy("已接收：%(title)s"))
+decline = _answer_view(DeclineForm, lambda actor, task, data: services.task_decline(
+    actor=actor, task=task, reason=data["reason"], version=data["version"]), gettext_lazy("已退回：%(title)s"))
+progress = _answer_view(ProgressForm, lambda actor, task, data: services.task_progress(
+    actor=actor, task=task, note=data["note"], info_request=data["info_request"], version=data["version"]),
+    gettext_lazy("已记录进展：%(title)s"))
+complete = _answer_view(CompleteForm, lambda actor, task, data: services.task_complete(
+    actor=actor, task=task, outcome=data["outcome"], version=data["version"]), gettext_lazy("已办结：%(title)s"))

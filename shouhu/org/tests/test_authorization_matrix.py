@@ -49,11 +49,11 @@ ROLE_CAPS: dict[str, frozenset[Cap]] = {
     Role.DISTRICT_OFFICER: frozenset({
         Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.AUDIT_VIEW, Cap.STATS_VIEW, Cap.API_TOKEN,
         Cap.POLICY_CONFIRM, Cap.POLICY_SETTINGS, Cap.TASKS, Cap.VISITS, Cap.VISIT_REVIEW, Cap.REPORT_FILE,
-        Cap.REPORTS_ALL,
+        Cap.REPORTS_ALL, Cap.CASES, Cap.CASES_APPROVE,
     }),
     Role.TOWN_SUPERVISOR: frozenset({
         Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.STATS_VIEW, Cap.POLICY_CONFIRM, Cap.TASKS,
-        Cap.VISITS, Cap.VISIT_REVIEW, Cap.REPORT_FILE, Cap.REPORTS_TOWN,
+        Cap.VISITS, Cap.VISIT_REVIEW, Cap.REPORT_FILE, Cap.REPORTS_TOWN, Cap.CASES,
     }),
     Role.VILLAGE_DIRECTOR: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.TASKS,
                                       Cap.VISITS, Cap.REPORT_FILE}),
@@ -291,7 +291,17 @@ ROUTES: dict[str, Route] = {
     "policy/parameters/": Route(caps=_caps(Cap.POLICY_SETTINGS)),
     # The unit's inbox; a task is closed only by its owner organisation.
     "tasks/": Route(caps=_caps(Cap.TASKS)),
+    # The joint-meeting view and its workbook: numbers for the district (a town supervisor: their town).
+    "tasks/meeting/": Route(caps=_caps(Cap.STATS_VIEW)),
+    "tasks/meeting.xlsx": Route(caps=_caps(Cap.STATS_VIEW)),
     "tasks/<int:task_id>/close/": Route(caps=_caps(Cap.TASKS), task=True, method="post"),
+    # A task's page: its owner and the organisation that asked (the matrix's task has none) read it;
+    # only the owner answers (the minimal input sent is empty: a message and a redirect).
+    "tasks/<int:task_id>/": Route(caps=_caps(Cap.TASKS), task=True),
+    "tasks/<int:task_id>/accept/": Route(caps=_caps(Cap.TASKS), task=True, method="post"),
+    "tasks/<int:task_id>/decline/": Route(caps=_caps(Cap.TASKS), task=True, method="post"),
+    "tasks/<int:task_id>/progress/": Route(caps=_caps(Cap.TASKS), task=True, method="post"),
+    "tasks/<int:task_id>/complete/": Route(caps=_caps(Cap.TASKS), task=True, method="post"),
     # Spreadsheets out (intake): the ledger list for whoever sees a ledger (scoped inside, so an
     # account with nothing in scope gets an empty workbook); the statistics tables, numbers only.
     "intake/export/ledger.xlsx": Route(caps=VIEW),
@@ -329,6 +339,20 @@ ROUTES: dict[str, Route] = {
                                          expect=_no_object_expect(Cap.VISITS)),
     "visits/photo/<int:photo_id>/": Route(caps=_caps(Cap.VISITS), url="/visits/photo/999999999/",
                                           expect=_no_object_expect(Cap.VISITS)),
+    # Case management: town supervisors and the district office; a case is a 404 to whoever holds
+    # the capability (the matrix has none), the chronology follows the child's scope.
+    "cases/": Route(caps=_caps(Cap.CASES)),
+    "cases/new/": Route(caps=_caps(Cap.CASES), expect=_no_object_expect(Cap.CASES)),
+    "cases/child/<uuid:pk>/chronology/": Route(caps=_caps(Cap.CASES), child="view"),
+    "cases/<int:case_id>/": Route(caps=_caps(Cap.CASES), url="/cases/999999999/",
+                                  expect=_no_object_expect(Cap.CASES)),
+    "cases/<int:case_id>/assess/": Route(caps=_caps(Cap.CASES), url="/cases/999999999/assess/",
+                                         expect=_no_object_expect(Cap.CASES)),
+    **{f"cases/<int:case_id>/{step}/": Route(caps=_caps(Cap.CASES), url=f"/cases/999999999/{step}/", method="post",
+                                             expect=_no_object_expect(Cap.CASES))
+       for step in ("goal", "action", "refer", "service", "review", "close", "reopen")},
+    "cases/<int:case_id>/approve/": Route(caps=_caps(Cap.CASES_APPROVE), url="/cases/999999999/approve/",
+                                          method="post", expect=_no_object_expect(Cap.CASES_APPROVE)),
     # One's own notifications (every role); another user's notification is as missing as none.
     "notifications/": Route(caps=_caps(Cap.NOTIFICATIONS)),
     "notifications/<int:notification_id>/": Route(caps=_caps(Cap.NOTIFICATIONS), url="/notifications/999999999/",
@@ -372,6 +396,10 @@ ROUTES: dict[str, Route] = {
     "api/v1/reports": Route(api=True),
     "api/v1/reports/<report_id>": Route(api=True),
     "api/v1/tasks": Route(api=True),
+    "api/v1/tasks/<task_id>/accept": Route(api=True),
+    "api/v1/tasks/<task_id>/decline": Route(api=True),
+    "api/v1/tasks/<task_id>/progress": Route(api=True),
+    "api/v1/tasks/<task_id>/complete": Route(api=True),
     # The admin site: system and security administrators only (三员分立).
     "admin/": Route(admin=True, caps=ADMINS),
     "admin/login/": Route(expect=_admin_login_expect),
@@ -467,6 +495,11 @@ API_OPERATIONS: dict[tuple[str, str], ApiOperation] = {
     ("GET", "/reports/{report_id}"): ApiOperation(caps=_caps(Cap.REPORT_FILE, Cap.REPORTS_HANDLE, Cap.REPORTS_TOWN,
                                                              Cap.REPORTS_ALL, Cap.REPORTS_SUPERVISE)),
     ("GET", "/tasks"): ApiOperation(caps=_caps(Cap.TASKS)),
+    # The answers: the walk's URL keeps its "{task_id}" placeholder, a 422 for whoever holds TASKS.
+    ("POST", "/tasks/{task_id}/accept"): ApiOperation(caps=_caps(Cap.TASKS), body={"handler": "矩阵"}),
+    ("POST", "/tasks/{task_id}/decline"): ApiOperation(caps=_caps(Cap.TASKS), body={"reason": "矩阵"}),
+    ("POST", "/tasks/{task_id}/progress"): ApiOperation(caps=_caps(Cap.TASKS), body={"note": "矩阵"}),
+    ("POST", "/tasks/{task_id}/complete"): ApiOperation(caps=_caps(Cap.TASKS), body={"outcome": "矩阵"}),
 }
 
 
