@@ -462,8 +462,10 @@ def report_assessed(*, actor: Any, report: Report, note: str, child: Any = None,
         report.save()
     _meet(report, DeadlineKind.ASSESSMENT, now)
     _event(report, EventKind.ASSESSED, actor, now, note=note)
-    Task.objects.filter(source_type="report_assessment", source_id=str(report.pk), state__in=OPEN_STATES).update(
-        state=TaskState.DONE, closed_at=now, closed_by=_user(actor), outcome=_("已完成评估帮扶"))
+    from shouhu.tasks.services import task_close
+
+    for task in Task.objects.filter(source_type="report_assessment", source_id=str(report.pk), state__in=OPEN_STATES):
+        task_close(actor=actor, task=task, state=TaskState.DONE, outcome=_("已完成评估帮扶"), version=None)
     record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
            detail={"step": "assessed", "child": str(report.child_id) if report.child_id else None})
     return report

@@ -65,6 +65,7 @@ def task_close(*, actor: Any, task: Task, state: str, outcome: str, version: int
     current.closed_at, current.closed_by = timezone.now(), actor if getattr(actor, "is_authenticated", False) else None
     current.version += 1
     current.save(update_fields=["state", "outcome", "closed_at", "closed_by", "version"])
+    end_share(current)
     TaskEvent.objects.create(task=current, kind=TaskEventKind.COMPLETED if state == TaskState.DONE
                              else TaskEventKind.CANCELLED, actor=current.closed_by,
                              organization=getattr(current.closed_by, "organization", None), note=outcome[:500])
@@ -81,6 +82,13 @@ def cancel_for_source(*, actor: Any, source_type: str, source_id: str, outcome: 
         count += 1
     return count
 
+
+
+def end_share(task: Task) -> int:
+    """A unit sees a referred child only while its task is open: closing, declining or completing
+    the task ends the share it opened (other open tasks about the child keep theirs)."""
+    deleted, _counts = ChildShare.objects.filter(source_type="task", source_id=str(task.pk)).delete()
+    return deleted
 
 
 # ----- the unit's answers ----------------------------------------------------------------------------
@@ -138,6 +146,7 @@ def task_decline(*, actor: Any, task: Task, reason: str, version: int | None = N
     current.closed_at, current.closed_by = timezone.now(), user
     current.version += 1
     current.save(update_fields=["state", "decline_reason", "closed_at", "closed_by", "version"])
+    end_share(current)
     _step(actor, current, TaskEventKind.DECLINED, reason)
     if current.requester_id:
         from shouhu.notify.services import notify
@@ -174,5 +183,6 @@ def task_complete(*, actor: Any, task: Task, outcome: str, version: int | None =
         current.accepted_at = current.closed_at
     current.version += 1
     current.save(update_fields=["state", "outcome", "closed_at", "closed_by", "accepted_at", "version"])
+    end_share(current)
     _step(actor, current, TaskEventKind.COMPLETED, outcome)
     return current

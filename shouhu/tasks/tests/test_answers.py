@@ -50,3 +50,14 @@ def test_decline_returns_to_the_requester(users, referral):
     task = services.task_decline(actor=users["education"], task=referral, reason="不属于本单位职责，应转学校")
     assert task.state == TaskState.DECLINED and task.decline_reason.startswith("不属于")
     assert Notification.objects.filter(recipient=users["town_hutang"], kind="task_declined").exists()
+
+
+def test_the_unit_sees_the_child_only_while_the_task_is_open(users, referral):
+    from shouhu.registry.selectors import children_visible_to
+
+    education = users["education"]
+    assert children_visible_to(education).filter(pk=referral.child_id).exists()
+    services.task_accept(actor=education, task=referral, handler="王老师")
+    assert children_visible_to(education).filter(pk=referral.child_id).exists()
+    services.task_complete(actor=education, task=referral, outcome="已返校")
+    assert not children_visible_to(education).filter(pk=referral.child_id).exists()
