@@ -94,8 +94,13 @@ def _client_key(request: HttpRequest) -> str:
     return hashlib.sha256(f"{settings.SECRET_KEY}:{ip}".encode()).hexdigest()[:32]
 
 
+def _window_clock() -> float:
+    """The clock of the rate-limit windows (fixed windows: a burst may straddle two of them)."""
+    return time.time()
+
+
 def _bucket_keys(kind: str, client: str, limits: tuple[tuple[int, int], ...]) -> list[tuple[str, int, int]]:
-    now = int(time.time())
+    now = int(_window_clock())
     return [(f"shouhu:public:{kind}:{client}:{window}:{now // window}", count, window) for count, window in limits]
 
 

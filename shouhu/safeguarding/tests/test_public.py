@@ -20,8 +20,12 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache():
+def _empty_cache(monkeypatch):
     cache.clear()  # the rate limits and used challenges live in the cache
+    # The limits count in fixed hour and day windows: a test running across an hour boundary would
+    # see its count restart (CI met one at 02:00). Pin the windows' clock to the middle of a day.
+    noon = (int(time.time()) // 86400) * 86400 + 43200 + 1800
+    monkeypatch.setattr(public, "_window_clock", lambda: noon)
     yield
     cache.clear()
 
