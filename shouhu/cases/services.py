@@ -181,12 +181,9 @@ def child_school(child: Child) -> Any:
 
 
 def referral_due(need_code: str) -> Any:
-    from datetime import datetime, time
+    from shouhu.lib.workdays import workday_deadline
 
-    from shouhu.lib.workdays import add_workdays
-
-    day = add_workdays(timezone.localdate(), rules.service_days(need_code))
-    return timezone.make_aware(datetime.combine(day, time(17, 30)))
+    return workday_deadline(rules.service_days(need_code))
 
 
 @transaction.atomic

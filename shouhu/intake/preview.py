@@ -267,9 +267,7 @@ class _Differ:
         return {child.pk: child for child in qs}
 
     def _current_entrustment(self, child: m.Child) -> m.Entrustment | None:
-        current = [e for e in child.entrustments.all() if e.until is None or e.until >= self.today]
-        current.sort(key=lambda e: (e.since or date.min, e.pk), reverse=True)
-        return current[0] if current else None
+        return child.current_entrustment(self.today)
 
     def _current_situations(self, member: m.FamilyMember | None) -> list[m.ParentSituation]:
         if member is None:

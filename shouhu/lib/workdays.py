@@ -3,7 +3,7 @@ adjusted working days from chinese-calendar; years it does not know yet fall bac
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import chinese_calendar
 
@@ -23,3 +23,15 @@ def add_workdays(start: date, days: int) -> date:
         if is_workday(current):
             left -= 1
     return current
+
+
+END_OF_WORKDAY = time(17, 30)
+
+
+def workday_deadline(days: int, start: date | None = None) -> datetime:
+    """The end of the working day (17:30, local time) `days` working days after `start` (today):
+    the due time of a task, a referral or a town's assessment."""
+    from django.utils import timezone
+
+    day = add_workdays(start or timezone.localdate(), days)
+    return datetime.combine(day, END_OF_WORKDAY, tzinfo=timezone.get_current_timezone())

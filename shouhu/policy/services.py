@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
-from shouhu.lib.workdays import add_workdays
+from shouhu.lib.workdays import workday_deadline
 from shouhu.org.models import NeedType
 from shouhu.policy.engine import JIANGSU_SOURCE, Evaluation, evaluate
 from shouhu.policy.entitlements import entitlements_for, unit_for
@@ -96,7 +96,7 @@ def _label(code: str) -> str:
 
 
 def _deadline(day: date) -> datetime:
-    return datetime.combine(add_workdays(day, GAP_WORKING_DAYS), time(17, 30), tzinfo=timezone.get_current_timezone())
+    return workday_deadline(GAP_WORKING_DAYS, day)
 
 
 # ----- evaluation ----------------------------------------------------------------------------

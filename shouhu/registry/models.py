@@ -220,6 +220,13 @@ class Child(models.Model):
     def id_number_masked(self) -> str:
         return mask_id_number(self.id_number)
 
+    def current_entrustment(self, today: date) -> Entrustment | None:
+        """The entrustment in force on `today` (the latest begun), from `entrustments` — prefetch
+        them when asking for many children."""
+        current = [e for e in self.entrustments.all() if e.until is None or e.until >= today]
+        current.sort(key=lambda e: (e.since or date.min, e.pk), reverse=True)
+        return current[0] if current else None
+
     def age_on(self, day: date) -> int:
         """Completed years (周岁) on `day`; the birthday itself does not yet count (policy.md §1)."""
         years = day.year - self.birth_date.year

@@ -106,10 +106,6 @@ def clocks(report: Report, now: Any = None) -> list[Clock]:
     return out
 
 
-def open_deadlines_q(now: Any = None) -> Q:
-    return Q(met_at__isnull=True)
-
-
 def overdue_reports(qs: QuerySet[Report], now: Any = None) -> QuerySet[Report]:
     now = now or timezone.now()
     late = ReportDeadline.objects.filter(met_at__isnull=True, due_at__lt=now).values("report_id")

@@ -377,7 +377,7 @@ def report_measure(*, actor: Any, report: Report, measure: str, note: str = "", 
 @transaction.atomic
 def report_notify_town(*, actor: Any, report: Report, note: str = "", request: Any = None) -> Any:
     """通报: the police tell the town government; the town gets an assessment task with a deadline."""
-    from shouhu.lib.workdays import add_workdays
+    from shouhu.lib.workdays import workday_deadline
     from shouhu.tasks.models import TaskKind
     from shouhu.tasks.services import task_open
 
@@ -392,8 +392,7 @@ def report_notify_town(*, actor: Any, report: Report, note: str = "", request: A
     report.version += 1
     report.save()
     _meet(report, DeadlineKind.TOWN_NOTIFY, now)
-    day = add_workdays(timezone.localdate(), int(_params().report_assessment_working_days))
-    due = timezone.make_aware(datetime.combine(day, datetime.min.time().replace(hour=17, minute=30)))
+    due = workday_deadline(int(_params().report_assessment_working_days))
     ReportDeadline.objects.get_or_create(report=report, kind=DeadlineKind.ASSESSMENT, defaults={"due_at": due})
     _event(report, EventKind.TOWN_NOTIFIED, actor, now, note=note)
     task = None
@@ -482,7 +481,7 @@ def report_help(*, actor: Any, report: Report, need_code: str, note: str = "", r
     """The town (or the district office) asks the unit the duty catalogue names for a need — hospital
     treatment and injury assessment → health, legal aid → justice … — as a task in its inbox,
     linked to the report (and to the child, shared with the unit, when the report has one)."""
-    from shouhu.lib.workdays import add_workdays
+    from shouhu.lib.workdays import workday_deadline
     from shouhu.org.access import Cap, scope_for
     from shouhu.org.models import NeedType
     from shouhu.policy.selectors import routes
@@ -499,8 +498,7 @@ def report_help(*, actor: Any, report: Report, need_code: str, note: str = "", r
     owner = Organization.objects.filter(code=unit_code).first()
     if owner is None:
         raise ValidationError({"need": [_("目录中没有承办“%(n)s”的单位，请联系区民政局（联席办）。") % {"n": need.name}]})
-    day = add_workdays(timezone.localdate(), 5 if report.urgent else 15)
-    due = timezone.make_aware(datetime.combine(day, datetime.min.time().replace(hour=17, minute=30)))
+    due = workday_deadline(5 if report.urgent else 15)
     task = task_open(actor=actor, owner=owner, kind=TaskKind.REFERRAL, child=report.child, need_type=need,
                      title=_("强制报告后续：%(n)s") % {"n": need.name}, detail=(note or "").strip()[:1000], due_at=due,
                      source_type="report_help", source_id=f"{report.pk}:{need_code}")

@@ -231,19 +231,11 @@ def visit_return(*, actor: Any, visit: Visit, comment: str, request: Any = None)
 # ----- help from a member unit ---------------------------------------------------------------------
 
 
-def _days_later(n: int) -> Any:
-    from datetime import datetime, time
-
-    from shouhu.lib.workdays import add_workdays
-
-    day = add_workdays(timezone.localdate(), n)
-    return timezone.make_aware(datetime.combine(day, time(17, 30)))
-
-
 @transaction.atomic
 def help_request(*, actor: Any, child: Child, need_code: str, note: str, visit: Visit | None = None) -> Any:
     """Ask the unit the duty catalogue names for this need (e.g. dropped out → education bureau) for
     help: a task in its inbox with a deadline (15 working days), sharing the child with it."""
+    from shouhu.lib.workdays import workday_deadline
     from shouhu.org.models import NeedType
     from shouhu.policy.entitlements import LOCAL_UNITS
     from shouhu.policy.selectors import local_unit, routes
@@ -260,7 +252,7 @@ def help_request(*, actor: Any, child: Child, need_code: str, note: str, visit: 
     source_id = f"{visit.pk if visit else 'child'}:{child.pk}:{need_code}"
     return task_open(actor=actor, owner=owner, kind=TaskKind.REFERRAL, child=child, need_type=need,
                      title=_("走访发现：%(n)s") % {"n": need.name}, detail=(note or "").strip()[:1000],
-                     due_at=_days_later(15), source_type="visit_help", source_id=source_id)
+                     due_at=workday_deadline(15), source_type="visit_help", source_id=source_id)
 
 
 def overdue_days(next_due: date | None, today: date | None = None) -> int:

@@ -182,13 +182,6 @@ def visit_new(request: HttpRequest, pk: str) -> HttpResponse:
     return redirect(url)
 
 
-def _current_entrustment(child: Any) -> Any:
-    today = timezone.localdate()
-    current = [e for e in child.entrustments.all() if e.until is None or e.until >= today]
-    current.sort(key=lambda e: (e.since or today, e.pk), reverse=True)
-    return current[0] if current else None
-
-
 @allow(Cap.VISITS)
 @require_http_methods(["GET", "POST"])
 def visit_detail(request: HttpRequest, visit_id: int) -> HttpResponse:
@@ -225,7 +218,7 @@ def visit_detail(request: HttpRequest, visit_id: int) -> HttpResponse:
 
     today = timezone.localdate()
     codes = set(ChildCategory.objects.filter(child=child, valid_to__isnull=True).values_list("code", flat=True))
-    found = findings(birth_date=child.birth_date, categories=codes, entrustment=_current_entrustment(child),
+    found = findings(birth_date=child.birth_date, categories=codes, entrustment=child.current_entrustment(today),
                      visit=visit, today=today) if visit.state != VisitState.DRAFT else []
     scope = scope_for(request.user)
     current_risk = RiskAssessment.objects.filter(child=child).order_by("-set_at", "-id").first()
