@@ -34,9 +34,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import send_mail
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.translation import gettext as _
 
 from shouhu.lib.env import env_str
 from shouhu.notify.models import Notification
+
+
+def _signature() -> str:
+    """The platform's name in front of an SMS or e-mail subject."""
+    return _("【守护】")
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +164,7 @@ class SmsGatewayChannel(Channel):
         return str(getattr(user, self.address_field, "") or "").strip()
 
     def payload(self, address: str, notification: Notification) -> dict[str, Any]:
-        return {"to": address, "text": f"【守护】{notification.title} {absolute_link(notification.url)}",
+        return {"to": address, "text": f"{_signature()}{notification.title} {absolute_link(notification.url)}",
                 "reference": str(notification.pk)}
 
     def send(self, address: str, notification: Notification) -> None:
@@ -178,7 +184,7 @@ class EmailChannel(Channel):
         lines = [notification.body, "", absolute_link(notification.url)] if notification.body else [
             absolute_link(notification.url)]
         try:
-            send_mail(f"【守护】{notification.title}", "\n".join(lines), None, [address], fail_silently=False)
+            send_mail(f"{_signature()}{notification.title}", "\n".join(lines), None, [address], fail_silently=False)
         except OSError as exc:  # smtplib's errors are OSErrors: the mail server is down or refuses
             raise DeliveryError(f"mail: {type(exc).__name__}") from None
 
@@ -238,7 +244,7 @@ class WeComChannel(Channel):
                 "title": truncate_bytes(notification.title, 128),
                 "description": truncate_bytes(html.escape(notification.body or notification.title), 512),
                 "url": absolute_link(notification.url),
-                "btntxt": "详情",
+                "btntxt": str(_("详情")),
             },
         }
 
