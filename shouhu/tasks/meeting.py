@@ -125,6 +125,7 @@ class Figures:
     completed_on_time: int = 0
     completed: int = 0
     declined: int = 0
+    escalated: int = 0  # received in the period and escalated for lateness (now or earlier)
     overdue_now: int = 0
     accept_hours: list[float] = field(default_factory=list, repr=False)
     complete_hours: list[float] = field(default_factory=list, repr=False)
@@ -166,6 +167,8 @@ class Figures:
                 self.completed_on_time += 1
         if row.state == TaskState.DECLINED:
             self.declined += 1
+        if row.escalated_at is not None:
+            self.escalated += 1
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,7 @@ class TaskRow:
     child_region: str | None
     need_type: str | None
     decline_reason: str
+    escalated_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,7 @@ class Meeting:
 
 
 TASK_COLUMNS = ("owner_id", "kind", "state", "due_at", "created_at", "accepted_at", "closed_at",
-                "child__region_id", "need_type__name", "decline_reason")
+                "child__region_id", "need_type__name", "decline_reason", "escalated_at")
 
 
 def task_rows(*, start: datetime, end: datetime, now: datetime) -> Iterable[TaskRow]:
@@ -359,12 +363,12 @@ def chart_for(figures: list[Figures], *, label_width: int = 190, bar_width: int 
 # ----- the spreadsheet ----------------------------------------------------------------------------
 
 FIGURE_HEADERS = ["收到任务", "按时接收", "按时接收率(%)", "按时办结", "按时办结率(%)", "已办结", "退回",
-                  "当前逾期", "接收用时中位数(小时)", "办结用时中位数(小时)"]
+                  "超时升级督办", "当前逾期", "接收用时中位数(小时)", "办结用时中位数(小时)"]
 
 
 def figure_values(f: Figures) -> list[Any]:
     return [f.received, f.accepted_on_time, f.accept_share, f.completed_on_time, f.complete_share, f.completed,
-            f.declined, f.overdue_now, f.median_accept_hours, f.median_complete_hours]
+            f.declined, f.escalated, f.overdue_now, f.median_accept_hours, f.median_complete_hours]
 
 
 def write_meeting(out: Any, *, actor: Any, period: Period, now: datetime | None = None) -> dict[str, Any]:
@@ -420,7 +424,7 @@ def write_meeting(out: Any, *, actor: Any, period: Period, now: datetime | None 
         ("内容", "联席会议任务办理情况：按成员单位（含下属单位）、按镇（街道）；不含儿童个人信息"),
         ("统计期间", period.label),
         ("口径", "按时接收：接收时间不晚于办理期限；按时办结：已办结且办结时间不晚于办理期限；"
-                 "比率以期间内收到的任务数为分母；下属单位（学校、派出所、医疗机构等）计入其成员单位"),
+                 "比率以期间内收到的任务数为分母；超时升级督办：期间内收到、因超过办理期限未办结而升级督办的任务；下属单位（学校、派出所、医疗机构等）计入其成员单位"),
     ]))
     watermark.apply(workbook, sheets, title="联席会议任务办理情况")
     workbook.save(out)

@@ -121,3 +121,46 @@ def response_figures(*, organization_id: int, days: int = FIGURES_DAYS, now: Any
         median_complete=_median(period.filter(done), to_complete, counts["completed"]),
         due=counts["completed"] + counts["late_open"], on_time=counts["on_time"],
     )
+
+
+def requested_by(actor: Any) -> QuerySet[Task]:
+    """The tasks the actor's organisation asked other units for (its referrals), open ones first,
+    the earliest deadline first; closed ones follow, the latest first."""
+    org_id = scope_for(actor).organization_id
+    if org_id is None:
+        return Task.objects.none()
+    return (Task.objects.filter(requester_id=org_id).exclude(owner_id=org_id)
+            .select_related("owner", "need_type")
+            .order_by(F("closed_at").desc(nulls_first=True), "due_at", "id"))
+
+
+def supervised_org_ids(actor: Any) -> set[int] | None:
+    """The organisations whose late tasks the actor's organisation supervises: a member unit its
+    sub-organisations (a bureau its schools or hospitals); the joint-meeting office (the district
+    civil-affairs office) every unit. None means all; an empty set means none."""
+    from shouhu.org.models import Organization
+
+    org_id = scope_for(actor).organization_id
+    if org_id is None:
+        return set()
+    orgs = dict(Organization.objects.values_list("id", "parent_id"))
+    if Organization.objects.filter(pk=org_id, code="civil_affairs").exists():
+        return None
+    below: set[int] = set()
+    frontier = {org_id}
+    while frontier:
+        frontier = {child for child, parent in orgs.items() if parent in frontier and child not in below}
+        below |= frontier
+    below.discard(org_id)
+    return below
+
+
+def supervision_for(actor: Any) -> QuerySet[Task]:
+    """Open tasks past their deadline of the organisations the actor supervises (numbers and units
+    only: the page shows no child)."""
+    org_ids = supervised_org_ids(actor)
+    qs = (Task.objects.filter(state__in=OPEN_STATES, due_at__lt=timezone.now())
+          .select_related("owner", "owner__parent", "need_type").order_by("due_at", "id"))
+    if org_ids is None:
+        return qs
+    return qs.filter(owner_id__in=org_ids)

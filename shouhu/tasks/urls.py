@@ -5,6 +5,8 @@ from shouhu.tasks import views, views_meeting
 app_name = "tasks"
 urlpatterns = [
     path("", views.inbox, name="inbox"),
+    path("requested/", views.requested, name="requested"),
+    path("supervision/", views.supervision, name="supervision"),
     path("meeting/", views_meeting.meeting, name="meeting"),
     path("meeting.xlsx", views_meeting.meeting_xlsx, name="meeting_xlsx"),
     path("<int:task_id>/", views.detail, name="detail"),

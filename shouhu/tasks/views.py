@@ -22,7 +22,15 @@ from shouhu.registry.selectors import children_visible_to, children_with_restric
 from shouhu.registry.services import StaleEdit
 from shouhu.tasks import services
 from shouhu.tasks.models import OPEN_STATES, Task, TaskKind, TaskState
-from shouhu.tasks.selectors import escalated_task_ids, inbox_for, task_get_for, task_owned_by
+from shouhu.tasks.selectors import (
+    escalated_task_ids,
+    inbox_for,
+    requested_by,
+    supervised_org_ids,
+    supervision_for,
+    task_get_for,
+    task_owned_by,
+)
 from shouhu.tasks.services import task_close
 
 RESTRICTED_DETAIL = gettext_lazy("说明涉及受限信息，您的角色无权查看；请与儿童所在镇（街道）儿童督导员联系。")
@@ -88,6 +96,33 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "tasks/inbox.html", {
         "page": page, "now": now, "overdue_only": overdue_only, "kind": kind, "kinds": TaskKind.choices,
         "querystring": params.urlencode(),
+    })
+
+
+@allow(Cap.TASKS)
+@require_http_methods(["GET"])
+def requested(request: HttpRequest) -> HttpResponse:
+    """The referrals this organisation asked other units for: where each stands, late ones marked."""
+    page = Paginator(requested_by(request.user), 50).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    escalated = escalated_task_ids(page.object_list)
+    for task in page.object_list:
+        task.escalated = task.pk in escalated
+    return render(request, "tasks/requested.html", {"page": page, "now": timezone.now(), "querystring": ""})
+
+
+@allow(Cap.TASKS)
+@require_http_methods(["GET"])
+def supervision(request: HttpRequest) -> HttpResponse:
+    """督办: the late tasks of the units this organisation supervises, without any child's data."""
+    page = Paginator(supervision_for(request.user), 50).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    now = timezone.now()
+    for task in page.object_list:
+        task.days_late = (now - task.due_at).days
+    org_ids = supervised_org_ids(request.user)
+    return render(request, "tasks/supervision.html", {
+        "page": page, "now": now, "querystring": "", "supervises": org_ids is None or bool(org_ids),
     })
 
 

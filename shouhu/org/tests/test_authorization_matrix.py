@@ -291,6 +291,9 @@ ROUTES: dict[str, Route] = {
     "policy/parameters/": Route(caps=_caps(Cap.POLICY_SETTINGS)),
     # The unit's inbox; a task is closed only by its owner organisation.
     "tasks/": Route(caps=_caps(Cap.TASKS)),
+    # The referrals the organisation asked for; the late tasks of the units it supervises (no child data).
+    "tasks/requested/": Route(caps=_caps(Cap.TASKS)),
+    "tasks/supervision/": Route(caps=_caps(Cap.TASKS)),
     # The joint-meeting view and its workbook: numbers for the district (a town supervisor: their town).
     "tasks/meeting/": Route(caps=_caps(Cap.STATS_VIEW)),
     "tasks/meeting.xlsx": Route(caps=_caps(Cap.STATS_VIEW)),

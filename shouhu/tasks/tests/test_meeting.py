@@ -84,6 +84,18 @@ def test_on_time_definitions_and_roll_up(users, world):
     assert hutang.received == 5  # four about the 湖塘 child, and the town's own; the declined one has no child
 
 
+def test_escalations_are_counted_for_the_tasks_received_in_the_period(users, world):
+    from shouhu.tasks.escalation import escalate_overdue
+
+    assert _row(meeting_for(users["district"], period=Q2_2020, now=NOW).units, world["education"].name).escalated == 0
+    escalate_overdue(now=NOW)  # the school's open one (April) and the bureau's (March) are late
+    m = meeting_for(users["district"], period=Q2_2020, now=NOW)
+    edu = _row(m.units, world["education"].name)
+    assert edu.escalated == 1  # the March one was received before the period
+    assert _row(edu.children, "湖塘中心小学").escalated == 1
+    assert m.total.escalated == 1
+
+
 def test_period_parsing():
     today = date(2026, 11, 29)
     assert period_from({}, today=today) == quarter_of(today) == Period("quarter", date(2026, 10, 1), date(2026, 12, 31))
