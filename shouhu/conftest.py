@@ -8,8 +8,6 @@ district, member-unit, leader and administrator accounts of the demo.
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
 from datetime import date
 
 import pytest
@@ -100,9 +98,51 @@ def make_child(db, users):  # noqa: ANN001
     return make
 
 
-def chromium_path() -> str | None:
-    path = os.environ.get("SHOUHU_CHROMIUM", "/usr/bin/chromium")
-    return path if os.path.exists(path) or shutil.which(path) else None
+# ----- browser tests (shouhu/browser_testing.py) ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):  # noqa: ANN001
+    from shouhu.browser_testing import CHROMIUM, LAUNCH_ARGS
+
+    return {**browser_type_launch_args, "executable_path": CHROMIUM or "/usr/bin/chromium", "args": LAUNCH_ARGS}
+
+
+@pytest.fixture(scope="module")
+def _async_unsafe_allowed():  # noqa: ANN202
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def playwright(_async_unsafe_allowed):  # noqa: ANN001, ANN201
+    """Playwright's event loop lives only while a browser module runs (pytest-playwright's own
+    fixtures are session-wide, and would leave the loop running under later database tests)."""
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    yield pw
+    pw.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright):  # noqa: ANN001, ANN201
+    return playwright.chromium
+
+
+@pytest.fixture(scope="module")
+def browser(browser_type, browser_type_launch_args):  # noqa: ANN001, ANN201
+    browser = browser_type.launch(**browser_type_launch_args)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def demo_live(live_world, settings):  # noqa: ANN001
+    """The live server with demo mode on (demo accounts log in with the demo password only then)."""
+    settings.DEMO_MODE = True
+    return live_world
 
 
 def _audit_triggers(*, enabled: bool) -> None:

@@ -17,17 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from shouhu.conftest import chromium_path
+from shouhu.browser_testing import BROWSER, PASSWORD
 from shouhu.lib.idnumber import make_id_number
 
-CHROMIUM = chromium_path()
+pytestmark = BROWSER
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="browser tests skipped: Chromium not found at /usr/bin/chromium (apt-get install chromium fonts-noto-cjk)"),
-]
-
-PASSWORD = "Shouhu@2026"
 CHILD_NAME = "欧阳晓岚"  # pinyin initials "oyxl"
 STALE_MESSAGE = "保存失败：在您编辑期间，该记录已被他人修改"
 SHOT_DIR = os.environ.get("SHOUHU_SCREENSHOT_DIR", "")
@@ -46,50 +40,7 @@ def _id_of_sex(region6: str, birth: date, female: bool) -> str:
     return make_id_number(region6, birth, 2 if female else 1)
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):  # noqa: ANN001
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM or "/usr/bin/chromium",
-        "args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-            "--no-first-run", "--disable-component-update", "--disable-sync",
-        ],
-    }
-
-
-# Playwright's sync API keeps an asyncio event loop marked as running in the main thread for as
-# long as it lives, and Django's ORM then refuses to run (SynchronousOnlyOperation). So the
-# loop lives only while this module runs (pytest-playwright's own fixtures are session-wide),
-# and DJANGO_ALLOW_ASYNC_UNSAFE is set only for these tests: later tests see neither.
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _async_unsafe_allowed():  # noqa: ANN202
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def playwright(_async_unsafe_allowed):  # noqa: ANN001, ANN201
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    yield pw
-    pw.stop()
-
-
-@pytest.fixture(scope="module")
-def browser_type(playwright):  # noqa: ANN001, ANN201
-    return playwright.chromium
-
-
-@pytest.fixture(scope="module")
-def browser(browser_type, browser_type_launch_args):  # noqa: ANN001, ANN201
-    browser = browser_type.launch(**browser_type_launch_args)
-    yield browser
-    browser.close()
+# The Playwright fixtures (`browser`, `browser_type`, `playwright`) are in shouhu/conftest.py.
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +49,8 @@ def browser_context_args():  # noqa: ANN201
 
 
 @pytest.fixture
-def world(live_world, settings):  # noqa: ANN001
-    settings.DEMO_MODE = True  # demo accounts log in with the demo password only in demo mode
-    return live_world
+def world(demo_live):  # noqa: ANN001
+    return demo_live
 
 
 @pytest.fixture

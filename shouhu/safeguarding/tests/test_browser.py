@@ -8,117 +8,34 @@ assessment task in /tasks/ and the report in /reports/, with nothing telling who
 school's list says "已处置". Each user has its own browser context; no page scrolls sideways at
 360 px and none logs a console error.
 
-Screenshots go to SHOUHU_SCREENSHOT_DIR (default /tmp/k_shots).
+Screenshots go to SHOUHU_SCREENSHOT_DIR (default /tmp/shouhu_shots).
 """
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
-from shouhu.conftest import chromium_path
+from shouhu.browser_testing import BROWSER, DESK, PHONE, log_in, open_page, shot
 
-CHROMIUM = chromium_path()
+pytestmark = BROWSER
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="browser tests skipped: Chromium not found at /usr/bin/chromium (apt-get install chromium fonts-noto-cjk)",
-    ),
-]
-
-PASSWORD = "Shouhu@2026"
 SCHOOL_NAME = "湖塘中心小学"
-SHOT_DIR = Path(os.environ.get("SHOUHU_SCREENSHOT_DIR", "/tmp/k_shots"))
-PHONE = {
-    "viewport": {"width": 360, "height": 740},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 2,
-    "locale": "zh-CN",
-    "timezone_id": "Asia/Shanghai",
-    "reduced_motion": "reduce",
-}
-DESK = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN", "timezone_id": "Asia/Shanghai",
-        "reduced_motion": "reduce"}
 RECEIPT_URL = re.compile(r"/reports/(\d+)/receipt/$")
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):  # noqa: ANN001
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM or "/usr/bin/chromium",
-        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-                 "--no-first-run", "--disable-component-update", "--disable-sync"],
-    }
-
-
-# As in shouhu/visits/tests/test_browser.py: Playwright's event loop lives only while this module
-# runs, and DJANGO_ALLOW_ASYNC_UNSAFE is set only for these tests.
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _async_unsafe_allowed():  # noqa: ANN202
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def playwright(_async_unsafe_allowed):  # noqa: ANN001, ANN201
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    yield pw
-    pw.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(playwright, browser_type_launch_args):  # noqa: ANN001, ANN201
-    browser = playwright.chromium.launch(**browser_type_launch_args)
-    yield browser
-    browser.close()
-
-
 @pytest.fixture
-def world(live_world, settings):  # noqa: ANN001
-    settings.DEMO_MODE = True  # demo accounts log in with the demo password only in demo mode
-    return live_world
+def world(demo_live):  # noqa: ANN001
+    return demo_live
 
 
-def _open(browser, problems: list[str], who: str, **options):  # noqa: ANN001, ANN202
-    """A new browser context for one user; its pages' errors land in `problems`."""
-    context = browser.new_context(**options)
-    page = context.new_page()
-
-    def on_console(msg):  # noqa: ANN001
-        if msg.type in ("error", "warning") and "Failed to load resource" not in msg.text:
-            problems.append(f"{who}: console {msg.type}: {msg.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: problems.append(f"{who}: page error: {exc}"))
-    return context, page
-
-
-def _log_in(page, base: str, username: str) -> None:  # noqa: ANN001
-    from playwright.sync_api import expect
-
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.locator("main h1")).to_be_visible()
-    assert "/login/" not in page.url
+_open = open_page
+_log_in = log_in
 
 
 def _shot(page, name: str) -> None:  # noqa: ANN001
-    SHOT_DIR.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOT_DIR / f"reports-{name}.png"), full_page=True)
+    shot(page, f"reports-{name}")
 
 
 def _fits_360(page, what: str) -> None:  # noqa: ANN001

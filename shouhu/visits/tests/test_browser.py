@@ -12,91 +12,24 @@ Screenshots at 360 px and 1280 px go to SHOUHU_SCREENSHOT_DIR (default /tmp/shou
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from datetime import date
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
-from shouhu.conftest import chromium_path
+from shouhu.browser_testing import BROWSER, DESK, PHONE, log_in, open_page, scroll_width, shot
 
-CHROMIUM = chromium_path()
+pytestmark = BROWSER
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="browser tests skipped: Chromium not found at /usr/bin/chromium (apt-get install chromium fonts-noto-cjk)",
-    ),
-]
-
-PASSWORD = "Shouhu@2026"
 DIRECTOR = "village_hutang"
-SHOT_DIR = Path(os.environ.get("SHOUHU_SCREENSHOT_DIR", "/tmp/shouhu_shots"))
-PHONE = {
-    "viewport": {"width": 360, "height": 740},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 2,
-    "locale": "zh-CN",
-    "reduced_motion": "reduce",
-}
-DESK = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN", "reduced_motion": "reduce"}
 DETAIL_URL = re.compile(r"/visits/\d+/$")
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):  # noqa: ANN001
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM or "/usr/bin/chromium",
-        "args": [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-    }
-
-
-# As in shouhu/registry/tests/test_browser.py: Playwright's event loop lives only while this module
-# runs, and DJANGO_ALLOW_ASYNC_UNSAFE is set only for these tests.
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _async_unsafe_allowed():  # noqa: ANN202
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def playwright(_async_unsafe_allowed):  # noqa: ANN001, ANN201
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    yield pw
-    pw.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(playwright, browser_type_launch_args):  # noqa: ANN001, ANN201
-    browser = playwright.chromium.launch(**browser_type_launch_args)
-    yield browser
-    browser.close()
-
-
 @pytest.fixture
-def world(live_world, settings):  # noqa: ANN001
-    settings.DEMO_MODE = True  # demo accounts log in with the demo password only in demo mode
-    return live_world
+def world(demo_live):  # noqa: ANN001
+    return demo_live
 
 
 @pytest.fixture
@@ -114,39 +47,18 @@ def child(world, make_child, hutang_village, users):  # noqa: ANN001
 
 
 def _open(browser, problems: list[str], **options):  # noqa: ANN001, ANN202
-    """A new browser context logged in as the director; its pages' errors land in `problems`."""
-    context = browser.new_context(**options)
-    page = context.new_page()
-
-    def on_console(msg):  # noqa: ANN001
-        # A form answered 400, or a request refused while offline, logs "Failed to load resource":
-        # the page working as designed. Everything else (CSP refusals, script errors) is a problem.
-        if msg.type in ("error", "warning") and "Failed to load resource" not in msg.text:
-            problems.append(f"console {msg.type}: {msg.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    return context, page
+    return open_page(browser, problems, **options)
 
 
 def _log_in(page, base: str) -> None:  # noqa: ANN001
-    from playwright.sync_api import expect
-
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", DIRECTOR)
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.locator("main h1")).to_be_visible()
-    assert "/login/" not in page.url
+    log_in(page, base, DIRECTOR)
 
 
 def _shot(page, name: str, *, full_page: bool = True) -> None:  # noqa: ANN001
-    SHOT_DIR.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOT_DIR / f"visits-{name}.png"), full_page=full_page)
+    shot(page, f"visits-{name}", full_page=full_page)
 
 
-def _scroll_width(page) -> int:  # noqa: ANN001
-    return page.evaluate("document.documentElement.scrollWidth")
+_scroll_width = scroll_width
 
 
 def _choose(page, group: str, label: str) -> None:  # noqa: ANN001
