@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from shouhu.cases.models import ActionMode, ClosureReason, OpenedFrom
 from shouhu.cases.rules import DOMAINS, SCALE
+from shouhu.registry.forms import DateInput
 from shouhu.visits.models import RiskLevel
 
 
@@ -57,14 +58,14 @@ class ActionForm(forms.Form):
 
 class ServiceForm(forms.Form):
     kind = forms.CharField(label=_("服务类型"), max_length=60)
-    date = forms.DateField(label=_("服务日期"), initial=timezone.localdate, widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(label=_("服务日期"), initial=timezone.localdate, widget=DateInput)
     hours = forms.DecimalField(label=_("时长（小时）"), min_value=0.1, max_digits=5, decimal_places=1)
     provider = forms.CharField(label=_("服务提供方"), max_length=100)
     note = forms.CharField(label=_("服务记录"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class ReviewForm(forms.Form):
-    date = forms.DateField(label=_("回顾日期"), initial=timezone.localdate, widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(label=_("回顾日期"), initial=timezone.localdate, widget=DateInput)
     note = forms.CharField(label=_("回顾意见"), widget=forms.Textarea(attrs={"rows": 3}))
 
 
