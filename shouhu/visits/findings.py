@@ -25,8 +25,10 @@ def _age(birth: date, on: date) -> int:
     return on.year - birth.year - ((on.month, on.day) <= (birth.month, birth.day))
 
 
-def findings(*, birth_date: date, categories: set[str], entrustment: Any, visit: Any, today: date) -> list[VisitFinding]:
-    """`entrustment`: the child's current entrustment (or None); `visit`: a Visit (or its data)."""
+def findings(*, birth_date: date, entrustment_issues: list[tuple[str, str]], visit: Any, today: date) -> list[VisitFinding]:
+    """`entrustment_issues`: for a left-behind child, what is not in order with its entrusted care,
+    as the registry judges it (`registry.selectors.entrustment_findings`: one rule for the visit
+    page, the entrustment list and the import); empty otherwise. `visit`: a Visit (or its data)."""
     out: list[VisitFinding] = []
     on = getattr(visit, "visited_on", None) or today
     age = _age(birth_date, on)
@@ -34,18 +36,8 @@ def findings(*, birth_date: date, categories: set[str], entrustment: Any, visit:
         out.append(VisitFinding("alone_under_16", _(
             "未满16周岁的儿童独自居住（未成年人保护法第二十一条不允许）：请立即联系父母安排照护人，"
             "情况紧急或联系不上父母时报告公安机关。"), "risk"))
-    if "left_behind" in categories:
-        if entrustment is None:
-            out.append(VisitFinding("no_entrustment", _(
-                "留守儿童没有委托照护记录（未成年人保护法第二十二条）：请督促父母确定受委托人并签订委托照护确认书。"),
-                "facts"))
-        elif not getattr(entrustment, "agreement_signed", False):
-            out.append(VisitFinding("no_agreement", _(
-                "留守儿童的委托照护确认书尚未签订：请督促父母与受委托人签订，并书面告知学校和村（居）委会。"), "facts"))
-    carer_birth = getattr(entrustment, "carer_birth_date", None) if entrustment is not None else None
-    if carer_birth and _age(carer_birth, on) < 18:
-        out.append(VisitFinding("carer_minor", _(
-            "受委托照护人未满18周岁，不能担任（未成年人保护法第二十二条）：请督促父母另行委托成年人。"), "facts"))
+    for code, message in entrustment_issues:
+        out.append(VisitFinding(code, _("留守儿童委托照护：%(m)s请督促父母办理，并更新儿童档案。") % {"m": message}, "facts"))
     last_contact = getattr(visit, "parents_last_contact", None)
     if getattr(visit, "parents_contact_weekly", None) is False or (
             last_contact and on - last_contact > timedelta(days=PARENT_CONTACT_DAYS)):

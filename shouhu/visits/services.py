@@ -45,36 +45,17 @@ VISIT_FIELDS = ("visited_on", "mode", "met", "checklist", "child_lives_alone", "
 def refresh_plans(child_ids: Iterable[Any], *, today: date | None = None) -> int:
     """Recompute the visit plan of these children (a few queries per 1,000 children). A child no
     longer in the ledger loses its plan. Returns the number of plans written."""
-    from shouhu.policy.models import ChildCategory
-    from shouhu.policy.selectors import params_on
-
     today = today or timezone.localdate()
-    params = params_on(today)
     ids = list(child_ids)
     written = 0
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]
-        children = list(Child.objects.filter(pk__in=chunk).values_list("pk", "status", "region_id", "registered_at"))
-        gone = set(chunk) - {pk for pk, status, _r, _t in children if status == LedgerStatus.ACTIVE}
+        computed, gone = plans_computed(chunk, today=today)
         if gone:
             VisitPlan.objects.filter(child_id__in=gone).delete()
-        active = [c for c in children if c[1] == LedgerStatus.ACTIVE]
-        pks = [c[0] for c in active]
-        cats: dict[Any, set[str]] = {}
-        for child_id, code in ChildCategory.objects.filter(
-                child_id__in=pks, valid_from__lte=today).exclude(valid_to__lt=today).values_list("child_id", "code"):
-            cats.setdefault(child_id, set()).add(code)
-        risks = latest_risks(pks)
-        last = dict(Visit.objects.filter(child_id__in=pks, state=VisitState.SUBMITTED).values("child_id")
-                    .annotate(last=Max("visited_on")).values_list("child_id", "last"))
-        existing = VisitPlan.objects.in_bulk(pks)
+        existing = VisitPlan.objects.in_bulk(list(computed))
         create, update = [], []
-        for pk, _status, region_id, registered_at in active:
-            p = plan(registered_on=timezone.localtime(registered_at).date(), last_visit_on=last.get(pk),
-                     categories=cats.get(pk, ()), risk_level=risks.get(pk, ""), params=params)
-            values = {"region_id": region_id, "risk_level": risks.get(pk, ""), "interval_days": p.interval_days,
-                      "next_due": p.next_due, "first_visit": p.first_visit, "basis": p.basis[:200],
-                      "last_visit_on": last.get(pk)}
+        for pk, values in computed.items():
             row = existing.get(pk)
             if row is None:
                 create.append(VisitPlan(child_id=pk, **values))
@@ -87,6 +68,42 @@ def refresh_plans(child_ids: Iterable[Any], *, today: date | None = None) -> int
                                                "basis", "last_visit_on", "updated_at"])
         written += len(create) + len(update)
     return written
+
+
+def plans_computed(child_ids: list[Any], *, today: date) -> tuple[dict[Any, dict[str, Any]], set[Any]]:
+    """What the plans of these children (at most a few thousand) should say today, without writing:
+    ({child id: plan fields} for the children in the ledger, the ids of those no longer in it)."""
+    from shouhu.policy.models import ChildCategory
+    from shouhu.policy.selectors import params_on
+
+    params = params_on(today)
+    children = list(Child.objects.filter(pk__in=child_ids).values_list("pk", "status", "region_id", "registered_at"))
+    gone = set(child_ids) - {pk for pk, status, _r, _t in children if status == LedgerStatus.ACTIVE}
+    active = [c for c in children if c[1] == LedgerStatus.ACTIVE]
+    pks = [c[0] for c in active]
+    cats: dict[Any, set[str]] = {}
+    for child_id, code in ChildCategory.objects.filter(
+            child_id__in=pks, valid_from__lte=today).exclude(valid_to__lt=today).values_list("child_id", "code"):
+        cats.setdefault(child_id, set()).add(code)
+    risks = latest_risks(pks)
+    last = dict(Visit.objects.filter(child_id__in=pks, state=VisitState.SUBMITTED).values("child_id")
+                .annotate(last=Max("visited_on")).values_list("child_id", "last"))
+    computed: dict[Any, dict[str, Any]] = {}
+    for pk, _status, region_id, registered_at in active:
+        p = plan(registered_on=timezone.localtime(registered_at).date(), last_visit_on=last.get(pk),
+                 categories=cats.get(pk, ()), risk_level=risks.get(pk, ""), params=params)
+        computed[pk] = {"region_id": region_id, "risk_level": risks.get(pk, ""), "interval_days": p.interval_days,
+                        "next_due": p.next_due, "first_visit": p.first_visit, "basis": p.basis[:200],
+                        "last_visit_on": last.get(pk)}
+    return computed, gone
+
+
+def plan_preview(child_id: Any, *, today: date | None = None) -> VisitPlan | None:
+    """The child's plan as it would be computed now, unsaved (a page reading a plan that the commit
+    hook or the nightly refresh has not written yet does not write it); None outside the ledger."""
+    computed, _gone = plans_computed([child_id], today=today or timezone.localdate())
+    values = computed.get(child_id)
+    return VisitPlan(child_id=child_id, **values) if values is not None else None
 
 
 def latest_risks(child_ids: list[Any]) -> dict[Any, str]:

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
 from shouhu.org.access import Cap, allow, scope_for
+from shouhu.registry.models import Child
 from shouhu.registry.selectors import child_get_for
 from shouhu.registry.services import StaleEdit
 from shouhu.visits import services
@@ -90,11 +91,8 @@ def _entrustment_needs(request: HttpRequest) -> dict[str, Any]:
 
 
 def _plan_of(child: Any) -> VisitPlan | None:
-    plan = VisitPlan.objects.filter(child=child).first()
-    if plan is None:
-        services.refresh_plans([child.pk])
-        plan = VisitPlan.objects.filter(child=child).first()
-    return plan
+    """The stored plan, or (not written yet) the plan as computed now: a GET writes nothing."""
+    return VisitPlan.objects.filter(child=child).first() or services.plan_preview(child.pk)
 
 
 @allow(Cap.VISITS)
@@ -214,12 +212,7 @@ def visit_detail(request: HttpRequest, visit_id: int) -> HttpResponse:
         raise PermissionDenied
     record(actor=request.user, action=Action.VIEW, object_type="visit", object_id=visit.pk, request=request,
            detail={"child": str(child.pk)})
-    from shouhu.policy.models import ChildCategory
-
-    today = timezone.localdate()
-    codes = set(ChildCategory.objects.filter(child=child, valid_to__isnull=True).values_list("code", flat=True))
-    found = findings(birth_date=child.birth_date, categories=codes, entrustment=child.current_entrustment(today),
-                     visit=visit, today=today) if visit.state != VisitState.DRAFT else []
+    found = _findings_of(child, visit) if visit.state != VisitState.DRAFT else []
     scope = scope_for(request.user)
     current_risk = RiskAssessment.objects.filter(child=child).order_by("-set_at", "-id").first()
     return render(request, "visits/detail.html", {
@@ -231,6 +224,17 @@ def visit_detail(request: HttpRequest, visit_id: int) -> HttpResponse:
         "current_risk": current_risk, "help_form": HelpForm(), "return_form": ReturnForm(),
         "can_return": scope.can(Cap.VISIT_REVIEW) and visit.state == VisitState.SUBMITTED,
         "key": visit.idempotency_key})
+
+
+def _findings_of(child: Child, visit: Visit) -> list[Any]:
+    """The visit's findings; a left-behind child's entrusted care is judged by the registry's rule."""
+    from shouhu.registry.selectors import EntrustmentFacts, entrustment_findings, left_behind_filter
+
+    today = timezone.localdate()
+    issues: list[tuple[str, str]] = []
+    if Child.objects.filter(pk=child.pk).filter(left_behind_filter(today)).exists():
+        issues = entrustment_findings(EntrustmentFacts.of(child, today))
+    return findings(birth_date=child.birth_date, entrustment_issues=issues, visit=visit, today=today)
 
 
 @allow(Cap.VISIT_REVIEW)

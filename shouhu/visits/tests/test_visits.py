@@ -234,3 +234,29 @@ def test_a_child_who_leaves_the_ledger_loses_its_plan_and_gets_it_back(make_chil
     with django_capture_on_commit_callbacks(execute=True):
         registry.child_reenter(actor=users["district"], child=child, note="重新纳入", version=child.version)
     assert VisitPlan.objects.filter(child=child).exists()
+
+
+def test_a_left_behind_childs_entrusted_care_is_judged_by_the_registrys_rule(client, make_child, hutang_village,
+                                                                             users):
+    child = make_child(hutang_village, birth=date(2014, 5, 1))
+    _confirm(child, "left_behind", users["district"])
+    visit, _ = services.visit_save(actor=users["village_hutang"], child=child, key=uuid.uuid4(), submit=True,
+                                   data=_data())
+    client.force_login(users["town_hutang"])
+    page = client.get(reverse("visits:detail", args=[visit.pk]))
+    found = {f.code: f for f in page.context["findings"]}
+    assert set(found) == {"no_entrustment"}  # the registry's code and wording, not a second rule
+    assert "未登记委托照护" in found["no_entrustment"].message and found["no_entrustment"].action == "facts"
+    other = make_child(hutang_village, birth=date(2014, 5, 1))  # not left-behind: no entrustment finding
+    visit, _ = services.visit_save(actor=users["village_hutang"], child=other, key=uuid.uuid4(), submit=True,
+                                   data=_data())
+    assert client.get(reverse("visits:detail", args=[visit.pk])).context["findings"] == []
+
+
+def test_reading_a_childs_page_writes_no_plan(client, make_child, hutang_village, users):
+    child = make_child(hutang_village)
+    VisitPlan.objects.filter(child=child).delete()  # as if the commit hook had not run yet
+    client.force_login(users["village_hutang"])
+    page = client.get(reverse("visits:child", args=[child.pk]))
+    assert page.status_code == 200 and page.context["plan"].next_due is not None
+    assert not VisitPlan.objects.filter(child=child).exists()
