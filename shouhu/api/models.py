@@ -18,3 +18,6 @@ class ApiToken(models.Model):
     class Meta:
         verbose_name = _("接口令牌")
         verbose_name_plural = _("接口令牌")
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user_id})"

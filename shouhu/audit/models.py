@@ -56,6 +56,9 @@ class AuditEvent(models.Model):
         verbose_name = _("审计事件")
         verbose_name_plural = _("审计事件")
 
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
 
 class ChainHead(models.Model):
     """The chain's last hash; its row lock serialises writers across processes."""
@@ -64,3 +67,6 @@ class ChainHead(models.Model):
     last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
     count = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"chain head #{self.last_seq}"

@@ -160,6 +160,9 @@ class NeedRoute(models.Model):
             models.UniqueConstraint(fields=["need_type"], condition=Q(primary=True), name="need_route_one_primary"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.need_type_id} → {self.unit_id}"
+
 
 class Role(models.TextChoices):
     SYSTEM_ADMIN = "system_admin", _("系统管理员")

@@ -49,6 +49,9 @@ class ChildCategory(models.Model):
                                    name="category_valid_period"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.child_id} {self.code}"
+
 
 class ProposalKind(models.TextChoices):
     ADD = "add", _("新增认定")
@@ -86,6 +89,9 @@ class Proposal(models.Model):
             models.UniqueConstraint(fields=["child", "code"], condition=Q(state="pending"),
                                     name="proposal_one_pending_per_code"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.child_id} {self.kind} {self.code}"
 
 
 class EntitlementState(models.TextChoices):
@@ -131,6 +137,9 @@ class ChildEntitlement(models.Model):
                                     name="entitlement_one_live_per_code"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.child_id} {self.code}"
+
 
 class PolicyParameter(models.Model):
     """A district setting in force from `effective_from`; the newest row on or before a day wins."""
@@ -149,6 +158,9 @@ class PolicyParameter(models.Model):
         verbose_name_plural = _("政策参数")
         constraints = [models.UniqueConstraint(fields=["key", "effective_from"], name="parameter_one_per_day")]
 
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.effective_from}"
+
 
 class EvaluationState(models.Model):
     """The last evaluation of a child: lets the nightly run skip children whose result is unchanged."""
@@ -159,3 +171,6 @@ class EvaluationState(models.Model):
     evaluated_at = models.DateTimeField()
     as_of = models.DateField()
     result = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"{self.child_id} @ {self.as_of}"

@@ -104,6 +104,9 @@ class Household(models.Model):
         verbose_name = _("家庭")
         verbose_name_plural = _("家庭")
 
+    def __str__(self) -> str:
+        return f"household {self.pk}"  # no address: it is personal data
+
     @property
     def address_masked(self) -> str:
         return mask_address(self.address) if self.address else ""
@@ -337,6 +340,9 @@ class ParentSituation(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.kind}"
+
     @property
     def label(self) -> str:
         return "judicial" if self.kind in JUDICIAL_SITUATIONS else ""
@@ -505,3 +511,6 @@ class ChildShare(models.Model):
         verbose_name = _("共享记录")
         verbose_name_plural = _("共享记录")
         indexes = [models.Index(fields=["organization", "child"], name="share_org_child")]
+
+    def __str__(self) -> str:
+        return f"{self.child_id} → {self.organization_id}"
