@@ -114,6 +114,16 @@ DEFAULT_SERVICE_DAYS: dict[str, int] = {
 DEFAULT_REVIEW_DAYS: dict[str, int] = {RED: 14, ORANGE: 30, YELLOW: 90, GREEN: 180}
 
 
+# Who is alerted when an assessment puts a case at this level (rising to it): the case's own
+# organisation ("owner") and the district office ("district"). Overridable: SHOUHU_CASE_ALERTS.
+DEFAULT_ALERTS: dict[str, tuple[str, ...]] = {RED: ("owner", "district"), ORANGE: ("owner",)}
+
+
+def alerted(level: str) -> tuple[str, ...]:
+    table = {**DEFAULT_ALERTS, **getattr(settings, "SHOUHU_CASE_ALERTS", {})}
+    return tuple(table.get(level, ()))
+
+
 def service_days(need_code: str) -> int:
     """Working days a unit has to answer a referral of this need type."""
     table = {**DEFAULT_SERVICE_DAYS, **getattr(settings, "SHOUHU_CASE_SERVICE_DAYS", {})}

@@ -100,6 +100,7 @@ def assessment_add(*, actor: Any, case: Case, scores: dict[str, Any], evidence: 
     item.full_clean()
     item.save()
     level = item.level
+    previous_level = current.risk_level
     current.risk_level = level
     current.next_review_due = timezone.localdate() + timedelta(days=rules.review_days(level))
     current.version += 1
@@ -109,10 +110,38 @@ def assessment_add(*, actor: Any, case: Case, scores: dict[str, Any], evidence: 
     if override_level:
         reason += _("；人工调整：%(r)s") % {"r": override_reason}
     risk_set(actor=actor, child=current.child, level=level, reason=reason)
+    if level != previous_level:
+        _alert_level(actor, current, item)
     record(actor=actor, action=AuditAction.CREATE, object_type="case_assessment", object_id=item.pk,
            detail={"case": current.pk, "derived": derived.level, "level": level, "rule": derived.version,
                    "override": bool(override_level)})
     return item
+
+
+def _alert_level(actor: Any, case: Case, item: Assessment) -> None:
+    """Tell whom the level's alert table names (rules.alerted) that the case now stands at it; a
+    link only, no child data in the message."""
+    from shouhu.notify.services import Message, notify_many
+    from shouhu.org.models import Role, User
+
+    targets = rules.alerted(item.level)
+    if not targets:
+        return
+    users: list[Any] = []
+    if "owner" in targets:
+        users += list(User.objects.filter(organization_id=case.owner_org_id, is_active=True,
+                                          roles__role__in=[Role.TOWN_SUPERVISOR, Role.DISTRICT_OFFICER,
+                                                           Role.PROVIDER]).distinct())
+    if "district" in targets:
+        users += list(User.objects.filter(organization__code="civil_affairs", is_active=True,
+                                          roles__role=Role.DISTRICT_OFFICER).distinct())
+    me = getattr(actor, "pk", None)
+    recipients = tuple(u for u in dict.fromkeys(users) if u.pk != me)
+    if recipients:
+        notify_many([Message(
+            recipients=recipients, kind="case_risk", url=f"/cases/{case.pk}/",
+            title=_("个案 #%(id)s 经评估风险等级为%(level)s，请关注") % {"id": case.pk, "level": item.get_level_display()},
+            body=_("请登录平台查看，详情不在通知中显示。"), dedupe_key=f"case_risk:{item.pk}")])
 
 
 def _int(value: Any) -> Any:

@@ -115,3 +115,26 @@ def test_service_and_review(users, case):
     services.review_add(actor=users["town_hutang"], case=case, on=date(2026, 5, 2), note="按计划推进")
     case.refresh_from_db()
     assert case.next_review_due == date(2026, 6, 1)  # orange: 30 days
+
+
+def test_the_level_decides_who_is_alerted(users, case, settings):
+    from shouhu.notify.models import Notification
+
+    def alerted() -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for username, title in Notification.objects.filter(kind="case_risk").values_list("recipient__username",
+                                                                                         "title"):
+            out.setdefault(username, []).append(title)
+        return out
+
+    services.assessment_add(actor=users["town_hutang"], case=case, scores=make_scores(schooling=3))  # yellow
+    assert alerted() == {}
+    services.assessment_add(actor=users["district"], case=case, scores=make_scores(safety=4))  # red
+    red = f"个案 #{case.pk} 经评估风险等级为红（极高风险），请关注"
+    assert alerted() == {"town_hutang": [red]}  # the district officer who assessed is not told of their own act
+    services.assessment_add(actor=users["town_hutang"], case=case, scores=make_scores(safety=4))  # red again: no news
+    assert alerted() == {"town_hutang": [red]}
+    settings.SHOUHU_CASE_ALERTS = {"orange": ("district",)}
+    services.assessment_add(actor=users["town_hutang"], case=case, scores=make_scores(guardianship=3))  # orange
+    assert alerted()["district"] == [f"个案 #{case.pk} 经评估风险等级为橙（高风险），请关注"]
+    assert not Notification.objects.filter(kind="case_risk", title__contains=case.child.name).exists()
