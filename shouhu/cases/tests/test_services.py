@@ -138,3 +138,23 @@ def test_the_level_decides_who_is_alerted(users, case, settings):
     services.assessment_add(actor=users["town_hutang"], case=case, scores=make_scores(guardianship=3))  # orange
     assert alerted()["district"] == [f"个案 #{case.pk} 经评估风险等级为橙（高风险），请关注"]
     assert not Notification.objects.filter(kind="case_risk", title__contains=case.child.name).exists()
+
+
+def test_morning_reminder_of_reviews_due(users, case, child):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from shouhu.cases.models import Case
+    from shouhu.cases.tasks import send_review_reminders
+    from shouhu.notify.models import Notification
+
+    today = timezone.localdate()
+    Case.objects.filter(pk=case.pk).update(next_review_due=today + timedelta(days=30))
+    assert send_review_reminders(today=today) == {"organisations": 0, "notified": 0}
+    Case.objects.filter(pk=case.pk).update(next_review_due=today - timedelta(days=1))
+    assert send_review_reminders(today=today)["notified"] == 1
+    note = Notification.objects.get(kind="case_review_due")
+    assert note.recipient == users["town_hutang"] and note.title == "个案提醒：1 个个案的评估/回顾已逾期"
+    assert child.name not in note.title
+    assert send_review_reminders(today=today)["notified"] == 0  # once a day
