@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
-	$(BIN)/python -c "import django, stdnum, pypinyin, segno, huey, playwright"
+	$(BIN)/python -c "import django, stdnum, pypinyin, segno, huey, playwright, weasyprint"
 	touch $@
 
 install: $(VENV)/.installed

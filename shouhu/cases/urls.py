@@ -1,6 +1,6 @@
 from django.urls import path
 
-from shouhu.cases import views
+from shouhu.cases import views, views_pdf
 
 app_name = "cases"
 
@@ -18,4 +18,6 @@ urlpatterns = [
     path("<int:case_id>/close/", views.close, name="close"),
     path("<int:case_id>/approve/", views.approve, name="approve"),
     path("<int:case_id>/reopen/", views.reopen, name="reopen"),
+    path("<int:case_id>/summary.pdf", views_pdf.summary_pdf, name="summary_pdf"),
+    path("<int:case_id>/assessment/<int:assessment_id>.pdf", views_pdf.assessment_pdf, name="assessment_pdf"),
 ]

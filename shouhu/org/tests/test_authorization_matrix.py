@@ -351,6 +351,10 @@ ROUTES: dict[str, Route] = {
                                   expect=_no_object_expect(Cap.CASES)),
     "cases/<int:case_id>/assess/": Route(caps=_caps(Cap.CASES), url="/cases/999999999/assess/",
                                          expect=_no_object_expect(Cap.CASES)),
+    "cases/<int:case_id>/summary.pdf": Route(caps=_caps(Cap.CASES), url="/cases/999999999/summary.pdf",
+                                             expect=_no_object_expect(Cap.CASES)),
+    "cases/<int:case_id>/assessment/<int:assessment_id>.pdf": Route(
+        caps=_caps(Cap.CASES), url="/cases/999999999/assessment/999999999.pdf", expect=_no_object_expect(Cap.CASES)),
     **{f"cases/<int:case_id>/{step}/": Route(caps=_caps(Cap.CASES), url=f"/cases/999999999/{step}/", method="post",
                                              expect=_no_object_expect(Cap.CASES))
        for step in ("goal", "action", "refer", "service", "review", "close", "reopen")},
