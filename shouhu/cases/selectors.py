@@ -16,6 +16,43 @@ from shouhu.org.access import Cap, scope_for
 from shouhu.registry.selectors import child_get_for, children_visible_to
 
 
+@dataclass
+class CaseFile:
+    """Everything on a case's page and in its printed summary, read once: assessments (newest
+    first), goals with their actions, each action's referral tasks (every round, oldest first),
+    services, reviews and the case's own events."""
+
+    case: Case
+    assessments: list[Any]
+    goals: list[Any]
+    actions: list[Any]
+    referrals: dict[int, list[Any]]
+    services: list[Any]
+    reviews: list[Any]
+    events: list[Any]
+
+    @property
+    def latest(self) -> Any:
+        return self.assessments[0] if self.assessments else None
+
+    def before(self, assessment: Any) -> Any:
+        """The assessment before this one (its previous scores), or None."""
+        index = next(n for n, a in enumerate(self.assessments) if a.pk == assessment.pk)
+        return self.assessments[index + 1] if index + 1 < len(self.assessments) else None
+
+
+def case_file(case: Case) -> CaseFile:
+    from shouhu.cases.services import referrals_of
+
+    goals = list(case.goals.prefetch_related("actions__need_type"))
+    actions = [action for g in goals for action in g.actions.all()]
+    for action in actions:
+        action.goal.case = case
+    return CaseFile(case=case, assessments=list(case.assessments.select_related("assessor")), goals=goals,
+                    actions=actions, referrals=referrals_of(actions), services=list(case.services.all()),
+                    reviews=list(case.reviews.select_related("reviewer")), events=list(case.events.select_related("actor")))
+
+
 def case_get_for(actor: Any, pk: Any, *, request: HttpRequest | None = None) -> Case:
     """The case if its child is in the actor's scope; a missing case and one out of scope are both 404."""
     if not scope_for(actor).can(Cap.CASES):

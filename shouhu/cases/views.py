@@ -76,29 +76,24 @@ def case_new(request: HttpRequest) -> HttpResponse:
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     case = selectors.case_get_for(request.user, case_id, request=request)
     record(actor=request.user, action=AuditAction.VIEW, object_type="case", object_id=case.pk, request=request)
-    assessments = list(case.assessments.select_related("assessor"))
+    file = selectors.case_file(case)
     pairs = []
-    for index, a in enumerate(assessments):
-        before = assessments[index + 1] if index + 1 < len(assessments) else None
-        evidence = a.evidence
+    for a in file.assessments:
+        before, evidence = file.before(a), a.evidence
         pairs.append((a, [(label, a.scores.get(key), before.scores.get(key) if before else None, evidence.get(key, ""))
                           for key, label in rules.DOMAINS]))
-    goals = list(case.goals.prefetch_related("actions__need_type"))
-    actions = [action for g in goals for action in g.actions.all()]
-    for a in actions:
-        a.goal.case = case
-    referrals = services.referrals_of(actions)
     from shouhu.tasks.models import OPEN_STATES
 
-    plan = [(g, [(a, referrals.get(a.pk, []),
-                  a.mode == ActionMode.REFERRAL and not any(t.state in OPEN_STATES for t in referrals.get(a.pk, [])))
-                 for a in g.actions.all()]) for g in goals]
+    def can_refer(action: Any) -> bool:
+        return action.mode == ActionMode.REFERRAL and not any(
+            t.state in OPEN_STATES for t in file.referrals.get(action.pk, []))
+
+    plan = [(g, [(a, file.referrals.get(a.pk, []), can_refer(a)) for a in g.actions.all()]) for g in file.goals]
     scope = scope_for(request.user)
     writable = case.owner_org_id == scope.organization_id or scope.can(Cap.CASES_APPROVE)
     return render(request, "cases/detail.html", {
-        "case": case, "child": case.child, "latest": assessments[0] if assessments else None, "pairs": pairs,
-        "plan": plan, "services": list(case.services.all()), "reviews": list(case.reviews.select_related("reviewer")),
-        "events": list(case.events.select_related("actor")), "writable": writable,
+        "case": case, "child": case.child, "latest": file.latest, "pairs": pairs,
+        "plan": plan, "services": file.services, "reviews": file.reviews, "events": file.events, "writable": writable,
         "can_approve": scope.can(Cap.CASES_APPROVE), "needs_approval": services.needs_approval(case),
         "goal_form": forms.GoalForm(), "action_form": forms.ActionForm(), "service_form": forms.ServiceForm(),
         "review_form": forms.ReviewForm(), "close_form": forms.CloseForm(), "reopen_form": forms.ReopenForm(),

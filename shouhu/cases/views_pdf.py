@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from shouhu.audit.models import Action as AuditAction
 from shouhu.audit.services import record
-from shouhu.cases import rules, selectors, services
+from shouhu.cases import rules, selectors
 from shouhu.cases.models import Assessment, Case
 from shouhu.intake.export import Watermark
 from shouhu.lib.pdf import pdf_response, render_pdf
@@ -56,21 +56,15 @@ def _stamp() -> str:
 @require_http_methods(["GET"])
 def summary_pdf(request: HttpRequest, case_id: int) -> HttpResponse:
     case = selectors.case_get_for(request.user, case_id, request=request)
-    assessments = list(case.assessments.select_related("assessor"))
-    latest = assessments[0] if assessments else None
-    goals = list(case.goals.prefetch_related("actions__need_type"))
-    actions = [action for g in goals for action in g.actions.all()]
-    for action in actions:
-        action.goal.case = case
-    referrals = services.referrals_of(actions)
+    file = selectors.case_file(case)
+    latest = file.latest
     context = {
         **_child_facts(case), "case": case, "latest": latest,
-        "latest_rows": _domain_rows(latest, assessments[1] if len(assessments) > 1 else None) if latest else [],
-        "assessments": assessments,
-        "plan": [(g, list(g.actions.all())) for g in goals],
-        "referrals": [(a, t) for a in actions for t in referrals.get(a.pk, [])],
-        "services": list(case.services.all()), "reviews": list(case.reviews.select_related("reviewer")),
-        "events": list(case.events.select_related("actor")),
+        "latest_rows": _domain_rows(latest, file.before(latest)) if latest else [],
+        "assessments": file.assessments,
+        "plan": [(g, list(g.actions.all())) for g in file.goals],
+        "referrals": [(a, t) for a in file.actions for t in file.referrals.get(a.pk, [])],
+        "services": file.services, "reviews": file.reviews, "events": file.events,
     }
     data = render_pdf("cases/pdf/summary.html", context, viewer=Watermark.for_actor(request.user))
     _record(request, case, "case_summary")
