@@ -77,3 +77,15 @@ class CloseForm(forms.Form):
 
 class ReopenForm(forms.Form):
     reason = forms.CharField(label=_("重新开案理由"), max_length=500)
+
+
+class WorkerForm(forms.Form):
+    worker = forms.ModelChoiceField(label=_("承接社工（政府购买服务的社会工作服务机构）"), queryset=None, required=False,
+                                    empty_label=_("（不指派）"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from shouhu.cases.services import workers_available
+
+        super().__init__(*args, **kwargs)
+        self.fields["worker"].queryset = workers_available()
+        self.fields["worker"].label_from_instance = lambda u: f"{u.organization.name} · {u}"

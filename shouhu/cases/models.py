@@ -48,6 +48,10 @@ class Case(models.Model):
                                   verbose_name=_("责任单位"))
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
                               verbose_name=_("个案负责人"))
+    # The social worker of a contracted organisation (政府购买服务) who works the case for the owner:
+    # their organisation sees the child while the case is open and works the case like the owner.
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="cases_worked", verbose_name=_("承接社工"))
     opened_from = models.CharField(_("来源"), max_length=20, choices=OpenedFrom.choices, default=OpenedFrom.BY_HAND)
     source_ref = models.CharField(_("来源编号"), max_length=64, blank=True)
     state = models.CharField(_("状态"), max_length=10, choices=CaseState.choices, default=CaseState.OPEN)
@@ -94,6 +98,7 @@ class CaseEventKind(models.TextChoices):
     CLOSE_APPROVED = "close_approved", _("批准结案")
     CLOSED = "closed", _("结案")
     REOPENED = "reopened", _("重新开案")
+    ASSIGNED = "assigned", _("指派社工")
 
 
 class CaseEvent(models.Model):

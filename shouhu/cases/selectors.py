@@ -58,17 +58,36 @@ def case_get_for(actor: Any, pk: Any, *, request: HttpRequest | None = None) -> 
     if not scope_for(actor).can(Cap.CASES):
         raise Http404
     try:
-        case = Case.objects.select_related("owner_org", "owner").get(pk=pk)
+        case = Case.objects.select_related("owner_org", "owner", "worker", "worker__organization").get(pk=pk)
     except (Case.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
     case.child = child_get_for(actor, case.child_id, request=request)
     return case
 
 
-def open_cases_for(actor: Any) -> QuerySet[Case]:
-    """My organisation's open cases, the most urgent review first (children still in scope)."""
+def may_assign(actor: Any, case: Case) -> bool:
+    """The owner's organisation and the district office assign the case's social worker."""
     scope = scope_for(actor)
-    return (Case.objects.filter(state=CaseState.OPEN, owner_org_id=scope.organization_id,
+    return case.owner_org_id == scope.organization_id or scope.can(Cap.CASES_APPROVE)
+
+
+def may_work(actor: Any, case: Case) -> bool:
+    """Who works the case (assess, plan, refer, record, ask to close): the owner's organisation,
+    the assigned social worker's organisation, the district office."""
+    scope = scope_for(actor)
+    worker_org = case.worker.organization_id if case.worker_id else None
+    return may_assign(actor, case) or (worker_org is not None and worker_org == scope.organization_id)
+
+
+def open_cases_for(actor: Any) -> QuerySet[Case]:
+    """My organisation's open cases — owned, or worked by its social workers — the most urgent
+    review first (children still in scope)."""
+    from django.db.models import Q
+
+    org_id = scope_for(actor).organization_id
+    if org_id is None:
+        return Case.objects.none()
+    return (Case.objects.filter(Q(owner_org_id=org_id) | Q(worker__organization_id=org_id), state=CaseState.OPEN,
                                 child__in=children_visible_to(actor))
             .select_related("child", "child__region", "owner").order_by("next_review_due", "-opened_at"))
 

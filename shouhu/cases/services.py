@@ -35,6 +35,64 @@ from shouhu.org.access import Cap, scope_for
 from shouhu.registry.models import Child
 
 SCHOOL_NEEDS = frozenset({"schooling", "dropout", "education_aid", "boarding"})
+# Organisations whose staff work cases for the owner (contracted social work), not own them.
+WORKER_ORG_KINDS = frozenset({"social_work", "provider"})
+WORKER_SHARE = "case_worker"  # ChildShare.source_type of the worker organisation's view of the child
+
+
+def workers_available() -> Any:
+    """Who may be assigned to work a case: active staff (the provider role) of contracted
+    organisations."""
+    from shouhu.org.models import Role, User
+
+    return (User.objects.filter(is_active=True, organization__kind__in=WORKER_ORG_KINDS, organization__is_active=True,
+                                roles__role=Role.PROVIDER).select_related("organization").distinct()
+            .order_by("organization__name", "full_name", "username"))
+
+
+def _share_with_worker(case: Case) -> None:
+    """The worker's organisation sees the child while the case is open; any other share this case
+    made (a previous worker's organisation) ends."""
+    from shouhu.registry.models import ChildShare
+
+    keep = case.worker.organization_id if case.worker_id and case.state == CaseState.OPEN else None
+    ChildShare.objects.filter(source_type=WORKER_SHARE, source_id=str(case.pk)).exclude(organization_id=keep).delete()
+    if keep is not None:
+        ChildShare.objects.get_or_create(child_id=case.child_id, organization_id=keep, source_type=WORKER_SHARE,
+                                         source_id=str(case.pk),
+                                         defaults={"reason": _("承接个案 #%(id)s") % {"id": case.pk}})
+
+
+def _end_worker_share(case: Case) -> None:
+    from shouhu.registry.models import ChildShare
+
+    ChildShare.objects.filter(source_type=WORKER_SHARE, source_id=str(case.pk)).delete()
+
+
+@transaction.atomic
+def case_assign_worker(*, actor: Any, case: Case, worker: Any) -> Case:
+    """Assign (or, with None, withdraw) the contracted social worker who works the case. Their
+    organisation sees the child while the case is open; the previous one's view ends."""
+    from shouhu.notify.services import notify
+
+    current = _locked_open(case)
+    if worker is not None and not workers_available().filter(pk=worker.pk).exists():
+        raise ValidationError({"worker": [_("只能指派承接服务的社会工作服务机构人员。")]})
+    if (worker.pk if worker else None) == current.worker_id:
+        return current
+    current.worker = worker
+    current.version += 1
+    current.save(update_fields=["worker", "version"])
+    _share_with_worker(current)
+    note = (f"{worker.organization.name} · {worker}" if worker else _("撤回指派"))
+    _event(current, CaseEventKind.ASSIGNED, actor, note)
+    record(actor=actor, action=AuditAction.UPDATE, object_type="case", object_id=current.pk,
+           detail={"worker": worker.pk if worker else None})
+    if worker is not None:
+        notify(recipients=[worker], kind="case_assigned", url=f"/cases/{current.pk}/",
+               title=_("您被指派承接个案 #%(id)s") % {"id": current.pk},
+               body=_("请登录平台查看，详情不在通知中显示。"), dedupe_key=f"case_assigned:{current.pk}:{worker.pk}")
+    return current
 
 
 def _user(actor: Any) -> Any:
@@ -58,6 +116,8 @@ def case_open(*, actor: Any, child: Child, opened_from: str = OpenedFrom.BY_HAND
     org = getattr(actor, "organization", None)
     if org is None:
         raise ValidationError(_("您的账号没有所属单位，不能立案。"))
+    if org.kind in WORKER_ORG_KINDS:
+        raise ValidationError(_("个案由镇（街道）或区民政局立案，再指派承接服务的社工。"))
     if Case.objects.filter(child=child, state=CaseState.OPEN).exists():
         raise ValidationError(_("该儿童已有在案的个案，请在原个案中继续工作。"))
     case = Case(child=child, owner_org=org, owner=_user(actor), opened_from=opened_from,
@@ -341,6 +401,7 @@ def _close(actor: Any, current: Case) -> Case:
     current.state, current.closed_at = CaseState.CLOSED, timezone.now()
     current.version += 1
     current.save(update_fields=["state", "closed_at", "closure_reason", "closure_summary", "transfer_to", "version"])
+    _end_worker_share(current)
     note = f"{current.get_closure_reason_display()}：{current.closure_summary}"
     if current.transfer_to:
         note += f"（{_('转交')}：{current.transfer_to}）"
@@ -400,6 +461,7 @@ def case_reopen(*, actor: Any, case: Case, reason: str) -> Case:
     current.save(update_fields=["state", "closed_at", "closure_reason", "closure_summary", "transfer_to",
                                 "close_requested_at", "close_approved_at", "close_requested_by",
                                 "close_approved_by", "next_review_due", "version"])
+    _share_with_worker(current)
     _event(current, CaseEventKind.REOPENED, actor, reason)
     record(actor=actor, action=AuditAction.UPDATE, object_type="case", object_id=current.pk,
            detail={"state": CaseState.OPEN, "reopened": True})

@@ -18,6 +18,7 @@ urlpatterns = [
     path("<int:case_id>/close/", views.close, name="close"),
     path("<int:case_id>/approve/", views.approve, name="approve"),
     path("<int:case_id>/reopen/", views.reopen, name="reopen"),
+    path("<int:case_id>/worker/", views.assign_worker, name="worker"),
     path("<int:case_id>/summary.pdf", views_pdf.summary_pdf, name="summary_pdf"),
     path("<int:case_id>/assessment/<int:assessment_id>.pdf", views_pdf.assessment_pdf, name="assessment_pdf"),
 ]

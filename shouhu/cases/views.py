@@ -30,8 +30,7 @@ def _error_text(exc: ValidationError) -> str:
 
 def _writable(request: HttpRequest, case_id: int) -> Case:
     case = selectors.case_get_for(request.user, case_id, request=request)
-    scope = scope_for(request.user)
-    if case.owner_org_id != scope.organization_id and not scope.can(Cap.CASES_APPROVE):
+    if not selectors.may_work(request.user, case):
         raise PermissionDenied
     return case
 
@@ -90,10 +89,12 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
 
     plan = [(g, [(a, file.referrals.get(a.pk, []), can_refer(a)) for a in g.actions.all()]) for g in file.goals]
     scope = scope_for(request.user)
-    writable = case.owner_org_id == scope.organization_id or scope.can(Cap.CASES_APPROVE)
+    writable = selectors.may_work(request.user, case)
+    can_assign = selectors.may_assign(request.user, case) and case.state == CaseState.OPEN
     return render(request, "cases/detail.html", {
         "case": case, "child": case.child, "latest": file.latest, "pairs": pairs,
         "plan": plan, "services": file.services, "reviews": file.reviews, "events": file.events, "writable": writable,
+        "can_assign": can_assign, "worker_form": forms.WorkerForm(initial={"worker": case.worker_id}) if can_assign else None,
         "can_approve": scope.can(Cap.CASES_APPROVE), "needs_approval": services.needs_approval(case),
         "goal_form": forms.GoalForm(), "action_form": forms.ActionForm(), "service_form": forms.ServiceForm(),
         "review_form": forms.ReviewForm(), "close_form": forms.CloseForm(), "reopen_form": forms.ReopenForm(),
@@ -238,6 +239,26 @@ def reopen(request: HttpRequest, case_id: int) -> HttpResponse:
     return _post(request, case_id, forms.ReopenForm,
                  lambda case, d: services.case_reopen(actor=request.user, case=case, reason=d["reason"]),
                  _("已重新开案。"))
+
+
+@allow(Cap.CASES)
+@require_POST
+def assign_worker(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Assign the contracted social worker (or withdraw the assignment): the owner or the district."""
+    case = selectors.case_get_for(request.user, case_id, request=request)
+    if not selectors.may_assign(request.user, case):
+        raise PermissionDenied
+    form = forms.WorkerForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("未保存：请检查填写的内容。"))
+        return _back(case)
+    try:
+        services.case_assign_worker(actor=request.user, case=case, worker=form.cleaned_data["worker"])
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, _("已指派承接社工。") if form.cleaned_data["worker"] else _("已撤回指派。"))
+    return _back(case)
 
 
 @allow(Cap.CASES)

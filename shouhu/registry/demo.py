@@ -106,6 +106,7 @@ DEMO_ACCOUNTS: list[tuple[str, str, str, list[str]]] = [
     ("education", "区教育局（演示）", "unit:education", [Role.UNIT_STAFF]),
     ("school_hutang", "湖塘中心小学（演示）", "org:湖塘中心小学", [Role.REPORTER, Role.UNIT_STAFF]),
     ("procurator", "区检察院（演示）", "unit:procuratorate", [Role.PROCURATOR]),
+    ("social_worker", "阳光社工（演示）", "org:武进区阳光社会工作服务中心（示例）", [Role.PROVIDER]),
 ]
 
 

@@ -466,6 +466,14 @@ class EntrustmentNeed:
         return "；".join(message for _code, message in self.findings)
 
 
+def entrustment_issues_of(child: Child, today: date) -> list[tuple[str, str]]:
+    """What is not in order with a child's entrusted care today (`entrustment_findings`) when the
+    child is left-behind (`left_behind_filter`); nothing for any other child."""
+    if not Child.objects.filter(pk=child.pk).filter(left_behind_filter(today)).exists():
+        return []
+    return entrustment_findings(EntrustmentFacts.of(child, today))
+
+
 def left_behind_filter(today: date) -> Q:
     """Left-behind on `today` (policy.md §1), as a filter on children.
 

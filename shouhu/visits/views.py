@@ -228,13 +228,11 @@ def visit_detail(request: HttpRequest, visit_id: int) -> HttpResponse:
 
 def _findings_of(child: Child, visit: Visit) -> list[Any]:
     """The visit's findings; a left-behind child's entrusted care is judged by the registry's rule."""
-    from shouhu.registry.selectors import EntrustmentFacts, entrustment_findings, left_behind_filter
+    from shouhu.registry.selectors import entrustment_issues_of
 
     today = timezone.localdate()
-    issues: list[tuple[str, str]] = []
-    if Child.objects.filter(pk=child.pk).filter(left_behind_filter(today)).exists():
-        issues = entrustment_findings(EntrustmentFacts.of(child, today))
-    return findings(birth_date=child.birth_date, entrustment_issues=issues, visit=visit, today=today)
+    return findings(birth_date=child.birth_date, entrustment_issues=entrustment_issues_of(child, today), visit=visit,
+                    today=today)
 
 
 @allow(Cap.VISIT_REVIEW)

@@ -158,3 +158,44 @@ def test_morning_reminder_of_reviews_due(users, case, child):
     assert note.recipient == users["town_hutang"] and note.title == "个案提醒：1 个个案的评估/回顾已逾期"
     assert child.name not in note.title
     assert send_review_reminders(today=today)["notified"] == 0  # once a day
+
+
+def test_a_contracted_social_worker_works_the_case_while_assigned(users, case, child):
+    from shouhu.cases.selectors import case_get_for, may_assign, may_work, open_cases_for
+    from shouhu.registry.selectors import children_visible_to
+
+    worker = users["social_worker"]
+    assert not children_visible_to(worker).filter(pk=child.pk).exists()
+    with pytest.raises(ValidationError):  # only contracted organisations' staff can be assigned
+        services.case_assign_worker(actor=users["town_hutang"], case=case, worker=users["school_hutang"])
+    with pytest.raises(ValidationError):  # a social worker does not open cases
+        services.case_open(actor=worker, child=child)
+    services.case_assign_worker(actor=users["town_hutang"], case=case, worker=worker)
+    case = case_get_for(worker, case.pk)
+    assert children_visible_to(worker).filter(pk=child.pk).exists()
+    assert list(open_cases_for(worker)) == [case]
+    assert may_work(worker, case) and not may_assign(worker, case)
+    services.assessment_add(actor=worker, case=case, scores=make_scores(schooling=3))  # the worker assesses
+    assert CaseEvent.objects.filter(case=case, kind="assigned").exists()
+    # Closing ends the worker's view of the child; reopening restores it.
+    services.case_close(actor=worker, case=case, reason="risk_removed", summary="已返校")
+    assert not children_visible_to(worker).filter(pk=child.pk).exists()
+    services.case_reopen(actor=users["town_hutang"], case=case, reason="再次辍学")
+    assert children_visible_to(worker).filter(pk=child.pk).exists()
+    # Withdrawing the assignment ends it too.
+    services.case_assign_worker(actor=users["town_hutang"], case=case, worker=None)
+    assert not children_visible_to(worker).filter(pk=child.pk).exists()
+    assert list(open_cases_for(worker)) == []
+
+
+def test_the_worker_pages(client, users, case, child):
+    client.force_login(users["town_hutang"])
+    page = client.get(f"/cases/{case.pk}/").content.decode()
+    assert "指派承接社工" in page and "武进区阳光社会工作服务中心（示例） · 阳光社工（演示）" in page
+    response = client.post(f"/cases/{case.pk}/worker/", {"worker": users["social_worker"].pk})
+    assert response.status_code == 302
+    client.force_login(users["social_worker"])
+    page = client.get(f"/cases/{case.pk}/").content.decode()
+    assert "调查评估" in page and f"/cases/{case.pk}/worker/" not in page  # works the case, does not reassign it
+    assert client.post(f"/cases/{case.pk}/worker/", {"worker": ""}).status_code == 403
+    assert child.name in client.get("/cases/").content.decode()

@@ -59,7 +59,7 @@ ROLE_CAPS: dict[str, frozenset[Cap]] = {
                                       Cap.VISITS, Cap.REPORT_FILE}),
     Role.UNIT_STAFF: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS, Cap.REPORT_FILE}),
     Role.REPORTER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.REPORT_FILE}),
-    Role.PROVIDER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS, Cap.REPORT_FILE}),
+    Role.PROVIDER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS, Cap.REPORT_FILE, Cap.CASES}),
     Role.LEADER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.STATS_VIEW}),
     Role.POLICE: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.TASKS, Cap.REPORTS_HANDLE}),
     Role.PROCURATOR: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.REPORTS_SUPERVISE}),
@@ -91,6 +91,7 @@ ACCOUNTS: dict[str, Account] = {
     "education": Account(),
     "school_hutang": Account(),
     "procurator": Account(),
+    "social_worker": Account(),  # sees a child only while assigned to its case (shouhu.cases)
 }
 ANONYMOUS = "anonymous"
 
@@ -357,7 +358,7 @@ ROUTES: dict[str, Route] = {
         caps=_caps(Cap.CASES), url="/cases/999999999/assessment/999999999.pdf", expect=_no_object_expect(Cap.CASES)),
     **{f"cases/<int:case_id>/{step}/": Route(caps=_caps(Cap.CASES), url=f"/cases/999999999/{step}/", method="post",
                                              expect=_no_object_expect(Cap.CASES))
-       for step in ("goal", "action", "refer", "service", "review", "close", "reopen")},
+       for step in ("goal", "action", "refer", "service", "review", "close", "reopen", "worker")},
     "cases/<int:case_id>/approve/": Route(caps=_caps(Cap.CASES_APPROVE), url="/cases/999999999/approve/",
                                           method="post", expect=_no_object_expect(Cap.CASES_APPROVE)),
     # One's own notifications (every role); another user's notification is as missing as none.
