@@ -37,7 +37,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shouhu.settings")
 # The server, the consumer and this process share one huey store (SqliteHuey under the var dir,
 # unless SHOUHU_REDIS_URL is set): a private var dir keeps the bench's queue apart from var/.
 _OWN_VAR_DIR = "SHOUHU_VAR_DIR" not in os.environ
-_VAR_DIR = os.environ.setdefault("SHOUHU_VAR_DIR", tempfile.mkdtemp(prefix="shouhu_bench_reports_"))
+if _OWN_VAR_DIR:
+    os.environ["SHOUHU_VAR_DIR"] = tempfile.mkdtemp(prefix="shouhu_bench_reports_")
+_VAR_DIR = os.environ["SHOUHU_VAR_DIR"]
 
 SERVER_DESC = "django runserver --noreload --insecure (threaded, one thread per connection)"
 
@@ -209,6 +211,82 @@ def pg_connect() -> Any:
 
 # ----- measurement ----------------------------------------------------------------------------------
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[2]) == pgid:
+                        pids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds used by each process group (the server, the consumer) and by the PostgreSQL
+    backends connected to the bench's database, sampled every 0.5 s per process (a backend that
+    Django closes after `conn_max_age` keeps what it used until its last sample): what one report
+    costs the machine, whatever else runs on it (unlike latency, which other work stretches)."""
+
+    def __init__(self, groups: dict[str, int]) -> None:
+        self.groups = groups
+        self.seen: dict[tuple[str, int], list[float]] = {}  # (group, pid) -> [first, last]
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self, conn: Any, first: bool) -> None:
+        pids = [(name, pid) for name, pgid in self.groups.items() for pid in _group_pids(pgid)]
+        pids += [("postgres", r[0]) for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        for key in pids:
+            used = _cpu_seconds(key[1])
+            if key in self.seen:
+                self.seen[key][1] = max(self.seen[key][1], used)
+            else:
+                self.seen[key] = [used if first else 0.0, used]
+
+    def _loop(self) -> None:
+        with pg_connect() as conn:
+            self._sample(conn, True)
+            self.started.set()
+            while not self.stopping.wait(0.5):
+                self._sample(conn, False)
+            self._sample(conn, False)
+
+    def start(self) -> None:
+        self.started = threading.Event()
+        self.thread.start()
+        self.started.wait()
+
+    def stop(self) -> dict[str, float]:
+        self.stopping.set()
+        self.thread.join()
+        out = dict.fromkeys([*self.groups, "postgres"], 0.0)
+        for (name, _pid), (first, last) in self.seen.items():
+            out[name] += last - first
+        return out
+
+
+def machine_load() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def pct(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile, in ms."""
     if not values:
@@ -351,6 +429,41 @@ def floor_inserts(n: int, clients: int, seed: int, villages: list[str]) -> dict[
     with pg_connect() as conn:
         conn.execute(f"DROP TABLE {FLOOR_TABLE}")
     return {"latencies": [v for lst in latencies for v in lst], "wall": wall}
+
+
+def drain(since: Any, timeout: float) -> float | None:
+    """Seconds until the consumer has announced every report and sent every delivery created since
+    `since` (None: not within `timeout`)."""
+    started = time.monotonic()
+    with pg_connect() as conn:
+        outbox = conn.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'safeguarding_report' "
+                              "AND column_name = 'announced_at'").fetchone()  # absent before the outbox marker
+        unannounced = "(SELECT count(*) FROM safeguarding_report WHERE announced_at IS NULL)" if outbox else "0"
+        while time.monotonic() - started < timeout:
+            waiting = conn.execute(
+                f"SELECT {unannounced} + "
+                "(SELECT count(*) FROM notify_delivery WHERE created_at >= %s AND state = 'pending')",
+                [since]).fetchone()[0]
+            if not waiting:
+                return round(time.monotonic() - started, 1)
+            time.sleep(0.2)
+    return None
+
+
+def announce_lag(since: Any) -> dict[str, Any]:
+    """Seconds from each report's commit to its notifications (the station's inbox entry), over the
+    reports since `since`: `announced_at - created_at`, median, p95 and max."""
+    with pg_connect() as conn:
+        if not conn.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'safeguarding_report' "
+                            "AND column_name = 'announced_at'").fetchone():
+            return {"in_request": True}  # before the outbox marker: told inside the submission
+        lags = [r[0] for r in conn.execute(
+            "SELECT extract(epoch FROM announced_at - created_at)::float FROM safeguarding_report "
+            "WHERE created_at >= %s AND announced_at IS NOT NULL", [since]).fetchall()]
+    if not lags:
+        return {"n": 0}
+    return {"median": round(pct(lags, 0.5) / 1000, 2), "p95": round(pct(lags, 0.95) / 1000, 2),
+            "max": round(pct(lags, 1.0) / 1000, 2), "n": len(lags)}
 
 
 def escalation(port: int, token: str, villages: list[str], k: int, lead: float, timeout: float,
@@ -504,8 +617,9 @@ def main() -> None:
             command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"]
             server_desc = SERVER_DESC
         server = kids.start("server", command, var / "server.log")
-        kids.start("consumer", [sys.executable, "manage.py", "run_huey", "-w", str(args.workers), "-k", "thread"],
-                   var / "consumer.log")
+        consumer = kids.start("consumer", [sys.executable, "manage.py", "run_huey", "-w", str(args.workers), "-k",
+                                           "thread"], var / "consumer.log")
+        groups = {"server": server.pid, "consumer": consumer.pid}
         wait_ready(port, server)
         with pg_connect() as conn:
             run_started = conn.execute("SELECT now()").fetchone()[0]
@@ -513,8 +627,19 @@ def main() -> None:
         if args.warmup:
             warm = submit_all(port, tokens, args.warmup, min(args.clients, args.warmup), seed + 1, f"{tag}w")
             assert not warm["errors"], warm["errors"][:5]
-        log(f"submitting {args.reports} reports with {args.clients} clients")
+        drain(run_started, 120)
+        log(f"submitting {args.reports} reports with {args.clients} clients (load average {machine_load()})")
+        meter = CpuMeter(groups)
+        meter.start()
+        load_before, bench_cpu = machine_load(), time.process_time()
         run = submit_all(port, tokens, args.reports, args.clients, seed, tag)
+        bench_cpu, load_after = time.process_time() - bench_cpu, machine_load()
+        drained = drain(run_started, 300)  # the consumer's share: the run's announcements and deliveries
+        cpu_ms = {k: round(v * 1000 / args.reports, 2) for k, v in meter.stop().items()}
+        announce = announce_lag(run_started)
+        cpu_ms["total"] = round(sum(cpu_ms.values()), 2)
+        cpu_ms["clients"] = round(bench_cpu * 1000 / args.reports, 2)
+        log(f"CPU per report (ms): {cpu_ms}; consumer drained {drained} s after the last submission")
         lat = run["latencies"]
         log(f"submitted in {run['wall']:.1f}s: p50 {pct(lat, 0.5)} ms, p95 {pct(lat, 0.95)} ms, "
             f"{len(run['errors'])} errors, {run['reconnects']} reconnects")
@@ -545,6 +670,10 @@ def main() -> None:
         "wall_seconds": round(run["wall"], 1),
         "errors": len(run["errors"]),
         "reconnects": run["reconnects"],
+        "cpu_ms_per_report": cpu_ms,
+        "consumer_drained_after_s": drained,
+        "announce_lag_s": announce,
+        "load_average": {"before": load_before, "after": load_after},
         "floor_ms": summary(fl),
         "floor_throughput_per_s": round(len(fl) / floor["wall"], 1),
         "ratio": round(p95 / floor_p95, 1) if p95 and floor_p95 else None,

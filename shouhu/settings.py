@@ -215,7 +215,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("SHOUHU_LOG_LEVEL", "INFO")},
     # Request logs carry URLs only; no personal data ever travels in a URL.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"},
+                "weasyprint": {"level": "WARNING"}},  # WeasyPrint logs each rendering step at INFO
 }
 
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
@@ -242,6 +243,17 @@ HUEY = {
         else {"huey_class": "huey.SqliteHuey", "filename": str(VAR_DIR / "huey.sqlite3")}
     ),
 }
+
+# The cache every server process shares: the public entrance's rate limits and used challenges
+# (shouhu.safeguarding.public) must count across processes and servers. Redis when SHOUHU_REDIS_URL
+# is set (the queue's server; needs the `redis` package), else a table in the database, created by
+# `migrate`, whose `incr` is atomic (shouhu.safeguarding.cache). Nothing else is cached.
+if _redis_url:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url,
+                          "KEY_PREFIX": "shouhu"}}
+else:
+    CACHES = {"default": {"BACKEND": "shouhu.safeguarding.cache.AtomicDatabaseCache", "LOCATION": "shouhu_cache",
+                          "OPTIONS": {"MAX_ENTRIES": 100_000}}}
 
 # Notifications (shouhu.notify, docs/notifications.md): the channels besides the in-app inbox, by
 # name ("inbox", "log", "sms", "email", "wecom"); each enabled channel reads its credentials from

@@ -1,8 +1,11 @@
 """Mandatory reports (强制报告) and the emergency response: the report, its timeline, its clocks.
 
-A report is stored before anything else happens (notifications go through the notify outbox,
-retried until sent). Each step that has a deadline is a `ReportDeadline`: met when the step is
-done, escalated once when it is late. Overdue is computed from `due_at`, never stored.
+A report is stored before anything else happens: the submission commits the report, its deadlines,
+its timeline and its audit event; its notifications are fanned out right after the commit by the
+worker (`announced_at` marks the reports still to announce, so a worker that is down loses
+nothing) and go through the notify outbox, retried until sent. Each step that has a deadline is a
+`ReportDeadline`: met when the step is done, escalated once when it is late. Overdue is computed
+from `due_at`, never stored.
 """
 
 from __future__ import annotations
@@ -97,12 +100,19 @@ class Report(models.Model):
     outcome = models.CharField(_("处理结果（反馈报告单位）"), max_length=500, blank=True)
     commended = models.BooleanField(_("予以表扬奖励"), default=False)
     version = models.PositiveIntegerField(default=1)
+    # When the station, the district police, the town and the district office were told (the
+    # notifications written). Empty from the submission's commit until the worker fans them out:
+    # the outbox marker that the immediate task and the minute sweep both pick up (services.announce_reports).
+    announced_at = models.DateTimeField(_("通知发出时间"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("强制报告")
         verbose_name_plural = _("强制报告")
-        indexes = [models.Index(fields=["police_station", "status", "created_at"], name="report_station_inbox")]
+        indexes = [
+            models.Index(fields=["police_station", "status", "created_at"], name="report_station_inbox"),
+            models.Index(fields=["id"], condition=Q(announced_at__isnull=True), name="report_unannounced"),
+        ]
         constraints = [
             # A retried submission (same reporter, same key) is the first report, not a second.
             models.UniqueConstraint(fields=["reporter", "idempotency_key"], condition=~Q(idempotency_key=""),

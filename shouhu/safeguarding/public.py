@@ -12,8 +12,9 @@ without any outside service (the district runs on an intranet):
 * a cap on the request body before Django reads it; attachments checked by the service;
 * CSRF stays on.
 
-The limits live in the process's cache: with several server processes, configure a shared cache
-(CACHES) for them to hold across processes.
+The limits (fixed windows, counted with `cache.add` + `cache.incr`, both atomic) and the used
+challenges live in the cache every server process shares (settings.CACHES: Redis when
+SHOUHU_REDIS_URL is set, else a database table), so they hold across processes and servers.
 """
 
 from __future__ import annotations

@@ -3,12 +3,20 @@
 Every service takes `actor=` first (None for the public entrance), runs in one transaction and
 writes its audit event and timeline event there. Notifications (shouhu.notify) are stored in the
 same transaction and delivered after commit by the outbox, retried until sent: a channel that is
-down never loses a report. Notifications carry a link and a neutral sentence, never the details.
+down never loses a report. The one exception is a new report, the busiest write: its transaction
+stores the report, its clocks, its timeline and its audit event, and the worker fans out its
+notifications right after the commit (`announce_reports`; `announced_at` is the outbox marker, so
+nothing is lost while the worker is down). Notifications carry a link and a neutral sentence,
+never the details.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
+import os
+import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +41,10 @@ from shouhu.safeguarding.models import (
     ReportEvent,
     ReportStatus,
     Source,
+    new_receipt_code,
 )
+
+logger = logging.getLogger(__name__)
 
 ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
 ATTACHMENTS_MAX = 5
@@ -110,22 +121,64 @@ def _check_attachment(data: bytes) -> str:
 
 def report_submit(*, actor: Any, data: dict[str, Any], source: str = Source.ORGANIZATION, idempotency_key: str = "",
                   attachments: list[bytes] | None = None, request: Any = None) -> tuple[Report, bool]:
-    """Store a report, route it, start its clocks, tell who must know. Returns (report, created).
+    """Store a report, route it, start its clocks; who must know is told right after the commit.
+    Returns (report, created).
 
     `data`: situations (1-9), child (a Child the actor may see) or child_name/child_sex/child_age/
     child_id_number, found_at, place_region (a Region: a town is enough), place, description,
     danger_now, reporter_contact (public only). The same `idempotency_key` from the same reporter
     returns the first report (created False), whatever else is sent.
+
+    One transaction commits the report (its receipt code), its deadlines, its timeline and its audit
+    event. The notifications (the station, the district police, the town, the district office, the
+    reporter's receipt) are fanned out by the worker right after the commit (`announce_reports`):
+    the report is stored with `announced_at` empty, which the immediate task and the minute sweep
+    both pick up, so a worker or queue that is down delays the notifications and loses none.
     """
     user = _user(actor)
-    key = (idempotency_key or "")[:80]
-    if key and user is not None:
-        existing = Report.objects.filter(reporter=user, idempotency_key=key).first()
-        if existing is not None:
-            return existing, False
+    key = (idempotency_key or "")[:80] if user is not None else ""
+    try:
+        report = _new_report(actor=actor, user=user, data=data, source=source, key=key)
+        report.full_clean(exclude=["reporter", "reporter_org", "child", "police_station", "place_region"],
+                          validate_unique=False)  # the receipt code's uniqueness is the database's (a retry below)
+        blobs = attachments or []
+        if len(blobs) > ATTACHMENTS_MAX:
+            raise ValidationError({"attachments": [_("最多上传%(n)d个附件。") % {"n": ATTACHMENTS_MAX}]})
+        checked = [(_check_attachment(blob), blob) for blob in blobs]
+    except ValidationError:
+        # A retry of a stored submission returns it whatever else it sends (checked only on this
+        # path: the first submission, the usual case, costs no look-up).
+        existing = _existing(user, key)
+        if existing is None:
+            raise
+        return existing, False
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                _store(report, checked, actor=actor, user=user, request=request)
+        except IntegrityError:
+            # The same key sent twice (or at once): the second finds the first. Else a receipt code
+            # drawn twice (32^10 codes): draw again.
+            existing = _existing(user, key)
+            if existing is not None:
+                return existing, False
+            if attempt == 2 or not Report.objects.filter(receipt_code=report.receipt_code).exists():
+                raise
+            report.pk, report.receipt_code = None, new_receipt_code()
+            continue
+        break
+    transaction.on_commit(_announce_soon)
+    return report, True
+
+
+def _existing(user: Any, key: str) -> Report | None:
+    return Report.objects.filter(reporter=user, idempotency_key=key).first() if key and user is not None else None
+
+
+def _new_report(*, actor: Any, user: Any, data: dict[str, Any], source: str, key: str) -> Report:
     situations = clean_situations(data.get("situations") or [])
-    region: Region = data["place_region"]
-    if region.level not in (RegionLevel.TOWN, RegionLevel.VILLAGE):
+    region: Region | None = data.get("place_region")
+    if region is None or region.level not in (RegionLevel.TOWN, RegionLevel.VILLAGE):
         raise ValidationError({"place_region": [_("请选择发现地点所在的镇（街道）或村（社区）。")]})
     description = (data.get("description") or "").strip()
     if not description:
@@ -136,62 +189,55 @@ def report_submit(*, actor: Any, data: dict[str, Any], source: str = Source.ORGA
     child = data.get("child")
     danger_now = bool(data.get("danger_now"))
     town_code = town_of(region)
-    station = station_for(town_code)
-    report = Report(
-        source=source, reporter=user, reporter_org=_org(actor), idempotency_key=key if user is not None else "",
+    return Report(
+        source=source, reporter=user, reporter_org=_org(actor), idempotency_key=key,
         reporter_contact=(data.get("reporter_contact") or "").strip()[:100], situations=situations,
         urgent=danger_now or bool(set(situations) & URGENT_SITUATIONS), danger_now=danger_now,
         child=child, child_name=(data.get("child_name") or (child.name if child else "")).strip()[:40],
         child_sex=data.get("child_sex") or (child.gender if child else ""), child_age=data.get("child_age"),
         child_id_number=(data.get("child_id_number") or "").strip()[:30], found_at=found_at, place_region=region,
-        place=(data.get("place") or "").strip()[:200], description=description[:4000], police_station=station,
-        town_code=town_code,
+        place=(data.get("place") or "").strip()[:200], description=description[:4000],
+        police_station=station_for(town_code), town_code=town_code,
     )
-    report.full_clean(exclude=["reporter", "reporter_org", "child", "police_station", "place_region"])
-    try:
-        with transaction.atomic():
-            report.save(force_insert=True)
-            blobs = attachments or []
-            if len(blobs) > ATTACHMENTS_MAX:
-                raise ValidationError({"attachments": [_("最多上传%(n)d个附件。") % {"n": ATTACHMENTS_MAX}]})
-            for blob in blobs:
-                ReportAttachment.objects.create(report=report, content_type=_check_attachment(blob), size=len(blob),
-                                                content=base64.b64encode(blob).decode("ascii"))
-            now = timezone.now()
-            params = _params()
-            accept_in = (timedelta(minutes=int(params.report_accept_urgent_minutes)) if report.urgent
-                         else timedelta(hours=int(params.report_accept_hours)))
-            ReportDeadline.objects.bulk_create([
-                ReportDeadline(report=report, kind=DeadlineKind.ACCEPT, due_at=now + accept_in),
-                ReportDeadline(report=report, kind=DeadlineKind.FEEDBACK,
-                               due_at=now + timedelta(days=int(params.report_feedback_days))),
-                ReportDeadline(report=report, kind=DeadlineKind.RESULT,
-                               due_at=now + timedelta(days=int(params.report_result_days))),
-            ])
-            ReportEvent.objects.create(report=report, kind=EventKind.RECEIVED, at=report.created_at, actor=user,
-                                       organization=_org(actor))
-            ReportEvent.objects.create(report=report, kind=EventKind.ROUTED, at=report.created_at, organization=station,
-                                       note="" if station else _("未找到管辖派出所：已转区公安分局指挥中心。"))
-            if child is not None:
-                from shouhu.registry.models import ChildShare
 
-                if station is not None:
-                    ChildShare.objects.get_or_create(child=child, organization=station, source_type="report",
-                                                     source_id=str(report.pk), defaults={"reason": _("强制报告")})
-            _tell_new_report(report)
-            # Last: the audit chain's head row is locked from here to the commit, not for the whole
-            # submission (bench/reports.py: 20 clients queued on it).
-            record(actor=actor, action=Action.CREATE, object_type="report", object_id=report.pk, request=request,
-                   actor_name=_("公众") if user is None else "",
-                   detail={"source": source, "urgent": report.urgent, "situations": situations,
-                           "station": station.pk if station else None})
-    except IntegrityError:
-        # The same key sent twice at once: the second finds the first.
-        existing = Report.objects.filter(reporter=user, idempotency_key=key).first() if key and user else None
-        if existing is None:
-            raise
-        return existing, False
-    return report, True
+
+def _store(report: Report, attachments: list[tuple[str, bytes]], *, actor: Any, user: Any, request: Any) -> None:
+    """The submission's writes, inside its transaction: the report, its attachments, its three
+    clocks, its two timeline events, the child shared with the station, the audit event (last)."""
+    params = _params()
+    report.save(force_insert=True)
+    if attachments:
+        ReportAttachment.objects.bulk_create([
+            ReportAttachment(report=report, content_type=content_type, size=len(blob),
+                             content=base64.b64encode(blob).decode("ascii"))
+            for content_type, blob in attachments])
+    now = timezone.now()
+    accept_in = (timedelta(minutes=int(params.report_accept_urgent_minutes)) if report.urgent
+                 else timedelta(hours=int(params.report_accept_hours)))
+    ReportDeadline.objects.bulk_create([
+        ReportDeadline(report=report, kind=DeadlineKind.ACCEPT, due_at=now + accept_in),
+        ReportDeadline(report=report, kind=DeadlineKind.FEEDBACK,
+                       due_at=now + timedelta(days=int(params.report_feedback_days))),
+        ReportDeadline(report=report, kind=DeadlineKind.RESULT,
+                       due_at=now + timedelta(days=int(params.report_result_days))),
+    ])
+    station = report.police_station
+    ReportEvent.objects.bulk_create([
+        ReportEvent(report=report, kind=EventKind.RECEIVED, at=report.created_at, actor=user, organization=_org(actor)),
+        ReportEvent(report=report, kind=EventKind.ROUTED, at=report.created_at, organization=station,
+                    note="" if station else _("未找到管辖派出所：已转区公安分局指挥中心。")),
+    ])
+    if report.child is not None and station is not None:
+        from shouhu.registry.models import ChildShare
+
+        ChildShare.objects.get_or_create(child=report.child, organization=station, source_type="report",
+                                         source_id=str(report.pk), defaults={"reason": _("强制报告")})
+    # Last: the audit chain's head row is locked from here to the commit, not for the whole
+    # submission (bench/reports.py: 20 clients queued on it).
+    record(actor=actor, action=Action.CREATE, object_type="report", object_id=report.pk, request=request,
+           actor_name=_("公众") if user is None else "",
+           detail={"source": report.source, "urgent": report.urgent, "situations": report.situations,
+                   "station": station.pk if station else None})
 
 
 def _recipients_of(org: Organization | None, roles: Iterable[str]) -> list[Any]:
@@ -210,54 +256,160 @@ def _notify(users: list[Any], *, kind: str, title: str, url: str, dedupe: str) -
                body=_("请登录平台查看，详情不在通知中显示。"), url=url, dedupe_key=dedupe)
 
 
-def _new_report_audiences(report: Report) -> dict[str, list[Any]]:
-    """Who hears of a new report, in one query: the station's police (or, without a station, the
-    district police's), the district police, the town's supervisors, the district office."""
+# ----- telling who must know (after the commit, in the worker) --------------------------------------
+
+ANNOUNCE_BATCH = 200
+ANNOUNCE_WINDOW_SECONDS = 0.05
+
+
+class _Announcer:
+    """Hands the worker one announcement task for the reports this server process committed in the
+    last moment (`ANNOUNCE_WINDOW_SECONDS`), from a thread of its own: the request does not wait
+    for the queue, and a busy minute reaches the worker as a few batches, not a task per report.
+    Safe because the task announces every report still waiting when it runs: a report committed
+    before a hand-over is in that task's batch or an earlier one. A process that dies between a
+    commit and its hand-over leaves the report waiting for the minute sweep."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pid: int | None = None
+
+    def poke(self) -> None:
+        if self._pid != os.getpid():  # first use in this process (or a forked server worker)
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._wake = threading.Event()
+                    threading.Thread(target=self._run, name="shouhu-announcer", daemon=True).start()
+                    self._pid = os.getpid()
+        self._wake.set()
+
+    def _run(self) -> None:
+        wake = self._wake
+        while True:
+            wake.wait()
+            time.sleep(ANNOUNCE_WINDOW_SECONDS)  # the reports committed meanwhile join this batch
+            wake.clear()  # a report committed after this is handed over by the next round
+            _enqueue_announcement()
+
+
+_announcer = _Announcer()
+
+
+def _enqueue_announcement() -> None:
+    try:
+        from shouhu.safeguarding.tasks import announce_new_reports
+
+        announce_new_reports()
+    except Exception:  # noqa: BLE001 — the report is stored with announced_at empty; the sweep retries
+        logger.warning("could not enqueue the announcement of new reports; the minute sweep will", exc_info=True)
+
+
+def _announce_soon() -> None:
+    """After a submission's commit: have the worker announce it (with whatever else is waiting).
+    If the queue is down, the minute sweep (`announce_missed_reports`) does it. With huey in
+    immediate mode (tests) the announcement runs here and now."""
+    from huey.contrib.djhuey import HUEY
+
+    if HUEY.immediate:
+        _enqueue_announcement()
+    else:
+        _announcer.poke()
+
+
+def announce_reports(*, report_ids: Iterable[int] | None = None, limit: int = ANNOUNCE_BATCH) -> int:
+    """Tell who must know of every stored report not yet announced (or only of `report_ids`), the
+    oldest first, at most `limit`: claimed (`announced_at` set) and notified in one transaction, so
+    each report is announced exactly once — a failure rolls both back for the next run, and two
+    workers never announce the same report (row locks; on SQLite one writer at a time). Several
+    reports waiting (a busy minute) go out as one batch: one recipient query, one duplicate check,
+    one insert of notifications and of deliveries, one hand-over to the delivery worker. Returns
+    how many reports were announced."""
+    with transaction.atomic():
+        pending = Report.objects.filter(announced_at__isnull=True)
+        if report_ids is not None:
+            pending = pending.filter(pk__in=list(report_ids))
+        pending = pending.select_for_update(of=("self",)).select_related("reporter").order_by("pk")
+        reports = list(pending[:limit])
+        if not reports:
+            return 0
+        Report.objects.filter(pk__in=[r.pk for r in reports]).update(announced_at=timezone.now())
+        _tell_new_reports(reports)
+    return len(reports)
+
+
+def announce_all_pending() -> int:
+    """Announce every waiting report, batch after batch (the minute sweep, `manage.py check_deadlines`)."""
+    total = 0
+    while count := announce_reports():
+        total += count
+        if count < ANNOUNCE_BATCH:
+            break
+    return total
+
+
+def _new_report_audiences(reports: list[Report]) -> dict[int, dict[str, list[Any]]]:
+    """Who hears of each new report, in two queries for any number of reports: the station's police
+    (or, without a station, the district police's), the district police, the town's supervisors,
+    the district office."""
     from django.db.models import Q
 
     from shouhu.org.models import User
 
+    towns = {r.town_code for r in reports}
+    town_orgs: dict[int, set[str]] = {}
+    for org_id, code in Organization.objects.filter(kind=OrgKind.TOWN_GOVERNMENT, regions__code__in=towns) \
+            .values_list("pk", "regions__code"):
+        town_orgs.setdefault(org_id, set()).add(code)
+    stations = {r.police_station_id for r in reports if r.police_station_id}
     q = (Q(organization__code="public_security", roles__role=Role.POLICE)
-         | Q(organization__code="civil_affairs", roles__role=Role.DISTRICT_OFFICER)
-         | Q(organization__kind=OrgKind.TOWN_GOVERNMENT, organization__regions__code=report.town_code,
-             roles__role=Role.TOWN_SUPERVISOR))
-    if report.police_station_id:
-        q |= Q(organization_id=report.police_station_id, roles__role=Role.POLICE)
-    out: dict[str, list[Any]] = {"station": [], "district_police": [], "town": [], "office": []}
-    for user in User.objects.filter(q, is_active=True).select_related("organization").distinct().order_by("id"):
-        org = user.organization
-        if report.police_station_id and org.pk == report.police_station_id:
-            out["station"].append(user)
-        elif org.code == "public_security":
-            out["district_police"].append(user)
-        elif org.code == "civil_affairs":
-            out["office"].append(user)
-        elif org.kind == OrgKind.TOWN_GOVERNMENT:
-            out["town"].append(user)
-    if not report.police_station_id:  # no station covers the place: the district police handle it
-        out["station"], out["district_police"] = out["district_police"], []
+         | Q(organization__code="civil_affairs", roles__role=Role.DISTRICT_OFFICER))
+    if town_orgs:
+        q |= Q(organization_id__in=list(town_orgs), roles__role=Role.TOWN_SUPERVISOR)
+    if stations:
+        q |= Q(organization_id__in=list(stations), roles__role=Role.POLICE)
+    people = list(User.objects.filter(q, is_active=True).select_related("organization").distinct().order_by("id"))
+    out: dict[int, dict[str, list[Any]]] = {}
+    for report in reports:
+        who: dict[str, list[Any]] = {"station": [], "district_police": [], "town": [], "office": []}
+        for user in people:
+            org = user.organization
+            if report.police_station_id and org.pk == report.police_station_id:
+                who["station"].append(user)
+            elif org.code == "public_security":
+                who["district_police"].append(user)
+            elif org.code == "civil_affairs":
+                who["office"].append(user)
+            elif org.kind == OrgKind.TOWN_GOVERNMENT and report.town_code in town_orgs.get(org.pk, ()):
+                who["town"].append(user)
+        if not report.police_station_id:  # no station covers the place: the district police handle it
+            who["station"], who["district_police"] = who["district_police"], []
+        out[report.pk] = who
     return out
 
 
-def _tell_new_report(report: Report) -> None:
+def _tell_new_reports(reports: list[Report]) -> None:
     """The station (or, without one, the district police), the district police, the town and the
-    district office are told at once, and the reporter gets a receipt: one batch of notifications."""
+    district office are told, and the reporter gets a receipt: one batch of notifications."""
     from shouhu.notify.services import Message, notify_many
 
-    url = f"/reports/{report.pk}/"
-    urgent = _("【紧急】") if report.urgent else ""
-    key = f"report_new:{report.pk}"
     body = _("请登录平台查看，详情不在通知中显示。")
-    who = _new_report_audiences(report)
-    messages = [
-        Message(tuple(who["station"]), "report_new", urgent + _("收到一份强制报告，请立即处置"), url, body, key),
-        Message(tuple(who["district_police"]), "report_new", urgent + _("辖区收到一份强制报告"), url, body, key),
-        Message(tuple(who["town"]), "report_new", urgent + _("本镇（街道）收到一份强制报告"), url, body, key),
-        Message(tuple(who["office"]), "report_new", urgent + _("收到一份强制报告"), url, body, key),
-    ]
-    if report.reporter_id:
-        messages.append(Message((report.reporter,), "report_receipt", _("您的强制报告已送达，回执码 %(c)s") % {
-            "c": report.receipt_code}, url, body, f"report_receipt:{report.pk}"))
+    audiences = _new_report_audiences(reports)
+    messages = []
+    for report in reports:
+        url = f"/reports/{report.pk}/"
+        urgent = _("【紧急】") if report.urgent else ""
+        key = f"report_new:{report.pk}"
+        who = audiences[report.pk]
+        messages += [
+            Message(tuple(who["station"]), "report_new", urgent + _("收到一份强制报告，请立即处置"), url, body, key),
+            Message(tuple(who["district_police"]), "report_new", urgent + _("辖区收到一份强制报告"), url, body, key),
+            Message(tuple(who["town"]), "report_new", urgent + _("本镇（街道）收到一份强制报告"), url, body, key),
+            Message(tuple(who["office"]), "report_new", urgent + _("收到一份强制报告"), url, body, key),
+        ]
+        if report.reporter_id:
+            messages.append(Message((report.reporter,), "report_receipt", _("您的强制报告已送达，回执码 %(c)s") % {
+                "c": report.receipt_code}, url, body, f"report_receipt:{report.pk}"))
     notify_many(messages)
 
 

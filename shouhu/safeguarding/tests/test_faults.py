@@ -149,8 +149,9 @@ def test_channels_down_the_report_and_the_inbox_stand_and_every_delivery_is_sent
 def test_a_delivery_claimed_by_a_worker_that_died_is_sent_after_its_lease(users, town, channels, servers):
     servers(lambda seen: (200, {"ok": True}), port=channels["sms"])
     wecom = servers(WeComFake(), port=channels["wecom"])
-    report = _file(users, town)  # on-commit delivery not run: the worker was about to take them
-    deliveries = _report_deliveries(report)
+    report = _file(users, town)
+    assert services.announce_reports() == 1  # the worker's fan-out; its on-commit delivery not run:
+    deliveries = _report_deliveries(report)  # the worker was about to take them
     total = deliveries.count()
     assert set(deliveries.values_list("state", flat=True)) == {DeliveryState.PENDING}
 

@@ -175,3 +175,101 @@ def test_csrf_stays_on(hutang_village):
     strict = Client(enforce_csrf_checks=True)
     assert strict.post("/report/", _form(hutang_village)).status_code == 403
     assert Report.objects.count() == 0
+
+
+# ----- the limits hold across server processes ------------------------------------------------------
+
+
+def _on_sqlite() -> bool:
+    from django.conf import settings
+
+    return settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+
+
+@pytest.fixture
+def committed(_audit_triggers_restored, transactional_db):  # noqa: ANN001
+    """Counts committed where another connection sees them; the cache table emptied afterwards (the
+    flush after a transactional test empties the models' tables, not the cache's)."""
+    from shouhu.conftest import _audit_triggers
+
+    yield
+    cache.clear()
+    _audit_triggers(enabled=False)
+
+
+def _hits(address: str, n: int) -> None:
+    """One server process's share of the hits: its own cache client (Django's caches are per
+    thread) and its own database connection, closed at the end."""
+    from django.db import connection
+    from django.test import RequestFactory
+
+    request = RequestFactory().post("/report/", REMOTE_ADDR=address)
+    try:
+        for _i in range(n):
+            public.count_hit(request, "report", public.REPORT_LIMITS)
+    finally:
+        connection.close()
+
+
+def test_the_limits_live_in_a_cache_shared_by_every_process():
+    """Not the process's own memory: the database (or Redis with SHOUHU_REDIS_URL)."""
+    from django.core.cache import caches
+    from django.core.cache.backends.db import DatabaseCache
+    from django.core.cache.backends.redis import RedisCache
+
+    assert isinstance(caches["default"], DatabaseCache | RedisCache)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_server_processes_count_the_same_address_together(committed, monkeypatch):
+    """Two "processes" (a thread each: a cache client and a database connection of its own) count
+    hits of one address; a third sees the sum and refuses the sixth report of the hour."""
+    import threading
+
+    from django.test import RequestFactory
+
+    noon = (int(time.time()) // 86400) * 86400 + 43200 + 1800
+    monkeypatch.setattr(public, "_window_clock", lambda: noon)
+    for n in (3, 2):
+        thread = threading.Thread(target=_hits, args=("10.1.2.3", n))
+        thread.start()
+        thread.join(30)
+    request = RequestFactory().post("/report/", REMOTE_ADDR="10.1.2.3")
+    assert public.over_limit(request, "report", public.REPORT_LIMITS)
+    assert not public.over_limit(RequestFactory().post("/report/", REMOTE_ADDR="10.1.2.4"), "report",
+                                 public.REPORT_LIMITS)
+
+
+@pytest.mark.skipif(_on_sqlite(), reason="SQLite lets one writer in at a time (and the test database is in memory, "
+                                         "one per process); these run on PostgreSQL (SHOUHU_DATABASE_URL)")
+@pytest.mark.django_db(transaction=True)
+def test_hits_at_the_same_moment_from_two_processes_are_all_counted(committed, monkeypatch):
+    """The increments are atomic: two forked server processes hitting the same key at once lose
+    none (Django's own DatabaseCache.incr, a read then a write, would)."""
+    import multiprocessing
+
+    from django.db import connections
+
+    noon = (int(time.time()) // 86400) * 86400 + 43200 + 1800
+    monkeypatch.setattr(public, "_window_clock", lambda: noon)
+    key, _count, window = public._bucket_keys("attempt", "k", public.ATTEMPT_LIMITS)[0]
+    cache.add(key, 0, timeout=window)
+    connections.close_all()  # the children open their own connections
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(2)
+
+    def count(n: int) -> None:
+        from django.core.cache import caches
+
+        start.wait(10)
+        for _i in range(n):
+            caches["default"].incr(key)
+        connections.close_all()
+
+    children = [context.Process(target=count, args=(25,)) for _i in range(2)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(60)
+    assert [child.exitcode for child in children] == [0, 0]
+    assert cache.get(key) == 50
