@@ -215,12 +215,17 @@ def _claim(now: datetime, notification_ids: Sequence[int] | None) -> list[Delive
         ids = list(qs.values_list("id", flat=True)[:CLAIM_BATCH])
         if not ids:
             return []
-        # Each row is taken by a conditional update, so a row is claimed once even where there are
-        # no row locks (SQLite, whose write transactions are exclusive anyway).
         lease = now + LEASE
-        claimed = [pk for pk in ids if Delivery.objects.filter(
-            pk=pk, state__in=DUE_STATES, next_attempt_at__lte=now).update(
-            attempts=F("attempts") + 1, next_attempt_at=lease)]
+        if connection.features.has_select_for_update_skip_locked:
+            # The rows are locked by this transaction: one update claims them all.
+            Delivery.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1, next_attempt_at=lease)
+            claimed = ids
+        else:
+            # No row locks (SQLite): each row is taken by a conditional update, so a row is claimed
+            # once even when two workers read the same batch.
+            claimed = [pk for pk in ids if Delivery.objects.filter(
+                pk=pk, state__in=DUE_STATES, next_attempt_at__lte=now).update(
+                attempts=F("attempts") + 1, next_attempt_at=lease)]
         return list(Delivery.objects.filter(id__in=claimed).select_related("notification", "notification__recipient")
                     .order_by("next_attempt_at", "id"))
 
@@ -258,12 +263,15 @@ def deliver_pending(*, now: datetime | None = None, notification_ids: Sequence[i
     now = now or timezone.now()
     counts: Counter[str] = Counter()
     while batch := _claim(now, notification_ids):
+        sent: dict[int, list[int]] = {}  # attempts -> deliveries sent: recorded together below
         for delivery in batch:
             state, error = _attempt(delivery)
-            fields: dict[str, Any] = {"state": state, "last_error": error[:500]}
+            counts[state] += 1
             if state == DeliveryState.SENT:
-                fields.update(sent_at=timezone.now(), next_attempt_at=None)
-            elif state == DeliveryState.FAILED:
+                sent.setdefault(delivery.attempts, []).append(delivery.pk)
+                continue
+            fields: dict[str, Any] = {"state": state, "last_error": error[:500]}
+            if state == DeliveryState.FAILED:
                 fields["next_attempt_at"] = now + retry_delay(delivery.attempts)
                 logger.info("delivery %s via %s failed (attempt %s): %s", delivery.pk, delivery.channel,
                             delivery.attempts, error)
@@ -272,7 +280,10 @@ def deliver_pending(*, now: datetime | None = None, notification_ids: Sequence[i
                 logger.warning("delivery %s via %s given up: %s", delivery.pk, delivery.channel, error)
             # Only the claim's own attempt is recorded (a lease that ran out belongs to another worker).
             Delivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts, state__in=DUE_STATES).update(**fields)
-            counts[state] += 1
+        sent_at = timezone.now()
+        for attempts, ids in sent.items():
+            Delivery.objects.filter(pk__in=ids, attempts=attempts, state__in=DUE_STATES).update(
+                state=DeliveryState.SENT, last_error="", sent_at=sent_at, next_attempt_at=None)
     return dict(counts)
 
 

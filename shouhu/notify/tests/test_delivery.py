@@ -179,3 +179,26 @@ def test_concurrent_loops_send_each_delivery_exactly_once(use_channels, monkeypa
     assert sum(r.get("sent", 0) for r in outcome["results"]) == len(outcome["ids"])
     assert sum(1 for r in outcome["results"] if r) > 1, "the workers did not overlap"
     assert outcome["rows"] == {(DeliveryState.SENT, 1)}
+
+
+@pytest.mark.django_db
+def test_a_batch_is_claimed_and_recorded_in_a_fixed_number_of_statements(users, use_channels):
+    """Sending does not cost two updates per delivery: the claim and the record of the sent ones
+    are one statement each per batch (on PostgreSQL; SQLite claims row by row)."""
+    from django.test.utils import CaptureQueriesContext
+
+    use_channels(RecordingChannel("sms"))
+
+    def statements(n: int) -> int:
+        recipients = list(User.objects.filter(is_active=True).order_by("id")[:n])
+        notify(recipients=recipients, **{**ALERT, "title": f"批次 {n}"})
+        with CaptureQueriesContext(connection) as ctx:
+            assert deliver_pending(now=timezone.now() + timedelta(seconds=1)) == {"sent": n}
+        return len(ctx.captured_queries)
+
+    few, many = statements(2), statements(8)
+    if connection.vendor == "postgresql":
+        assert few == many
+    else:
+        assert many - few == 6  # one conditional claim per row
+    assert set(Delivery.objects.values_list("state", flat=True)) == {DeliveryState.SENT}
