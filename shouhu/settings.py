@@ -243,6 +243,8 @@ HUEY = {
         else {"huey_class": "huey.SqliteHuey", "filename": str(VAR_DIR / "huey.sqlite3")}
     ),
 }
+if not _redis_url:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the queue's file, on PostgreSQL too
 
 # The cache every server process shares: the public entrance's rate limits and used challenges
 # (shouhu.safeguarding.public) must count across processes and servers. Redis when SHOUHU_REDIS_URL
