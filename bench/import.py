@@ -67,6 +67,12 @@ def rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # kB on Linux
 
 
+def current_rss_mb() -> float:
+    """The resident set now (not the peak): /proc/self/statm's second field, in pages."""
+    with open("/proc/self/statm") as f:
+        return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
 def _name(rng: random.Random, surname: str | None = None) -> str:
     return (surname or rng.choice(SURNAMES)) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
 
@@ -255,6 +261,7 @@ def main() -> None:
     if not villages:
         sys.exit(f"bench: no demo village in {args.user}'s scope")
     seed = args.seed if args.seed is not None else int(time.time())
+    load_before = [round(x, 2) for x in os.getloadavg()]  # the machine is shared: say how busy it was
     today = timezone.localdate()
 
     with tempfile.TemporaryDirectory(prefix="bench_import_") as tmp:
@@ -271,9 +278,14 @@ def main() -> None:
 
             profiler = cProfile.Profile()
             profiler.enable()
-        started = time.perf_counter()
-        imp = import_commit(actor=user, source=str(path), filename=path.name)
-        seconds = time.perf_counter() - started
+        samples: list[tuple[int, float]] = []  # (rows done, resident MB) after each batch of rows
+
+        def progress(done: int, _estimate: int) -> None:
+            samples.append((done, current_rss_mb()))
+
+        started, cpu_started = time.perf_counter(), time.process_time()
+        imp = import_commit(actor=user, source=str(path), filename=path.name, progress=progress)
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         if profiler is not None:
             profiler.disable()
         peak = rss_mb()
@@ -311,14 +323,20 @@ def main() -> None:
         "rows": args.rows,
         "database": connection.vendor,
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
         "floor_seconds": round(floor_seconds, 3),
         "ratio": round(seconds / floor_seconds, 1) if floor_seconds else None,
         "peak_rss_mb": peak,
         "policy_after_commit_seconds": round(policy_seconds, 2),
         "rows_per_s": round(args.rows / seconds, 1),
         "rss_before_import_mb": rss_before,
+        # The resident set while the rows stream through, at five points from the first batch to
+        # the last: flat in N when nothing is kept per row.
+        "rss_at_rows_mb": [list(samples[round(i * (len(samples) - 1) / 4)]) for i in range(5)] if samples else [],
         "new": imp.counts.get("new"),
         "user": args.user,
+        "load_before": load_before,
+        "load_after": [round(x, 2) for x in os.getloadavg()],
     }, ensure_ascii=False))
 
 

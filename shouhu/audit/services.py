@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -108,10 +108,25 @@ def record_many(
             out.append(event)
         if len(out) == 1:
             out[0].save(force_insert=True)
+        elif connection.vendor == "postgresql":
+            _copy_events(out)
         else:
             AuditEvent.objects.bulk_create(out, batch_size=1000)
         ChainHead.objects.filter(id=1).update(last_seq=seq, last_hash=prev, count=head.count + len(out))
     return out
+
+
+def _copy_events(events: list[AuditEvent]) -> None:
+    """Write chained events with COPY (PostgreSQL): the values `bulk_create` would send, each
+    field prepared by the field itself (the detail as JSON), without an INSERT statement's
+    parameters to build and parse per event."""
+    fields = AuditEvent._meta.concrete_fields
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(AuditEvent._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for event in events:
+            copy.write_row([f.get_db_prep_save(getattr(event, f.attname), connection=connection) for f in fields])
+            event._state.adding, event._state.db = False, connection.alias
 
 
 @dataclass(frozen=True)

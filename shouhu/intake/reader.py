@@ -20,10 +20,12 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import os
 import re
 import unicodedata
 import zipfile
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -137,12 +139,16 @@ class SurveyReader(Iterator[RawRow]):
         if self.format == "csv":
             self._grid, self.sheet = _csv_rows(self._data), "CSV"
             self.header, self._pending = _find_header(self._grid, self.sheet, 0)
-            height = self._data.count(b"\n") + 1
+            lines = self._data.count(b"\n") + 1
+            self._height: Callable[[], int] = lambda: lines
         else:
-            self.header, self._grid, self._pending, self.sheet, height = _open_workbook(self._data, self.format)
-        # Rows below the header, blank ones included: the denominator of a progress bar, not a count.
-        self.total_estimate = max(height - self.header.row, 0)
+            self.header, self._grid, self._pending, self.sheet, self._height = _open_workbook(self._data, self.format)
         self._it = self._rows()
+
+    @property
+    def total_estimate(self) -> int:
+        """Rows below the header, blank ones included: the denominator of a progress bar, not a count."""
+        return max(self._height() - self.header.row, 0)
 
     def __iter__(self) -> SurveyReader:
         return self
@@ -168,7 +174,7 @@ class SurveyReader(Iterator[RawRow]):
                 continue  # nothing, or only the village the template pre-fills
             self.rows_read += 1
             if self.rows_read > MAX_ROWS:
-                raise SurveyFileError(_("文件超过%(n)d行，请拆分成几个文件分别导入。") % {"n": MAX_ROWS})
+                raise SurveyFileError(_too_many_rows())
             yield RawRow(row=row_number, values=values, header=header)
 
 
@@ -278,7 +284,13 @@ def _bomb() -> str:
         "n": MAX_UNCOMPRESSED_BYTES // (1024 * 1024)}
 
 
-def _open_workbook(data: bytes, fmt: str) -> tuple[Header, Iterator[tuple[int, list[Any]]], list[tuple[int, list[Any]]], str, int]:
+def _open_workbook(data: bytes, fmt: str) -> tuple[Header, Iterator[tuple[int, list[Any]]], list[tuple[int, list[Any]]], str, Callable[[], int]]:
+    """The header of the first visible sheet that has one, the rows after it, and a function giving
+    the rows the sheet has, roughly (the progress bar's denominator). An .xlsx is streamed
+    (shouhu.intake.xlsx: the sheet is never held whole); an .xls, at most 65,536 rows by its
+    format, is read by python-calamine."""
+    if fmt == "xlsx":
+        return _open_xlsx(data)
     import python_calamine as pc
 
     try:
@@ -302,7 +314,7 @@ def _open_workbook(data: bytes, fmt: str) -> tuple[Header, Iterator[tuple[int, l
             if sheet.height == 0:
                 continue
             if sheet.height - HEADER_SEARCH_ROWS > MAX_ROWS * 1.05:
-                raise SurveyFileError(_("文件超过%(n)d行，请拆分成几个文件分别导入。") % {"n": MAX_ROWS})
+                raise SurveyFileError(_too_many_rows())
             row0, col0 = sheet.start or (0, 0)
             grid = _sheet_rows(sheet, row0, col0)
             try:
@@ -310,12 +322,68 @@ def _open_workbook(data: bytes, fmt: str) -> tuple[Header, Iterator[tuple[int, l
             except SurveyFileError as exc:
                 first_error = first_error or exc
                 continue
-            return header, grid, pending, name, sheet.height
+            return header, grid, pending, name, lambda height=sheet.height: height
     except SurveyFileError:
         raise
     except Exception:  # noqa: BLE001
         raise SurveyFileError(_not_a_sheet()) from None
     raise first_error or SurveyFileError(_("文件中没有内容。"))
+
+
+def _too_many_rows() -> str:
+    return _("文件超过%(n)d行，请拆分成几个文件分别导入。") % {"n": MAX_ROWS}
+
+
+def _open_xlsx(data: bytes) -> tuple[Header, Iterator[tuple[int, list[Any]]], list[tuple[int, list[Any]]], str, Callable[[], int]]:
+    from shouhu.intake import xlsx
+
+    try:
+        workbook = xlsx.Workbook(data)
+    except xlsx.XlsxError:
+        raise SurveyFileError(_not_a_sheet()) from None
+    sheets = [s for s in workbook.sheets if s.visible and s.worksheet] or [s for s in workbook.sheets if s.worksheet]
+    first_error: SurveyFileError | None = None
+    try:
+        for sheet in sheets:
+            declared = workbook.dimension(sheet)
+            if declared is not None and declared - HEADER_SEARCH_ROWS > MAX_ROWS * 1.05:
+                raise SurveyFileError(_too_many_rows())
+            read = [0, 0]  # XML bytes parsed, last row number parsed
+            grid = _damaged_is_unreadable(workbook.rows(sheet, progress=read))
+            first = next(grid, None)
+            if first is None:
+                continue  # an empty sheet
+            try:
+                # itertools.chain: a generator chaining them would close `grid` when dropped.
+                header, pending = _find_header(itertools.chain([first], grid), sheet.name, 0)
+            except SurveyFileError as exc:
+                first_error = first_error or exc
+                continue
+            size = workbook.member_size(sheet)
+
+            def height(declared: int | None = declared, read: list[int] = read, size: int = size) -> int:
+                # The declared used range, or the rows seen so far scaled by the XML bytes not yet parsed.
+                if declared:
+                    return declared
+                return round(read[1] * size / read[0]) if read[0] else 0
+
+            return header, grid, pending, sheet.name, height
+    except SurveyFileError:
+        raise
+    except Exception:  # noqa: BLE001 - a damaged member (zlib, XML) reads as "not a sheet"
+        raise SurveyFileError(_not_a_sheet()) from None
+    raise first_error or SurveyFileError(_("文件中没有内容。"))
+
+
+def _damaged_is_unreadable(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+    """The rows; a damaged sheet met halfway through the file is a file that cannot be read
+    (SurveyFileError), as it is when opening it."""
+    from shouhu.intake import xlsx
+
+    try:
+        yield from rows
+    except (xlsx.XlsxError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise SurveyFileError(_not_a_sheet()) from exc
 
 
 def _sheet_rows(sheet: Any, row0: int, col0: int) -> Iterator[tuple[int, list[Any]]]:
@@ -332,24 +400,34 @@ def _sheet_rows(sheet: Any, row0: int, col0: int) -> Iterator[tuple[int, list[An
         yield offset + i + 1, pad + list(cells) if col0 else list(cells)
 
 
-def _decode_csv(data: bytes) -> str:
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if data.startswith(bom):
-            try:
-                return data.decode(encoding)
-            except UnicodeDecodeError:
-                break
+def _csv_encoding(data: bytes) -> tuple[str, int]:
+    """The CSV's encoding and the length of its byte-order mark. The whole file is checked to
+    decode, a chunk at a time, without keeping the text."""
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if data.startswith(bom) and _decodes(data, len(bom), encoding):
+            return encoding, len(bom)
     for encoding in ("utf-8", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
+        if _decodes(data, 0, encoding):
+            return encoding, 0
     raise SurveyFileError(_("无法识别CSV文件的编码：请在Excel中另存为“CSV UTF-8（逗号分隔）”或 .xlsx 后再上传。"))
 
 
+def _decodes(data: bytes, start: int, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    view = memoryview(data)
+    try:
+        for offset in range(start, len(data), 1 << 20):
+            decoder.decode(view[offset:offset + (1 << 20)])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _csv_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
-    text = _decode_csv(data)
-    sample = text[:8192]
+    """The CSV's rows, decoded as they are read (the text of the whole file is never held)."""
+    encoding, skip = _csv_encoding(data)
+    sample = data[skip:skip + 8192].decode(encoding, errors="ignore")
     delimiter = ","
     first_lines = sample.splitlines()[:HEADER_SEARCH_ROWS]
     counts = {d: sum(line.count(d) for line in first_lines) for d in (",", "\t", ";")}
@@ -358,8 +436,11 @@ def _csv_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
     # A cell may be long (a note pasted from a report): the csv module's default 128 KB per field
     # would call a valid file malformed. The file's own size is already bounded (MAX_FILE_BYTES).
     csv.field_size_limit(max(csv.field_size_limit(), MAX_FILE_BYTES))
+    buffer = io.BytesIO(data)
+    buffer.seek(skip)
+    text = io.TextIOWrapper(buffer, encoding=encoding, newline="")
     try:
-        yield from enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1)
+        yield from enumerate(csv.reader(text, delimiter=delimiter), start=1)
     except csv.Error:
         raise SurveyFileError(_("CSV文件格式有误（引号不成对等），请在Excel中打开后另存为 .xlsx 再上传。")) from None
 
@@ -537,6 +618,61 @@ def lost_precision_message(raw: Any) -> str:
     ) % {"v": raw}
 
 
+class SeenIds:
+    """The rows' ID numbers seen so far in a file, each with the row it was first seen in, in 48 to
+    96 bytes per row: the only state of a validation that grows with the file (a second row with
+    an ID number must be refused wherever it is).
+
+    Keys are blind indexes (40 hex digits: 20 bytes), stored in an open-addressing table of fixed
+    20-byte slots with the row numbers in a parallel array, kept at most half full."""
+
+    _WIDTH = 20
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._slots = capacity  # a power of two
+        self._keys = bytearray(self._WIDTH * capacity)
+        self._rows = array("I", bytes(4 * capacity))  # 0: empty slot (row numbers start at 1)
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _find(self, key: bytes) -> int:
+        mask, width, keys, rows = self._slots - 1, self._WIDTH, self._keys, self._rows
+        slot = int.from_bytes(key[:8], "little") & mask
+        while rows[slot] and keys[slot * width:(slot + 1) * width] != key:
+            slot = (slot + 1) & mask
+        return slot
+
+    def get(self, index: str) -> int | None:
+        """The first row with this blind index, or None."""
+        return self._rows[self._find(bytes.fromhex(index))] or None
+
+    def add(self, index: str, row: int) -> None:
+        """Remember the first row of this blind index (a later `add` of the same one is ignored)."""
+        key = bytes.fromhex(index)
+        slot = self._find(key)
+        if self._rows[slot]:
+            return
+        self._keys[slot * self._WIDTH:(slot + 1) * self._WIDTH] = key
+        self._rows[slot] = row
+        self._count += 1
+        if 2 * self._count > self._slots:
+            self._grow()
+
+    def _grow(self) -> None:
+        old_keys, old_rows, width = self._keys, self._rows, self._WIDTH
+        self._slots *= 2
+        self._keys = bytearray(width * self._slots)
+        self._rows = array("I", bytes(4 * self._slots))
+        for slot, row in enumerate(old_rows):
+            if row:
+                key = bytes(old_keys[slot * width:(slot + 1) * width])
+                new = self._find(key)
+                self._keys[new * width:(new + 1) * width] = key
+                self._rows[new] = row
+
+
 class RowValidator:
     """Validates rows for one importer; remembers the ID numbers seen to flag duplicates in a file."""
 
@@ -545,7 +681,7 @@ class RowValidator:
 
         self.actor = actor
         self.scope = scope_for(actor)
-        self.seen: dict[str, int] = {}  # id_index -> first row
+        self.seen = SeenIds()  # the ID numbers of the file so far (blind indexes) -> first row
         self._villages: dict[str, Any] | None = None
         self._by_name: dict[str, list[Any]] | None = None
         self._forms: dict[str, Any] = {}  # one form object per kind, rebound for each row
@@ -697,7 +833,7 @@ class RowValidator:
                 if first is not None:
                     err("id_number", _("与第%(r)d行的身份证号重复：同一儿童在文件中只能出现一次。") % {"r": first})
                 else:
-                    self.seen[result.id_index] = raw.row
+                    self.seen.add(result.id_index, raw.row)
                 if self._known is not None:
                     pk, visible = self._known.get(result.id_index, (None, False))
                     instance = self._instances.get(pk) if visible else None
