@@ -1,15 +1,14 @@
-"""Policy work in the background (huey): the nightly re-evaluation of every child in the ledger, and
-the evaluation of the children a survey import created."""
+"""Policy work in the background (huey): the nightly re-evaluation of every child in the ledger. (The
+children a survey import creates are evaluated by `intake.jobs.evaluate_import`.)"""
 
 from __future__ import annotations
 
 import logging
 
-from django.db import transaction
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
+from huey.contrib.djhuey import db_periodic_task, lock_task
 
-from shouhu.policy.services import reevaluate_all, reevaluate_children
+from shouhu.policy.services import reevaluate_all
 
 logger = logging.getLogger(__name__)
 
@@ -22,19 +21,3 @@ def nightly_reevaluation() -> dict[str, int]:
     counts = reevaluate_all()
     logger.info("nightly policy re-evaluation: %s", counts)
     return counts
-
-
-@db_task(retries=2, retry_delay=60)
-def evaluate_children(ids: list[int]) -> dict[str, int]:
-    """Evaluate the children a bulk write created (a survey import) a batch at a time, after its
-    commit. A failure is retried; the nightly run catches up with whatever is still left."""
-    counts = reevaluate_children(ids)
-    logger.info("policy evaluation of %d imported children: %s", len(ids), counts)
-    return counts
-
-
-def schedule_evaluation(ids: list[int]) -> None:
-    """Queue `evaluate_children` when the current transaction commits (nothing on rollback)."""
-    if ids:
-        ids = list(ids)
-        transaction.on_commit(lambda: evaluate_children(ids))
