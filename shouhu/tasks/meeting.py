@@ -35,7 +35,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import (
+    BooleanField,
+    Case,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    Q,
+    When,
+)
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -150,40 +160,46 @@ class Figures:
         """Completed on time, in percent of the tasks received."""
         return round(100 * self.completed_on_time / self.received) if self.received else None
 
-    def add(self, row: TaskRow, *, in_period: bool, overdue: bool) -> None:
-        if overdue:
+    def add(self, row: TaskRow) -> None:
+        if row.overdue:
             self.overdue_now += 1
-        if not in_period:
+        if not row.in_period:
             return
         self.received += 1
-        if row.accepted_at is not None:
-            self.accept_hours.append((row.accepted_at - row.created_at).total_seconds() / 3600)
-            if row.accepted_at <= row.due_at:
+        if row.accept_hours is not None:
+            self.accept_hours.append(row.accept_hours)
+            if row.accepted_on_time:
                 self.accepted_on_time += 1
-        if row.state == TaskState.DONE and row.closed_at is not None:
+        if row.complete_hours is not None:
             self.completed += 1
-            self.complete_hours.append((row.closed_at - row.created_at).total_seconds() / 3600)
-            if row.closed_at <= row.due_at:
+            self.complete_hours.append(row.complete_hours)
+            if row.completed_on_time:
                 self.completed_on_time += 1
         if row.state == TaskState.DECLINED:
             self.declined += 1
-        if row.escalated_at is not None:
+        if row.escalated:
             self.escalated += 1
 
 
 @dataclass(frozen=True)
 class TaskRow:
+    """One task as the meeting counts it: the durations and the on-time and overdue flags are
+    computed by the database (parsing five timestamps a row cost more than the rest together)."""
+
     owner_id: int
     kind: str
     state: str
-    due_at: datetime
-    created_at: datetime
-    accepted_at: datetime | None
-    closed_at: datetime | None
     child_region: str | None
     need_type: str | None
     decline_reason: str
-    escalated_at: datetime | None
+    in_period: bool
+    overdue: bool
+    accept_hours: float | None  # received → accepted, when accepted
+    accepted_on_time: bool | None
+    complete_hours: float | None  # received → completed, when done
+    completed_on_time: bool | None
+    declined_at: datetime | None
+    escalated: bool
 
 
 @dataclass(frozen=True)
@@ -207,15 +223,45 @@ class Meeting:
     whole_district: bool
 
 
-TASK_COLUMNS = ("owner_id", "kind", "state", "due_at", "created_at", "accepted_at", "closed_at",
-                "child__region_id", "need_type__name", "decline_reason", "escalated_at")
+class Hours(Func):
+    """Hours from `start` to `end` (two timestamps) as a float, computed by the database."""
+
+    output_field = FloatField()
+
+    def __init__(self, end: Any, start: Any) -> None:
+        super().__init__(end, start)
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        (end, end_params), (start, start_params) = (compiler.compile(e) for e in self.source_expressions)
+        if connection.vendor == "postgresql":
+            sql = f"(EXTRACT(EPOCH FROM ({end} - {start}))::float8 / 3600.0)"
+        else:  # SQLite keeps timestamps as ISO text
+            sql = f"((julianday({end}) - julianday({start})) * 24.0)"
+        return sql, [*end_params, *start_params]
+
+
+def _flag(q: Q) -> ExpressionWrapper:
+    return ExpressionWrapper(q, output_field=BooleanField())
 
 
 def task_rows(*, start: datetime, end: datetime, now: datetime) -> Iterable[TaskRow]:
     """The tasks received in [start, end) and those open and overdue now: one query."""
-    qs = Task.objects.filter(
-        Q(created_at__gte=start, created_at__lt=end) | Q(state__in=OPEN_STATES, due_at__lt=now)
-    ).order_by().values_list(*TASK_COLUMNS)
+    in_period = Q(created_at__gte=start, created_at__lt=end)
+    overdue = Q(state__in=OPEN_STATES, due_at__lt=now)
+    done = Q(state=TaskState.DONE, closed_at__isnull=False)
+    qs = Task.objects.filter(in_period | overdue).order_by().annotate(
+        m_in_period=_flag(in_period),
+        m_overdue=_flag(overdue),
+        m_accept=Case(When(accepted_at__isnull=False, then=Hours(F("accepted_at"), F("created_at"))),
+                      output_field=FloatField()),
+        m_accept_on_time=_flag(Q(accepted_at__isnull=False, accepted_at__lte=F("due_at"))),
+        m_complete=Case(When(done, then=Hours(F("closed_at"), F("created_at"))), output_field=FloatField()),
+        m_complete_on_time=_flag(done & Q(closed_at__lte=F("due_at"))),
+        m_declined_at=Case(When(state=TaskState.DECLINED, then=F("closed_at")), output_field=DateTimeField()),
+        m_escalated=_flag(Q(escalated_at__isnull=False)),
+    ).values_list("owner_id", "kind", "state", "child__region_id", "need_type__name", "decline_reason",
+                  "m_in_period", "m_overdue", "m_accept", "m_accept_on_time", "m_complete", "m_complete_on_time",
+                  "m_declined_at", "m_escalated")
     for values in qs.iterator(chunk_size=5000):
         yield TaskRow(*values)
 
@@ -243,7 +289,14 @@ def meeting_for(actor: Any, *, period: Period, now: datetime | None = None) -> M
              if whole_district or scope.covers_region(t.code[:9])]
     org_towns = _org_towns()
 
+    units_of: dict[int, Organization | None] = {}
+
     def member_unit_of(org_id: int) -> Organization | None:
+        if org_id not in units_of:
+            units_of[org_id] = _member_unit(org_id)
+        return units_of[org_id]
+
+    def _member_unit(org_id: int) -> Organization | None:
         seen: set[int] = set()
         org = orgs.get(org_id)
         while org is not None and org.pk not in seen:
@@ -270,8 +323,6 @@ def meeting_for(actor: Any, *, period: Period, now: datetime | None = None) -> M
         town = row.child_region[:9] if row.child_region else org_towns.get(row.owner_id, NO_TOWN)
         if not whole_district and not (town and scope.covers_region(town)):
             continue
-        in_period = start <= row.created_at < end
-        overdue = row.state in OPEN_STATES and row.due_at < now
         owner = orgs.get(row.owner_id)
         unit = member_unit_of(row.owner_id)
         if unit is not None:
@@ -281,18 +332,18 @@ def meeting_for(actor: Any, *, period: Period, now: datetime | None = None) -> M
         else:
             key = OTHER_KEY
         figures = unit_rows.setdefault(key, Figures(key=key, name=unit.name if unit else key))
-        figures.add(row, in_period=in_period, overdue=overdue)
+        figures.add(row)
         if key not in (LOCAL_KEY, OTHER_KEY):
             sub = sub_rows[key].get(row.owner_id)
             if sub is None:
                 name = owner.name if owner else "?"
                 sub = sub_rows[key][row.owner_id] = Figures(key=str(row.owner_id), name=name)
-            sub.add(row, in_period=in_period, overdue=overdue)
-        town_rows.get(town, no_town).add(row, in_period=in_period, overdue=overdue)
-        total.add(row, in_period=in_period, overdue=overdue)
-        if in_period and row.state == TaskState.DECLINED:
+            sub.add(row)
+        town_rows.get(town, no_town).add(row)
+        total.add(row)
+        if row.in_period and row.state == TaskState.DECLINED:
             declines[key].append(Decline(
-                at=row.closed_at, organization=owner.name if owner else "", kind=str(kind_names.get(row.kind, row.kind)),
+                at=row.declined_at, organization=owner.name if owner else "", kind=str(kind_names.get(row.kind, row.kind)),
                 need_type=row.need_type or "", reason=row.decline_reason,
             ))
 
