@@ -10,6 +10,7 @@ urlpatterns = [
     path("meeting/", views_meeting.meeting, name="meeting"),
     path("meeting.xlsx", views_meeting.meeting_xlsx, name="meeting_xlsx"),
     path("<int:task_id>/", views.detail, name="detail"),
+    path("<int:task_id>/answers/", views.answers, name="answers"),
     path("<int:task_id>/close/", views.close, name="close"),
     path("<int:task_id>/accept/", views.accept, name="accept"),
     path("<int:task_id>/decline/", views.decline, name="decline"),

@@ -101,6 +101,16 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 @allow(Cap.TASKS)
 @require_http_methods(["GET"])
+def answers(request: HttpRequest, task_id: int) -> HttpResponse:
+    """The answer forms of one task of the organisation's inbox (loaded when a card is opened)."""
+    task = task_owned_by(request.user, task_id)
+    if task.state not in OPEN_STATES:
+        return HttpResponse(_("该事项已经办结、撤销或退回。"))
+    return render(request, "tasks/_answers.html", {"t": task, "back": "inbox"})
+
+
+@allow(Cap.TASKS)
+@require_http_methods(["GET"])
 def requested(request: HttpRequest) -> HttpResponse:
     """The referrals this organisation asked other units for: where each stands, late ones marked."""
     page = Paginator(requested_by(request.user), 50).get_page(request.GET.get("page"))

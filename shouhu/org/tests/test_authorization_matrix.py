@@ -302,6 +302,7 @@ ROUTES: dict[str, Route] = {
     # A task's page: its owner and the organisation that asked (the matrix's task has none) read it;
     # only the owner answers (the minimal input sent is empty: a message and a redirect).
     "tasks/<int:task_id>/": Route(caps=_caps(Cap.TASKS), task=True),
+    "tasks/<int:task_id>/answers/": Route(caps=_caps(Cap.TASKS), task=True),
     "tasks/<int:task_id>/accept/": Route(caps=_caps(Cap.TASKS), task=True, method="post"),
     "tasks/<int:task_id>/decline/": Route(caps=_caps(Cap.TASKS), task=True, method="post"),
     "tasks/<int:task_id>/progress/": Route(caps=_caps(Cap.TASKS), task=True, method="post"),

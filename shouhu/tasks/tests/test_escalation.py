@@ -136,3 +136,13 @@ def test_the_requested_page_shows_where_each_referral_stands(client, users, late
     assert "个案转介：辍学" in page and "湖塘中心小学" in page and "已升级督办" in page
     client.force_login(users["village_niutang"])
     assert "个案转介：辍学" not in client.get("/tasks/requested/").content.decode()
+
+
+def test_the_inbox_loads_a_cards_answer_forms_on_demand(client, users, late):
+    client.force_login(users["school_hutang"])
+    page = client.get("/tasks/").content.decode()
+    assert f"/tasks/{late.pk}/answers/" in page and 'name="handler"' not in page
+    answers = client.get(f"/tasks/{late.pk}/answers/").content.decode()
+    assert 'name="handler"' in answers and 'value="inbox"' in answers
+    client.force_login(users["town_hutang"])  # the requester reads the task, but does not answer it
+    assert client.get(f"/tasks/{late.pk}/answers/").status_code == 404
