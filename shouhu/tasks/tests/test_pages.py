@@ -20,8 +20,11 @@ def _client(user) -> Client:  # noqa: ANN001
 
 
 def test_owner_sees_the_task_in_the_inbox_with_its_state(users, referral):
-    body = _client(users["education"]).get("/tasks/").content.decode()
-    assert "控辍保学" in body and "待处理" in body and f"/tasks/{referral.pk}/accept/" in body
+    client = _client(users["education"])
+    body = client.get("/tasks/").content.decode()
+    assert "控辍保学" in body and "待处理" in body and f"/tasks/{referral.pk}/answers/" in body
+    # The card's answer forms load when it is opened.
+    assert f"/tasks/{referral.pk}/accept/" in client.get(f"/tasks/{referral.pk}/answers/").content.decode()
 
 
 def test_inbox_filters_by_kind_and_overdue(users, referral):
