@@ -578,6 +578,9 @@ def main() -> None:
     ap.add_argument("--server", choices=("gunicorn", "runserver"), default="gunicorn",
                     help="gunicorn (the production WSGI server, docs/deployment.md) or Django's runserver")
     ap.add_argument("--server-workers", type=int, default=3, help="gunicorn worker processes")
+    ap.add_argument("--server-threads", type=int, default=0,
+                    help="gunicorn threads per worker (gthread); 0: the sync worker (one request at a time, "
+                         "no keep-alive)")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="after the run, cProfile N submissions in-process; top entries to stderr")
     ap.add_argument("--seed", type=int, default=None)
@@ -611,8 +614,13 @@ def main() -> None:
     try:
         if args.server == "gunicorn":
             command = [sys.executable, "-m", "gunicorn", "shouhu.wsgi", "-b", f"127.0.0.1:{port}",
-                       "-w", str(args.server_workers), "--threads", "4", "--keep-alive", "30", "--log-level", "warning"]
-            server_desc = f"gunicorn shouhu.wsgi -w {args.server_workers} --threads 4"
+                       "-w", str(args.server_workers), "--log-level", "warning"]
+            if args.server_threads:
+                command += ["-k", "gthread", "--threads", str(args.server_threads), "--keep-alive", "30"]
+                server_desc = f"gunicorn shouhu.wsgi -w {args.server_workers} --threads {args.server_threads}"
+            else:
+                command += ["-k", "sync"]
+                server_desc = f"gunicorn shouhu.wsgi -w {args.server_workers} -k sync"
         else:
             command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"]
             server_desc = SERVER_DESC

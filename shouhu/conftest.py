@@ -43,6 +43,17 @@ def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001
         build_fixture_world()
 
 
+@pytest.fixture(autouse=True)
+def _refcache_cleared():  # noqa: ANN202
+    """Each test starts with an empty reference-data memo: a rolled-back test's regions, stations or
+    parameters must not answer the next one (shouhu/lib/refcache.py)."""
+    from shouhu.lib import refcache
+
+    refcache.clear()
+    yield
+    refcache.clear()
+
+
 @pytest.fixture
 def users(db):  # noqa: ANN001
     from shouhu.org.models import User

@@ -152,6 +152,9 @@ SHOUHU_MFA_REQUIRED = env_bool("SHOUHU_MFA_REQUIRED", not (DEMO_MODE or TESTING)
 OTP_TOTP_ISSUER = "守护 Shouhu"
 
 # Sessions: idle timeout and absolute lifetime (shouhu.org.middleware.SessionTimeoutMiddleware).
+# Reference data (regions, station jurisdictions, policy parameters) memoised per process on hot
+# paths, at most this stale in another process (shouhu/lib/refcache.py); 0 turns it off.
+SHOUHU_REFCACHE_SECONDS = env_int("SHOUHU_REFCACHE_SECONDS", 30)
 SHOUHU_SESSION_IDLE_SECONDS = env_int("SHOUHU_SESSION_IDLE_MINUTES", 30) * 60
 SHOUHU_SESSION_ABSOLUTE_SECONDS = env_int("SHOUHU_SESSION_ABSOLUTE_HOURS", 12) * 3600
 SESSION_ENGINE = "shouhu.lib.sessions"  # the database store, refusing malformed keys (a NUL byte)

@@ -15,6 +15,10 @@ class OrgConfig(AppConfig):
     verbose_name = _("单位与用户")
 
     def ready(self) -> None:
+        from shouhu.lib.refcache import clear_on_change
         from shouhu.org import signals  # noqa: F401
+        from shouhu.org.models import Organization, Region
+
+        clear_on_change(Region, Organization)
 
         post_migrate.connect(_sync, sender=self, dispatch_uid="shouhu.org.sync_catalogue")

@@ -8,4 +8,8 @@ class PolicyConfig(AppConfig):
     verbose_name = _("政策引擎")
 
     def ready(self) -> None:
+        from shouhu.lib.refcache import clear_on_change
         from shouhu.policy import signals  # noqa: F401
+        from shouhu.policy.models import PolicyParameter
+
+        clear_on_change(PolicyParameter)

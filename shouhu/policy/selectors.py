@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from shouhu.lib import refcache
 from shouhu.org.models import NeedRoute, Organization, OrgKind
 from shouhu.policy.facts import ChildFacts, Disability, Facts, Parent, Situation
 from shouhu.policy.models import MANUAL_CODES, ChildCategory, PolicyParameter
@@ -17,7 +18,12 @@ ASSISTANCE_STATUSES = {"dibao", "tekun", "dibao_edge"}
 
 
 def params_on(day: date) -> Params:
-    """Defaults overridden by the district's settings in force on `day`."""
+    """Defaults overridden by the district's settings in force on `day` (memoised per process for
+    a few seconds: shouhu/lib/refcache.py)."""
+    return refcache.memo("params_on", day, lambda: _params_on(day))
+
+
+def _params_on(day: date) -> Params:
     values: dict[str, Any] = {}
     for row in PolicyParameter.objects.filter(effective_from__lte=day).order_by("key", "-effective_from"):
         if row.key in values or row.key not in SPEC_BY_KEY:

@@ -24,7 +24,6 @@ from shouhu.api.auth import GuardedRouter
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
 from shouhu.org.access import Cap, allow
-from shouhu.org.models import Region, RegionLevel
 from shouhu.safeguarding import services
 from shouhu.safeguarding.models import Report, Source
 from shouhu.safeguarding.selectors import report_get_for
@@ -120,8 +119,7 @@ def submit_report(request: HttpRequest, payload: ReportIn,
         raise _form_errors({"found_at": [_("发现时间不正确。")]})
     if timezone.is_naive(found_at):
         found_at = timezone.make_aware(found_at)
-    region = Region.objects.filter(code=payload.place_region_code,
-                                   level__in=[RegionLevel.TOWN, RegionLevel.VILLAGE]).first()
+    region = services.report_place(payload.place_region_code)
     if region is None:
         raise _form_errors({"place_region_code": [_("未找到该镇（街道）或村（社区）的区划代码。")]})
     data: dict[str, Any] = {

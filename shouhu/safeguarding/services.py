@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
+from shouhu.lib import refcache
 from shouhu.org.models import Organization, OrgKind, Region, RegionLevel, Role
 from shouhu.safeguarding.models import (
     URGENT_SITUATIONS,
@@ -74,9 +75,18 @@ def town_of(region: Region) -> str:
 
 
 def station_for(town_code: str) -> Organization | None:
-    """The police station whose jurisdiction covers the town (organisation regions, the foundation)."""
-    return (Organization.objects.filter(kind=OrgKind.POLICE_STATION, is_active=True, regions__code=town_code)
-            .order_by("pk").first())
+    """The police station whose jurisdiction covers the town (organisation regions, the foundation);
+    memoised per process for a few seconds (shouhu/lib/refcache.py): callers only read it."""
+    return refcache.memo("station_for", town_code, lambda: (
+        Organization.objects.filter(kind=OrgKind.POLICE_STATION, is_active=True, regions__code=town_code)
+        .order_by("pk").first()))
+
+
+def report_place(code: str) -> Region | None:
+    """The town or village region of a 12-digit code, for a report's place (memoised like
+    `station_for`)."""
+    return refcache.memo("report_place", code, lambda: (
+        Region.objects.filter(code=code, level__in=[RegionLevel.TOWN, RegionLevel.VILLAGE]).first()))
 
 
 def district_police() -> Organization | None:
@@ -259,7 +269,7 @@ def _notify(users: list[Any], *, kind: str, title: str, url: str, dedupe: str) -
 # ----- telling who must know (after the commit, in the worker) --------------------------------------
 
 ANNOUNCE_BATCH = 200
-ANNOUNCE_WINDOW_SECONDS = 0.05
+ANNOUNCE_WINDOW_SECONDS = 0.25
 
 
 class _Announcer:
