@@ -208,7 +208,7 @@ def restart_import(*, actor: Any, imp: SurveyImport) -> bool:
     """Start a running import again whose worker died (or failed unexpectedly). False when it is
     not running, or still alive."""
     with transaction.atomic():
-        locked = SurveyImport.objects.select_for_update().filter(
+        locked = SurveyImport.objects.select_for_update().defer("file").filter(
             pk=imp.pk, imported_by=actor, state__in=RUNNING_STATES).first()
         if locked is None or not (locked.job_error or is_stale(locked)):
             return False
@@ -239,7 +239,7 @@ def _finish(import_id: int, attempt: int, states: tuple[str, ...], *, result: di
     """Record the end of an attempt on its row, if the row is still this attempt's."""
     with transaction.atomic():
         # The kept file is neither decrypted nor written again (20 MB for a 100,000-row sheet).
-        imp = SurveyImport.objects.select_for_update().defer("content").filter(
+        imp = SurveyImport.objects.select_for_update().defer("file").filter(
             pk=import_id, attempts=attempt, state__in=states).first()
         if imp is None:
             return

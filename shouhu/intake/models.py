@@ -8,7 +8,6 @@ values the import replaced (encrypted JSON), which is what `services.import_undo
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -17,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from shouhu.lib.fields import EncryptedTextField
+from shouhu.lib.fields import EncryptedBinaryField, EncryptedTextField
 
 
 class ImportState(models.TextChoices):
@@ -45,8 +44,8 @@ class SurveyImport(models.Model):
     sha256 = models.CharField(_("文件SHA-256"), max_length=64, db_index=True)
     size = models.PositiveBigIntegerField(_("文件大小（字节）"))
     format = models.CharField(_("文件格式"), max_length=10)
-    # base64 of the uploaded bytes, encrypted (shouhu.lib.crypto): read it with `file_bytes()`.
-    content = EncryptedTextField(_("文件内容"), blank=True)
+    # The uploaded bytes, encrypted (shouhu.lib.crypto.encrypt_bytes): use `set_file` / `file_bytes()`.
+    file = EncryptedBinaryField(_("文件内容"), blank=True, default=b"")
     imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                     related_name="+", verbose_name=_("导入人"))
     organization = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.SET_NULL,
@@ -102,10 +101,11 @@ class SurveyImport(models.Model):
         return json.loads(self.result) if self.result else {}
 
     def set_file(self, data: bytes) -> None:
-        self.content = base64.b64encode(data).decode("ascii")
+        self.file = data  # not copied: encrypted into one buffer when saved
 
     def file_bytes(self) -> bytes:
-        return base64.b64decode(self.content) if self.content else b""
+        """The file as uploaded: the decrypted buffer itself, not a copy (loaded here when deferred)."""
+        return bytes(self.file) if isinstance(self.file, bytearray | memoryview) else self.file
 
 
 class ItemAction(models.TextChoices):

@@ -91,7 +91,7 @@ def _new_import(actor: Any, data: bytes, preview: Preview, state: str, *,
         # A background job's row holds the file it was uploaded with (encrypted): when that is this
         # file it is neither read back nor written again (for 100,000 rows, 20 MB decrypted and
         # encrypted again, with a few copies of it in memory at once). Nor is the stored preview.
-        imp = SurveyImport.objects.select_for_update().defer("content", "result").get(pk=into.pk)
+        imp = SurveyImport.objects.select_for_update().defer("file", "result").get(pk=into.pk)
         same_file = imp.sha256 == preview.sha256 and imp.size == len(data)
         for name, value in fields.items():
             setattr(imp, name, value)
@@ -326,7 +326,7 @@ def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
     _may_import(actor)
     from shouhu.org.access import scope_for
 
-    current = SurveyImport.objects.select_for_update().get(pk=imp.pk)
+    current = SurveyImport.objects.select_for_update().defer("file").get(pk=imp.pk)
     if current.state != ImportState.COMMITTED:
         raise ValidationError(_("只能撤销已导入的文件（当前状态：%(s)s）。") % {"s": current.get_state_display()})
     items = list(current.items.order_by("row"))
@@ -338,7 +338,8 @@ def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
     edited = [(item, children.get(item.child_id)) for item in items
               if _edited_since(current, item, children.get(item.child_id))]
     if edited:
-        names = "、".join(f"{c.name if c else _('（已删除）')}（第{i.row}行）" for i, c in edited)
+        names = "、".join(_("%(name)s（第%(row)d行）") % {"name": c.name if c else _("（已删除）"), "row": i.row}
+                         for i, c in edited)
         raise ValidationError(_("以下儿童在本次导入后已被修改，不能撤销导入：%(names)s。") % {"names": names})
     restored = 0
     created = [children[item.child_id] for item in items
@@ -350,7 +351,7 @@ def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
             _restore(actor, child, item.get_replaced())
             restored += 1
     current.state, current.undone_at, current.undone_by = ImportState.UNDONE, timezone.now(), actor
-    current.full_clean()
+    _clean(current)
     current.save(update_fields=["state", "undone_at", "undone_by"])
     record(actor=actor, action=Action.IMPORT_UNDO, object_type="survey_import", object_id=current.pk, detail={"deleted": deleted, "restored": restored})
     return current

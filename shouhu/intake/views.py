@@ -112,8 +112,10 @@ def _error_text(exc: Exception) -> str:
     return str(exc)
 
 
+# The kept file (up to 20 MB) is left out of the pages' queries: `file_bytes()` loads it when used.
 def _previewed(request: HttpRequest, import_id: int) -> SurveyImport:
-    return get_object_or_404(SurveyImport, pk=import_id, state=ImportState.PREVIEWED, imported_by=request.user)
+    return get_object_or_404(SurveyImport.objects.defer("file"), pk=import_id, state=ImportState.PREVIEWED,
+                             imported_by=request.user)
 
 
 def _preview_of(request: HttpRequest, imp: SurveyImport) -> Preview:
@@ -177,9 +179,9 @@ def import_errors(request: HttpRequest, import_id: int) -> HttpResponse:
     except r.SurveyFileError as exc:
         messages.error(request, str(exc))
         return redirect("intake:import")
-    stem = imp.filename.rsplit(".", 1)[0] or "导入文件"
+    stem = imp.filename.rsplit(".", 1)[0] or _("导入文件")
     response = HttpResponse(content, content_type=XLSX_CONTENT_TYPE)
-    response["Content-Disposition"] = content_disposition_header(True, f"{stem}_错误标注.xlsx")
+    response["Content-Disposition"] = content_disposition_header(True, _("%(stem)s_错误标注.xlsx") % {"stem": stem})
     response["Cache-Control"] = "no-store"
     return response
 
@@ -211,7 +213,7 @@ def _imports_of(request: HttpRequest):  # noqa: ANN202
     user = request.user
     org_id = getattr(user, "organization_id", None)
     own = Q(organization_id=org_id) if org_id else Q(organization__isnull=True, imported_by=user)
-    return SurveyImport.objects.filter(own).exclude(state__in=UNCONFIRMED_STATES)
+    return SurveyImport.objects.defer("file").filter(own).exclude(state__in=UNCONFIRMED_STATES)
 
 
 @allow(Cap.LEDGER_EDIT)
@@ -257,7 +259,7 @@ def _stored_preview(request: HttpRequest, imp: SurveyImport) -> dict[str, object
 def import_status(request: HttpRequest, import_id: int) -> HttpResponse:
     """An import's own page (its uploader's only): the progress of the background check or commit,
     polled by htmx (without JS: a refresh link), then the preview, then the result."""
-    imp = get_object_or_404(SurveyImport.objects.select_related("imported_by"), pk=import_id,
+    imp = get_object_or_404(SurveyImport.objects.defer("file").select_related("imported_by"), pk=import_id,
                             imported_by=request.user)
     progress = jobs.progress_of(imp) if imp.running else None
     stale = jobs.is_stale(imp, progress) if progress is not None else False
@@ -280,7 +282,7 @@ def import_status(request: HttpRequest, import_id: int) -> HttpResponse:
 @require_http_methods(["POST"])
 def import_restart(request: HttpRequest, import_id: int) -> HttpResponse:
     """Start an interrupted background check or commit again (the earlier attempt left nothing)."""
-    imp = get_object_or_404(SurveyImport, pk=import_id, imported_by=request.user)
+    imp = get_object_or_404(SurveyImport.objects.defer("file"), pk=import_id, imported_by=request.user)
     if jobs.restart_import(actor=request.user, imp=imp):
         messages.success(request, _("已重新开始。"))
     else:

@@ -1,4 +1,4 @@
-"""Model fields for personal identifiers: encrypted at rest, transparently decrypted on read."""
+"""Model fields for personal identifiers and kept files: encrypted at rest, transparently decrypted on read."""
 
 from __future__ import annotations
 
@@ -25,3 +25,26 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "":
             return value
         return crypto.encrypt(value)
+
+
+class EncryptedBinaryField(models.BinaryField):
+    """Stores `crypto.encrypt_bytes` of the value (header, nonce, ciphertext, tag); Python code sees
+    the plaintext bytes. For files: no base64 on either side. Empty stays empty (no file).
+
+    Like BinaryField, not editable in forms; never filter on it (the nonce is random).
+    """
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> bytes | None:
+        if value is None:
+            return None
+        if len(value) == 0:
+            return b""
+        # bytes (sqlite3, psycopg 3) or memoryview (psycopg2): read in place, one plaintext buffer.
+        return crypto.decrypt_bytes(value)
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is not None and len(value) > 0:
+            value = crypto.encrypt_bytes(value)
+        return super().get_db_prep_value(value, connection, prepared=True)

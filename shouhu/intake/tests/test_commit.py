@@ -78,8 +78,9 @@ def test_commit_creates_and_updates_with_history_and_audit(db, director, hutang_
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT content FROM intake_surveyimport WHERE id = %s", [imp.pk])
-        assert not cursor.fetchone()[0].startswith("UEsDB")  # not the plain base64 of a zip
+        cursor.execute("SELECT file FROM intake_surveyimport WHERE id = %s", [imp.pk])
+        stored = bytes(cursor.fetchone()[0])
+        assert not stored.startswith(b"PK") and data not in stored  # not the plain zip
         cursor.execute("SELECT replaced FROM intake_surveyimportitem WHERE survey_import_id = %s AND action = %s",
                        [imp.pk, "changed"])
         assert "人民路" not in cursor.fetchone()[0]

@@ -41,7 +41,7 @@ def test_upload_preview_then_confirm_creates_children(client, director, hutang_v
     assert response.context["preview"].counts == {"new": 1, "changed": 1, "unchanged": 0, "invalid": 0}
     assert Child.objects.count() == before  # a preview writes nothing to the ledger
     stored = _previewed(director)
-    assert stored.file_bytes() == data and stored.content != ""  # kept encrypted, not in the session
+    assert stored.file_bytes() == data  # kept on the row (encrypted), not in the session
     assert "湖塘镇长安路100号" not in html  # diffs are masked
     assert data.hex() not in str(dict(client.session))
 

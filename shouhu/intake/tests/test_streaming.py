@@ -256,10 +256,10 @@ def test_a_background_commit_leaves_the_kept_file_as_it_was_stored(db, director,
     data = xlsx(rows)
     imp = jobs.start_check(actor=director, data=data, filename="后台.xlsx")  # huey immediate: checked now
 
-    def stored() -> str:
+    def stored() -> bytes:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT content FROM intake_surveyimport WHERE id = %s", [imp.pk])
-            return cursor.fetchone()[0]
+            cursor.execute("SELECT file FROM intake_surveyimport WHERE id = %s", [imp.pk])
+            return bytes(cursor.fetchone()[0])
 
     imp.refresh_from_db()
     assert imp.state == ImportState.PREVIEWED
