@@ -45,9 +45,9 @@ from shouhu.registry.selectors import (
 )
 
 api = NinjaAPI(
-    title="守护 Shouhu API",
+    title=gettext_lazy("守护 Shouhu API"),
     version="1",
-    description="困境儿童（留守儿童）关爱保护信息平台接口。认证：`Authorization: Bearer <token>`（`manage.py issue_token`）或登录会话。",
+    description=gettext_lazy("困境儿童（留守儿童）关爱保护信息平台接口。认证：`Authorization: Bearer <token>`（`manage.py issue_token`）或登录会话。"),
     urls_namespace="api",
     auth=[BearerAuth(), ActiveSessionAuth()],
     default_router=GuardedRouter(),
@@ -134,7 +134,7 @@ class MemberOut(Schema):
     capacity: str
     version: int
     situations: list[SituationOut]
-    restricted_situations: int = Field(0, description="当前角色无权查看的受限情形数量")
+    restricted_situations: int = Field(0, description=gettext_lazy("当前角色无权查看的受限情形数量"))
 
 
 class EntrustmentOut(Schema):
@@ -256,7 +256,7 @@ class ChildFields(Schema):
     hukou_registered: bool | None = None
     hukou_type: str | None = Field(None, max_length=10)
     hukou_place: str | None = Field(None, max_length=100)
-    region: str | None = Field(None, max_length=12, description="所在村（社区）的12位区划代码")
+    region: str | None = Field(None, max_length=12, description=gettext_lazy("所在村（社区）的12位区划代码"))
     health: str | None = Field(None, max_length=10)
     disability_type: str | None = Field(None, max_length=20)
     disability_grade: int | None = Field(None, ge=1, le=4)
@@ -283,12 +283,12 @@ class ChildCreate(ChildFields):
 
 
 class ChildPatch(ChildFields):
-    version: int = Field(..., ge=1, description="读取记录时的版本号；过期返回 409")
+    version: int = Field(..., ge=1, description=gettext_lazy("读取记录时的版本号；过期返回 409"))
     id_number: str | None = Field(None, max_length=30)
 
 
 class SearchIn(Schema):
-    q: str = Field(..., max_length=40, description="姓名、全拼、拼音首字母或身份证号")
+    q: str = Field(..., max_length=40, description=gettext_lazy("姓名、全拼、拼音首字母或身份证号"))
     page: int = Field(1, ge=1, le=100000)
     page_size: int = Field(50, ge=1, le=100)
 
@@ -302,7 +302,7 @@ class Filters(Schema):
     guardianship_type: str = Field("", max_length=20)
     gender: str = Field("", max_length=1)
     sort: str = Field("name", max_length=10)
-    q: str = Field("", max_length=40, description="姓名、全拼或拼音首字母（身份证号请用 POST /children/search）")
+    q: str = Field("", max_length=40, description=gettext_lazy("姓名、全拼或拼音首字母（身份证号请用 POST /children/search）"))
     page: int = Field(1, ge=1, le=100000)
     page_size: int = Field(50, ge=1, le=100)
 
@@ -402,7 +402,7 @@ def _page(request: HttpRequest, qs: Any, page: int, page_size: int) -> dict[str,
 
 # ----- operations ----------------------------------------------------------------------------
 
-@api.get("/children", response=ChildPage, summary="台账列表（筛选、检索、分页）", tags=["children"])
+@api.get("/children", response=ChildPage, summary=gettext_lazy("台账列表（筛选、检索、分页）"), tags=["children"])
 @allow(Cap.LEDGER_VIEW)
 def list_children(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
     if filters.q and looks_like_id_number(filters.q):
@@ -413,7 +413,7 @@ def list_children(request: HttpRequest, filters: Query[Filters]) -> dict[str, An
     return _page(request, qs, filters.page, filters.page_size)
 
 
-@api.post("/children/search", response=ChildPage, summary="按姓名、拼音或身份证号检索", tags=["children"])
+@api.post("/children/search", response=ChildPage, summary=gettext_lazy("按姓名、拼音或身份证号检索"), tags=["children"])
 @allow(Cap.LEDGER_VIEW)
 def search_children(request: HttpRequest, payload: SearchIn, filters: Query[Filters]) -> dict[str, Any]:
     qs = apply_filters(children_visible_to(request.auth), LedgerFilters.from_mapping(filters.dict()))
@@ -423,7 +423,7 @@ def search_children(request: HttpRequest, payload: SearchIn, filters: Query[Filt
     return _page(request, qs, payload.page, payload.page_size)
 
 
-@api.get("/children/{child_id}", response=ChildDetail, summary="儿童详情", tags=["children"])
+@api.get("/children/{child_id}", response=ChildDetail, summary=gettext_lazy("儿童详情"), tags=["children"])
 @allow(Cap.LEDGER_VIEW)
 def get_child(request: HttpRequest, child_id: UUID) -> dict[str, Any]:
     child = child_get_for(request.auth, child_id, request=request)
@@ -432,7 +432,7 @@ def get_child(request: HttpRequest, child_id: UUID) -> dict[str, Any]:
     return _detail(request, child)
 
 
-@api.post("/children", response={201: ChildDetail}, summary="登记儿童", tags=["children"])
+@api.post("/children", response={201: ChildDetail}, summary=gettext_lazy("登记儿童"), tags=["children"])
 @allow(Cap.LEDGER_EDIT)
 def create_child(request: HttpRequest, payload: ChildCreate) -> Status:
     body = payload.dict()
@@ -460,7 +460,7 @@ def create_child(request: HttpRequest, payload: ChildCreate) -> Status:
     return Status(201, _detail(request, child_get_for(request.auth, child.pk, request=request)))
 
 
-@api.patch("/children/{child_id}", response={200: ChildDetail, 409: ErrorOut}, summary="修改儿童信息", tags=["children"])
+@api.patch("/children/{child_id}", response={200: ChildDetail, 409: ErrorOut}, summary=gettext_lazy("修改儿童信息"), tags=["children"])
 @allow(Cap.LEDGER_EDIT)
 def patch_child(request: HttpRequest, child_id: UUID, payload: ChildPatch) -> Any:
     child = child_get_for(request.auth, child_id, request=request)

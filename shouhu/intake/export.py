@@ -23,6 +23,9 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import Substr
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -55,7 +58,7 @@ from shouhu.registry.selectors import (
 )
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CONFIDENTIAL = "内部资料 注意保密"
+CONFIDENTIAL = gettext_lazy("内部资料 注意保密")
 CHUNK = 1000
 
 # ----- cells ---------------------------------------------------------------------------------
@@ -106,26 +109,29 @@ class Watermark:
         return f"{self.full_name}（{self.username}）" if self.full_name else self.username
 
     def text(self) -> str:
-        return f"{CONFIDENTIAL} · 导出人：{self.who} · 单位：{self.organization} · 导出时间：{self.when}"
+        return _("%(confidential)s · 导出人：%(who)s · 单位：%(organization)s · 导出时间：%(when)s") % {
+            "confidential": CONFIDENTIAL, "who": self.who, "organization": self.organization, "when": self.when}
 
     def apply(self, workbook: Workbook, sheets: Iterable[Any], *, title: str) -> None:
+        confidential = str(CONFIDENTIAL)
         for ws in sheets:
             for header in (ws.oddHeader, ws.evenHeader, ws.firstHeader):
-                header.left.text = _escape_header(f"导出人：{self.who[:40]}")
-                header.center.text = _escape_header(CONFIDENTIAL)
-                header.right.text = _escape_header(f"单位：{self.organization[:40]}")
+                header.left.text = _escape_header(_("导出人：%(who)s") % {"who": self.who[:40]})
+                header.center.text = _escape_header(confidential)
+                header.right.text = _escape_header(_("单位：%(organization)s") % {"organization": self.organization[:40]})
             for footer in (ws.oddFooter, ws.evenFooter, ws.firstFooter):
-                footer.left.text = _escape_header(f"导出时间：{self.when}")
-                footer.center.text = "第 &P 页，共 &N 页"
-                footer.right.text = _escape_header(f"{CONFIDENTIAL} · {self.username[:40]}")
+                footer.left.text = _escape_header(_("导出时间：%(when)s") % {"when": self.when})
+                # Translators: &P and &N are the spreadsheet's codes for the page number and the page count.
+                footer.center.text = _("第 &P 页，共 &N 页")
+                footer.right.text = _escape_header(f"{confidential} · {self.username[:40]}")
         props = workbook.properties
-        props.title = title
-        props.subject = CONFIDENTIAL
+        props.title = str(title)
+        props.subject = confidential
         props.creator = self.username
         props.lastModifiedBy = self.username
         props.description = self.text()
-        props.keywords = f"{CONFIDENTIAL}; {self.username}; {self.organization}; {self.when}"
-        props.category = CONFIDENTIAL
+        props.keywords = f"{confidential}; {self.username}; {self.organization}; {self.when}"
+        props.category = confidential
         props.created = props.modified = self.at.replace(tzinfo=None)
 
 
@@ -139,6 +145,8 @@ TITLE_FONT = Font(bold=True, size=14)
 def _cells(ws: Any, values: Iterable[Any], *, font: Font | None = None, fill: PatternFill | None = None) -> list[Any]:
     row = []
     for value in values:
+        if isinstance(value, Promise):  # a lazy translation (a label from a module-level table)
+            value = str(value)
         if isinstance(value, str):
             value = neutralise(value)
         cell = WriteOnlyCell(ws, value=value)
@@ -161,25 +169,25 @@ def _widths(ws: Any, widths: Iterable[int]) -> None:
 
 
 def _notes_sheet(workbook: Workbook, watermark: Watermark, lines: list[tuple[str, Any]]) -> Any:
-    ws = workbook.create_sheet("说明")
+    ws = workbook.create_sheet(_("说明"))
     _widths(ws, [16, 70])
     ws.append(_cells(ws, [CONFIDENTIAL], font=TITLE_FONT))
-    for label, value in [("导出人", watermark.who), ("单位", watermark.organization),
-                         ("导出时间", watermark.when), *lines]:
+    for label, value in [(_("导出人"), watermark.who), (_("单位"), watermark.organization),
+                         (_("导出时间"), watermark.when), *lines]:
         ws.append(_cells(ws, [label, value]))
-    ws.append(_cells(ws, ["提示", "本表含未成年人个人信息，仅限工作使用，不得外传；用毕请删除。"]))
+    ws.append(_cells(ws, [_("提示"), _("本表含未成年人个人信息，仅限工作使用，不得外传；用毕请删除。")]))
     return ws
 
 
 # ----- the ledger ------------------------------------------------------------------------------
 
-LEDGER_COLUMNS: list[tuple[str, int]] = [
-    ("序号", 6), ("姓名", 10), ("性别", 6), ("民族", 8), ("出生日期", 12), ("年龄", 6), ("身份证号", 21),
-    ("镇（街道）", 12), ("村（社区）", 14), ("家庭住址", 24), ("户口性质", 10), ("就学阶段", 12), ("学校", 18),
-    ("年级", 8), ("寄宿", 6), ("健康状况", 8), ("残疾类别", 8), ("残疾等级", 8), ("所患疾病", 14),
-    ("监护类型", 14), ("监护评估", 8), ("家庭经济状况", 10), ("父亲姓名", 10), ("父亲电话", 14),
-    ("母亲姓名", 10), ("母亲电话", 14), ("受委托人姓名", 12), ("受委托人关系", 10), ("受委托人电话", 14),
-    ("认定类别", 30), ("台账状态", 8), ("退出原因", 14), ("退出日期", 12), ("备注", 30), ("更新时间", 17),
+LEDGER_COLUMNS: list[tuple[Any, int]] = [  # (heading, width): written for people, never read back
+    (gettext_lazy("序号"), 6), (gettext_lazy("姓名"), 10), (gettext_lazy("性别"), 6), (gettext_lazy("民族"), 8), (gettext_lazy("出生日期"), 12), (gettext_lazy("年龄"), 6), (gettext_lazy("身份证号"), 21),
+    (gettext_lazy("镇（街道）"), 12), (gettext_lazy("村（社区）"), 14), (gettext_lazy("家庭住址"), 24), (gettext_lazy("户口性质"), 10), (gettext_lazy("就学阶段"), 12), (gettext_lazy("学校"), 18),
+    (gettext_lazy("年级"), 8), (gettext_lazy("寄宿"), 6), (gettext_lazy("健康状况"), 8), (gettext_lazy("残疾类别"), 8), (gettext_lazy("残疾等级"), 8), (gettext_lazy("所患疾病"), 14),
+    (gettext_lazy("监护类型"), 14), (gettext_lazy("监护评估"), 8), (gettext_lazy("家庭经济状况"), 10), (gettext_lazy("父亲姓名"), 10), (gettext_lazy("父亲电话"), 14),
+    (gettext_lazy("母亲姓名"), 10), (gettext_lazy("母亲电话"), 14), (gettext_lazy("受委托人姓名"), 12), (gettext_lazy("受委托人关系"), 10), (gettext_lazy("受委托人电话"), 14),
+    (gettext_lazy("认定类别"), 30), (gettext_lazy("台账状态"), 8), (gettext_lazy("退出原因"), 14), (gettext_lazy("退出日期"), 12), (gettext_lazy("备注"), 30), (gettext_lazy("更新时间"), 17),
 ]
 ALL_CATEGORY_NAMES = {**CATEGORY_NAMES, **JIANGSU_CODES}
 
@@ -203,7 +211,7 @@ def _with_details(qs: QuerySet[Child]) -> QuerySet[Child]:
 
 
 def _yes_no(value: bool) -> str:
-    return "是" if value else "否"
+    return _("是") if value else _("否")
 
 
 def ledger_row(child: Child, *, number: int, today: date, unmask: bool) -> list[Any]:
@@ -286,13 +294,13 @@ def write_ledger(
     result = ExportResult(kind="ledger", detail={"filters": filters_detail(filters, query)})
 
     workbook = Workbook(write_only=True)
-    ws = workbook.create_sheet("儿童台账")
-    _widths(ws, [width for _, width in LEDGER_COLUMNS])
+    ws = workbook.create_sheet(_("儿童台账"))
+    _widths(ws, [width for _heading, width in LEDGER_COLUMNS])
     ws.freeze_panes = "C2"
     ws.print_title_rows = "1:1"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.fitToWidth = 1
-    ws.append(_cells(ws, [name for name, _ in LEDGER_COLUMNS], font=HEADER_FONT, fill=HEADER_FILL))
+    ws.append(_cells(ws, [heading for heading, _width in LEDGER_COLUMNS], font=HEADER_FONT, fill=HEADER_FILL))
     qs = _with_details(ledger_queryset(actor, filters=filters, query=query))
     for child in qs.iterator(chunk_size=CHUNK):
         unmask = may_unmask and scope.covers_region(child.region_id)
@@ -301,12 +309,12 @@ def write_ledger(
         ws.append(_cells(ws, ledger_row(child, number=result.rows, today=today, unmask=unmask)))
     ws.auto_filter.ref = f"A1:{get_column_letter(len(LEDGER_COLUMNS))}{result.rows + 1}"
     notes = _notes_sheet(workbook, watermark, [
-        ("内容", "儿童台账（与页面所见同一名单：同一范围、筛选和检索）"),
-        ("筛选条件", _describe_filters(filters, query)),
-        ("人数", result.rows),
-        ("证件号、电话、住址", "完整显示" if result.unmasked_rows else "已脱敏"),
+        (_("内容"), _("儿童台账（与页面所见同一名单：同一范围、筛选和检索）")),
+        (_("筛选条件"), _describe_filters(filters, query)),
+        (_("人数"), result.rows),
+        (_("证件号、电话、住址"), _("完整显示") if result.unmasked_rows else _("已脱敏")),
     ])
-    watermark.apply(workbook, [ws, notes], title="儿童台账")
+    watermark.apply(workbook, [ws, notes], title=_("儿童台账"))
     workbook.save(out)
     result.detail["masked"] = result.unmasked_rows == 0
     if result.unmasked_rows:
@@ -315,8 +323,10 @@ def write_ledger(
 
 
 FILTER_LABELS = {
-    "region": "地区", "status": "状态", "age_band": "年龄段", "school_stage": "就学阶段", "health": "健康",
-    "guardianship_type": "监护类型", "gender": "性别", "category": "认定类别", "jiangsu": "江苏分类", "work": "待处理",
+    "region": gettext_lazy("地区"), "status": gettext_lazy("状态"), "age_band": gettext_lazy("年龄段"),
+    "school_stage": gettext_lazy("就学阶段"), "health": gettext_lazy("健康"),
+    "guardianship_type": gettext_lazy("监护类型"), "gender": gettext_lazy("性别"),
+    "category": gettext_lazy("认定类别"), "jiangsu": gettext_lazy("江苏分类"), "work": gettext_lazy("待处理"),
 }
 
 
@@ -324,14 +334,14 @@ def _value_names() -> dict[str, dict[str, str]]:
     from shouhu.registry.models import Gender, Health
 
     return {
-        "status": {"active": "在册", "exited": "退出", "all": "全部"},
+        "status": {"active": _("在册"), "exited": _("退出"), "all": _("全部")},
         "school_stage": {value: str(label) for value, label in SchoolStage.choices},
         "health": {value: str(label) for value, label in Health.choices},
         "guardianship_type": {value: str(label) for value, label in GuardianshipType.choices},
         "gender": {value: str(label) for value, label in Gender.choices},
         "category": dict(CATEGORY_NAMES),
-        "jiangsu": {str(n): f"第{n}类" for n in range(1, 7)},
-        "work": {"proposal": "有待确认的认定建议", "gap": "有未落实的待遇"},
+        "jiangsu": {str(n): _("第%(n)d类") % {"n": n} for n in range(1, 7)},
+        "work": {"proposal": _("有待确认的认定建议"), "gap": _("有未落实的待遇")},
     }
 
 
@@ -348,8 +358,8 @@ def _describe_filters(filters: LedgerFilters, query: str) -> str:
         for key, value in asdict(filters).items() if value and key in FILTER_LABELS
     ]
     if query:
-        parts.append("含检索")
-    return "；".join(parts) or "无"
+        parts.append(_("含检索"))
+    return "；".join(parts) or _("无")
 
 
 # ----- the statistics tables -------------------------------------------------------------------
@@ -380,7 +390,7 @@ def _per_town(qs: QuerySet[Child], towns: list[Any], columns: dict[str, Q]) -> l
     }
     rows = [(town.name, found.get(town.code[:9], [0] * len(columns))) for town in towns]
     rows = [(name, [*numbers, sum(numbers)]) for name, numbers in rows]
-    rows.append(("合计", [sum(r[1][i] for r in rows) for i in range(len(columns) + 1)]))
+    rows.append((_("合计"), [sum(r[1][i] for r in rows) for i in range(len(columns) + 1)]))
     return rows
 
 
@@ -389,24 +399,27 @@ def stats_tables(actor: Any, *, today: date) -> list[Table]:
 
     counts = town_counts(actor)
     towns = [row["town"] for row in counts if row["town"] is not None]
+    total = _("合计")
     by_category = Table(
-        title="按镇（街道）、认定类别统计", sheet="镇街×类别",
-        columns=["在册儿童", *TOWN_COLUMNS.values()],
-        rows=[(row["town"].name if row["town"] else "合计", [row["active"], *row["categories"]]) for row in counts],
+        title=_("按镇（街道）、认定类别统计"), sheet=_("镇街×类别"),
+        columns=[_("在册儿童"), *(str(name) for name in TOWN_COLUMNS.values())],
+        rows=[(row["town"].name if row["town"] else total, [row["active"], *row["categories"]]) for row in counts],
     )
     qs = _stats_children(actor)
     bands: dict[str, Q] = {}
     for low, high in AGE_BANDS.values():
         start, end = birth_range_for_age(low, high, today)
-        bands[f"{low}岁" if low == high else f"{low}-{high}岁"] = Q(birth_date__gte=start, birth_date__lte=end)
-    bands["18岁及以上"] = Q(birth_date__lte=birth_range_for_age(18, 18, today)[1])
+        label = (_("%(age)d岁") % {"age": low} if low == high
+                 else _("%(low)d-%(high)d岁") % {"low": low, "high": high})
+        bands[label] = Q(birth_date__gte=start, birth_date__lte=end)
+    bands[_("%(age)d岁及以上") % {"age": 18}] = Q(birth_date__lte=birth_range_for_age(18, 18, today)[1])
     stages = {str(label): Q(school_stage=value) for value, label in SchoolStage.choices}
     guardianship = {str(label): Q(guardianship_type=value) for value, label in GuardianshipType.choices}
     return [
         by_category,
-        Table("按年龄段统计", "年龄段", [*bands, "合计"], _per_town(qs, towns, bands)),
-        Table("按就学阶段统计", "就学阶段", [*stages, "合计"], _per_town(qs, towns, stages)),
-        Table("按监护类型统计", "监护类型", [*guardianship, "合计"], _per_town(qs, towns, guardianship)),
+        Table(_("按年龄段统计"), _("年龄段"), [*bands, total], _per_town(qs, towns, bands)),
+        Table(_("按就学阶段统计"), _("就学阶段"), [*stages, total], _per_town(qs, towns, stages)),
+        Table(_("按监护类型统计"), _("监护类型"), [*guardianship, total], _per_town(qs, towns, guardianship)),
     ]
 
 
@@ -415,6 +428,7 @@ def write_stats(out: IO[bytes], *, actor: Any, now: datetime | None = None) -> E
     watermark = Watermark.for_actor(actor, now=now)
     today = watermark.at.date()
     tables = stats_tables(actor, today=today)
+    total = _("合计")
     workbook = Workbook(write_only=True)
     sheets = []
     for table in tables:
@@ -423,13 +437,15 @@ def write_stats(out: IO[bytes], *, actor: Any, now: datetime | None = None) -> E
         ws.freeze_panes = "B4"
         ws.page_setup.orientation = "landscape"
         ws.append(_cells(ws, [table.title], font=TITLE_FONT))
-        ws.append(_cells(ws, [f"统计口径：在册儿童（认定类别为现行有效的认定）；截至 {today:%Y-%m-%d}；单位：人"]))
-        ws.append(_cells(ws, ["镇（街道）", *table.columns], font=HEADER_FONT, fill=HEADER_FILL))
+        ws.append(_cells(ws, [_("统计口径：在册儿童（认定类别为现行有效的认定）；截至 %(date)s；单位：人")
+                              % {"date": today.isoformat()}]))
+        ws.append(_cells(ws, [_("镇（街道）"), *table.columns], font=HEADER_FONT, fill=HEADER_FILL))
         for name, numbers in table.rows:
-            ws.append(_cells(ws, [name, *numbers], font=HEADER_FONT if name == "合计" else None))
+            ws.append(_cells(ws, [name, *numbers], font=HEADER_FONT if name == total else None))
         sheets.append(ws)
-    sheets.append(_notes_sheet(workbook, watermark, [("内容", "统计报表：" + "、".join(t.title for t in tables))]))
-    watermark.apply(workbook, sheets, title="困境儿童统计报表")
+    sheets.append(_notes_sheet(workbook, watermark, [
+        (_("内容"), _("统计报表：%(tables)s") % {"tables": "、".join(t.title for t in tables)})]))
+    watermark.apply(workbook, sheets, title=_("困境儿童统计报表"))
     workbook.save(out)
     return ExportResult(kind="stats", rows=len(tables[0].rows) - 1, detail={"tables": len(tables), "masked": True})
 

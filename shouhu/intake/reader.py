@@ -71,6 +71,10 @@ class SourceColumn:
     key: str | None  # the canonical column key, None when unknown
     letter: str  # A, B, … AA
 
+    def name(self) -> str:
+        """The column as a message names it: C列“联系电话”."""
+        return _("%(letter)s列“%(header)s”") % {"letter": self.letter, "header": self.header}
+
 
 @dataclass
 class Header:
@@ -99,11 +103,10 @@ class Header:
         if self.missing:
             out.append(_("表中没有以下列：%(c)s。") % {"c": "、".join(f"“{h}”" for h in self.missing)})
         if self.unknown:
-            out.append(_("以下列无法识别，已忽略：%(c)s。") % {
-                "c": "、".join(f"{c.letter}列“{c.header}”" for c in self.unknown)})
+            out.append(_("以下列无法识别，已忽略：%(c)s。") % {"c": "、".join(c.name() for c in self.unknown)})
         if self.duplicates:
             out.append(_("以下列与前面的列重复，已忽略：%(c)s。") % {
-                "c": "、".join(f"{c.letter}列“{c.header}”" for c in self.duplicates)})
+                "c": "、".join(c.name() for c in self.duplicates)})
         return out
 
 
@@ -565,8 +568,10 @@ class CellError:
     letter: str = ""  # the column letter in the file, when the column is in it
 
     def __str__(self) -> str:
-        where = f"第{self.row}行" + (f"“{self.column}”" if self.column else "")
-        return f"{where}：{self.message}"
+        if self.column:
+            return _("第%(row)d行“%(column)s”：%(message)s") % {
+                "row": self.row, "column": self.column, "message": self.message}
+        return _("第%(row)d行：%(message)s") % {"row": self.row, "message": self.message}
 
 
 @dataclass

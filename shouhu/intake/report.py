@@ -36,13 +36,13 @@ from shouhu.intake.reader import CellError
 ERROR_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")  # Excel's light red
 HEADER_FONT = Font(bold=True)
 LIST_SHEET = gettext_lazy("错误清单")
-COMMENT_AUTHOR = "守护"
+COMMENT_AUTHOR = gettext_lazy("守护")  # the platform, as the author of the comments on bad cells
 _ROW_LEVEL = gettext_lazy("本行")  # what a comment on a row's first cell says the message is about
 
 
 def _comment(messages: list[str]) -> Comment:
     text = "\n".join(messages)
-    comment = Comment(text, COMMENT_AUTHOR)
+    comment = Comment(text, str(COMMENT_AUTHOR))
     lines = sum(1 + len(line) // 18 for line in messages)
     comment.width, comment.height = 240, min(60 + 18 * lines, 400)
     return comment

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, quote_sheetname
@@ -14,9 +16,10 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from shouhu.intake.columns import COLUMNS, Kind
 
-DATA_SHEET = "摸底排查表"
-HELP_SHEET = "说明"
-OPTIONS_SHEET = "选项"
+# Sheet names, for people: the reader takes the first visible sheet with a header, whatever its name.
+DATA_SHEET = gettext_lazy("摸底排查表")
+HELP_SHEET = gettext_lazy("说明")
+OPTIONS_SHEET = gettext_lazy("选项")
 TITLE_ROW, HEADER_ROW = 1, 2
 FIRST_DATA_ROW = 3
 DEFAULT_ROWS = 500
@@ -35,17 +38,17 @@ def build_template(region: Any = None, *, rows: int = DEFAULT_ROWS) -> Workbook:
 
     wb = Workbook()
     ws = wb.active
-    ws.title = DATA_SHEET
-    options = wb.create_sheet(OPTIONS_SHEET)
+    ws.title = str(DATA_SHEET)
+    options = wb.create_sheet(str(OPTIONS_SHEET))
     options.sheet_state = "hidden"
-    help_ws = wb.create_sheet(HELP_SHEET)
+    help_ws = wb.create_sheet(str(HELP_SHEET))
 
     village = region if region is not None and region.level == RegionLevel.VILLAGE else None
     place = ""
     if region is not None:
         parent = region.parent.name if village is not None and region.parent else ""
         place = f"{parent}{region.name}"
-    ws.cell(TITLE_ROW, 1, f"{place}困境儿童和留守儿童摸底排查表".strip())
+    ws.cell(TITLE_ROW, 1, (_("%(place)s困境儿童和留守儿童摸底排查表") % {"place": place}).strip())
     ws.cell(TITLE_ROW, 1).font = Font(bold=True, size=14)
     ws.merge_cells(start_row=TITLE_ROW, start_column=1, end_row=TITLE_ROW, end_column=min(len(COLUMNS), 12))
     ws.row_dimensions[HEADER_ROW].height = 32
@@ -82,13 +85,13 @@ def build_template(region: Any = None, *, rows: int = DEFAULT_ROWS) -> Workbook:
             options.cell(1, option_col, column.header)
             for i, value in enumerate(values, start=2):
                 options.cell(i, option_col, value).number_format = "@"
-            ref = f"{quote_sheetname(OPTIONS_SHEET)}!${opt_letter}$2:${opt_letter}${len(values) + 1}"
+            ref = f"{quote_sheetname(str(OPTIONS_SHEET))}!${opt_letter}$2:${opt_letter}${len(values) + 1}"
             multi = column.kind == Kind.MULTI
             dv = DataValidation(type="list", formula1=f"={ref}", allow_blank=True,
                                 showErrorMessage=not multi, errorStyle="stop")
-            dv.error = "请从下拉列表中选择。"
+            dv.error = _("请从下拉列表中选择。")
             dv.errorTitle = column.header
-            dv.prompt = column.help or ("可从下拉列表选择；多项用顿号分隔。" if multi else "请从下拉列表中选择。")
+            dv.prompt = column.help or (_("可从下拉列表选择；多项用顿号分隔。") if multi else _("请从下拉列表中选择。"))
             dv.promptTitle = column.header
             dv.showInputMessage = True
             dv.add(f"{letter}{FIRST_DATA_ROW}:{letter}{last}")
@@ -114,18 +117,21 @@ def _instructions(ws: Any, place: str, village: Any) -> None:
     ws.column_dimensions["C"].width = 60
     ws.column_dimensions["D"].width = 60
     lines = [
-        f"{place}困境儿童和留守儿童摸底排查表 填写说明",
-        "1. 在“摸底排查表”工作表中每行填写一名儿童，不要修改、删除或合并表头；可删除不需要的列。",
-        "2. 红色表头为必填列。身份证号须为18位；性别、出生日期可留空，系统按身份证号确定。",
-        "3. 身份证号、电话列已设为“文本”格式。请勿改为数字格式，否则Excel会把身份证号显示为 3.20412E+17，"
-        "末几位数字丢失且无法恢复；若已发生，请将该列设置为“文本”后重新输入或粘贴号码。",
-        "4. 日期可写成 2015-03-08、2015.3.8、2015/3/8 或 2015年3月8日。",
-        "5. 带下拉箭头的列请从列表中选择；“情况”“收入来源”“已获救助”可填多项，用顿号（、）分隔。",
-        "6. 父亲/母亲情况无特殊情况时留空或填“无”；重残时请同时填写残疾等级。",
-        "7. 有委托监护（委托照护）的，请填写受委托人信息。",
-        ("8. 本表已预填所在村（社区）：" + f"{village.name}（{village.code}）。") if village is not None else
-        "8. 所在村（社区）请填写名称或12位统计用区划代码；同名村请填写代码。",
-        "9. 可上传 .xlsx、.xls 或 .csv 文件；导入前会先预览，发现错误时按行列列出，全部无误后才会写入台账。",
+        _("%(place)s困境儿童和留守儿童摸底排查表 填写说明") % {"place": place},
+        _("1. 在“%(sheet)s”工作表中每行填写一名儿童，不要修改、删除或合并表头；可删除不需要的列。") % {"sheet": DATA_SHEET},
+        _("2. 红色表头为必填列。身份证号须为18位；性别、出生日期可留空，系统按身份证号确定。"),
+        _("3. 身份证号、电话列已设为“文本”格式。请勿改为数字格式，否则Excel会把身份证号显示为 3.20412E+17，"
+          "末几位数字丢失且无法恢复；若已发生，请将该列设置为“文本”后重新输入或粘贴号码。"),
+        _("4. 日期可写成 2015-03-08、2015.3.8、2015/3/8 或 2015年3月8日。"),
+        # Translators: the quoted names are headers of the data sheet, which the import matches: keep them.
+        _("5. 带下拉箭头的列请从列表中选择；“情况”“收入来源”“已获救助”可填多项，用顿号（、）分隔。"),
+        # Translators: “无” is a value the import reads: keep it as it is.
+        _("6. 父亲/母亲情况无特殊情况时留空或填“无”；重残时请同时填写残疾等级。"),
+        _("7. 有委托监护（委托照护）的，请填写受委托人信息。"),
+        _("8. 本表已预填所在村（社区）：%(name)s（%(code)s）。") % {"name": village.name, "code": village.code}
+        if village is not None else
+        _("8. 所在村（社区）请填写名称或12位统计用区划代码；同名村请填写代码。"),
+        _("9. 可上传 .xlsx、.xls 或 .csv 文件；导入前会先预览，发现错误时按行列列出，全部无误后才会写入台账。"),
     ]
     for i, line in enumerate(lines, start=1):
         ws.cell(i, 1, line)
@@ -133,15 +139,15 @@ def _instructions(ws: Any, place: str, village: Any) -> None:
         ws.cell(i, 1).alignment = Alignment(wrap_text=True, vertical="top")
     ws.cell(1, 1).font = Font(bold=True, size=13)
     start = len(lines) + 2
-    for j, title in enumerate(("列名", "必填", "填写说明", "可选值"), start=1):
+    for j, title in enumerate((_("列名"), _("必填"), _("填写说明"), _("可选值")), start=1):
         ws.cell(start, j, title).font = Font(bold=True)
         ws.cell(start, j).fill = _HEADER_FILL
     for i, column in enumerate(COLUMNS, start=start + 1):
         ws.cell(i, 1, column.header)
-        ws.cell(i, 2, "是" if column.required else "")
+        ws.cell(i, 2, _("是") if column.required else "")
         note = column.help
         if column.variants:
-            note = (note + " " if note else "") + "也可写作：" + "、".join(column.variants[:6]) + "。"
+            note = (note + " " if note else "") + _("也可写作：%(variants)s。") % {"variants": "、".join(column.variants[:6])}
         ws.cell(i, 3, note).alignment = Alignment(wrap_text=True, vertical="top")
         ws.cell(i, 4, "、".join(column.options)).alignment = Alignment(wrap_text=True, vertical="top")
 

@@ -15,6 +15,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from shouhu.audit.models import Action
@@ -135,8 +136,8 @@ class UserAdmin(CapAdmin, BaseUserAdmin):
     raw_id_fields = ["organization"]
     fieldsets = (
         (None, {"fields": ("username", "password")}),
-        ("个人信息", {"fields": ("full_name", "organization", "email")}),
-        ("状态", {"fields": ("is_active", "is_demo", "last_login", "date_joined")}),
+        (_("个人信息"), {"fields": ("full_name", "organization", "email")}),
+        (_("状态"), {"fields": ("is_active", "is_demo", "last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2",
                                                                "full_name", "organization")}),)

@@ -9,8 +9,10 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
+from shouhu.lib.i18n import lazy_interpolate
 from shouhu.org.access import Cap, allow, public, scope_for
 from shouhu.org.models import Duty, NeedRoute, Region, RegionLevel
 from shouhu.policy.models import Proposal, ProposalState
@@ -94,7 +96,8 @@ def town_counts(actor: Any) -> list[dict[str, Any]]:
 
 
 # The columns of the per-town table: the categories, then the Jiangsu classes.
-TOWN_COLUMNS = {**CATEGORY_NAMES, **{f"jiangsu_{n}": f"江苏第{n}类" for n in range(1, 7)}}
+TOWN_COLUMNS = {**CATEGORY_NAMES,
+                **{f"jiangsu_{n}": lazy_interpolate(gettext_lazy("江苏第%(n)d类"), {"n": n}) for n in range(1, 7)}}
 
 
 @allow(Cap.STATS_VIEW)

@@ -12,7 +12,11 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from shouhu.lib.fields import EncryptedTextField
+from shouhu.lib.i18n import lazy_interpolate
 from shouhu.lib.text import mask_address, mask_id_number, mask_phone
+
+# A disability grade, 1-4 (残疾等级), as shown.
+DISABILITY_GRADES = [(i, lazy_interpolate(_("%(n)d级"), {"n": i})) for i in range(1, 5)]
 
 
 class Gender(models.TextChoices):
@@ -150,7 +154,7 @@ class Child(models.Model):
     health = models.CharField(_("健康状况"), max_length=10, choices=Health.choices, default=Health.HEALTHY)
     disability_type = models.CharField(_("残疾类别"), max_length=20, choices=DisabilityType.choices, blank=True)
     disability_grade = models.PositiveSmallIntegerField(
-        _("残疾等级"), null=True, blank=True, choices=[(i, f"{i}级") for i in range(1, 5)]
+        _("残疾等级"), null=True, blank=True, choices=DISABILITY_GRADES
     )
     illness = models.CharField(_("所患疾病"), max_length=100, blank=True)
     school_stage = models.CharField(_("就学阶段"), max_length=20, choices=SchoolStage.choices)
@@ -323,7 +327,7 @@ class ParentSituation(models.Model):
     since = models.DateField(_("起始日期"), null=True, blank=True)
     until = models.DateField(_("结束日期"), null=True, blank=True)
     disability_grade = models.PositiveSmallIntegerField(
-        _("残疾等级"), null=True, blank=True, choices=[(i, f"{i}级") for i in range(1, 5)]
+        _("残疾等级"), null=True, blank=True, choices=DISABILITY_GRADES
     )
     disability_type = models.CharField(_("残疾类别"), max_length=20, choices=DisabilityType.choices, blank=True)
     note = models.CharField(_("说明"), max_length=200, blank=True)

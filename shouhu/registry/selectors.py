@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
@@ -311,7 +311,7 @@ OUT_KIND = "out_for_work"
 INCAPACITY_KINDS = frozenset({"severe_disability", "serious_illness", "no_capacity"})
 # School stages with no school (幼儿园 counts as one: art. 23 names 学校、幼儿园).
 NO_SCHOOL_STAGES = frozenset({"not_enrolled", "not_in_school", "dropped_out"})
-PARENT_NAMES = {"father": "父亲", "mother": "母亲"}
+PARENT_NAMES = {"father": gettext_lazy("父亲"), "mother": gettext_lazy("母亲")}
 
 
 @dataclass(frozen=True)

@@ -413,8 +413,10 @@ def chart_for(figures: list[Figures], *, label_width: int = 190, bar_width: int 
 
 # ----- the spreadsheet ----------------------------------------------------------------------------
 
-FIGURE_HEADERS = ["收到任务", "按时接收", "按时接收率(%)", "按时办结", "按时办结率(%)", "已办结", "退回",
-                  "超时升级督办", "当前逾期", "接收用时中位数(小时)", "办结用时中位数(小时)"]
+def figure_headers() -> list[str]:
+    """The headings of the figures' columns, in the order of `figure_values`."""
+    return [_("收到任务"), _("按时接收"), _("按时接收率(%)"), _("按时办结"), _("按时办结率(%)"), _("已办结"), _("退回"),
+            _("超时升级督办"), _("当前逾期"), _("接收用时中位数(小时)"), _("办结用时中位数(小时)")]
 
 
 def figure_values(f: Figures) -> list[Any]:
@@ -440,31 +442,33 @@ def write_meeting(out: Any, *, actor: Any, period: Period, now: datetime | None 
     meeting = meeting_for(actor, period=period, now=now)
     workbook = Workbook(write_only=True)
     sheets = []
-    caption = (f"统计期间：{period.start:%Y-%m-%d} 至 {period.end:%Y-%m-%d}（按任务创建时间）；"
-               f"当前逾期为截至 {watermark.when} 仍未办结且已过期限的任务（不限期间）")
+    caption = _("统计期间：%(start)s 至 %(end)s（按任务创建时间）；"
+                "当前逾期为截至 %(now)s 仍未办结且已过期限的任务（不限期间）") % {
+        "start": period.start.isoformat(), "end": period.end.isoformat(), "now": watermark.when}
+    headers = figure_headers()
     for sheet, title, first, rows, drill in (
-        ("按成员单位", "联席会议成员单位任务办理情况", "成员单位", meeting.units, True),
-        ("按镇街", "各镇（街道）任务办理情况", "镇（街道）", meeting.towns, False),
+        (_("按成员单位"), _("联席会议成员单位任务办理情况"), _("成员单位"), meeting.units, True),
+        (_("按镇街"), _("各镇（街道）任务办理情况"), _("镇（街道）"), meeting.towns, False),
     ):
         ws = workbook.create_sheet(sheet)
-        _widths(ws, [30, *[max(10, len(h) * 2) for h in FIGURE_HEADERS]])
+        _widths(ws, [30, *[max(10, len(h) * 2) for h in headers]])
         ws.freeze_panes = "B4"
         ws.page_setup.orientation = "landscape"
         ws.append(_cells(ws, [title], font=TITLE_FONT))
         ws.append(_cells(ws, [caption]))
-        ws.append(_cells(ws, [first, *FIGURE_HEADERS], font=HEADER_FONT, fill=HEADER_FILL))
+        ws.append(_cells(ws, [first, *headers], font=HEADER_FONT, fill=HEADER_FILL))
         for f in rows:
             ws.append(_cells(ws, [f.name, *figure_values(f)], font=HEADER_FONT if drill and f.children else None))
             if drill:
                 for sub in f.children:
                     ws.append(_cells(ws, [f"　└ {sub.name}", *figure_values(sub)]))
-        ws.append(_cells(ws, ["合计", *figure_values(meeting.total)], font=HEADER_FONT))
+        ws.append(_cells(ws, [_("合计"), *figure_values(meeting.total)], font=HEADER_FONT))
         sheets.append(ws)
     declines = 0
     if meeting.show_reasons:
-        ws = workbook.create_sheet("退回情况")
+        ws = workbook.create_sheet(_("退回情况"))
         _widths(ws, [24, 17, 28, 12, 14, 60])
-        ws.append(_cells(ws, ["成员单位", "退回时间", "承办单位", "类型", "需求类型", "退回理由"],
+        ws.append(_cells(ws, [_("成员单位"), _("退回时间"), _("承办单位"), _("类型"), _("需求类型"), _("退回理由")],
                          font=HEADER_FONT, fill=HEADER_FILL))
         for unit in meeting.units:
             for d in meeting.declines.get(unit.key, []):
@@ -472,12 +476,13 @@ def write_meeting(out: Any, *, actor: Any, period: Period, now: datetime | None 
                 declines += 1
         sheets.append(ws)
     sheets.append(_notes_sheet(workbook, watermark, [
-        ("内容", "联席会议任务办理情况：按成员单位（含下属单位）、按镇（街道）；不含儿童个人信息"),
-        ("统计期间", period.label),
-        ("口径", "按时接收：接收时间不晚于办理期限；按时办结：已办结且办结时间不晚于办理期限；"
-                 "比率以期间内收到的任务数为分母；超时升级督办：期间内收到、因超过办理期限未办结而升级督办的任务；下属单位（学校、派出所、医疗机构等）计入其成员单位"),
+        (_("内容"), _("联席会议任务办理情况：按成员单位（含下属单位）、按镇（街道）；不含儿童个人信息")),
+        (_("统计期间"), period.label),
+        (_("口径"), _("按时接收：接收时间不晚于办理期限；按时办结：已办结且办结时间不晚于办理期限；"
+                     "比率以期间内收到的任务数为分母；超时升级督办：期间内收到、因超过办理期限未办结而升级督办的任务；"
+                     "下属单位（学校、派出所、医疗机构等）计入其成员单位")),
     ]))
-    watermark.apply(workbook, sheets, title="联席会议任务办理情况")
+    watermark.apply(workbook, sheets, title=_("联席会议任务办理情况"))
     workbook.save(out)
     return {"kind": "meeting", "period": period.as_params(), "rows": meeting.total.received,
             "units": len(meeting.units), "towns": len(meeting.towns), "declines": declines}

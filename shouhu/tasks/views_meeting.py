@@ -8,6 +8,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from shouhu.audit.models import Action
@@ -42,7 +43,7 @@ def meeting_xlsx(request: HttpRequest) -> FileResponse:
            detail={**detail, "via": "web"})
     stream.seek(0)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = FileResponse(stream, as_attachment=True, filename=f"联席会议任务办理情况_{stamp}.xlsx",
+    response = FileResponse(stream, as_attachment=True, filename=_("联席会议任务办理情况_%(at)s.xlsx") % {"at": stamp},
                             content_type=XLSX_CONTENT_TYPE)
     response["Cache-Control"] = "no-store"
     return response

@@ -140,6 +140,11 @@ def test_openapi_schema_is_served_to_a_logged_in_user(client, users):
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert {"/api/v1/children", "/api/v1/children/search", "/api/v1/children/{child_id}"} <= set(paths)
+    # The title, summaries and field descriptions are lazy translations, rendered as text.
+    assert response.json()["info"]["title"] == "守护 Shouhu API"
+    assert paths["/api/v1/children"]["get"]["summary"] == "台账列表（筛选、检索、分页）"
+    schemas = response.json()["components"]["schemas"]
+    assert schemas["TaskOut"]["properties"]["escalated"]["description"] == "本事项或所涉强制报告已超时升级督办"
 
 
 # ----- list and search ---------------------------------------------------------------------

@@ -30,11 +30,18 @@ MAX_EXAMPLES = int(os.environ.get("SHOUHU_FUZZ_EXAMPLES", "40"))
 
 
 def _schema():  # noqa: ANN202
+    import json
+
+    from ninja.responses import NinjaJSONEncoder
+
     from shouhu.api.api import api
     from shouhu.wsgi import application
 
+    # As /api/v1/openapi.json serves it: the descriptions and summaries are lazy translations,
+    # rendered to text by ninja's encoder (schemathesis would json.dumps the raw proxies).
+    served = json.loads(json.dumps(api.get_openapi_schema(), cls=NinjaJSONEncoder))
     return schemathesis.from_dict(
-        api.get_openapi_schema(),
+        served,
         app=application,
         force_schema_version="30",  # ninja writes 3.1; schemathesis 3.x reads it as 3.0
         data_generation_methods=[DataGenerationMethod.positive, DataGenerationMethod.negative],

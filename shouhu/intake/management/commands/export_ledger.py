@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from shouhu.intake.export import export_ledger
 from shouhu.org.access import Cap, scope_for
@@ -31,20 +32,21 @@ class Command(BaseCommand):
                **options: Any) -> None:
         user = User.objects.select_related("organization").filter(username=username, is_active=True).first()
         if user is None:
-            raise CommandError(f"没有名为 {username!r} 的有效用户。")
+            raise CommandError(_("没有名为 %(username)r 的有效用户。") % {"username": username})
         scope = scope_for(user)
         if not scope.can(Cap.LEDGER_VIEW):
-            raise CommandError(f"用户 {username} 无权查看儿童台账，不能导出台账。")
+            raise CommandError(_("用户 %(username)s 无权查看儿童台账，不能导出台账。") % {"username": username})
         if unmasked and not scope.can(Cap.UNMASK):
-            raise CommandError(f"用户 {username} 无权查看完整证件号，不能使用 --unmasked。")
+            raise CommandError(_("用户 %(username)s 无权查看完整证件号，不能使用 --unmasked。") % {"username": username})
         if region:
             if not (region.isdigit() and len(region) == 12 and Region.objects.filter(code=region).exists()):
-                raise CommandError(f"区划代码 {region!r} 不存在（应为12位统计用区划代码）。")
+                raise CommandError(_("区划代码 %(code)r 不存在（应为12位统计用区划代码）。") % {"code": region})
             if not scope.covers_region(region):
-                raise CommandError(f"区划 {region} 不在用户 {username} 的工作范围内。")
+                raise CommandError(_("区划 %(code)s 不在用户 %(username)s 的工作范围内。") % {
+                    "code": region, "username": username})
         target = Path(out)
         if not target.parent.is_dir():
-            raise CommandError(f"目录 {target.parent} 不存在。")
+            raise CommandError(_("目录 %(dir)s 不存在。") % {"dir": target.parent})
         filters = LedgerFilters(region=region, status=status)
         # Write beside the target and rename: a failed export leaves no half-written file.
         fd, partial = tempfile.mkstemp(prefix=".export-", suffix=".xlsx", dir=target.parent)

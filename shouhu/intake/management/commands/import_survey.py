@@ -10,6 +10,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from shouhu.intake.preview import preview_import
 from shouhu.intake.reader import SurveyFileError
@@ -33,15 +35,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, file: str, username: str, dry_run: bool, report: str, **options: Any) -> None:
         user = User.objects.select_related("organization").filter(username=username, is_active=True).first()
         if user is None:
-            raise CommandError(f"没有名为 {username!r} 的有效用户。")
+            raise CommandError(_("没有名为 %(username)r 的有效用户。") % {"username": username})
         if not scope_for(user).can(Cap.LEDGER_EDIT):
-            raise CommandError(f"用户 {username} 无权修改儿童台账，不能导入。")
+            raise CommandError(_("用户 %(username)s 无权修改儿童台账，不能导入。") % {"username": username})
         source = Path(file)
         if not source.is_file():
-            raise CommandError(f"文件 {file} 不存在。")
+            raise CommandError(_("文件 %(file)s 不存在。") % {"file": file})
         target = Path(report) if report else None
         if target is not None and not target.parent.is_dir():
-            raise CommandError(f"目录 {target.parent} 不存在。")
+            raise CommandError(_("目录 %(dir)s 不存在。") % {"dir": target.parent})
         data = source.read_bytes()
         try:
             if dry_run:
@@ -64,7 +66,9 @@ class Command(BaseCommand):
             summary["report"] = str(target)
         self.stdout.write(json.dumps(summary, ensure_ascii=False))
         if not preview.ok:
-            raise CommandError(f"有 {preview.counts['invalid']} 行有错误，未导入任何数据。", returncode=1)
+            invalid = preview.counts["invalid"]
+            raise CommandError(ngettext("有 %(n)d 行有错误，未导入任何数据。", "有 %(n)d 行有错误，未导入任何数据。",
+                                        invalid) % {"n": invalid}, returncode=1)
 
 
 def _write(target: Path, content: bytes) -> None:

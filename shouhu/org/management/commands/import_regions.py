@@ -3,13 +3,22 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from shouhu.org.regions import RegionImportError, decode, import_regions, read_rows
+from shouhu.org.regions import (
+    CODE_HEADERS,
+    KIND_HEADERS,
+    NAME_HEADERS,
+    RegionImportError,
+    decode,
+    import_regions,
+    read_rows,
+)
 
 
 class Command(BaseCommand):
+    # The columns are named as the file names them (the headers the import matches).
     help = (
-        "Import an official division-code CSV (columns 统计用区划代码, 名称 and optionally 城乡分类代码; "
-        "UTF-8 or GBK). All or nothing; prints a JSON summary."
+        f"Import an official division-code CSV (columns {CODE_HEADERS[0]}, {NAME_HEADERS[0]} and optionally "
+        f"{KIND_HEADERS[0]}; UTF-8 or GBK). All or nothing; prints a JSON summary."
     )
 
     def add_arguments(self, parser):

@@ -4,6 +4,7 @@ import json
 import sys
 
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from shouhu.org.catalogue import ROUTES
 from shouhu.org.seed_units import MEMBER_UNITS
@@ -35,5 +36,5 @@ class Command(BaseCommand):
             sys.exit(2)
         routes = {need: units[0] for need, units in ROUTES.items()}
         names = {code: full for code, _short, full, _text in MEMBER_UNITS}
-        names.update({"village_committee": "村（居）民委员会", "town_government": "镇（街道）人民政府"})
+        names.update({"village_committee": _("村（居）民委员会"), "town_government": _("镇（街道）人民政府")})
         self.stdout.write(json.dumps(evaluate(facts).to_json(routes, names), ensure_ascii=False, indent=2))
