@@ -242,6 +242,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=None, help="generator seed (default: from the clock)")
     ap.add_argument("--profile", type=int, default=0, metavar="K",
                     help="run the import under cProfile and print the top K cumulative entries to stderr")
+    ap.add_argument("--profile-undo", type=int, default=0, metavar="K",
+                    help="run the undo under cProfile and print the top K cumulative entries to stderr")
     ap.add_argument("--no-migrate", action="store_true")
     args = ap.parse_args()
 
@@ -314,10 +316,25 @@ def main() -> None:
         assert copied == args.rows, (copied, args.rows)
         log(f"floor: {copied} rows in {floor_seconds:.2f}s")
 
+    undo_seconds = None
     if not args.keep:
+        profiler = None
+        if args.profile_undo:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         started = time.perf_counter()
         import_undo(actor=user, imp=imp)
-        log(f"undone (children removed) in {time.perf_counter() - started:.1f}s")
+        undo_seconds = round(time.perf_counter() - started, 2)
+        if profiler is not None:
+            import pstats
+
+            profiler.disable()
+            stream = io.StringIO()
+            pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(args.profile_undo)
+            print(stream.getvalue(), file=sys.stderr)
+        log(f"undone (children removed) in {undo_seconds:.1f}s")
 
     print(json.dumps({
         "rows": args.rows,
@@ -328,6 +345,7 @@ def main() -> None:
         "ratio": round(seconds / floor_seconds, 1) if floor_seconds else None,
         "peak_rss_mb": peak,
         "policy_after_commit_seconds": round(policy_seconds, 2),
+        "undo_seconds": undo_seconds,  # import_undo of the whole file (none with --keep)
         "rows_per_s": round(args.rows / seconds, 1),
         "rss_before_import_mb": rss_before,
         # The resident set while the rows stream through, at five points from the first batch to

@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from typing import IO, Any
+from uuid import UUID
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -55,6 +56,7 @@ from shouhu.intake.preview import (
     new_preview,
 )
 from shouhu.registry import services as registry
+from shouhu.registry.history import attribute_to
 from shouhu.registry.models import Child, Entrustment, FamilyMember, Household
 
 COUNT_KEYS = ("new", "changed", "unchanged", "invalid", "not_applied")
@@ -302,22 +304,34 @@ def _apply_row(actor: Any, imp: SurveyImport, row: int, result: r.RowResult, chi
 # -- undo -----------------------------------------------------------------------------------------------------------
 
 
-def _edited_since(imp: SurveyImport, item: SurveyImportItem, child: Child | None) -> bool:
-    if child is None:
-        return item.action == ItemAction.CHANGED  # a changed child that is gone cannot be restored
-    if child.version != item.version_after:
-        return True
-    if item.household_version_after is not None:
-        if child.household_id is None:
-            return True
-        if Household.objects.filter(pk=child.household_id).values_list("version", flat=True).first() != \
-                item.household_version_after:
-            return True
-    elif child.household_id is not None:  # the import left the child without a household
-        return True
+def _edited_since(imp: SurveyImport, items: list[SurveyImportItem], children: dict[Any, Child]) -> list[
+        tuple[SurveyImportItem, Child | None]]:
+    """The items whose child was edited after the import (or is gone), with that child: the child's
+    and the household's versions are not those the import left, or a family member or carer record
+    changed since. A few queries for the whole import, not several per child."""
+    household_ids = {c.household_id for c in children.values() if c.household_id}
+    household_versions: dict[int | None, int] = dict(Household.objects.filter(pk__in=household_ids).values_list("pk", "version"))
     after = imp.committed_at
-    return (FamilyMember.history.filter(child_id=child.pk, history_date__gt=after).exists()
-            or Entrustment.history.filter(child_id=child.pk, history_date__gt=after).exists())
+    touched = set(FamilyMember.history.filter(child_id__in=list(children), history_date__gt=after)
+                  .values_list("child_id", flat=True).distinct())
+    touched |= set(Entrustment.history.filter(child_id__in=list(children), history_date__gt=after)
+                   .values_list("child_id", flat=True).distinct())
+    edited: list[tuple[SurveyImportItem, Child | None]] = []
+    for item in items:
+        child = children.get(item.child_id)
+        if child is None:
+            if item.action == ItemAction.CHANGED:  # a changed child that is gone cannot be restored
+                edited.append((item, child))
+            continue
+        if child.version != item.version_after:
+            changed = True
+        elif item.household_version_after is not None:
+            changed = household_versions.get(child.household_id) != item.household_version_after
+        else:
+            changed = child.household_id is not None  # the import left the child without a household
+        if changed or child.pk in touched:
+            edited.append((item, child))
+    return edited
 
 
 @transaction.atomic
@@ -330,13 +344,13 @@ def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
     if current.state != ImportState.COMMITTED:
         raise ValidationError(_("只能撤销已导入的文件（当前状态：%(s)s）。") % {"s": current.get_state_display()})
     items = list(current.items.order_by("row"))
-    children = {c.pk: c for c in Child.objects.select_for_update().filter(pk__in=[i.child_id for i in items if i.child_id])}
+    children: dict[UUID | None, Child] = {
+        c.pk: c for c in Child.objects.select_for_update().filter(pk__in=[i.child_id for i in items if i.child_id])}
     scope = scope_for(actor)
     outside = [c for c in children.values() if not scope.covers_region(c.region_id)]
     if outside:
         raise PermissionDenied(_("本次导入涉及不在您管辖范围内的儿童，不能撤销。"))
-    edited = [(item, children.get(item.child_id)) for item in items
-              if _edited_since(current, item, children.get(item.child_id))]
+    edited = _edited_since(current, items, children)
     if edited:
         names = "、".join(_("%(name)s（第%(row)d行）") % {"name": c.name if c else _("（已删除）"), "row": i.row}
                          for i, c in edited)
@@ -360,20 +374,25 @@ def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
 def _delete_children(actor: Any, children: list[Child], imp: SurveyImport) -> int:
     """Delete the children an import created, with everything recorded about them since, and the
     households left without a child: a batch at a time (one collector pass per batch, not per
-    child), one audit event per child, history rows as for any deletion."""
+    child), one audit event per child, the history rows of a deletion written per model at the end
+    (`deletions_in_bulk`), and no policy evaluation scheduled for the children deleted."""
     from shouhu.audit.services import record_many
+    from shouhu.lib.history import deletions_in_bulk
+    from shouhu.policy.signals import not_for
 
-    for start in range(0, len(children), 500):
-        batch = children[start:start + 500]
-        ids = [child.pk for child in batch]
-        households = {child.household_id for child in batch if child.household_id}
-        record_many(actor=actor, action=Action.DELETE, events=[
-            {"object_type": "child", "object_id": pk, "detail": {"reason": "import_undo", "import": imp.pk}}
-            for pk in ids])
-        Child.objects.filter(pk__in=ids).delete()
-        if households:
-            still = set(Child.objects.filter(household_id__in=households).values_list("household_id", flat=True))
-            Household.objects.filter(pk__in=households - still).delete()
+    not_for([child.pk for child in children])
+    with deletions_in_bulk(actor=actor):
+        for start in range(0, len(children), 500):
+            batch = children[start:start + 500]
+            ids = [child.pk for child in batch]
+            households = {child.household_id for child in batch if child.household_id}
+            record_many(actor=actor, action=Action.DELETE, events=[
+                {"object_type": "child", "object_id": pk, "detail": {"reason": "import_undo", "import": imp.pk}}
+                for pk in ids])
+            Child.objects.filter(pk__in=ids).delete()
+            if households:
+                still = set(Child.objects.filter(household_id__in=households).values_list("household_id", flat=True))
+                Household.objects.filter(pk__in=households - still).delete()
     return len(children)
 
 
@@ -398,7 +417,7 @@ def _restore(actor: Any, child: Child, replaced: dict[str, Any]) -> None:
                detail={"household_removed": True, "reason": "import_undo"})
         if not Child.objects.filter(household_id=household_id).exists():
             hh = Household.objects.get(pk=household_id)
-            hh._history_user = actor  # type: ignore[attr-defined]
+            attribute_to(hh, actor)
             hh.delete()
     elif replaced.get("household") is not None and child.household_id:
         hh = Household.objects.get(pk=child.household_id)
@@ -421,7 +440,7 @@ def _restore(actor: Any, child: Child, replaced: dict[str, Any]) -> None:
         if entrustment is not None:
             record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk,
                    detail={"entrustment_removed": True, "reason": "import_undo"})
-            entrustment._history_user = actor  # type: ignore[attr-defined]
+            attribute_to(entrustment, actor)
             entrustment.delete()
     old_entrustment = replaced.get("entrustment")
     if old_entrustment:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
+
+from shouhu.lib.history import ShouhuHistoricalRecords
+
+if TYPE_CHECKING:
+    from shouhu.policy.forms import EntitlementForm
 
 from shouhu.policy.rules import CATEGORY_NAMES
 
@@ -35,7 +41,7 @@ class ChildCategory(models.Model):
                                      related_name="+", verbose_name=_("确认人"))
     confirmed_at = models.DateTimeField(_("确认时间"), auto_now_add=True)
     ended_reason = models.CharField(_("终止原因"), max_length=200, blank=True)
-    history = HistoricalRecords()
+    history = ShouhuHistoricalRecords()
 
     class Meta:
         ordering = ["child", "code", "-valid_from"]
@@ -125,7 +131,11 @@ class ChildEntitlement(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)
-    history = HistoricalRecords(excluded_fields=["version", "updated_at"])
+    history = ShouhuHistoricalRecords(excluded_fields=["version", "updated_at"])
+
+    # Set by the child's policy tab (shouhu.policy.views.child_policy) for its template.
+    can_record: bool
+    form: EntitlementForm
 
     class Meta:
         ordering = ["child", "code"]

@@ -47,6 +47,14 @@ def schedule(child_id: Any) -> None:
     transaction.on_commit(run)
 
 
+def not_for(child_ids: Any) -> None:
+    """Children the current transaction deletes: their facts' deletions schedule no evaluation (an
+    import's undo deletes thousands; evaluating each after commit found nothing to evaluate)."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and connection.atomic_blocks:
+        connection.atomic_blocks[0].__dict__.setdefault(_PENDING_ATTR, set()).update(child_ids)
+
+
 @receiver(post_save, dispatch_uid="policy_facts_saved")
 @receiver(post_delete, dispatch_uid="policy_facts_deleted")
 def facts_changed(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
 from shouhu.lib.fields import EncryptedTextField
+from shouhu.lib.history import ShouhuHistoricalRecords
 from shouhu.lib.i18n import lazy_interpolate
 from shouhu.lib.text import mask_address, mask_id_number, mask_phone
 
@@ -102,7 +102,7 @@ class Household(models.Model):
     income_sources = models.JSONField(_("收入来源"), default=list, blank=True)
     assistance_received = models.JSONField(_("已获救助"), default=list, blank=True)
     version = models.PositiveIntegerField(default=1)
-    history = HistoricalRecords(excluded_fields=["version"])
+    history = ShouhuHistoricalRecords(excluded_fields=["version"])
 
     class Meta:
         verbose_name = _("家庭")
@@ -183,7 +183,7 @@ class Child(models.Model):
     )
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
     version = models.PositiveIntegerField(default=1)
-    history = HistoricalRecords(excluded_fields=["version", "updated_at", "name_pinyin", "name_initials"])
+    history = ShouhuHistoricalRecords(excluded_fields=["version", "updated_at", "name_pinyin", "name_initials"])
 
     class Meta:
         verbose_name = _("儿童")
@@ -273,7 +273,12 @@ class FamilyMember(models.Model):
     is_guardian = models.BooleanField(_("监护人"), default=False)
     capacity = models.CharField(_("监护能力"), max_length=10, choices=Capacity.choices, default=Capacity.FULL)
     version = models.PositiveIntegerField(default=1)
-    history = HistoricalRecords(excluded_fields=["version", "id_number_index"])
+    history = ShouhuHistoricalRecords(excluded_fields=["version", "id_number_index"])
+
+    # Set by the child page (registry.views.child_detail) for its template: the situations the
+    # viewer is cleared to see, and the number of the others.
+    visible_situations: list[ParentSituation]
+    hidden_situations: int
 
     class Meta:
         ordering = ["child", "relation", "id"]
@@ -331,7 +336,7 @@ class ParentSituation(models.Model):
     )
     disability_type = models.CharField(_("残疾类别"), max_length=20, choices=DisabilityType.choices, blank=True)
     note = models.CharField(_("说明"), max_length=200, blank=True)
-    history = HistoricalRecords()
+    history = ShouhuHistoricalRecords()
 
     class Meta:
         ordering = ["member", "since", "id"]
@@ -406,7 +411,7 @@ class Entrustment(models.Model):
         verbose_name=_("资格核查人"),
     )
     version = models.PositiveIntegerField(default=1)
-    history = HistoricalRecords(excluded_fields=["version"])
+    history = ShouhuHistoricalRecords(excluded_fields=["version"])
 
     class Meta:
         ordering = ["child", "-since", "id"]
