@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -100,6 +101,7 @@ TEMPLATES = [
 
 # Database: PostgreSQL when SHOUHU_DATABASE_URL is set, else an embedded SQLite file.
 _database_url = env_str("SHOUHU_DATABASE_URL", "")
+DATABASES: dict[str, Any]
 if _database_url:
     DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
     # Parameters travel apart from the SQL (psycopg's server-side binding), not quoted into its
@@ -257,6 +259,7 @@ if not _redis_url:
 # (shouhu.safeguarding.public) must count across processes and servers. Redis when SHOUHU_REDIS_URL
 # is set (the queue's server; needs the `redis` package), else a table in the database, created by
 # `migrate`, whose `incr` is atomic (shouhu.safeguarding.cache). Nothing else is cached.
+CACHES: dict[str, dict[str, Any]]
 if _redis_url:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url,
                           "KEY_PREFIX": "shouhu"}}

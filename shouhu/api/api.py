@@ -21,9 +21,10 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.responses import Status
 
-from shouhu.api.auth import ActiveSessionAuth, BearerAuth, GuardedRouter, docs_access
+from shouhu.api.auth import ActiveSessionAuth, AuthedRequest, BearerAuth, GuardedRouter, docs_access
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
+from shouhu.lib.i18n import lazy_str
 from shouhu.org.access import Cap, allow, scope_for
 from shouhu.registry import services
 from shouhu.registry.forms import (
@@ -45,9 +46,9 @@ from shouhu.registry.selectors import (
 )
 
 api = NinjaAPI(
-    title=gettext_lazy("守护 Shouhu API"),
+    title=lazy_str(gettext_lazy("守护 Shouhu API")),
     version="1",
-    description=gettext_lazy("困境儿童（留守儿童）关爱保护信息平台接口。认证：`Authorization: Bearer <token>`（`manage.py issue_token`）或登录会话。"),
+    description=lazy_str(gettext_lazy("困境儿童（留守儿童）关爱保护信息平台接口。认证：`Authorization: Bearer <token>`（`manage.py issue_token`）或登录会话。")),
     urls_namespace="api",
     auth=[BearerAuth(), ActiveSessionAuth()],
     default_router=GuardedRouter(),
@@ -89,7 +90,7 @@ def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpRe
     for error in exc.errors:
         loc = [str(p) for p in error.get("loc", []) if p not in ("body", "query", "path", "payload", "data")]
         key = ".".join(loc) or "__all__"
-        errors.setdefault(key, []).append(PYDANTIC_MESSAGES.get(error.get("type", ""), _("格式不正确")))
+        errors.setdefault(key, []).append(str(PYDANTIC_MESSAGES.get(error.get("type", ""), _("格式不正确"))))
     return api.create_response(request, {"detail": _("请求内容有误，请按字段说明修改。"), "errors": errors}, status=422)
 
 
@@ -134,7 +135,7 @@ class MemberOut(Schema):
     capacity: str
     version: int
     situations: list[SituationOut]
-    restricted_situations: int = Field(0, description=gettext_lazy("当前角色无权查看的受限情形数量"))
+    restricted_situations: int = Field(0, description=lazy_str(gettext_lazy("当前角色无权查看的受限情形数量")))
 
 
 class EntrustmentOut(Schema):
@@ -256,7 +257,7 @@ class ChildFields(Schema):
     hukou_registered: bool | None = None
     hukou_type: str | None = Field(None, max_length=10)
     hukou_place: str | None = Field(None, max_length=100)
-    region: str | None = Field(None, max_length=12, description=gettext_lazy("所在村（社区）的12位区划代码"))
+    region: str | None = Field(None, max_length=12, description=lazy_str(gettext_lazy("所在村（社区）的12位区划代码")))
     health: str | None = Field(None, max_length=10)
     disability_type: str | None = Field(None, max_length=20)
     disability_grade: int | None = Field(None, ge=1, le=4)
@@ -283,12 +284,12 @@ class ChildCreate(ChildFields):
 
 
 class ChildPatch(ChildFields):
-    version: int = Field(..., ge=1, description=gettext_lazy("读取记录时的版本号；过期返回 409"))
+    version: int = Field(..., ge=1, description=lazy_str(gettext_lazy("读取记录时的版本号；过期返回 409")))
     id_number: str | None = Field(None, max_length=30)
 
 
 class SearchIn(Schema):
-    q: str = Field(..., max_length=40, description=gettext_lazy("姓名、全拼、拼音首字母或身份证号"))
+    q: str = Field(..., max_length=40, description=lazy_str(gettext_lazy("姓名、全拼、拼音首字母或身份证号")))
     page: int = Field(1, ge=1, le=100000)
     page_size: int = Field(50, ge=1, le=100)
 
@@ -302,7 +303,7 @@ class Filters(Schema):
     guardianship_type: str = Field("", max_length=20)
     gender: str = Field("", max_length=1)
     sort: str = Field("name", max_length=10)
-    q: str = Field("", max_length=40, description=gettext_lazy("姓名、全拼或拼音首字母（身份证号请用 POST /children/search）"))
+    q: str = Field("", max_length=40, description=lazy_str(gettext_lazy("姓名、全拼或拼音首字母（身份证号请用 POST /children/search）")))
     page: int = Field(1, ge=1, le=100000)
     page_size: int = Field(50, ge=1, le=100)
 
@@ -357,7 +358,7 @@ def _list_item(child: Child, today: date) -> dict[str, Any]:
     }
 
 
-def _detail(request: HttpRequest, child: Child) -> dict[str, Any]:
+def _detail(request: AuthedRequest, child: Child) -> dict[str, Any]:
     scope = scope_for(request.auth)
     out = _list_item(child, timezone.localdate())
     for name in ("ethnicity", "hukou_registered", "hukou_type", "hukou_place", "disability_type",
@@ -392,7 +393,7 @@ def _detail(request: HttpRequest, child: Child) -> dict[str, Any]:
     return out
 
 
-def _page(request: HttpRequest, qs: Any, page: int, page_size: int) -> dict[str, Any]:
+def _page(request: AuthedRequest, qs: Any, page: int, page_size: int) -> dict[str, Any]:
     total = qs.count()
     start = (page - 1) * page_size
     rows = page_rows(qs, start, page_size, total).select_related("region", "region__parent")
@@ -402,9 +403,9 @@ def _page(request: HttpRequest, qs: Any, page: int, page_size: int) -> dict[str,
 
 # ----- operations ----------------------------------------------------------------------------
 
-@api.get("/children", response=ChildPage, summary=gettext_lazy("台账列表（筛选、检索、分页）"), tags=["children"])
+@api.get("/children", response=ChildPage, summary=lazy_str(gettext_lazy("台账列表（筛选、检索、分页）")), tags=["children"])
 @allow(Cap.LEDGER_VIEW)
-def list_children(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
+def list_children(request: AuthedRequest, filters: Query[Filters]) -> dict[str, Any]:
     if filters.q and looks_like_id_number(filters.q):
         raise HttpError(400, _("身份证号不能出现在网址中，请使用 POST /api/v1/children/search。"))
     qs = apply_filters(children_visible_to(request.auth), LedgerFilters.from_mapping(filters.dict()))
@@ -413,9 +414,9 @@ def list_children(request: HttpRequest, filters: Query[Filters]) -> dict[str, An
     return _page(request, qs, filters.page, filters.page_size)
 
 
-@api.post("/children/search", response=ChildPage, summary=gettext_lazy("按姓名、拼音或身份证号检索"), tags=["children"])
+@api.post("/children/search", response=ChildPage, summary=lazy_str(gettext_lazy("按姓名、拼音或身份证号检索")), tags=["children"])
 @allow(Cap.LEDGER_VIEW)
-def search_children(request: HttpRequest, payload: SearchIn, filters: Query[Filters]) -> dict[str, Any]:
+def search_children(request: AuthedRequest, payload: SearchIn, filters: Query[Filters]) -> dict[str, Any]:
     qs = apply_filters(children_visible_to(request.auth), LedgerFilters.from_mapping(filters.dict()))
     qs = apply_search(qs, payload.q)
     record(actor=request.auth, action=Action.SEARCH, object_type="child", request=request,
@@ -423,18 +424,18 @@ def search_children(request: HttpRequest, payload: SearchIn, filters: Query[Filt
     return _page(request, qs, payload.page, payload.page_size)
 
 
-@api.get("/children/{child_id}", response=ChildDetail, summary=gettext_lazy("儿童详情"), tags=["children"])
+@api.get("/children/{child_id}", response=ChildDetail, summary=lazy_str(gettext_lazy("儿童详情")), tags=["children"])
 @allow(Cap.LEDGER_VIEW)
-def get_child(request: HttpRequest, child_id: UUID) -> dict[str, Any]:
+def get_child(request: AuthedRequest, child_id: UUID) -> dict[str, Any]:
     child = child_get_for(request.auth, child_id, request=request)
     record(actor=request.auth, action=Action.VIEW, object_type="child", object_id=child.pk, request=request,
            detail={"via": "api"})
     return _detail(request, child)
 
 
-@api.post("/children", response={201: ChildDetail}, summary=gettext_lazy("登记儿童"), tags=["children"])
+@api.post("/children", response={201: ChildDetail}, summary=lazy_str(gettext_lazy("登记儿童")), tags=["children"])
 @allow(Cap.LEDGER_EDIT)
-def create_child(request: HttpRequest, payload: ChildCreate) -> Status:
+def create_child(request: AuthedRequest, payload: ChildCreate) -> Status:
     body = payload.dict()
     child_data = _validated(ChildForm(_form_data(_with_model_defaults(Child, {k: body.get(k) for k in
                                                                          ChildForm.Meta.fields})),
@@ -460,9 +461,9 @@ def create_child(request: HttpRequest, payload: ChildCreate) -> Status:
     return Status(201, _detail(request, child_get_for(request.auth, child.pk, request=request)))
 
 
-@api.patch("/children/{child_id}", response={200: ChildDetail, 409: ErrorOut}, summary=gettext_lazy("修改儿童信息"), tags=["children"])
+@api.patch("/children/{child_id}", response={200: ChildDetail, 409: ErrorOut}, summary=lazy_str(gettext_lazy("修改儿童信息")), tags=["children"])
 @allow(Cap.LEDGER_EDIT)
-def patch_child(request: HttpRequest, child_id: UUID, payload: ChildPatch) -> Any:
+def patch_child(request: AuthedRequest, child_id: UUID, payload: ChildPatch) -> Any:
     child = child_get_for(request.auth, child_id, request=request)
     if not scope_for(request.auth).covers_region(child.region_id):
         # Shared with the organisation but outside its regions: readable, not editable (as on the pages).

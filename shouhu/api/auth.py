@@ -21,6 +21,7 @@ from shouhu.api.models import ApiToken
 from shouhu.org.access import AccessRule, rule_of, scope_for
 from shouhu.org.backends import may_log_in
 from shouhu.org.mfa import mfa_pending
+from shouhu.org.models import User
 
 TOKEN_PREFIX = "shk_"
 
@@ -53,6 +54,14 @@ def issue_token(user: Any) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     ApiToken.objects.create(user=user, key_hash=hash_token(token), prefix=token[:12])
     return token
+
+
+class AuthedRequest(HttpRequest):
+    """The request an API operation receives: authentication passed and ninja set `auth` to what
+    the authenticator returned, a `User` (BearerAuth, ActiveSessionAuth). For annotations only:
+    ninja passes Django's own request object."""
+
+    auth: User
 
 
 class RuleCheck:
@@ -111,7 +120,7 @@ class GuardedRouter(Router):
             kwargs["auth"] = [BearerAuth(rule), ActiveSessionAuth(rule)]
 
         @functools.wraps(view_func)
-        def guarded(request: HttpRequest, *args: Any, **kw: Any) -> Any:
+        def guarded(request: AuthedRequest, *args: Any, **kw: Any) -> Any:
             if not rule.permits(scope_for(request.auth)):
                 raise HttpError(403, gettext("您的角色无权使用此接口。"))  # defence in depth
             return view_func(request, *args, **kw)

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from shouhu.cases.models import ActionMode, ClosureReason, OpenedFrom
 from shouhu.cases.rules import DOMAINS, SCALE
-from shouhu.registry.forms import DateInput
+from shouhu.registry.forms import DateInput, field_of
 from shouhu.visits.models import RiskLevel
 
 
@@ -53,7 +53,7 @@ class ActionForm(forms.Form):
         from shouhu.org.models import NeedType
 
         super().__init__(*args, **kwargs)
-        self.fields["need"].choices = [("", "—")] + list(NeedType.objects.order_by("code").values_list("code", "name"))
+        field_of(self, "need", forms.ChoiceField).choices = [("", "—")] + list(NeedType.objects.order_by("code").values_list("code", "name"))
 
 
 class ServiceForm(forms.Form):
@@ -79,13 +79,17 @@ class ReopenForm(forms.Form):
     reason = forms.CharField(label=_("重新开案理由"), max_length=500)
 
 
+class WorkerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.organization.name} · {obj}"  # workers_available() has only users of an organisation
+
+
 class WorkerForm(forms.Form):
-    worker = forms.ModelChoiceField(label=_("承接社工（政府购买服务的社会工作服务机构）"), queryset=None, required=False,
+    worker = WorkerChoiceField(label=_("承接社工（政府购买服务的社会工作服务机构）"), queryset=None, required=False,
                                     empty_label=_("（不指派）"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from shouhu.cases.services import workers_available
 
         super().__init__(*args, **kwargs)
-        self.fields["worker"].queryset = workers_available()
-        self.fields["worker"].label_from_instance = lambda u: f"{u.organization.name} · {u}"
+        field_of(self, "worker", WorkerChoiceField).queryset = workers_available()

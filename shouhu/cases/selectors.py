@@ -75,7 +75,7 @@ def may_work(actor: Any, case: Case) -> bool:
     """Who works the case (assess, plan, refer, record, ask to close): the owner's organisation,
     the assigned social worker's organisation, the district office."""
     scope = scope_for(actor)
-    worker_org = case.worker.organization_id if case.worker_id else None
+    worker_org = case.worker.organization_id if case.worker is not None else None
     return may_assign(actor, case) or (worker_org is not None and worker_org == scope.organization_id)
 
 
@@ -158,16 +158,16 @@ def chronology(actor: Any, child: Any, *, kinds: set[str] | None = None) -> list
                               _("走访（%(m)s）") % {"m": v.get_mode_display()},
                               str(v.get_guardianship_assessment_display() or ""), str(v.visitor or ""),
                               reverse("visits:detail", args=[v.pk])))
-        for r in RiskAssessment.objects.filter(child=child).select_related("set_by"):
-            items.append(Item(r.set_at, "visit", _("风险等级：%(l)s") % {"l": r.get_level_display()}, r.reason,
-                              str(r.set_by or "")))
+        for risk in RiskAssessment.objects.filter(child=child).select_related("set_by"):
+            items.append(Item(risk.set_at, "visit", _("风险等级：%(l)s") % {"l": risk.get_level_display()}, risk.reason,
+                              str(risk.set_by or "")))
     if "report" in want:
         from shouhu.safeguarding.models import ReportEvent
 
         # The steps only: never who reported, never the notes (the report's own pages decide that).
-        for ev in ReportEvent.objects.filter(report__child=child).select_related("report"):
-            items.append(Item(ev.at, "report", _("强制报告 %(c)s：%(k)s") % {"c": ev.report.receipt_code,
-                                                                          "k": ev.get_kind_display()}))
+        for rev in ReportEvent.objects.filter(report__child=child).select_related("report"):
+            items.append(Item(rev.at, "report", _("强制报告 %(c)s：%(k)s") % {"c": rev.report.receipt_code,
+                                                                           "k": rev.get_kind_display()}))
     cases = list(Case.objects.filter(child=child))
     case_ids = [c.pk for c in cases]
     if "assessment" in want:
@@ -185,9 +185,9 @@ def chronology(actor: Any, child: Any, *, kinds: set[str] | None = None) -> list
         for t in (Task.objects.filter(child=child, source_type=REFERRAL_SOURCE).select_related("owner")
                   .prefetch_related("events__organization")):
             items.append(Item(t.created_at, "referral", _("转介 %(u)s：%(t)s") % {"u": t.owner.name, "t": t.title}))
-            for ev in t.events.all():
-                items.append(Item(ev.at, "referral", f"{t.owner.name} {ev.get_kind_display()}", ev.note,
-                                  str(ev.organization or "")))
+            for tev in t.events.all():
+                items.append(Item(tev.at, "referral", f"{t.owner.name} {tev.get_kind_display()}", tev.note,
+                                  str(tev.organization or "")))
     if "service" in want:
         from shouhu.cases.models import Service
 

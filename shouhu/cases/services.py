@@ -55,8 +55,11 @@ def _share_with_worker(case: Case) -> None:
     made (a previous worker's organisation) ends."""
     from shouhu.registry.models import ChildShare
 
-    keep = case.worker.organization_id if case.worker_id and case.state == CaseState.OPEN else None
-    ChildShare.objects.filter(source_type=WORKER_SHARE, source_id=str(case.pk)).exclude(organization_id=keep).delete()
+    keep = case.worker.organization_id if case.state == CaseState.OPEN and case.worker is not None else None
+    shares = ChildShare.objects.filter(source_type=WORKER_SHARE, source_id=str(case.pk))
+    if keep is not None:
+        shares = shares.exclude(organization_id=keep)
+    shares.delete()
     if keep is not None:
         ChildShare.objects.get_or_create(child_id=case.child_id, organization_id=keep, source_type=WORKER_SHARE,
                                          source_id=str(case.pk),

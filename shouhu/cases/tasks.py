@@ -30,7 +30,7 @@ def send_review_reminders(*, today: date | None = None) -> dict[str, int]:
                       soon=Count("pk", filter=Q(next_review_due__gte=today))))
     counts = {r["owner_org_id"]: (r["overdue"], r["soon"]) for r in rows}
     roles = [role for role, caps in ROLE_CAPS.items() if Cap.CASES in caps]
-    users: dict[int, list[User]] = {}
+    users: dict[int | None, list[User]] = {}
     for user in User.objects.filter(organization_id__in=list(counts), is_active=True,
                                     roles__role__in=roles).distinct().order_by("id"):
         users.setdefault(user.organization_id, []).append(user)

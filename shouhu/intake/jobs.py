@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -293,7 +294,7 @@ def evaluate_import(import_id: int) -> dict[str, int]:
                                            child__isnull=False)
            .order_by("pk").values_list("child_id", flat=True))
     counts = {"children": 0, "changed": 0}
-    batch: list[int] = []
+    batch: list[UUID] = []
     for child_id in ids.iterator(chunk_size=EVALUATION_BATCH):
         batch.append(child_id)
         if len(batch) >= EVALUATION_BATCH:

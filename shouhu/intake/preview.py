@@ -25,7 +25,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from django.utils.translation import gettext_lazy as _
 
@@ -35,6 +35,9 @@ from shouhu.intake.columns import Kind
 from shouhu.intake.reader import CellError, RowResult, RowValidator
 from shouhu.lib.text import mask_address, mask_id_number, mask_phone
 from shouhu.registry import models as m
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 NEW, CHANGED, UNCHANGED, INVALID = "new", "changed", "unchanged", "invalid"
 STATUS_LABELS = {NEW: _("新增"), CHANGED: _("变更"), UNCHANGED: _("无变化"), INVALID: _("有错误")}
@@ -193,8 +196,8 @@ _ENTRUSTMENT = {
 _MEMBER_FIELDS = ("name", "id_number", "birth_date", "phone", "work_place", "capacity")
 _MEMBER_PREFIXES = ("father", "mother", "grandfather_p", "grandmother_p", "grandfather_m", "grandmother_m")
 
-# Column key -> the codes' Chinese labels.
-_LABELS: dict[str, dict[str, str]] = {
+# Column key -> the codes' Chinese labels (lazy: rendered by str() in the active language).
+_LABELS: dict[str, dict[str, StrOrPromise]] = {
     "gender": dict(m.Gender.choices), "hukou_type": dict(m.HukouType.choices), "health": dict(m.Health.choices),
     "disability_type": dict(m.DisabilityType.choices), "school_stage": dict(m.SchoolStage.choices),
     "guardianship_type": dict(m.GuardianshipType.choices),

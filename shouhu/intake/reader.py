@@ -706,7 +706,7 @@ class RowValidator:
             form.in_bulk = True
             self._forms[kind] = form
         form.rebind(data, instance=instance)
-        if kind == "child":
+        if isinstance(form, f.ChildForm):
             form.known_ids = self._known
         return form
 
@@ -817,9 +817,9 @@ class RowValidator:
         region = None
         region_key = "region_code" if "region_code" in present else "region"
         if region_key in present:
-            region, message = self.resolve_region(values[region_key])
-            if message:
-                err(region_key, message)
+            region, problem = self.resolve_region(values[region_key])
+            if problem:
+                err(region_key, problem)
         elif self.default_region():
             region = self.default_region()
         else:
@@ -916,12 +916,12 @@ class RowValidator:
                 _collect(ent, _CARER_FIELDS, errors, skip=set(errors))
 
         for key, messages in errors.items():
-            column = header.by_key.get(key)
+            source = header.by_key.get(key)
             for message in messages:
                 result.errors.append(CellError(
                     row=raw.row, key=key if key in cols.BY_KEY else "", message=message,
                     column=header.header_of(key) if key in cols.BY_KEY else "",
-                    letter=column.letter if column else "",
+                    letter=source.letter if source else "",
                 ))
         if result.errors:
             result.child, result.household, result.members, result.entrustment = {}, None, [], None

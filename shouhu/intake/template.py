@@ -5,7 +5,7 @@ sheet (说明), and the village pre-filled when the template is made for one vil
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, cast
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -13,6 +13,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
 
 from shouhu.intake.columns import COLUMNS, Kind
 
@@ -37,7 +38,7 @@ def build_template(region: Any = None, *, rows: int = DEFAULT_ROWS) -> Workbook:
     from shouhu.org.models import Region, RegionLevel
 
     wb = Workbook()
-    ws = wb.active
+    ws = cast(Worksheet, wb.active)  # a new workbook has one sheet, a Worksheet, and it is the active one
     ws.title = str(DATA_SHEET)
     options = wb.create_sheet(str(OPTIONS_SHEET))
     options.sheet_state = "hidden"
@@ -105,7 +106,7 @@ def build_template(region: Any = None, *, rows: int = DEFAULT_ROWS) -> Workbook:
             value = village.name if column.key == "region" else village.code
             for row in range(FIRST_DATA_ROW, last + 1):
                 ws.cell(row, index, value)
-    ws.freeze_panes = ws.cell(FIRST_DATA_ROW, 4)
+    ws.freeze_panes = ws.cell(FIRST_DATA_ROW, 4).coordinate
     _instructions(help_ws, place, village)
     wb.active = 0
     return wb

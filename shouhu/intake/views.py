@@ -27,6 +27,7 @@ from shouhu.intake.preview import Preview, preview_import
 from shouhu.intake.report import error_report
 from shouhu.intake.services import import_commit, import_undo
 from shouhu.intake.template import template_bytes
+from shouhu.lib.http import HtmxUserRequest, UserRequest
 from shouhu.org.access import Cap, allow, scope_for
 from shouhu.org.models import Region
 from shouhu.registry.selectors import LedgerFilters
@@ -40,13 +41,19 @@ ACCEPT = ".xlsx,.xls,.csv"
 PREVIEW_KEPT = timedelta(days=1)  # an unconfirmed preview's file is deleted after this
 
 
-def _attachment(stream: tempfile.SpooledTemporaryFile, name: str) -> FileResponse:  # type: ignore[type-arg]
+def _attachment(stream: tempfile.SpooledTemporaryFile[bytes], name: str) -> FileResponse:
     stream.seek(0)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = FileResponse(stream, as_attachment=True, filename=f"{name}_{stamp}.xlsx",
                             content_type=XLSX_CONTENT_TYPE)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _download_as(filename: str) -> str:
+    header = content_disposition_header(True, filename)
+    assert header is not None  # None only for an inline response without a file name
+    return header
 
 
 @allow(Cap.LEDGER_VIEW)
@@ -84,7 +91,7 @@ def survey_template(request: HttpRequest) -> HttpResponse:
         raise Http404
     response = HttpResponse(template_bytes(region), content_type=XLSX_CONTENT_TYPE)
     name = _("摸底排查表") + (f"_{region.name}" if region is not None else "")
-    response["Content-Disposition"] = content_disposition_header(True, f"{name}.xlsx")
+    response["Content-Disposition"] = _download_as(f"{name}.xlsx")
     response["Cache-Control"] = "no-store"
     return response
 
@@ -129,7 +136,7 @@ def _upload_error(request: HttpRequest, message: str) -> HttpResponse:
 
 @allow(Cap.LEDGER_EDIT)
 @require_http_methods(["GET", "POST"])
-def import_page(request: HttpRequest) -> HttpResponse:
+def import_page(request: UserRequest) -> HttpResponse:
     """Upload a survey file and see the dry run; the preview's file waits for "确认导入"."""
     context: dict[str, object] = {"accept": ACCEPT, "max_mb": UPLOAD_MAX_BYTES // (1024 * 1024)}
     if request.method == "GET":
@@ -181,7 +188,7 @@ def import_errors(request: HttpRequest, import_id: int) -> HttpResponse:
         return redirect("intake:import")
     stem = imp.filename.rsplit(".", 1)[0] or _("导入文件")
     response = HttpResponse(content, content_type=XLSX_CONTENT_TYPE)
-    response["Content-Disposition"] = content_disposition_header(True, _("%(stem)s_错误标注.xlsx") % {"stem": stem})
+    response["Content-Disposition"] = _download_as(_("%(stem)s_错误标注.xlsx") % {"stem": stem})
     response["Cache-Control"] = "no-store"
     return response
 
@@ -256,7 +263,7 @@ def _stored_preview(request: HttpRequest, imp: SurveyImport) -> dict[str, object
 
 @allow(Cap.LEDGER_EDIT)
 @require_http_methods(["GET"])
-def import_status(request: HttpRequest, import_id: int) -> HttpResponse:
+def import_status(request: HtmxUserRequest, import_id: int) -> HttpResponse:
     """An import's own page (its uploader's only): the progress of the background check or commit,
     polled by htmx (without JS: a refresh link), then the preview, then the result."""
     imp = get_object_or_404(SurveyImport.objects.defer("file").select_related("imported_by"), pk=import_id,

@@ -11,4 +11,6 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionS
 
 class SessionStore(DatabaseSessionStore):
     def _validate_session_key(self, key: str | None) -> bool:
-        return bool(super()._validate_session_key(key)) and key is not None and key.isascii() and key.isalnum()
+        # SessionBase._validate_session_key is private, and django-stubs does not declare it.
+        valid = super()._validate_session_key(key)  # type: ignore[misc]
+        return bool(valid) and key is not None and key.isascii() and key.isalnum()

@@ -151,7 +151,7 @@ def scope_for(user: User | AnonymousUser | None) -> Scope:
     scope = Scope(
         caps=frozenset(caps), prefixes=prefixes, organization_id=user.organization_id, clearances=frozenset(clearances)
     )
-    user._scope_cache = scope  # type: ignore[union-attr]
+    user._scope_cache = scope
     return scope
 
 

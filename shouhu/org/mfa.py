@@ -29,10 +29,16 @@ from shouhu.org.access import PRIVILEGED_ROLES, public
 MFA_URL_NAMES = frozenset({"mfa_verify", "mfa_setup", "logout", "login", "set_language"})
 
 
+def otp_verified(request: HttpRequest) -> bool:
+    """Whether this session passed its second factor (`is_verified`, which django_otp's
+    OTPMiddleware adds to request.user)."""
+    return bool(getattr(request.user, "is_verified", lambda: False)())
+
+
 def mfa_pending(request: HttpRequest) -> bool:
     """True when the logged-in user must still pass (or enrol) the second factor."""
     user = request.user
-    if not user.is_authenticated or getattr(user, "is_verified", lambda: False)():
+    if not user.is_authenticated or otp_verified(request):
         return False
     if user_has_device(user, confirmed=True):
         return True
@@ -79,7 +85,7 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
 def mfa_setup(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    if user_has_device(request.user, confirmed=True) and not request.user.is_verified():
+    if user_has_device(request.user, confirmed=True) and not otp_verified(request):
         return redirect("mfa_verify")
     with transaction.atomic():
         device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from shouhu.org.access import Scope
 
 
 class RegionLevel(models.IntegerChoices):
@@ -185,6 +190,10 @@ class User(AbstractUser):
     )
     full_name = models.CharField(_("姓名"), max_length=40, blank=True)
     is_demo = models.BooleanField(_("演示账号"), default=False, help_text=_("仅在演示模式下可登录"))
+
+    # Per-object caches: the role codes (role_set) and the scope shouhu.org.access computes from them.
+    _role_cache: frozenset[str]
+    _scope_cache: Scope
 
     class Meta:
         verbose_name = _("用户")

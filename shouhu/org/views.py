@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
+from shouhu.lib.http import UserRequest
 from shouhu.lib.i18n import lazy_interpolate
 from shouhu.org.access import Cap, allow, public, scope_for
 from shouhu.org.models import Duty, NeedRoute, Region, RegionLevel
@@ -30,7 +31,7 @@ logout_view = public(auth_views.LogoutView.as_view())
 
 @allow(Cap.HOME)
 @require_http_methods(["GET"])
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: UserRequest) -> HttpResponse:
     scope = scope_for(request.user)
     context: dict[str, Any] = {"today": timezone.localdate()}
     if scope.can(Cap.LEDGER_EDIT):
@@ -85,7 +86,7 @@ def town_counts(actor: Any) -> list[dict[str, Any]]:
     per_town = active_counts_by_town()
     per_category = category_counts_by_town()
     codes = list(TOWN_COLUMNS)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"town": town, "active": per_town.get(town.code[:9], 0),
          "categories": [per_category.get(town.code[:9], {}).get(code, 0) for code in codes]}
         for town in towns

@@ -66,10 +66,10 @@ class ParameterForm(ShouhuForm):
                     raise ValueError
                 data["parsed"] = str(value)
             else:
-                value = int(raw)
-                if value <= 0 or value > 3650:
+                number = int(raw)
+                if number <= 0 or number > 3650:
                     raise ValueError
-                data["parsed"] = value
+                data["parsed"] = number
         except (ValueError, ArithmeticError):
             self.add_error("value", _("取值格式不正确：金额、比例填数字（比例在0到1之间），天数、月数填正整数，目录每行一项。"))
         effective = data.get("effective_from")

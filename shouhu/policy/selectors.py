@@ -39,8 +39,11 @@ def _params_on(day: date) -> Params:
 
 
 def routes() -> dict[str, str]:
-    """Need type code → primary member unit code, from the duty catalogue in the database."""
-    return dict(NeedRoute.objects.filter(primary=True).values_list("need_type__code", "unit__code"))
+    """Need type code → primary member unit code, from the duty catalogue in the database. A route
+    to an organisation without a code (the admin allows one) is no route: its None would match any
+    uncoded organisation in the callers' `filter(code=...)`."""
+    rows = NeedRoute.objects.filter(primary=True, unit__code__isnull=False).values_list("need_type__code", "unit__code")
+    return {need: unit for need, unit in rows if unit is not None}
 
 
 def snapshot_children() -> Any:

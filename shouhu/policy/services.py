@@ -45,6 +45,7 @@ from shouhu.policy.selectors import (
     routes,
     snapshot_children,
 )
+from shouhu.registry.history import attribute_to
 from shouhu.registry.models import Child, LedgerStatus
 
 logger = logging.getLogger(__name__)
@@ -284,7 +285,7 @@ def sync_entitlements(*, child: Child, ev: Evaluation, actor: Any, as_of: date, 
                   detail=row.explanation, source_type="entitlement", source_id=str(row.pk), due_at=_deadline(as_of))
 
 
-ENTITLEMENT_TRANSITIONS = {
+ENTITLEMENT_TRANSITIONS: dict[str, set[EntitlementState]] = {
     EntitlementState.ELIGIBLE: {EntitlementState.APPLIED, EntitlementState.RECEIVING, EntitlementState.REFUSED},
     EntitlementState.APPLIED: {EntitlementState.RECEIVING, EntitlementState.REFUSED},
     EntitlementState.RECEIVING: {EntitlementState.ENDED},
@@ -326,7 +327,7 @@ def entitlement_record(*, actor: Any, entitlement: ChildEntitlement, state: str,
     elif state == EntitlementState.ENDED:
         current.ended_on = on
     current.version += 1
-    current._history_user = actor
+    attribute_to(current, actor)
     current.save()
     for task in Task.objects.filter(source_type="entitlement", source_id=str(current.pk), state__in=OPEN_STATES):
         task_close(actor=actor, task=task, state=TaskState.DONE, outcome=current.get_state_display(), version=None)

@@ -21,6 +21,7 @@ from shouhu.org.access import Cap, allow, scope_for
 from shouhu.policy import services
 from shouhu.policy.forms import DecideForm, EntitlementForm, ManualCategoryForm, ParameterForm
 from shouhu.policy.models import (
+    ChildCategory,
     ChildEntitlement,
     EvaluationState,
     PolicyParameter,
@@ -70,7 +71,8 @@ def child_policy(request: HttpRequest, pk: str) -> HttpResponse:
     if children_with_restricted_facts(request.user, [child.pk]):
         # The explanations quote the family's facts, some of which this role is not cleared to read.
         withheld = _("依据说明涉及受限信息，您的角色无权查看。")
-        for row in (*current, *pending, *entitlements):
+        rows: list[ChildCategory | Proposal | ChildEntitlement] = [*current, *pending, *entitlements]
+        for row in rows:
             row.explanation = withheld
         near_misses, jiangsu = [], withheld
     return render(request, "policy/child_policy.html", {
@@ -116,8 +118,8 @@ def proposal_decide(request: HttpRequest, pk: str, proposal_id: int) -> HttpResp
             messages.error(request, "；".join(exc.messages))
         else:
             messages.success(request, _("已处理：%(what)s") % {"what": proposal.get_code_display()})
-    return redirect(request.POST.get("next") if request.POST.get("next") == reverse("policy:proposals")
-                    else _tab_url(child.pk))
+    next_url = request.POST.get("next", "")
+    return redirect(next_url if next_url == reverse("policy:proposals") else _tab_url(child.pk))
 
 
 @allow(Cap.POLICY_CONFIRM)

@@ -117,11 +117,14 @@ def _find_org(spec: str) -> Organization:
     if kind == "town":
         return Organization.objects.get(kind=OrgKind.TOWN_GOVERNMENT, regions__code=key)
     if kind == "village":
-        return (
+        village = (
             Organization.objects.filter(kind=OrgKind.VILLAGE_COMMITTEE, regions__code__startswith=key)
             .order_by("regions__code")
             .first()
-        )  # type: ignore[return-value]
+        )
+        if village is None:
+            raise Organization.DoesNotExist(f"no village committee under {key}")
+        return village
     return Organization.objects.get(name=key)
 
 
@@ -237,11 +240,11 @@ def generate_children(*, n: int, seed: int, villages: list[Region], today: date)
             child["illness"] = rng.choice(["白血病", "先天性心脏病", "肾病综合征", "1型糖尿病"])
         father_birth = birth - timedelta(days=rng.randint(23 * 365, 42 * 365))
         mother_birth = birth - timedelta(days=rng.randint(21 * 365, 38 * 365))
-        father = {"relation": "father", "name": surname + fake.first_name_male(), "birth_date": father_birth,
+        father: dict[str, Any] = {"relation": "father", "name": surname + fake.first_name_male(), "birth_date": father_birth,
                   "id_number": make_id_number(_wujin_place(father_birth), father_birth, rng.randrange(1, 999, 2)),
                   "phone": f"1{rng.choice('3578')}{rng.randint(100000000, 999999999)}", "is_guardian": True,
                   "capacity": "full", "work_place": "", "situations": []}
-        mother = {"relation": "mother", "name": fake.last_name() + fake.first_name_female(), "birth_date": mother_birth,
+        mother: dict[str, Any] = {"relation": "mother", "name": fake.last_name() + fake.first_name_female(), "birth_date": mother_birth,
                   "id_number": make_id_number(_wujin_place(mother_birth), mother_birth, rng.randrange(0, 998, 2)),
                   "phone": f"1{rng.choice('3578')}{rng.randint(100000000, 999999999)}", "is_guardian": True,
                   "capacity": "full", "work_place": "", "situations": []}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -32,6 +33,18 @@ def today() -> date:
     return timezone.localdate()
 
 
+_F = TypeVar("_F", bound=forms.Field)
+
+
+def field_of(form: forms.BaseForm, name: str, kind: type[_F]) -> _F:
+    """The form's field `name`, which the form declares as a `kind` (`form.fields` holds plain
+    Fields for the type checker): to set a ChoiceField's choices or a ModelChoiceField's queryset."""
+    field = form.fields[name]
+    if not isinstance(field, kind):
+        raise TypeError(f"{type(form).__name__}.{name} is a {type(field).__name__}, not a {kind.__name__}")
+    return field
+
+
 def clean_phone(raw: str) -> str:
     value = normalize_compact(raw or "").replace("+86", "")
     if not value:
@@ -52,6 +65,8 @@ class ShouhuForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if data is None:  # BaseForm.clean returns cleaned_data; Django keeps it when an override returns None
+            data = self.cleaned_data
         _check_past_dates(self, data)
         return data
 
@@ -65,6 +80,7 @@ class ShouhuModelForm(forms.ModelForm):
     # field already fetched from its queryset (the village) is not looked up a second time; nor
     # is uniqueness (`validate_unique`), which the database's unique indexes enforce.
     in_bulk = False
+    _bound_fields_cache: dict[str, forms.BoundField]  # BaseForm's, set by its __init__ (django-stubs leaves it out)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -99,7 +115,8 @@ class ShouhuModelForm(forms.ModelForm):
         return self
 
     def _get_validation_exclusions(self) -> set[str]:
-        exclude = super()._get_validation_exclusions()
+        # A private method of BaseModelForm, which django-stubs does not declare.
+        exclude: set[str] = super()._get_validation_exclusions()  # type: ignore[misc]
         if self.in_bulk:
             choices = self.__dict__.get("_model_choice_fields")
             if choices is None:
@@ -121,11 +138,13 @@ class ShouhuModelForm(forms.ModelForm):
         if self.in_bulk:
             # Shadow the instance's method for this validation only (the instance is this row's).
             self.instance.validate_constraints = lambda exclude=None: None
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # BaseModelForm's, private: django-stubs does not declare it
         self.instance.__dict__.pop("validate_constraints", None)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if data is None:  # BaseForm.clean returns cleaned_data; Django keeps it when an override returns None
+            data = self.cleaned_data
         for name, value in list(data.items()):
             if isinstance(value, str) and name in self.fields and isinstance(self.fields[name], forms.CharField):
                 data[name] = normalize_text(value) if "\n" not in value else value.strip()
@@ -133,7 +152,7 @@ class ShouhuModelForm(forms.ModelForm):
         return data
 
 
-def _check_past_dates(form: forms.BaseForm, data: dict[str, Any]) -> None:
+def _check_past_dates(form: ShouhuForm | ShouhuModelForm, data: dict[str, Any]) -> None:
     for name in form.past_dates:
         value = data.get(name)
         if isinstance(value, date) and value > today():
@@ -153,7 +172,7 @@ def _style(form: forms.BaseForm) -> None:
         else:
             widget.attrs.setdefault("class", "form-control")
         if isinstance(field, forms.DateField):
-            widget.input_type = "date"  # type: ignore[attr-defined]
+            widget.input_type = "date"
 
 
 def _blank_choice_in_chinese(field: forms.Field) -> None:
@@ -162,7 +181,8 @@ def _blank_choice_in_chinese(field: forms.Field) -> None:
         if field.empty_label is not None:
             field.empty_label = _("请选择")
     elif isinstance(field, forms.ChoiceField):
-        choices = list(field.choices)
+        # Django normalises choices when they are set: a list, or an iterator over a callable's.
+        choices = list(cast(Iterable[Any], field.choices))
         if choices and choices[0] == ("", "---------"):
             field.choices = [("", _("请选择"))] + choices[1:]
 
@@ -210,8 +230,8 @@ class MaskedIdentifiers:
 
 
 class RegionChoiceField(forms.ModelChoiceField):
-    """A village picked by code; each code is looked up once per form object (an import validates
-    thousands of rows with one form: one query per village, not per row)."""
+    """A village picked by code and shown with its town; each code is looked up once per form object
+    (an import validates thousands of rows with one form: one query per village, not per row)."""
 
     def to_python(self, value: Any) -> Any:
         if value in self.empty_values:
@@ -222,8 +242,11 @@ class RegionChoiceField(forms.ModelChoiceField):
             memo[key] = super().to_python(value)
         return memo[key]
 
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.parent.name if obj.parent else ''} {obj.name}"
+
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        result = super().__deepcopy__(memo)
+        result = super().__deepcopy__(memo)  # type: ignore[misc]  # Field.__deepcopy__, missing from django-stubs
         result.__dict__.pop("_memo", None)
         return result
 
@@ -276,8 +299,7 @@ class ChildForm(MaskedIdentifiers, ShouhuModelForm):
             villages = villages.filter(q)
         else:
             villages = villages.none()
-        self.fields["region"].queryset = villages
-        self.fields["region"].label_from_instance = lambda r: f"{r.parent.name if r.parent else ''} {r.name}"
+        field_of(self, "region", RegionChoiceField).queryset = villages
         if instance is None and len(scope.prefixes) == 1 and len(scope.prefixes[0]) == 12:
             self.fields["region"].initial = scope.prefixes[0]  # a village director's own village
         self.fields["disability_grade"].required = False
@@ -415,8 +437,9 @@ class FamilyMemberForm(MaskedIdentifiers, ShouhuModelForm):
                 self.add_error("birth_date", _("出生日期与身份证号不一致：身份证号显示为 %(d)s。") % {
                     "d": info.birth_date.isoformat()})
             data["birth_date"] = info.birth_date
-            relation = data.get("relation")
-            expected = {m.Relation.FATHER: "M", m.Relation.MOTHER: "F"}.get(relation)
+            relation = data.get("relation") or ""
+            genders: dict[str, str] = {m.Relation.FATHER: "M", m.Relation.MOTHER: "F"}
+            expected = genders.get(relation)
             if expected and info.gender != expected:
                 self.add_error("id_number", _("身份证号的性别与“%(r)s”不符，请核对。") % {
                     "r": m.Relation(relation).label})

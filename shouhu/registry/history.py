@@ -18,6 +18,13 @@ from shouhu.registry.models import (
     ParentSituation,
 )
 
+
+def attribute_to(instance: Any, actor: Any) -> None:
+    """The user django-simple-history records for the next save or delete of `instance` (its
+    `_history_user`, which the library reads and the model does not declare)."""
+    instance._history_user = actor
+
+
 MASKERS = {
     "id_number": mask_id_number,
     "carer_id_number": mask_id_number,

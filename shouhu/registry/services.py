@@ -205,7 +205,7 @@ def children_create_bulk(*, actor: Any, rows: list[dict[str, Any]]) -> list[Chil
             item = ParentSituation(member=member)
             _apply(item, data, SITUATION_FIELDS)
             items.append(item)
-        tables: list[tuple[type, list[Any]]] = [
+        tables: list[tuple[type[Household | Child | FamilyMember | ParentSituation | Entrustment], list[Any]]] = [
             (Household, created_hh), (Child, children), (FamilyMember, members), (ParentSituation, items),
             (Entrustment, entrustments)]
         if connection.vendor == "postgresql":
@@ -256,13 +256,13 @@ class _CopyWriter:
     def __init__(self, connection: Any) -> None:
         self.connection = connection
 
-    def insert(self, model: type, objs: list[Any], *, history_user: Any, history_date: Any) -> None:
+    def insert(self, model: type[models.Model], objs: list[Any], *, history_user: Any, history_date: Any) -> None:
         if not objs:
             return
         from shouhu.lib import crypto
         from shouhu.lib.fields import EncryptedTextField
 
-        meta = model._meta  # type: ignore[attr-defined]
+        meta = model._meta
         pk = meta.pk
         if pk.get_internal_type() in ("AutoField", "BigAutoField", "SmallAutoField"):
             with self.connection.cursor() as cursor:
@@ -272,7 +272,7 @@ class _CopyWriter:
                     setattr(obj, pk.attname, value)
         fields = list(meta.concrete_fields)
         for field in fields:  # a foreign key set as an object before that object had its id
-            if field.is_relation and field.attname != field.name:
+            if isinstance(field, models.ForeignObject) and field.attname != field.name:
                 cache = field.get_cached_value
                 for obj in objs:
                     try:
@@ -283,7 +283,7 @@ class _CopyWriter:
                         setattr(obj, field.name, related)  # the id, keeping the object cached
         plain = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.DateField,
                  models.UUIDField, models.ForeignKey)
-        convert = []
+        convert: list[tuple[str, models.Field[Any, Any]]] = []
         for field in fields:
             stamped = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
             if isinstance(field, EncryptedTextField):
@@ -341,8 +341,8 @@ class _CopyWriter:
                 copy.write_row(row)
 
 
-def _locked(model: type, pk: Any, expected_version: int | None) -> Any:
-    current = model.objects.select_for_update().get(pk=pk)
+def _locked(model: type[models.Model], pk: Any, expected_version: int | None) -> Any:
+    current: Any = model._default_manager.select_for_update().get(pk=pk)
     if expected_version is None or current.version != expected_version:
         raise StaleEdit(current.version)
     return current

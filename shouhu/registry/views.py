@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
+from shouhu.lib.http import HtmxUserRequest
 from shouhu.org.access import Cap, allow, scope_for
 from shouhu.org.models import Region, RegionLevel
 from shouhu.policy.engine import JIANGSU_NAMES
@@ -72,7 +73,7 @@ def _region_choices(request: HttpRequest) -> list[tuple[str, str]]:
 
 @allow(Cap.LEDGER_VIEW)
 @require_http_methods(["GET"])
-def ledger(request: HttpRequest) -> HttpResponse:
+def ledger(request: HtmxUserRequest) -> HttpResponse:
     filters = LedgerFilters.from_mapping(request.GET)
     qs = apply_filters(children_visible_to(request.user), filters)
     token = request.GET.get("s", "")[:32]
@@ -331,6 +332,16 @@ def _save_edit(request: HttpRequest, form: Any, save: Callable[[dict[str, Any]],
     return EditOutcome(saved=True)
 
 
+_T = TypeVar("_T")
+
+
+def _existing(value: _T | None) -> _T:
+    """The record a stale edit was made to: `latest` is called only after a StaleEdit, which only
+    the update of an existing record raises."""
+    assert value is not None
+    return value
+
+
 def _family_tab(child: Child) -> HttpResponse:
     return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
 
@@ -362,7 +373,7 @@ def household_edit(request: HttpRequest, pk: str) -> HttpResponse:
         request, form,
         lambda data: services.household_update(actor=request.user, child=child, data=data,
                                                version=data.get("version"), request=request),
-        lambda: Household.objects.get(pk=child.household_id),
+        lambda: Household.objects.get(pk=_existing(child.household_id)),
     )
     if outcome.saved:
         return _family_tab(child)
@@ -395,7 +406,7 @@ def member_edit(request: HttpRequest, pk: str, member_id: int | None = None) -> 
             services.member_update(actor=request.user, member=member, data=data, version=data.get("version"),
                                    situations=_situations(formset), request=request)
 
-    outcome = _save_edit(request, form, save, lambda: FamilyMember.objects.get(pk=member.pk),
+    outcome = _save_edit(request, form, save, lambda: FamilyMember.objects.get(pk=_existing(member).pk),
                          also_valid=post is not None and formset.is_valid())
     if outcome.saved:
         return _family_tab(child)
@@ -449,7 +460,7 @@ def entrustment_edit(request: HttpRequest, pk: str, entrustment_id: int | None =
         request, form,
         lambda data: services.entrustment_save(actor=request.user, child=child, data=data, entrustment=ent,
                                                version=data.get("version"), request=request),
-        lambda: Entrustment.objects.get(pk=ent.pk),
+        lambda: Entrustment.objects.get(pk=_existing(ent).pk),
     )
     if outcome.saved:
         return _family_tab(child)
@@ -562,6 +573,8 @@ def unmask(request: HttpRequest, pk: str) -> HttpResponse:
         try:
             obj_id = int(request.POST.get("object", ""))
         except ValueError:
+            return HttpResponseBadRequest(_("无法显示该字段。"))
+        if model is None:  # only the child's ID number and the household's address have no model of their own
             return HttpResponseBadRequest(_("无法显示该字段。"))
         obj = get_object_or_404(model, pk=obj_id, child=child)
         value, obj_label = getattr(obj, attr), f"{what.split('.')[0]}:{obj_id}"

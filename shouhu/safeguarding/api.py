@@ -14,16 +14,16 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from ninja import Field, Header, Path, Schema
 from ninja.responses import Status
 
-from shouhu.api.auth import GuardedRouter
+from shouhu.api.auth import AuthedRequest, GuardedRouter
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
+from shouhu.lib.i18n import lazy_str
 from shouhu.org.access import Cap, allow
 from shouhu.safeguarding import services
 from shouhu.safeguarding.models import Report, Source
@@ -43,19 +43,19 @@ def _form_errors(errors: dict[str, list[str]]) -> Exception:
 # ----- schemas -------------------------------------------------------------------------------------
 
 class ChildIn(Schema):
-    id: UUID | None = Field(None, description=gettext_lazy("台账儿童编号（须为调用方可见的儿童）；提供时其余字段不用填"))
+    id: UUID | None = Field(None, description=lazy_str(gettext_lazy("台账儿童编号（须为调用方可见的儿童）；提供时其余字段不用填")))
     name: str | None = Field(None, max_length=40)
     sex: Literal["M", "F"] | None = None
-    age: int | None = Field(None, ge=0, le=17, description=gettext_lazy("大致年龄"))
+    age: int | None = Field(None, ge=0, le=17, description=lazy_str(gettext_lazy("大致年龄")))
     id_number: str | None = Field(None, max_length=30)
 
 
 class ReportIn(Schema):
     situations: list[Annotated[int, Field(ge=1, le=9)]] = Field(
-        ..., min_length=1, max_length=9, description=gettext_lazy("《关于建立侵害未成年人案件强制报告制度的意见（试行）》第四条的情形，1-9，可多选"))
+        ..., min_length=1, max_length=9, description=lazy_str(gettext_lazy("《关于建立侵害未成年人案件强制报告制度的意见（试行）》第四条的情形，1-9，可多选")))
     child: ChildIn
-    found_at: datetime = Field(..., description=gettext_lazy("发现时间，ISO 8601；不带时区按北京时间"))
-    place_region_code: str = Field(..., pattern=r"^[0-9]{12}$", description=gettext_lazy("发现地点的12位区划代码（镇/街道即可）"))
+    found_at: datetime = Field(..., description=lazy_str(gettext_lazy("发现时间，ISO 8601；不带时区按北京时间")))
+    place_region_code: str = Field(..., pattern=r"^[0-9]{12}$", description=lazy_str(gettext_lazy("发现地点的12位区划代码（镇/街道即可）")))
     place: str = Field("", max_length=200)
     description: str = Field(..., min_length=1, max_length=4000)
     danger_now: bool = False
@@ -90,14 +90,14 @@ class ReportOut(Schema):
     status: str
     status_label: str
     urgent: bool
-    receipt_code: str | None = Field(None, description=gettext_lazy("仅报告单位和区民政局可见"))
+    receipt_code: str | None = Field(None, description=lazy_str(gettext_lazy("仅报告单位和区民政局可见")))
     created_at: datetime
     accepted_at: datetime | None
     dispatched_at: datetime | None
     town_notified_at: datetime | None
     closed_at: datetime | None
     outcome: str
-    details: ReportDetails | None = Field(None, description=gettext_lazy("儿童、地点与情况；仅处置单位、属地镇（街道）和区民政局可见"))
+    details: ReportDetails | None = Field(None, description=lazy_str(gettext_lazy("儿童、地点与情况；仅处置单位、属地镇（街道）和区民政局可见")))
 
 
 # ----- operations ----------------------------------------------------------------------------------
@@ -107,11 +107,11 @@ def _created(report: Report) -> dict[str, Any]:
             "created_at": report.created_at}
 
 
-@router.post("/reports", response={200: ReportCreated, 201: ReportCreated}, summary=gettext_lazy("提交强制报告"))
+@router.post("/reports", response={200: ReportCreated, 201: ReportCreated}, summary=lazy_str(gettext_lazy("提交强制报告")))
 @allow(Cap.REPORT_FILE)
-def submit_report(request: HttpRequest, payload: ReportIn,
+def submit_report(request: AuthedRequest, payload: ReportIn,
                   idempotency_key: str | None = Header(None, alias="Idempotency-Key", pattern=r"^[\x21-\x7e]{1,80}$",
-                                                       description=gettext_lazy("重试时带同一个值，返回第一次提交的报告"))) -> Status:
+                                                       description=lazy_str(gettext_lazy("重试时带同一个值，返回第一次提交的报告")))) -> Status:
     from shouhu.registry.selectors import children_visible_to
 
     actor = request.auth
@@ -149,9 +149,9 @@ def submit_report(request: HttpRequest, payload: ReportIn,
     return Status(201 if created else 200, _created(report))
 
 
-@router.get("/reports/{report_id}", response=ReportOut, summary=gettext_lazy("强制报告办理情况"))
+@router.get("/reports/{report_id}", response=ReportOut, summary=lazy_str(gettext_lazy("强制报告办理情况")))
 @allow(Cap.REPORT_FILE, Cap.REPORTS_HANDLE, Cap.REPORTS_TOWN, Cap.REPORTS_ALL, Cap.REPORTS_SUPERVISE)
-def get_report(request: HttpRequest, report_id: int = Path(..., ge=1, le=MAX_ID)) -> dict[str, Any]:
+def get_report(request: AuthedRequest, report_id: int = Path(..., ge=1, le=MAX_ID)) -> dict[str, Any]:
     report, view = report_get_for(request.auth, report_id)
     record(actor=request.auth, action=Action.VIEW, object_type="report", object_id=report.pk, request=request,
            detail={"via": "api", "details": view.details})

@@ -6,11 +6,12 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from shouhu.org.models import Region, RegionLevel
-from shouhu.registry.forms import ShouhuForm
+from shouhu.registry.forms import ShouhuForm, field_of
 from shouhu.safeguarding.models import SHORT, SITUATIONS, Measure, PlacementKind, Sex
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
@@ -46,6 +47,7 @@ def villages_of(town_code: str) -> Any:
 
 
 class ReportForm(ShouhuForm):
+    data: MultiValueDict[str, Any]  # request.POST when bound; the page reads its checked boxes back
     situations = forms.TypedMultipleChoiceField(
         label=gettext_lazy("发现的情形（可多选）"), coerce=int,
         choices=[(n, SITUATIONS[n]) for n in SITUATIONS], widget=forms.CheckboxSelectMultiple,
@@ -71,9 +73,9 @@ class ReportForm(ShouhuForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         towns = list(district_towns())
-        self.fields["place_town"].choices = [("", _("请选择镇（街道）"))] + [(t.code, t.name) for t in towns]
+        field_of(self, "place_town", forms.ChoiceField).choices = [("", _("请选择镇（街道）"))] + [(t.code, t.name) for t in towns]
         town = self.data.get("place_town") if self.is_bound else self.initial.get("place_town")
-        self.fields["place_village"].choices = [("", _("不确定 / 不选"))] + [
+        field_of(self, "place_village", forms.ChoiceField).choices = [("", _("不确定 / 不选"))] + [
             (v.code, v.name) for v in villages_of(str(town or ""))]
         self.fields["found_at"].widget.attrs["max"] = now_local()
         self.short = SHORT
@@ -141,7 +143,7 @@ class HelpForm(ShouhuForm):
         from shouhu.safeguarding.services import HELP_NEEDS
 
         names = dict(NeedType.objects.filter(code__in=HELP_NEEDS).values_list("code", "name"))
-        self.fields["need"].choices = [("", gettext_lazy("请选择"))] + [(c, names[c]) for c in HELP_NEEDS if c in names]
+        field_of(self, "need", forms.ChoiceField).choices = [("", gettext_lazy("请选择"))] + [(c, names[c]) for c in HELP_NEEDS if c in names]
 
 
 class PlacementForm(ShouhuForm):

@@ -24,7 +24,8 @@ import logging
 import secrets
 import time
 import unicodedata
-from typing import Any
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
@@ -42,7 +43,7 @@ from django.views.decorators.http import require_http_methods
 from shouhu.audit.services import client_ip
 from shouhu.org.access import public
 from shouhu.org.models import Region, RegionLevel
-from shouhu.registry.forms import ShouhuForm
+from shouhu.registry.forms import ShouhuForm, field_of
 from shouhu.safeguarding import services
 from shouhu.safeguarding.models import (
     RECEIPT_ALPHABET,
@@ -52,6 +53,9 @@ from shouhu.safeguarding.models import (
     Source,
     new_receipt_code,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +84,7 @@ PLAIN_SITUATIONS = [
 ]
 
 # What anyone holding a receipt code may learn: one word and dates, nothing else.
-STATUS_WORDS = {
+STATUS_WORDS: dict[str, StrPromise] = {
     ReportStatus.RECEIVED: gettext_lazy("已接收"),
     ReportStatus.ACCEPTED: gettext_lazy("已受理"),
     ReportStatus.DISPATCHED: gettext_lazy("已受理"),
@@ -219,6 +223,7 @@ def region_choices() -> list[Any]:
 
 
 class PublicReportForm(ShouhuForm):
+    data: MutableMapping[str, Any]  # bound to request.POST.copy(), so _fresh_challenge may write to it
     situations = forms.TypedMultipleChoiceField(
         label=gettext_lazy("您看到或听说了什么情况？（可多选）"), choices=PLAIN_SITUATIONS, coerce=int,
         widget=forms.CheckboxSelectMultiple)
@@ -256,7 +261,7 @@ class PublicReportForm(ShouhuForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["place_region"].choices = region_choices()
+        field_of(self, "place_region", forms.ChoiceField).choices = region_choices()
         self.fields["danger_now"].widget.attrs["class"] = "form-check-input"
 
     def clean_challenge_answer(self) -> str:

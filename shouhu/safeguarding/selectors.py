@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -106,7 +106,10 @@ def clocks(report: Report, now: Any = None) -> list[Clock]:
     return out
 
 
-def overdue_reports(qs: QuerySet[Report], now: Any = None) -> QuerySet[Report]:
+_R = TypeVar("_R", bound=Report)
+
+
+def overdue_reports(qs: QuerySet[_R], now: Any = None) -> QuerySet[_R]:
     now = now or timezone.now()
     late = ReportDeadline.objects.filter(met_at__isnull=True, due_at__lt=now).values("report_id")
     return qs.filter(pk__in=late)

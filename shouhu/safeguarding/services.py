@@ -384,6 +384,8 @@ def _new_report_audiences(reports: list[Report]) -> dict[int, dict[str, list[Any
         who: dict[str, list[Any]] = {"station": [], "district_police": [], "town": [], "office": []}
         for user in people:
             org = user.organization
+            if org is None:  # not selected: every clause of `q` names an organisation
+                continue
             if report.police_station_id and org.pk == report.police_station_id:
                 who["station"].append(user)
             elif org.code == "public_security":

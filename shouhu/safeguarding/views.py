@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from django import forms
 from django.contrib import messages
@@ -64,10 +64,19 @@ from shouhu.safeguarding.selectors import (
     station_response_times,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class _Flags(TypedDict):
+        is_overdue: bool
+        is_escalated: bool
+
+    FlaggedReport: TypeAlias = WithAnnotations[Report, _Flags]  # a report of _annotate_flags
+
 REPORT_CAPS = (Cap.REPORT_FILE, Cap.REPORTS_HANDLE, Cap.REPORTS_TOWN, Cap.REPORTS_ALL, Cap.REPORTS_SUPERVISE)
 
 # What a reporting organisation is told: four states, nothing of the police's work in between.
-REPORTER_STATUS = {
+REPORTER_STATUS: dict[str, str] = {
     ReportStatus.RECEIVED: _("已接收"), ReportStatus.ACCEPTED: _("已受理"), ReportStatus.DISPATCHED: _("已受理"),
     ReportStatus.HANDLED: _("已处置"), ReportStatus.CLOSED: _("已办结"),
 }
@@ -118,7 +127,7 @@ def _mode(request: HttpRequest) -> str:
     return _role_mode(request)
 
 
-def _annotate_flags(qs: QuerySet[Report], now: datetime) -> QuerySet[Report]:
+def _annotate_flags(qs: QuerySet[Report], now: datetime) -> QuerySet[FlaggedReport]:
     late = ReportDeadline.objects.filter(report=OuterRef("pk"), met_at__isnull=True, due_at__lt=now)
     escalated = ReportDeadline.objects.filter(report=OuterRef("pk"), escalated_at__isnull=False)
     return qs.annotate(is_overdue=Exists(late), is_escalated=Exists(escalated))
@@ -156,8 +165,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
                                output_field=IntegerField()),
         ).order_by("closed_last", "accepted_last", "-urgent", "accept_due", "-created_at")
     elif mode in ("district", "supervise"):
-        qs = _annotate_flags(qs, now)
-        qs, filters = _filters(request, qs, now)
+        qs, filters = _filters(request, _annotate_flags(qs, now), now)
         context["filters"] = filters
         context["figures"] = station_response_times(qs, now)
         if mode == "supervise":
@@ -180,7 +188,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
     return render(request, "safeguarding/list.html", context)
 
 
-def _filters(request: HttpRequest, qs: QuerySet[Report], now: datetime) -> tuple[QuerySet[Report], dict[str, Any]]:
+def _filters(request: HttpRequest, qs: QuerySet[FlaggedReport], now: datetime) -> tuple[QuerySet[FlaggedReport], dict[str, Any]]:
     g = request.GET
     status = g.get("status", "")
     if status in ReportStatus.values:
@@ -367,7 +375,7 @@ def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
     if view.details:
         context["child_id_masked"] = mask_id_number(report.child_id_number) if report.child_id_number else ""
         context["attachments"] = list(report.attachments.only("pk", "content_type", "size", "report_id"))
-        context["child_visible"] = bool(report.child_id) and children_visible_to(request.user).filter(
+        context["child_visible"] = report.child_id is not None and children_visible_to(request.user).filter(
             pk=report.child_id).exists()
     if view.district or view.details:
         context["placements"] = list(report.placements.all())

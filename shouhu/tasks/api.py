@@ -15,14 +15,15 @@ from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from ninja import Field, Path, Query, Schema
 from ninja.responses import Status
 
-from shouhu.api.auth import GuardedRouter
+from shouhu.api.auth import AuthedRequest, GuardedRouter
+from shouhu.lib.i18n import lazy_str
 from shouhu.org.access import Cap, allow
 from shouhu.registry.services import StaleEdit
 from shouhu.tasks import services
@@ -51,10 +52,10 @@ class TaskOut(Schema):
     child_id: UUID | None
     due_at: datetime
     overdue: bool
-    escalated: bool = Field(..., description=gettext_lazy("本事项或所涉强制报告已超时升级督办"))
+    escalated: bool = Field(..., description=lazy_str(gettext_lazy("本事项或所涉强制报告已超时升级督办")))
     accepted_at: datetime | None = None
     handler: str = ""
-    version: int = Field(1, description=gettext_lazy("当前版本号；答复时可带上，过期返回 409"))
+    version: int = Field(1, description=lazy_str(gettext_lazy("当前版本号；答复时可带上，过期返回 409")))
 
 
 class TaskPage(Schema):
@@ -75,23 +76,23 @@ class TaskConflict(Schema):
 
 
 class AcceptIn(Schema):
-    handler: str = Field(..., max_length=40, description=gettext_lazy("承办人"))
+    handler: str = Field(..., max_length=40, description=lazy_str(gettext_lazy("承办人")))
     version: int | None = Field(None, ge=1, le=2147483647)
 
 
 class DeclineIn(Schema):
-    reason: str = Field(..., max_length=300, description=gettext_lazy("退回理由，事项退回发起单位"))
+    reason: str = Field(..., max_length=300, description=lazy_str(gettext_lazy("退回理由，事项退回发起单位")))
     version: int | None = Field(None, ge=1, le=2147483647)
 
 
 class ProgressIn(Schema):
-    note: str = Field(..., max_length=500, description=gettext_lazy("进展情况，或需要发起单位补充的情况"))
-    info_request: bool = Field(False, description=gettext_lazy("true：要求发起单位补充情况"))
+    note: str = Field(..., max_length=500, description=lazy_str(gettext_lazy("进展情况，或需要发起单位补充的情况")))
+    info_request: bool = Field(False, description=lazy_str(gettext_lazy("true：要求发起单位补充情况")))
     version: int | None = Field(None, ge=1, le=2147483647)
 
 
 class CompleteIn(Schema):
-    outcome: str = Field(..., max_length=500, description=gettext_lazy("办理结果"))
+    outcome: str = Field(..., max_length=500, description=lazy_str(gettext_lazy("办理结果")))
     version: int | None = Field(None, ge=1, le=2147483647)
 
 
@@ -106,9 +107,9 @@ def task_out(task: Task, escalated: set[int], now: datetime) -> dict[str, Any]:
     }
 
 
-@router.get("/tasks", response=TaskPage, summary=gettext_lazy("本单位待办事项"))
+@router.get("/tasks", response=TaskPage, summary=lazy_str(gettext_lazy("本单位待办事项")))
 @allow(Cap.TASKS)
-def list_tasks(request: HttpRequest, filters: Query[TaskFilters]) -> dict[str, Any]:
+def list_tasks(request: AuthedRequest, filters: Query[TaskFilters]) -> dict[str, Any]:
     qs = inbox_for(request.auth)
     total = qs.count()
     start = (filters.page - 1) * filters.page_size
@@ -119,7 +120,7 @@ def list_tasks(request: HttpRequest, filters: Query[TaskFilters]) -> dict[str, A
             "items": [task_out(task, escalated, now) for task in tasks]}
 
 
-def _answer(request: HttpRequest, task_id: int, texts: dict[str, str], call: Callable[[Task], Any]) -> Status:
+def _answer(request: AuthedRequest, task_id: int, texts: dict[str, str], call: Callable[[Task], Any]) -> Status:
     task = task_owned_by(request.auth, task_id)
     for name, value in texts.items():
         if "\x00" in value:
@@ -142,30 +143,30 @@ RESPONSES = {200: TaskOut, 409: TaskConflict}
 TASK_ID = Path(..., ge=1, le=MAX_ID)
 
 
-@router.post("/tasks/{task_id}/accept", response=RESPONSES, summary=gettext_lazy("接收事项"))
+@router.post("/tasks/{task_id}/accept", response=RESPONSES, summary=lazy_str(gettext_lazy("接收事项")))
 @allow(Cap.TASKS)
-def accept_task(request: HttpRequest, payload: AcceptIn, task_id: int = TASK_ID) -> Status:
+def accept_task(request: AuthedRequest, payload: AcceptIn, task_id: int = TASK_ID) -> Status:
     return _answer(request, task_id, {"handler": payload.handler}, lambda task: services.task_accept(
         actor=request.auth, task=task, handler=payload.handler, version=payload.version))
 
 
-@router.post("/tasks/{task_id}/decline", response=RESPONSES, summary=gettext_lazy("退回事项"))
+@router.post("/tasks/{task_id}/decline", response=RESPONSES, summary=lazy_str(gettext_lazy("退回事项")))
 @allow(Cap.TASKS)
-def decline_task(request: HttpRequest, payload: DeclineIn, task_id: int = TASK_ID) -> Status:
+def decline_task(request: AuthedRequest, payload: DeclineIn, task_id: int = TASK_ID) -> Status:
     return _answer(request, task_id, {"reason": payload.reason}, lambda task: services.task_decline(
         actor=request.auth, task=task, reason=payload.reason, version=payload.version))
 
 
-@router.post("/tasks/{task_id}/progress", response=RESPONSES, summary=gettext_lazy("报告进展或要求补充情况"))
+@router.post("/tasks/{task_id}/progress", response=RESPONSES, summary=lazy_str(gettext_lazy("报告进展或要求补充情况")))
 @allow(Cap.TASKS)
-def progress_task(request: HttpRequest, payload: ProgressIn, task_id: int = TASK_ID) -> Status:
+def progress_task(request: AuthedRequest, payload: ProgressIn, task_id: int = TASK_ID) -> Status:
     return _answer(request, task_id, {"note": payload.note}, lambda task: services.task_progress(
         actor=request.auth, task=task, note=payload.note, info_request=payload.info_request,
         version=payload.version))
 
 
-@router.post("/tasks/{task_id}/complete", response=RESPONSES, summary=gettext_lazy("办结事项"))
+@router.post("/tasks/{task_id}/complete", response=RESPONSES, summary=lazy_str(gettext_lazy("办结事项")))
 @allow(Cap.TASKS)
-def complete_task(request: HttpRequest, payload: CompleteIn, task_id: int = TASK_ID) -> Status:
+def complete_task(request: AuthedRequest, payload: CompleteIn, task_id: int = TASK_ID) -> Status:
     return _answer(request, task_id, {"outcome": payload.outcome}, lambda task: services.task_complete(
         actor=request.auth, task=task, outcome=payload.outcome, version=payload.version))

@@ -134,8 +134,8 @@ def _tell(tasks: list[Task]) -> None:
             asked[task.requester_id].append(task)
 
     org_ids = set(own) | set(led) | set(supervised) | set(asked)
-    staff: dict[int, list[User]] = defaultdict(list)
-    leaders: dict[int, list[User]] = defaultdict(list)
+    staff: dict[int | None, list[User]] = defaultdict(list)
+    leaders: dict[int | None, list[User]] = defaultdict(list)
     users = (User.objects.filter(organization_id__in=org_ids, is_active=True)
              .prefetch_related("roles").order_by("id"))
     for user in users:

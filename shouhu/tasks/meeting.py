@@ -231,7 +231,9 @@ class Hours(Func):
     def __init__(self, end: Any, start: Any) -> None:
         super().__init__(end, start)
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any, function: str | None = None, template: str | None = None,
+               arg_joiner: str | None = None, **extra_context: Any) -> tuple[str, list[Any]]:
+        # Func.as_sql's signature; this SQL is written out whole, without a function or a template.
         (end, end_params), (start, start_params) = (compiler.compile(e) for e in self.source_expressions)
         if connection.vendor == "postgresql":
             sql = f"(EXTRACT(EPOCH FROM ({end} - {start}))::float8 / 3600.0)"

@@ -58,6 +58,11 @@ class Task(models.Model):
     escalated_at = models.DateTimeField(_("升级督办时间"), null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
 
+    # Set by the list pages (shouhu.tasks.views) for their templates: escalated itself or through
+    # its report (escalated_task_ids), and the whole days past due (the supervision page).
+    escalated: bool
+    days_late: int
+
     class Meta:
         ordering = ["due_at", "id"]
         verbose_name = _("待办事项")

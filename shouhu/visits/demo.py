@@ -66,8 +66,12 @@ def seed_demo_visits(*, seed: int, today: date | None = None) -> dict[str, int]:
     rng = random.Random(seed)
     accounts = {u.username: u for u in User.objects.filter(username__in=[*DEMO_TOWNS.values(), *DEMO_DIRECTORS])
                 .select_related("organization").prefetch_related("organization__regions")}
-    director_villages = {code: accounts[name] for name in DEMO_DIRECTORS if name in accounts
-                         for code in accounts[name].organization.regions.values_list("code", flat=True)}
+    director_villages: dict[str, User] = {}
+    for name in DEMO_DIRECTORS:
+        director = accounts.get(name)
+        if director is not None and director.organization is not None:
+            for code in director.organization.regions.values_list("code", flat=True):
+                director_villages[code] = director
 
     def visitor_for(child: Any) -> User | None:
         return director_villages.get(child.region_id) or accounts.get(DEMO_TOWNS[child.region_id[:9]])

@@ -8,7 +8,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from shouhu.registry.forms import DateInput, ShouhuForm, _style
+from shouhu.registry.forms import DateInput, ShouhuForm, _style, field_of
 from shouhu.visits.models import CHECKLIST, MET_CHOICES, Rating, RiskLevel, VisitMode
 
 TRI = [("", _("未填")), ("yes", _("是")), ("no", _("否"))]
@@ -110,4 +110,4 @@ class HelpForm(ShouhuForm):
         from shouhu.org.models import NeedType
 
         names = dict(NeedType.objects.filter(code__in=self.NEEDS).values_list("code", "name"))
-        self.fields["need"].choices = [("", _("请选择"))] + [(c, names[c]) for c in self.NEEDS if c in names]
+        field_of(self, "need", forms.ChoiceField).choices = [("", _("请选择"))] + [(c, names[c]) for c in self.NEEDS if c in names]

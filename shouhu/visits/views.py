@@ -123,8 +123,8 @@ def risk_set(request: HttpRequest, pk: str) -> HttpResponse:
         messages.success(request, _("风险等级已更新，走访计划随之调整。"))
     else:
         messages.error(request, _("未更新风险等级：请选择等级并写明理由。"))
-    return redirect(request.POST.get("next") if str(request.POST.get("next", "")).startswith("/visits/")
-                    else reverse("visits:child", args=[child.pk]))
+    next_url = request.POST.get("next", "")
+    return redirect(next_url if next_url.startswith("/visits/") else reverse("visits:child", args=[child.pk]))
 
 
 def _photos(request: HttpRequest) -> list[bytes]:

@@ -136,3 +136,19 @@ def test_nightly_run_writes_only_what_changed(left_behind_child):
     assert first["changed"] >= 1
     assert reevaluate_all(as_of=AS_OF)["changed"] == 0
 
+
+
+@pytest.mark.django_db
+def test_a_primary_route_to_an_uncoded_organisation_is_no_route():
+    """The admin lets a route point at an organisation without a code; `routes()` must not map the
+    need to None, which the callers' `Organization.objects.filter(code=...)` would match with any
+    uncoded organisation (and hand it a child's task)."""
+    from shouhu.org.models import NeedRoute, OrgKind
+    from shouhu.policy.selectors import routes
+
+    route = NeedRoute.objects.filter(primary=True).select_related("need_type").first()
+    assert route is not None and route.need_type.code in routes()
+    uncoded = Organization.objects.create(name="无代码单位", kind=OrgKind.MEMBER_UNIT, code=None)
+    route.unit = uncoded
+    route.save()
+    assert route.need_type.code not in routes()
