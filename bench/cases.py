@@ -43,8 +43,16 @@ def _owners() -> list[tuple[Organization, float]]:
     """Who receives referrals, with weights: the education bureau and its schools busiest."""
     units = {o.code: o for o in Organization.objects.filter(kind=OrgKind.MEMBER_UNIT)}
     weights: list[tuple[Organization, float]] = []
-    for code, w in (("education", 12), ("public_security", 5), ("health", 4), ("civil_affairs", 6),
-                    ("human_resources", 2), ("justice", 3), ("womens_federation", 2), ("youth_league", 1)):
+    for code, w in (
+        ("education", 12),
+        ("public_security", 5),
+        ("health", 4),
+        ("civil_affairs", 6),
+        ("human_resources", 2),
+        ("justice", 3),
+        ("womens_federation", 2),
+        ("youth_league", 1),
+    ):
         if code in units:
             weights.append((units[code], w))
     for org in Organization.objects.filter(kind__in=[OrgKind.SCHOOL, OrgKind.POLICE_STATION, OrgKind.HOSPITAL]):
@@ -59,7 +67,9 @@ def seed_tasks(n: int, *, seed: int, now: Any) -> float:
     started = time.monotonic()
     rng = random.Random(seed)
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM tasks_taskevent WHERE task_id IN (SELECT id FROM tasks_task WHERE source_type = 'bench')")
+        cursor.execute(
+            "DELETE FROM tasks_taskevent WHERE task_id IN (SELECT id FROM tasks_task WHERE source_type = 'bench')"
+        )
         cursor.execute("DELETE FROM tasks_task WHERE source_type = 'bench'")
     owners = _owners()
     orgs, weights = [o for o, _ in owners], [w for _, w in owners]
@@ -77,7 +87,11 @@ def seed_tasks(n: int, *, seed: int, now: Any) -> float:
         age_h = (now - created).total_seconds() / 3600
         accept_h = rng.lognormvariate(3.0, 1.0)  # median ≈ 20 h
         if fate < 0.08 and age_h > 48:
-            closed, state, reason = created + timedelta(hours=min(accept_h, age_h)), TaskState.DECLINED, "不属于本单位职责，建议转交"
+            closed, state, reason = (
+                created + timedelta(hours=min(accept_h, age_h)),
+                TaskState.DECLINED,
+                "不属于本单位职责，建议转交",
+            )
             events.append((TaskEventKind.DECLINED, closed, reason))
         elif accept_h < age_h:
             accepted = created + timedelta(hours=accept_h)
@@ -87,9 +101,23 @@ def seed_tasks(n: int, *, seed: int, now: Any) -> float:
             if fate < 0.93 and done_h < age_h:
                 closed, state = created + timedelta(hours=done_h), TaskState.DONE
                 events.append((TaskEventKind.COMPLETED, closed, "已办结"))
-        tasks.append(Task(owner=owner, child_id=rng.choice(child_ids), kind=TaskKind.REFERRAL, title="转介",
-                          source_type="bench", source_id=str(i), due_at=due, state=state, created_at=created,
-                          accepted_at=accepted, closed_at=closed, decline_reason=reason, requester=None))
+        tasks.append(
+            Task(
+                owner=owner,
+                child_id=rng.choice(child_ids),
+                kind=TaskKind.REFERRAL,
+                title="转介",
+                source_type="bench",
+                source_id=str(i),
+                due_at=due,
+                state=state,
+                created_at=created,
+                accepted_at=accepted,
+                closed_at=closed,
+                decline_reason=reason,
+                requester=None,
+            )
+        )
         plans.append(events)
     fields = [Task._meta.get_field("created_at"), TaskEvent._meta.get_field("at")]
     for f in fields:
@@ -98,8 +126,13 @@ def seed_tasks(n: int, *, seed: int, now: Any) -> float:
         with transaction.atomic():
             Task.objects.bulk_create(tasks, batch_size=2000)
             TaskEvent.objects.bulk_create(
-                [TaskEvent(task=t, kind=k, at=at, organization_id=t.owner_id, note=note)
-                 for t, events in zip(tasks, plans, strict=True) for k, at, note in events], batch_size=5000)
+                [
+                    TaskEvent(task=t, kind=k, at=at, organization_id=t.owner_id, note=note)
+                    for t, events in zip(tasks, plans, strict=True)
+                    for k, at, note in events
+                ],
+                batch_size=5000,
+            )
     finally:
         for f in fields:
             f.auto_now_add = True
@@ -154,14 +187,17 @@ def main() -> None:
     cur = raw.cursor()
 
     def inbox_raw() -> tuple[int, list[Any]]:
-        cur.execute("SELECT count(*) FROM tasks_task WHERE owner_id = %s AND state IN ('open', 'in_progress')",
-                    [unit_user.organization_id])
+        cur.execute(
+            "SELECT count(*) FROM tasks_task WHERE owner_id = %s AND state IN ('open', 'in_progress')",
+            [unit_user.organization_id],
+        )
         count = cur.fetchone()[0]
         cur.execute(
             "SELECT t.*, c.*, r.*, n.* FROM tasks_task t LEFT JOIN registry_child c ON c.id = t.child_id "
             "LEFT JOIN org_region r ON r.code = c.region_id LEFT JOIN org_needtype n ON n.id = t.need_type_id "
             "WHERE t.owner_id = %s AND t.state IN ('open', 'in_progress') ORDER BY t.due_at, t.id LIMIT 50",
-            [unit_user.organization_id])
+            [unit_user.organization_id],
+        )
         return count, cur.fetchall()
 
     start, end = year.bounds()
@@ -171,7 +207,9 @@ def main() -> None:
             "SELECT t.owner_id, t.kind, t.state, t.due_at, t.created_at, t.accepted_at, t.closed_at, c.region_id, "
             "n.name, t.decline_reason FROM tasks_task t LEFT JOIN registry_child c ON c.id = t.child_id "
             "LEFT JOIN org_needtype n ON n.id = t.need_type_id WHERE (t.created_at >= %s AND t.created_at < %s) "
-            "OR (t.state IN ('open', 'in_progress') AND t.due_at < %s)", [start, end, now])
+            "OR (t.state IN ('open', 'in_progress') AND t.due_at < %s)",
+            [start, end, now],
+        )
         rows = cur.fetchall()
         cur.execute("SELECT id, name, kind, parent_id, is_active FROM org_organization")
         cur.fetchall()
@@ -192,6 +230,7 @@ def main() -> None:
         def get() -> None:
             response = client.get(url, params or {})
             assert response.status_code == 200, response.status_code
+
         return get
 
     year_params = year.as_params()
@@ -202,15 +241,25 @@ def main() -> None:
         "meeting_aggregation": timed(lambda: meeting_for(district, period=year, now=now), args.meeting_reps),
         "meeting_raw_sql": timed(meeting_raw, args.meeting_reps),
         "meeting_page": timed(page(district_client, "/tasks/meeting/", year_params), args.meeting_reps),
-        "meeting_xlsx": timed(page(district_client, "/tasks/meeting.xlsx", year_params), max(3, args.meeting_reps // 4),
-                              warmup=1),
+        "meeting_xlsx": timed(
+            page(district_client, "/tasks/meeting.xlsx", year_params), max(3, args.meeting_reps // 4), warmup=1
+        ),
     }
     out = {
-        "bench": "cases", "database": "postgresql", "children": Child.objects.count(), "tasks": Task.objects.count(),
-        "task_events": TaskEvent.objects.count(), "children_added": added, "seed_children_s": round(seed_children_s, 1),
-        "seed_tasks_s": round(seed_tasks_s, 1), "inbox_unit": args.unit, "inbox_open": inbox_orm()[0],
-        "meeting_period": [year.start.isoformat(), year.end.isoformat()], "meeting_received": m.total.received,
-        "meeting_units": len(m.units), "meeting_towns": len(m.towns),
+        "bench": "cases",
+        "database": "postgresql",
+        "children": Child.objects.count(),
+        "tasks": Task.objects.count(),
+        "task_events": TaskEvent.objects.count(),
+        "children_added": added,
+        "seed_children_s": round(seed_children_s, 1),
+        "seed_tasks_s": round(seed_tasks_s, 1),
+        "inbox_unit": args.unit,
+        "inbox_open": inbox_orm()[0],
+        "meeting_period": [year.start.isoformat(), year.end.isoformat()],
+        "meeting_received": m.total.received,
+        "meeting_units": len(m.units),
+        "meeting_towns": len(m.towns),
         "goals_ms": {"inbox_p95": 100, "meeting": 1000},
         "ms": {name: summary(values) for name, values in results.items()},
     }

@@ -46,13 +46,39 @@ from shouhu.org.models import User  # noqa: E402
 from shouhu.registry.demo import build_world, create_demo_accounts  # noqa: E402
 
 HEADERS = [
-    "所在村（社区）", "村（社区）代码", "姓名", "身份证号", "民族", "户口性质", "现住址", "健康状况", "所患疾病", "就学阶段", "学校",
-    "是否寄宿", "是否与父母共同生活", "监护类型",
-    "父亲姓名", "父亲联系电话", "父亲务工地", "父亲情况", "父亲情况起始日期",
-    "母亲姓名", "母亲联系电话", "母亲务工地", "母亲情况", "母亲情况起始日期",
-    "祖父姓名", "祖母姓名",
-    "受委托人姓名", "受委托人与儿童关系", "受委托人联系电话", "委托起始日期",
-    "家庭经济状况", "收入来源", "备注",
+    "所在村（社区）",
+    "村（社区）代码",
+    "姓名",
+    "身份证号",
+    "民族",
+    "户口性质",
+    "现住址",
+    "健康状况",
+    "所患疾病",
+    "就学阶段",
+    "学校",
+    "是否寄宿",
+    "是否与父母共同生活",
+    "监护类型",
+    "父亲姓名",
+    "父亲联系电话",
+    "父亲务工地",
+    "父亲情况",
+    "父亲情况起始日期",
+    "母亲姓名",
+    "母亲联系电话",
+    "母亲务工地",
+    "母亲情况",
+    "母亲情况起始日期",
+    "祖父姓名",
+    "祖母姓名",
+    "受委托人姓名",
+    "受委托人与儿童关系",
+    "受委托人联系电话",
+    "委托起始日期",
+    "家庭经济状况",
+    "收入来源",
+    "备注",
 ]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢"
 GIVEN = "子浩宇轩欣怡梓涵雨萱一诺俊杰思远佳琪晨曦嘉豪若汐明辉建国秀英海涛丽华志强桂兰永红文博语嫣天佑"
@@ -134,28 +160,38 @@ def generate(path: Path, n: int, villages: list[Any], *, seed: int, today: date)
         both_away = (father_away or father_dead) and mother_away
         town = village.parent.name if village.parent else ""
         row: dict[str, Any] = {
-            "所在村（社区）": village.name, "村（社区）代码": village.code, "姓名": _name(rng, surname),
-            "身份证号": make_id_number("320412", birth, seq), "民族": "汉" if rng.random() < 0.97 else "回",
+            "所在村（社区）": village.name,
+            "村（社区）代码": village.code,
+            "姓名": _name(rng, surname),
+            "身份证号": make_id_number("320412", birth, seq),
+            "民族": "汉" if rng.random() < 0.97 else "回",
             "户口性质": rng.choice(("农业户口", "农业户口", "非农业户口")),
             "现住址": f"{town}{village.name}{rng.randrange(1, 300)}号",
-            "健康状况": "健康", "所患疾病": "",
+            "健康状况": "健康",
+            "所患疾病": "",
             "就学阶段": stage,
             "学校": f"{town.removesuffix('镇').removesuffix('街道')}中心小学" if stage == "小学" else "",
             "是否寄宿": "是" if stage in ("初中", "普通高中") and rng.random() < 0.3 else "否",
             "是否与父母共同生活": "否" if both_away else "是",
             "监护类型": rng.choice(("一般", "较好")),
-            "父亲姓名": _name(rng, surname), "父亲联系电话": _phone(rng),
+            "父亲姓名": _name(rng, surname),
+            "父亲联系电话": _phone(rng),
             "父亲务工地": rng.choice(PLACES) if father_away else "",
             "父亲情况": "外出务工" if father_away else ("死亡" if father_dead else ""),
             "父亲情况起始日期": _date_text(rng, today - timedelta(days=rng.randrange(60, 3000)))
-            if (father_away or father_dead) else "",
-            "母亲姓名": _name(rng), "母亲联系电话": _phone(rng),
+            if (father_away or father_dead)
+            else "",
+            "母亲姓名": _name(rng),
+            "母亲联系电话": _phone(rng),
             "母亲务工地": rng.choice(PLACES) if mother_away else "",
             "母亲情况": "外出务工" if mother_away else "",
             "母亲情况起始日期": _date_text(rng, today - timedelta(days=rng.randrange(60, 3000))) if mother_away else "",
             "祖父姓名": _name(rng, surname) if rng.random() < 0.6 else "",
             "祖母姓名": _name(rng) if rng.random() < 0.6 else "",
-            "受委托人姓名": "", "受委托人与儿童关系": "", "受委托人联系电话": "", "委托起始日期": "",
+            "受委托人姓名": "",
+            "受委托人与儿童关系": "",
+            "受委托人联系电话": "",
+            "委托起始日期": "",
             "家庭经济状况": rng.choice(("一般",) * 8 + ("低保", "低保边缘")),
             "收入来源": "、".join(rng.sample(["外出务工", "务农", "政府救助"], rng.choice((1, 1, 2)))),
             "备注": "" if rng.random() < 0.9 else "已入户走访",
@@ -164,14 +200,20 @@ def generate(path: Path, n: int, villages: list[Any], *, seed: int, today: date)
             row.update({"健康状况": "患病", "所患疾病": rng.choice(("哮喘", "先天性心脏病", "癫痫", "白血病"))})
         if both_away:
             relation = rng.choice(("祖父", "祖母", "外祖母"))
-            row.update({"受委托人姓名": _name(rng, surname if relation != "外祖母" else None),
-                        "受委托人与儿童关系": relation, "受委托人联系电话": _phone(rng),
-                        "委托起始日期": _date_text(rng, today - timedelta(days=rng.randrange(30, 2000)))})
+            row.update(
+                {
+                    "受委托人姓名": _name(rng, surname if relation != "外祖母" else None),
+                    "受委托人与儿童关系": relation,
+                    "受委托人联系电话": _phone(rng),
+                    "委托起始日期": _date_text(rng, today - timedelta(days=rng.randrange(30, 2000))),
+                }
+            )
         ws.append([row[h] for h in HEADERS])
     wb.save(path)
 
 
 # ----- the floor: calamine read + COPY (PostgreSQL) / executemany (SQLite) into a staging table ----------
+
 
 def _cell(value: Any) -> str | None:
     if value is None or value == "":
@@ -229,8 +271,12 @@ def pg_connect() -> Any:
 
     db = settings.DATABASES["default"]
     return psycopg.connect(
-        dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
-        host=db.get("HOST") or None, port=db.get("PORT") or None, autocommit=True,
+        dbname=db["NAME"],
+        user=db.get("USER") or None,
+        password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None,
+        port=db.get("PORT") or None,
+        autocommit=True,
     )
 
 
@@ -240,10 +286,20 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the imported children (otherwise import_undo)")
     ap.add_argument("--user", default="district", help="demo account that imports (district or a town supervisor)")
     ap.add_argument("--seed", type=int, default=None, help="generator seed (default: from the clock)")
-    ap.add_argument("--profile", type=int, default=0, metavar="K",
-                    help="run the import under cProfile and print the top K cumulative entries to stderr")
-    ap.add_argument("--profile-undo", type=int, default=0, metavar="K",
-                    help="run the undo under cProfile and print the top K cumulative entries to stderr")
+    ap.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="K",
+        help="run the import under cProfile and print the top K cumulative entries to stderr",
+    )
+    ap.add_argument(
+        "--profile-undo",
+        type=int,
+        default=0,
+        metavar="K",
+        help="run the undo under cProfile and print the top K cumulative entries to stderr",
+    )
     ap.add_argument("--no-migrate", action="store_true")
     args = ap.parse_args()
 
@@ -270,8 +326,10 @@ def main() -> None:
         path = Path(tmp) / f"survey_{args.rows}.xlsx"
         started = time.perf_counter()
         generate(path, args.rows, villages, seed=seed, today=today)
-        log(f"generated {args.rows} rows over {len(villages)} villages in {time.perf_counter() - started:.1f}s "
-            f"({path.stat().st_size / 1e6:.1f} MB), peak RSS {rss_mb()} MB")
+        log(
+            f"generated {args.rows} rows over {len(villages)} villages in {time.perf_counter() - started:.1f}s "
+            f"({path.stat().st_size / 1e6:.1f} MB), peak RSS {rss_mb()} MB"
+        )
 
         rss_before = rss_mb()
         profiler = None
@@ -294,13 +352,17 @@ def main() -> None:
         if imp.state != "committed":
             errors = [str(e) for e in imp.preview.errors[:20]]
             sys.exit(f"bench: import {imp.state}: {imp.counts} {errors}")
-        log(f"import: {imp.counts.get('new')} new, {imp.counts.get('changed')} changed, "
-            f"{imp.counts.get('unchanged')} unchanged in {seconds:.1f}s; peak RSS {peak} MB (before {rss_before})")
+        log(
+            f"import: {imp.counts.get('new')} new, {imp.counts.get('changed')} changed, "
+            f"{imp.counts.get('unchanged')} unchanged in {seconds:.1f}s; peak RSS {peak} MB (before {rss_before})"
+        )
         if profiler is not None:
             import pstats
 
             stream = io.StringIO()
-            pstats.Stats(profiler, stream=stream).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(args.profile)
+            pstats.Stats(profiler, stream=stream).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(
+                args.profile
+            )
             print(stream.getvalue(), file=sys.stderr)
 
         # The new children's categories: evaluated after commit in the background (huey), timed here.
@@ -336,26 +398,33 @@ def main() -> None:
             print(stream.getvalue(), file=sys.stderr)
         log(f"undone (children removed) in {undo_seconds:.1f}s")
 
-    print(json.dumps({
-        "rows": args.rows,
-        "database": connection.vendor,
-        "seconds": round(seconds, 2),
-        "cpu_seconds": round(cpu_seconds, 2),
-        "floor_seconds": round(floor_seconds, 3),
-        "ratio": round(seconds / floor_seconds, 1) if floor_seconds else None,
-        "peak_rss_mb": peak,
-        "policy_after_commit_seconds": round(policy_seconds, 2),
-        "undo_seconds": undo_seconds,  # import_undo of the whole file (none with --keep)
-        "rows_per_s": round(args.rows / seconds, 1),
-        "rss_before_import_mb": rss_before,
-        # The resident set while the rows stream through, at five points from the first batch to
-        # the last: flat in N when nothing is kept per row.
-        "rss_at_rows_mb": [list(samples[round(i * (len(samples) - 1) / 4)]) for i in range(5)] if samples else [],
-        "new": imp.counts.get("new"),
-        "user": args.user,
-        "load_before": load_before,
-        "load_after": [round(x, 2) for x in os.getloadavg()],
-    }, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "database": connection.vendor,
+                "seconds": round(seconds, 2),
+                "cpu_seconds": round(cpu_seconds, 2),
+                "floor_seconds": round(floor_seconds, 3),
+                "ratio": round(seconds / floor_seconds, 1) if floor_seconds else None,
+                "peak_rss_mb": peak,
+                "policy_after_commit_seconds": round(policy_seconds, 2),
+                "undo_seconds": undo_seconds,  # import_undo of the whole file (none with --keep)
+                "rows_per_s": round(args.rows / seconds, 1),
+                "rss_before_import_mb": rss_before,
+                # The resident set while the rows stream through, at five points from the first batch to
+                # the last: flat in N when nothing is kept per row.
+                "rss_at_rows_mb": [list(samples[round(i * (len(samples) - 1) / 4)]) for i in range(5)]
+                if samples
+                else [],
+                "new": imp.counts.get("new"),
+                "user": args.user,
+                "load_before": load_before,
+                "load_after": [round(x, 2) for x in os.getloadavg()],
+            },
+            ensure_ascii=False,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -142,27 +142,41 @@ def _chunk(task: tuple[int, int, int]) -> list[tuple[str, tuple[str, str, str, s
         child_id = uuid.UUID(int=rng.getrandbits(128), version=4)
         py, initials = pinyin_keys(data["name"])
         bi = blind_index(data["id_number"], purpose="child_id")
-        child_line = plans["child"].line({
-            "id": child_id, "household_id": hh_id, "name_pinyin": py, "name_initials": initials,
-            "id_number_index": bi, "registered_by_id": None, **data,
-        })
+        child_line = plans["child"].line(
+            {
+                "id": child_id,
+                "household_id": hh_id,
+                "name_pinyin": py,
+                "name_initials": initials,
+                "id_number_index": bi,
+                "registered_by_id": None,
+                **data,
+            }
+        )
         member_lines, situation_lines = [], []
         if len(r.members) > MEMBER_SLOTS or any(len(m["situations"]) > SITUATION_SLOTS for m in r.members):
             raise ValueError("the generator now makes more family members or situations: raise the slots")
         for j, m in enumerate(r.members):
             member_id = base["member"] + MEMBER_SLOTS * g + j + 1
             data = {k: v for k, v in m.items() if k != "situations"}
-            member_lines.append(plans["member"].line({
-                "id": member_id, "child_id": child_id,
-                "id_number_index": blind_index(data["id_number"], purpose="person_id"), **data,
-            }))
+            member_lines.append(
+                plans["member"].line(
+                    {
+                        "id": member_id,
+                        "child_id": child_id,
+                        "id_number_index": blind_index(data["id_number"], purpose="person_id"),
+                        **data,
+                    }
+                )
+            )
             for k, s in enumerate(m["situations"]):
                 situation_id = base["situation"] + (MEMBER_SLOTS * g + j) * SITUATION_SLOTS + k + 1
                 situation_lines.append(plans["situation"].line({"id": situation_id, "member_id": member_id, **s}))
         ent_line = ""
         if r.entrustment:
             ent_line = plans["entrustment"].line(
-                {"id": base["entrustment"] + g + 1, "child_id": child_id, **r.entrustment})
+                {"id": base["entrustment"] + g + 1, "child_id": child_id, **r.entrustment}
+            )
         out.append((bi, (hh_line, child_line, "".join(member_lines), "".join(situation_lines), ent_line)))
     return out
 
@@ -170,8 +184,9 @@ def _chunk(task: tuple[int, int, int]) -> list[tuple[str, tuple[str, str, str, s
 def _villages_plain(villages: list[Any]) -> list[Any]:
     """What generate_children reads of a village, as picklable plain objects (same order)."""
     return [
-        SimpleNamespace(code=v.code, kind=v.kind, name=v.name,
-                        parent=SimpleNamespace(name=v.parent.name) if v.parent else None)
+        SimpleNamespace(
+            code=v.code, kind=v.kind, name=v.name, parent=SimpleNamespace(name=v.parent.name) if v.parent else None
+        )
         for v in villages
     ]
 
@@ -181,20 +196,32 @@ def pg_connect() -> Any:
 
     db = settings.DATABASES["default"]
     return psycopg.connect(
-        dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
-        host=db.get("HOST") or None, port=db.get("PORT") or None, autocommit=True, prepare_threshold=None,
+        dbname=db["NAME"],
+        user=db.get("USER") or None,
+        password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None,
+        port=db.get("PORT") or None,
+        autocommit=True,
+        prepare_threshold=None,
     )
 
 
 def seed_postgresql(need: int, *, seed: int, villages: list[Any], existing_bis: set[str], workers: int) -> int:
     now = timezone.now()
     plans = {
-        "household": TablePlan.of(Household, now), "child": TablePlan.of(Child, now),
-        "member": TablePlan.of(FamilyMember, now), "situation": TablePlan.of(ParentSituation, now),
+        "household": TablePlan.of(Household, now),
+        "child": TablePlan.of(Child, now),
+        "member": TablePlan.of(FamilyMember, now),
+        "situation": TablePlan.of(ParentSituation, now),
         "entrustment": TablePlan.of(Entrustment, now),
     }
-    models = {"household": Household, "child": Child, "member": FamilyMember, "situation": ParentSituation,
-              "entrustment": Entrustment}
+    models = {
+        "household": Household,
+        "child": Child,
+        "member": FamilyMember,
+        "situation": ParentSituation,
+        "entrustment": Entrustment,
+    }
     base = {}
     with connection.cursor() as cursor:
         for key in ("household", "member", "situation", "entrustment"):
@@ -202,8 +229,10 @@ def seed_postgresql(need: int, *, seed: int, villages: list[Any], existing_bis: 
             base[key] = cursor.fetchone()[0]
     _WORKER.update(plans=plans, base=base, villages=_villages_plain(villages), today=timezone.localdate())
     order = ["household", "child", "member", "situation", "entrustment"]
-    copy_sql = {k: 'COPY "{}" ({}) FROM STDIN'.format(
-        plans[k].table, ", ".join(f'"{c}"' for c in plans[k].columns)) for k in order}
+    copy_sql = {
+        k: 'COPY "{}" ({}) FROM STDIN'.format(plans[k].table, ", ".join(f'"{c}"' for c in plans[k].columns))
+        for k in order
+    }
 
     seen = set(existing_bis)
     accepted = 0
@@ -255,8 +284,10 @@ def seed_postgresql(need: int, *, seed: int, villages: list[Any], existing_bis: 
             log(f"indexes and constraints recreated in {time.monotonic() - restore_started:.1f}s")
             for key in ("household", "member", "situation", "entrustment"):
                 table = models[key]._meta.db_table
-                conn.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
-                             f"(SELECT GREATEST(COALESCE(MAX(id), 1), 1) FROM \"{table}\"))")
+                conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                    f'(SELECT GREATEST(COALESCE(MAX(id), 1), 1) FROM "{table}"))'
+                )
     log("VACUUM ANALYZE")
     for model in LEDGER_TABLES:
         conn.execute(f'VACUUM (ANALYZE) "{model._meta.db_table}"')
@@ -292,8 +323,12 @@ def seed_sqlite(need: int, *, seed: int, villages: list[Any], existing_bis: set[
     accepted, attempt = 0, 0
     while accepted < need:
         rows = []
-        for r in generate_children(n=(need - accepted) + 100, seed=seed + 7919 * attempt + len(existing_bis),
-                                   villages=villages, today=timezone.localdate()):
+        for r in generate_children(
+            n=(need - accepted) + 100,
+            seed=seed + 7919 * attempt + len(existing_bis),
+            villages=villages,
+            today=timezone.localdate(),
+        ):
             bi = blind_index(r.child["id_number"], purpose="child_id")
             if bi in seen:
                 continue
@@ -322,14 +357,16 @@ def seed(n: int, *, seed_value: int, workers: int) -> tuple[float, int]:
     log(f"{existing} children present, adding {n - existing}")
     existing_bis = set(Child.objects.values_list("id_number_index", flat=True)) if existing else set()
     if connection.vendor == "postgresql":
-        added = seed_postgresql(n - existing, seed=seed_value, villages=world.villages, existing_bis=existing_bis,
-                                workers=workers)
+        added = seed_postgresql(
+            n - existing, seed=seed_value, villages=world.villages, existing_bis=existing_bis, workers=workers
+        )
     else:
         added = seed_sqlite(n - existing, seed=seed_value, villages=world.villages, existing_bis=existing_bis)
     return time.monotonic() - started, added
 
 
 # ----- the raw floor: the same queries, written by hand ----------------------------------------------------
+
 
 class Raw:
     """Hand-written SQL with the WHERE/ORDER/LIMIT the ORM sends, through a bare DB-API connection."""
@@ -393,12 +430,16 @@ class Raw:
         cur = self.conn.cursor()
         cur.execute(self.q(f"SELECT COUNT(*) FROM registry_child c WHERE {where}"), params)
         count = cur.fetchone()[0]
-        columns = ("SELECT c.id, c.name, c.gender, c.birth_date, c.region_id, r.name, t.name, c.school_stage, "
-                   "c.health, c.guardianship_type, c.status FROM registry_child c "
-                   "JOIN org_region r ON r.code = c.region_id LEFT JOIN org_region t ON t.code = r.parent_id ")
+        columns = (
+            "SELECT c.id, c.name, c.gender, c.birth_date, c.region_id, r.name, t.name, c.school_stage, "
+            "c.health, c.guardianship_type, c.status FROM registry_child c "
+            "JOIN org_region r ON r.code = c.region_id LEFT JOIN org_region t ON t.code = r.parent_id "
+        )
         if self.form == "plain":
-            cur.execute(self.q(f"{columns} WHERE {where} ORDER BY c.name_pinyin ASC, c.id ASC "
-                               f"LIMIT {size} OFFSET {start}"), params)
+            cur.execute(
+                self.q(f"{columns} WHERE {where} ORDER BY c.name_pinyin ASC, c.id ASC LIMIT {size} OFFSET {start}"),
+                params,
+            )
             return count, cur.fetchall()
         end = min(start + size, count)
         if start >= end:
@@ -407,59 +448,108 @@ class Raw:
             inner = f"ORDER BY c.name_pinyin DESC, c.id DESC LIMIT {end - start} OFFSET {count - end}"
         else:
             inner = f"ORDER BY c.name_pinyin ASC, c.id ASC LIMIT {end - start} OFFSET {start}"
-        cur.execute(self.q(f"{columns} WHERE c.id IN (SELECT c.id FROM registry_child c WHERE {where} {inner}) "
-                           "ORDER BY c.name_pinyin ASC, c.id ASC"), params)
+        cur.execute(
+            self.q(
+                f"{columns} WHERE c.id IN (SELECT c.id FROM registry_child c WHERE {where} {inner}) "
+                "ORDER BY c.name_pinyin ASC, c.id ASC"
+            ),
+            params,
+        )
         return count, cur.fetchall()
 
     def detail_read(self, child_id: str) -> Any:
         where, params = self.where({"status": ""}, date.today())
         cur = self.conn.cursor()
         key = child_id if self.vendor == "postgresql" else child_id.replace("-", "")
-        cur.execute(self.q(
-            "SELECT c.*, r.*, t.*, h.* FROM registry_child c JOIN org_region r ON r.code = c.region_id "
-            "LEFT JOIN org_region t ON t.code = r.parent_id LEFT JOIN registry_household h ON h.id = c.household_id "
-            f"WHERE {where} AND c.id = %s"), [*params, key])
+        cur.execute(
+            self.q(
+                "SELECT c.*, r.*, t.*, h.* FROM registry_child c JOIN org_region r ON r.code = c.region_id "
+                "LEFT JOIN org_region t ON t.code = r.parent_id LEFT JOIN registry_household h ON h.id = c.household_id "
+                f"WHERE {where} AND c.id = %s"
+            ),
+            [*params, key],
+        )
         child = cur.fetchone()
-        cur.execute(self.q("SELECT * FROM registry_familymember WHERE child_id = %s ORDER BY child_id, relation, id"),
-                    [key])
+        cur.execute(
+            self.q("SELECT * FROM registry_familymember WHERE child_id = %s ORDER BY child_id, relation, id"), [key]
+        )
         members = cur.fetchall()
         ids = [m[0] for m in members]
         situations = []
         if ids:
             marks = ", ".join(["%s"] * len(ids))
-            cur.execute(self.q(f"SELECT * FROM registry_parentsituation WHERE member_id IN ({marks}) "
-                               "ORDER BY member_id, since, id"), ids)
+            cur.execute(
+                self.q(
+                    f"SELECT * FROM registry_parentsituation WHERE member_id IN ({marks}) ORDER BY member_id, since, id"
+                ),
+                ids,
+            )
             situations = cur.fetchall()
-        cur.execute(self.q("SELECT * FROM registry_entrustment WHERE child_id = %s ORDER BY child_id, since DESC, id"),
-                    [key])
+        cur.execute(
+            self.q("SELECT * FROM registry_entrustment WHERE child_id = %s ORDER BY child_id, since DESC, id"), [key]
+        )
         return child, members, situations, cur.fetchall()
 
     def audit(self, user: Any, child_id: str) -> None:
         """The detail's audit write: lock the chain head, append one linked event, move the head."""
         cur = self.conn.cursor()
         cur.execute("BEGIN")
-        cur.execute(self.q("SELECT last_seq, last_hash, count FROM audit_chainhead WHERE id = 1"
-                           + (" FOR UPDATE" if self.vendor == "postgresql" else "")))
+        cur.execute(
+            self.q(
+                "SELECT last_seq, last_hash, count FROM audit_chainhead WHERE id = 1"
+                + (" FOR UPDATE" if self.vendor == "postgresql" else "")
+            )
+        )
         last_seq, last_hash, count = cur.fetchone()
         org = user.organization
-        event = AuditEvent(seq=last_seq + 1, at=timezone.now(), actor_id=user.pk, actor_name=user.username,
-                           organization_id=org.pk, organization_name=org.name, action="view", object_type="child",
-                           object_id=child_id, object_label="", detail={"via": "api"}, ip="127.0.0.1",
-                           prev_hash=last_hash)
+        event = AuditEvent(
+            seq=last_seq + 1,
+            at=timezone.now(),
+            actor_id=user.pk,
+            actor_name=user.username,
+            organization_id=org.pk,
+            organization_name=org.name,
+            action="view",
+            object_type="child",
+            object_id=child_id,
+            object_label="",
+            detail={"via": "api"},
+            ip="127.0.0.1",
+            prev_hash=last_hash,
+        )
         event.hash = compute_hash(last_hash, event)
-        cur.execute(self.q(
-            "INSERT INTO audit_auditevent (seq, at, actor_id, actor_name, organization_id, organization_name, action, "
-            "object_type, object_id, object_label, detail, ip, prev_hash, hash) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"),
-            [event.seq, event.at if self.vendor == "postgresql" else event.at.isoformat(), event.actor_id,
-             event.actor_name, event.organization_id, event.organization_name, event.action, event.object_type,
-             event.object_id, event.object_label, json.dumps(event.detail), event.ip, event.prev_hash, event.hash])
-        cur.execute(self.q("UPDATE audit_chainhead SET last_seq = %s, last_hash = %s, count = %s WHERE id = 1"),
-                    [event.seq, event.hash, count + 1])
+        cur.execute(
+            self.q(
+                "INSERT INTO audit_auditevent (seq, at, actor_id, actor_name, organization_id, organization_name, action, "
+                "object_type, object_id, object_label, detail, ip, prev_hash, hash) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            ),
+            [
+                event.seq,
+                event.at if self.vendor == "postgresql" else event.at.isoformat(),
+                event.actor_id,
+                event.actor_name,
+                event.organization_id,
+                event.organization_name,
+                event.action,
+                event.object_type,
+                event.object_id,
+                event.object_label,
+                json.dumps(event.detail),
+                event.ip,
+                event.prev_hash,
+                event.hash,
+            ],
+        )
+        cur.execute(
+            self.q("UPDATE audit_chainhead SET last_seq = %s, last_hash = %s, count = %s WHERE id = 1"),
+            [event.seq, event.hash, count + 1],
+        )
         cur.execute("COMMIT")
 
 
 # ----- measurement ----------------------------------------------------------------------------------------
+
 
 def pct(values: list[float], q: float) -> float:
     """Nearest-rank percentile, in ms."""
@@ -482,8 +572,13 @@ def scenarios(raw: Raw, today: date, page_size: int) -> list[tuple[str, dict[str
     deep = max(1, int(count / page_size * 0.9))
     where, params = raw.where({"status": "active"}, today)
     cur = raw.conn.cursor()
-    cur.execute(raw.q(f"SELECT substr(c.name_initials, 1, 2) AS k, COUNT(*) FROM registry_child c WHERE {where} "
-                      "GROUP BY k ORDER BY COUNT(*) DESC, k LIMIT 24"), params)
+    cur.execute(
+        raw.q(
+            f"SELECT substr(c.name_initials, 1, 2) AS k, COUNT(*) FROM registry_child c WHERE {where} "
+            "GROUP BY k ORDER BY COUNT(*) DESC, k LIMIT 24"
+        ),
+        params,
+    )
     pairs = [row[0] for row in cur.fetchall() if len(row[0]) == 2][:8]
     fixed = [
         ("town_default", {"status": "active", "page": 1, "page_size": page_size}),
@@ -500,8 +595,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--children", type=int, required=True)
     ap.add_argument("--requests", type=int, default=300, help="timed requests per endpoint (list, detail)")
-    ap.add_argument("--keep", action="store_true",
-                    help="keep the children this run seeded (otherwise they are removed at the end)")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the children this run seeded (otherwise they are removed at the end)"
+    )
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--workers", type=int, default=2, help="processes generating and encrypting rows (PostgreSQL)")
     ap.add_argument("--user", default="town_hutang")
@@ -509,9 +605,13 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the ORM's list queries")
     ap.add_argument("--no-migrate", action="store_true")
-    ap.add_argument("--raw-form", choices=["deferred", "plain"], default="deferred",
-                    help="shape of the raw page query: deferred = the ids subquery the API sends (default); "
-                         "plain = one ORDER BY/LIMIT/OFFSET query (what the API sent before page_rows)")
+    ap.add_argument(
+        "--raw-form",
+        choices=["deferred", "plain"],
+        default="deferred",
+        help="shape of the raw page query: deferred = the ids subquery the API sends (default); "
+        "plain = one ORDER BY/LIMIT/OFFSET query (what the API sent before page_rows)",
+    )
     args = ap.parse_args()
 
     db = settings.DATABASES["default"]
@@ -562,7 +662,7 @@ def main() -> None:
     orm_all, raw_all = [], []
     for i in range(args.requests):
         name, p = cases[i % len(cases)]
-        for which in (("orm", "raw") if i % 2 == 0 else ("raw", "orm")):
+        for which in ("orm", "raw") if i % 2 == 0 else ("raw", "orm"):
             started = time.perf_counter()
             if which == "orm":
                 api_list(p)
@@ -575,14 +675,16 @@ def main() -> None:
     # Detail: random children of the town.
     where, params = raw.where({"status": ""}, today)
     cur = raw.conn.cursor()
-    cur.execute(raw.q(f"SELECT c.id FROM registry_child c WHERE {where} ORDER BY random() LIMIT %s"),
-                [*params, args.requests + args.warmup])
+    cur.execute(
+        raw.q(f"SELECT c.id FROM registry_child c WHERE {where} ORDER BY random() LIMIT %s"),
+        [*params, args.requests + args.warmup],
+    )
     ids = [str(uuid.UUID(str(r[0]))) for r in cur.fetchall()]
     random.Random(args.seed).shuffle(ids)
     detail_orm, detail_raw, detail_raw_read = [], [], []
     for i, child_id in enumerate(ids):
         measured = i >= args.warmup
-        for which in (("orm", "raw") if i % 2 == 0 else ("raw", "orm")):
+        for which in ("orm", "raw") if i % 2 == 0 else ("raw", "orm"):
             started = time.perf_counter()
             if which == "orm":
                 response = client.get(f"/api/v1/children/{child_id}")
@@ -634,10 +736,16 @@ def main() -> None:
         "requests": args.requests,
         "queries": {"list": list_queries, "detail": detail_queries},
         "scenarios": {
-            name: {"orm_p50_ms": pct(v["orm"], 0.5), "orm_p95_ms": pct(v["orm"], 0.95),
-                   "raw_p50_ms": pct(v["raw"], 0.5), "raw_p95_ms": pct(v["raw"], 0.95), "n": len(v["orm"]),
-                   "params": {k: val for k, val in examples[name].items() if k != "page_size"}}
-            for name, v in per_case.items() if v["orm"]
+            name: {
+                "orm_p50_ms": pct(v["orm"], 0.5),
+                "orm_p95_ms": pct(v["orm"], 0.95),
+                "raw_p50_ms": pct(v["raw"], 0.5),
+                "raw_p95_ms": pct(v["raw"], 0.95),
+                "n": len(v["orm"]),
+                "params": {k: val for k, val in examples[name].items() if k != "page_size"},
+            }
+            for name, v in per_case.items()
+            if v["orm"]
         },
     }
     print(json.dumps(result, ensure_ascii=False))

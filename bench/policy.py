@@ -50,25 +50,47 @@ def synthetic_facts(n: int, today: date) -> list[Facts]:
     """Facts of n demo children, built in memory (the pure benchmark touches no database)."""
     from types import SimpleNamespace
 
-    villages = [SimpleNamespace(code=f"320412100{i:03d}", kind="village", name="示例村",
-                                parent=SimpleNamespace(name="示例镇")) for i in range(1, 20)]
+    villages = [
+        SimpleNamespace(code=f"320412100{i:03d}", kind="village", name="示例村", parent=SimpleNamespace(name="示例镇"))
+        for i in range(1, 20)
+    ]
     out = []
     for rows in generate_children(n=n, seed=11, villages=villages, today=today):
         c = rows.child
         disability = Disability(c["disability_grade"], c["disability_type"]) if c.get("disability_grade") else None
         parents = tuple(
-            Parent(m["relation"], tuple(Situation(kind=s["kind"], since=s.get("since"), until=s.get("until"),
-                                                  disability_grade=s.get("disability_grade"),
-                                                  disability_type=s.get("disability_type") or "")
-                                        for s in m["situations"]))
+            Parent(
+                m["relation"],
+                tuple(
+                    Situation(
+                        kind=s["kind"],
+                        since=s.get("since"),
+                        until=s.get("until"),
+                        disability_grade=s.get("disability_grade"),
+                        disability_type=s.get("disability_type") or "",
+                    )
+                    for s in m["situations"]
+                ),
+            )
             for m in rows.members
         )
         status = rows.household["economic_status"]
-        out.append(Facts(as_of=today, child=ChildFacts(
-            birth_date=c["birth_date"], hukou_type=c["hukou_type"], disability=disability,
-            serious_illness=c.get("health") == "ill", household_assistance=frozenset({status} - {"ordinary"}),
-            street_child=False, lives_with_parents=c["lives_with_parents"], school_stage=c["school_stage"],
-        ), parents=parents))
+        out.append(
+            Facts(
+                as_of=today,
+                child=ChildFacts(
+                    birth_date=c["birth_date"],
+                    hukou_type=c["hukou_type"],
+                    disability=disability,
+                    serious_illness=c.get("health") == "ill",
+                    household_assistance=frozenset({status} - {"ordinary"}),
+                    street_child=False,
+                    lives_with_parents=c["lives_with_parents"],
+                    school_stage=c["school_stage"],
+                ),
+                parents=parents,
+            )
+        )
     return out
 
 
@@ -79,8 +101,12 @@ def pure_rate(facts: list[Facts], rounds: int) -> dict[str, float]:
         for f in facts:
             evaluate(f, DEFAULT_PARAMS)
         rates.append(len(facts) / (time.perf_counter() - started))
-    return {"pure_children_per_s": round(statistics.median(rates)), "pure_rounds": rounds,
-            "pure_min_per_s": round(min(rates)), "pure_max_per_s": round(max(rates))}
+    return {
+        "pure_children_per_s": round(statistics.median(rates)),
+        "pure_rounds": rounds,
+        "pure_min_per_s": round(min(rates)),
+        "pure_max_per_s": round(max(rates)),
+    }
 
 
 def raw_floor(batch: int) -> float:
@@ -90,20 +116,27 @@ def raw_floor(batch: int) -> float:
     ph = "%s"
     with connection.cursor() as cursor:
         for start in range(0, len(ids), batch):
-            chunk = [str(i) if connection.vendor == "postgresql" else i.hex for i in ids[start:start + batch]]
+            chunk = [str(i) if connection.vendor == "postgresql" else i.hex for i in ids[start : start + batch]]
             marks = ",".join([ph] * len(chunk))
             cursor.execute(
                 "SELECT c.id, c.birth_date, c.hukou_type, c.health, c.disability_grade, c.disability_type, c.illness,"
                 " c.street_child, c.lives_with_parents, c.school_stage, h.economic_status FROM registry_child c"
-                f" LEFT JOIN registry_household h ON h.id = c.household_id WHERE c.id IN ({marks})", chunk)
+                f" LEFT JOIN registry_household h ON h.id = c.household_id WHERE c.id IN ({marks})",
+                chunk,
+            )
             cursor.fetchall()
-            cursor.execute(f"SELECT id, child_id, relation FROM registry_familymember WHERE child_id IN ({marks})"
-                           " AND relation IN ('father', 'mother')", chunk)
+            cursor.execute(
+                f"SELECT id, child_id, relation FROM registry_familymember WHERE child_id IN ({marks})"
+                " AND relation IN ('father', 'mother')",
+                chunk,
+            )
             cursor.fetchall()
             cursor.execute(
                 "SELECT s.member_id, s.kind, s.since, s.until, s.disability_grade, s.disability_type"
                 " FROM registry_parentsituation s JOIN registry_familymember m ON m.id = s.member_id"
-                f" WHERE m.child_id IN ({marks}) AND m.relation IN ('father', 'mother')", chunk)
+                f" WHERE m.child_id IN ({marks}) AND m.relation IN ('father', 'mother')",
+                chunk,
+            )
             cursor.fetchall()
             cursor.execute(f"SELECT child_id, digest FROM policy_evaluationstate WHERE child_id IN ({marks})", chunk)
             cursor.fetchall()
@@ -149,13 +182,15 @@ def main() -> None:
         counts = reevaluate_all(as_of=today, batch=args.batch)
         warm.append(time.perf_counter() - started)
         floors.append(raw_floor(args.batch))
-    result.update({
-        "nightly_warm_seconds": round(statistics.median(warm), 2),
-        "nightly_warm_changed": counts["changed"],
-        "raw_floor_seconds": round(statistics.median(floors), 2),
-        "warm_ratio": round(statistics.median(warm) / statistics.median(floors), 2),
-        "nightly_children_per_s": round(active / statistics.median(warm)),
-    })
+    result.update(
+        {
+            "nightly_warm_seconds": round(statistics.median(warm), 2),
+            "nightly_warm_changed": counts["changed"],
+            "raw_floor_seconds": round(statistics.median(floors), 2),
+            "warm_ratio": round(statistics.median(warm) / statistics.median(floors), 2),
+            "nightly_children_per_s": round(active / statistics.median(warm)),
+        }
+    )
     print(json.dumps(result, ensure_ascii=False))
 
 

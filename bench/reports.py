@@ -54,8 +54,12 @@ def ensure_database(url: str) -> None:
     import psycopg
 
     db = dj_database_url.parse(url)
-    kwargs = {"user": db.get("USER") or None, "password": db.get("PASSWORD") or None,
-              "host": db.get("HOST") or None, "port": db.get("PORT") or None}
+    kwargs = {
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "host": db.get("HOST") or None,
+        "port": db.get("PORT") or None,
+    }
     with psycopg.connect(dbname="postgres", autocommit=True, **kwargs) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
             log(f"creating database {db['NAME']}")
@@ -63,8 +67,11 @@ def ensure_database(url: str) -> None:
 
 
 _url = os.environ.get("SHOUHU_DATABASE_URL", "")
-if not os.environ.get("SHOUHU_DEMO") or "bench" not in _url.rsplit("/", 1)[-1].lower() or not _url.startswith(
-        ("postgres://", "postgresql://")):
+if (
+    not os.environ.get("SHOUHU_DEMO")
+    or "bench" not in _url.rsplit("/", 1)[-1].lower()
+    or not _url.startswith(("postgres://", "postgresql://"))
+):
     sys.exit("bench: set SHOUHU_DEMO=1 and SHOUHU_DATABASE_URL=postgres://…/<a database whose name contains 'bench'>")
 ensure_database(_url)
 
@@ -87,8 +94,22 @@ from shouhu.safeguarding.models import URGENT_SITUATIONS  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "子涵欣怡梓轩浩宇一诺雨桐宇轩若汐佳怡俊杰思远紫萱梓涵晨曦博文雅琪嘉怡诗涵浩然"
-PLACES = ["学校门口", "教室", "校车上", "家中", "村委会附近", "小区楼道", "镇卫生院急诊", "河边", "网吧门口",
-          "菜市场", "公交站台", "亲戚家", "学校操场", "幼儿园午休室"]
+PLACES = [
+    "学校门口",
+    "教室",
+    "校车上",
+    "家中",
+    "村委会附近",
+    "小区楼道",
+    "镇卫生院急诊",
+    "河边",
+    "网吧门口",
+    "菜市场",
+    "公交站台",
+    "亲戚家",
+    "学校操场",
+    "幼儿园午休室",
+]
 SEEN = [
     "该生近一周多次带伤到校，手臂和背部有新旧不一的淤青，问及原因时回避，称是自己摔的。",
     "孩子上课时精神恍惚，衣着单薄，午饭时反复向同学要食物，说家里已经两天没人做饭。",
@@ -114,8 +135,11 @@ def make_body(rng: random.Random, town_villages: list[str], *, urgent: bool | No
     text = "".join(rng.sample(SEEN, rng.choice((1, 2, 3))))
     return {
         "situations": situations,
-        "child": {"name": rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice((1, 2)))),
-                  "sex": rng.choice("MF"), "age": rng.randint(3, 16)},
+        "child": {
+            "name": rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice((1, 2)))),
+            "sex": rng.choice("MF"),
+            "age": rng.randint(3, 16),
+        },
         "found_at": found.replace(microsecond=0).isoformat(),
         "place_region_code": rng.choice(town_villages),
         "place": rng.choice(PLACES),
@@ -126,12 +150,18 @@ def make_body(rng: random.Random, town_villages: list[str], *, urgent: bool | No
 
 # ----- set-up ---------------------------------------------------------------------------------------
 
+
 def reporters(n: int) -> list[tuple[User, list[str]]]:
     """`school_hutang` plus bench reporters in the demo schools and hospitals (one account per client,
     as each school's system would have its own), with the village codes of each one's town."""
     create_demo_accounts()
-    units = list(Organization.objects.filter(kind__in=[OrgKind.SCHOOL, OrgKind.HOSPITAL], is_active=True,
-                                             regions__level=RegionLevel.TOWN).order_by("pk").distinct())
+    units = list(
+        Organization.objects.filter(
+            kind__in=[OrgKind.SCHOOL, OrgKind.HOSPITAL], is_active=True, regions__level=RegionLevel.TOWN
+        )
+        .order_by("pk")
+        .distinct()
+    )
     out = []
     for i in range(n):
         if i == 0:
@@ -140,8 +170,14 @@ def reporters(n: int) -> list[tuple[User, list[str]]]:
             org = units[i % len(units)]
             user, _ = User.objects.update_or_create(
                 username=f"bench_reporter_{i:02d}",
-                defaults={"full_name": f"{org.name}系统接口（压测）", "organization": org, "is_demo": True,
-                          "is_active": True, "password": "!"})
+                defaults={
+                    "full_name": f"{org.name}系统接口（压测）",
+                    "organization": org,
+                    "is_demo": True,
+                    "is_active": True,
+                    "password": "!",
+                },
+            )
             UserRole.objects.get_or_create(user=user, role=Role.REPORTER)
         town = user.organization.regions.filter(level=RegionLevel.TOWN).first()
         codes = list(Region.objects.filter(parent=town, level=RegionLevel.VILLAGE).values_list("code", flat=True))
@@ -163,8 +199,9 @@ class Children:
 
     def start(self, name: str, argv: list[str], logfile: Path) -> subprocess.Popen[bytes]:
         out = open(logfile, "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=os.environ.copy())
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy()
+        )
         out.close()
         self.procs.append((name, proc))
         log(f"{name} started (pid {proc.pid}, log {logfile})")
@@ -205,8 +242,14 @@ def pg_connect() -> Any:
     import psycopg
 
     db = settings.DATABASES["default"]
-    return psycopg.connect(dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
-                           host=db.get("HOST") or None, port=db.get("PORT") or None, autocommit=True)
+    return psycopg.connect(
+        dbname=db["NAME"],
+        user=db.get("USER") or None,
+        password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None,
+        port=db.get("PORT") or None,
+        autocommit=True,
+    )
 
 
 # ----- measurement ----------------------------------------------------------------------------------
@@ -251,8 +294,12 @@ class CpuMeter:
 
     def _sample(self, conn: Any, first: bool) -> None:
         pids = [(name, pid) for name, pgid in self.groups.items() for pid in _group_pids(pgid)]
-        pids += [("postgres", r[0]) for r in conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        pids += [
+            ("postgres", r[0])
+            for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
         for key in pids:
             used = _cpu_seconds(key[1])
             if key in self.seen:
@@ -297,8 +344,13 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 def summary(values: list[float]) -> dict[str, Any]:
-    return {"median": pct(values, 0.5), "p95": pct(values, 0.95), "p99": pct(values, 0.99),
-            "max": pct(values, 1.0), "n": len(values)}
+    return {
+        "median": pct(values, 0.5),
+        "p95": pct(values, 0.95),
+        "p99": pct(values, 0.99),
+        "max": pct(values, 1.0),
+        "n": len(values),
+    }
 
 
 class Client:
@@ -311,8 +363,12 @@ class Client:
         self.reconnects = 0
 
     def post(self, path: str, body: bytes, key: str) -> tuple[int, bytes]:
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json",
-                   "Idempotency-Key": key, "Connection": "keep-alive"}
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+            "Connection": "keep-alive",
+        }
         for attempt in range(3):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
@@ -333,8 +389,9 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def submit_all(port: int, accounts: list[tuple[str, list[str]]], n: int, clients: int, seed: int,
-               tag: str) -> dict[str, Any]:
+def submit_all(
+    port: int, accounts: list[tuple[str, list[str]]], n: int, clients: int, seed: int, tag: str
+) -> dict[str, Any]:
     """N submissions split over `clients` threads, one account and one connection per thread."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[list[str]] = [[] for _ in range(clients)]
@@ -376,8 +433,13 @@ def submit_all(port: int, accounts: list[tuple[str, list[str]]], n: int, clients
     wall = time.monotonic() - started
     flat = [v for lst in latencies for v in lst]
     errs = [e for lst in errors for e in lst]
-    return {"latencies": flat, "wall": wall, "errors": errs, "ids": [i for lst in ids for i in lst],
-            "reconnects": sum(reconnects)}
+    return {
+        "latencies": flat,
+        "wall": wall,
+        "errors": errs,
+        "ids": [i for lst in ids for i in lst],
+        "reconnects": sum(reconnects),
+    }
 
 
 FLOOR_TABLE = "bench_report_floor"
@@ -389,17 +451,21 @@ def floor_inserts(n: int, clients: int, seed: int, villages: list[str]) -> dict[
     connection, into an ordinary (logged) staging table with a unique key like the idempotency key."""
     with pg_connect() as conn:
         conn.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
-        conn.execute(f"CREATE TABLE {FLOOR_TABLE} (id bigserial PRIMARY KEY, reporter int NOT NULL, "
-                     "idempotency_key varchar(80) NOT NULL, situations jsonb NOT NULL, urgent boolean NOT NULL, "
-                     "child_name text NOT NULL, child_sex varchar(1) NOT NULL, child_age int, "
-                     "found_at timestamptz NOT NULL, place_region varchar(12) NOT NULL, place text NOT NULL, "
-                     "description text NOT NULL, danger_now boolean NOT NULL, created_at timestamptz NOT NULL "
-                     "DEFAULT now(), UNIQUE (reporter, idempotency_key))")
+        conn.execute(
+            f"CREATE TABLE {FLOOR_TABLE} (id bigserial PRIMARY KEY, reporter int NOT NULL, "
+            "idempotency_key varchar(80) NOT NULL, situations jsonb NOT NULL, urgent boolean NOT NULL, "
+            "child_name text NOT NULL, child_sex varchar(1) NOT NULL, child_age int, "
+            "found_at timestamptz NOT NULL, place_region varchar(12) NOT NULL, place text NOT NULL, "
+            "description text NOT NULL, danger_now boolean NOT NULL, created_at timestamptz NOT NULL "
+            "DEFAULT now(), UNIQUE (reporter, idempotency_key))"
+        )
     latencies: list[list[float]] = [[] for _ in range(clients)]
     gate = threading.Barrier(clients + 1)
-    sql = (f"INSERT INTO {FLOOR_TABLE} (reporter, idempotency_key, situations, urgent, child_name, child_sex, "
-           "child_age, found_at, place_region, place, description, danger_now) "
-           "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id, created_at")
+    sql = (
+        f"INSERT INTO {FLOOR_TABLE} (reporter, idempotency_key, situations, urgent, child_name, child_sex, "
+        "child_age, found_at, place_region, place, description, danger_now) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id, created_at"
+    )
 
     def work(c: int) -> None:
         rng = random.Random(seed * 1000 + c)
@@ -408,9 +474,22 @@ def floor_inserts(n: int, clients: int, seed: int, villages: list[str]) -> dict[
         for i in range(count):
             b = make_body(rng, villages)
             urgent = b["danger_now"] or bool(set(b["situations"]) & URGENT_SITUATIONS)
-            rows.append((c, f"floor-{c}-{i}", json.dumps(b["situations"]), urgent, b["child"]["name"],
-                         b["child"]["sex"], b["child"]["age"], b["found_at"], b["place_region_code"], b["place"],
-                         b["description"], b["danger_now"]))
+            rows.append(
+                (
+                    c,
+                    f"floor-{c}-{i}",
+                    json.dumps(b["situations"]),
+                    urgent,
+                    b["child"]["name"],
+                    b["child"]["sex"],
+                    b["child"]["age"],
+                    b["found_at"],
+                    b["place_region_code"],
+                    b["place"],
+                    b["description"],
+                    b["danger_now"],
+                )
+            )
         with pg_connect() as conn:
             gate.wait()
             for row in rows:
@@ -436,14 +515,17 @@ def drain(since: Any, timeout: float) -> float | None:
     `since` (None: not within `timeout`)."""
     started = time.monotonic()
     with pg_connect() as conn:
-        outbox = conn.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'safeguarding_report' "
-                              "AND column_name = 'announced_at'").fetchone()  # absent before the outbox marker
+        outbox = conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = 'safeguarding_report' "
+            "AND column_name = 'announced_at'"
+        ).fetchone()  # absent before the outbox marker
         unannounced = "(SELECT count(*) FROM safeguarding_report WHERE announced_at IS NULL)" if outbox else "0"
         while time.monotonic() - started < timeout:
             waiting = conn.execute(
                 f"SELECT {unannounced} + "
                 "(SELECT count(*) FROM notify_delivery WHERE created_at >= %s AND state = 'pending')",
-                [since]).fetchone()[0]
+                [since],
+            ).fetchone()[0]
             if not waiting:
                 return round(time.monotonic() - started, 1)
             time.sleep(0.2)
@@ -454,20 +536,32 @@ def announce_lag(since: Any) -> dict[str, Any]:
     """Seconds from each report's commit to its notifications (the station's inbox entry), over the
     reports since `since`: `announced_at - created_at`, median, p95 and max."""
     with pg_connect() as conn:
-        if not conn.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'safeguarding_report' "
-                            "AND column_name = 'announced_at'").fetchone():
+        if not conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = 'safeguarding_report' "
+            "AND column_name = 'announced_at'"
+        ).fetchone():
             return {"in_request": True}  # before the outbox marker: told inside the submission
-        lags = [r[0] for r in conn.execute(
-            "SELECT extract(epoch FROM announced_at - created_at)::float FROM safeguarding_report "
-            "WHERE created_at >= %s AND announced_at IS NOT NULL", [since]).fetchall()]
+        lags = [
+            r[0]
+            for r in conn.execute(
+                "SELECT extract(epoch FROM announced_at - created_at)::float FROM safeguarding_report "
+                "WHERE created_at >= %s AND announced_at IS NOT NULL",
+                [since],
+            ).fetchall()
+        ]
     if not lags:
         return {"n": 0}
-    return {"median": round(pct(lags, 0.5) / 1000, 2), "p95": round(pct(lags, 0.95) / 1000, 2),
-            "max": round(pct(lags, 1.0) / 1000, 2), "n": len(lags)}
+    return {
+        "median": round(pct(lags, 0.5) / 1000, 2),
+        "p95": round(pct(lags, 0.95) / 1000, 2),
+        "max": round(pct(lags, 1.0) / 1000, 2),
+        "n": len(lags),
+    }
 
 
-def escalation(port: int, token: str, villages: list[str], k: int, lead: float, timeout: float,
-               seed: int, tag: str) -> dict[str, Any]:
+def escalation(
+    port: int, token: str, villages: list[str], k: int, lead: float, timeout: float, seed: int, tag: str
+) -> dict[str, Any]:
     """K urgent reports through the API; their ACCEPT deadline's due_at moved to now + `lead` s in the
     database (as if the hour had passed unaccepted); then poll until each report's escalation is
     visible: its ESCALATED timeline event committed (what the report page, the district's
@@ -477,9 +571,11 @@ def escalation(port: int, token: str, villages: list[str], k: int, lead: float, 
     client = Client(port, token)
     ids = []
     for i in range(k):
-        status, data = client.post("/api/v1/reports",
-                                   json.dumps(make_body(rng, villages, urgent=True), ensure_ascii=False).encode(),
-                                   f"{tag}-esc-{i}")
+        status, data = client.post(
+            "/api/v1/reports",
+            json.dumps(make_body(rng, villages, urgent=True), ensure_ascii=False).encode(),
+            f"{tag}-esc-{i}",
+        )
         assert status == 201, (status, data[:300])
         body = json.loads(data)
         assert body["urgent"], body
@@ -490,7 +586,8 @@ def escalation(port: int, token: str, villages: list[str], k: int, lead: float, 
         rows = conn.execute(
             "UPDATE safeguarding_reportdeadline SET due_at = now() + make_interval(secs => %s) "
             "WHERE report_id = ANY(%s) AND kind = 'accept' AND met_at IS NULL RETURNING report_id, due_at",
-            [lead, ids]).fetchall()
+            [lead, ids],
+        ).fetchall()
         assert len(rows) == k, rows
         due = {r[0]: r[1] for r in rows}
         seen: dict[int, float] = {}
@@ -499,7 +596,9 @@ def escalation(port: int, token: str, villages: list[str], k: int, lead: float, 
         while len(seen) < k and time.monotonic() < stop:
             found = conn.execute(
                 "SELECT report_id, at, now() FROM safeguarding_reportevent WHERE kind = 'escalated' "
-                "AND report_id = ANY(%s)", [ids]).fetchall()
+                "AND report_id = ANY(%s)",
+                [ids],
+            ).fetchall()
             for report_id, at, now in found:
                 if report_id not in seen:
                     seen[report_id] = (now - due[report_id]).total_seconds()
@@ -507,12 +606,15 @@ def escalation(port: int, token: str, villages: list[str], k: int, lead: float, 
             time.sleep(0.5)
         other = conn.execute(
             "SELECT count(*) FROM safeguarding_reportevent WHERE kind = 'escalated' AND NOT (report_id = ANY(%s))",
-            [ids]).fetchone()[0]
+            [ids],
+        ).fetchone()[0]
     values = sorted(seen.values())
     return {
         "median": round(statistics.median(values), 1) if values else None,
         "max": round(max(values), 1) if values else None,
-        "k": k, "visible": len(values), "timed_out": k - len(values),
+        "k": k,
+        "visible": len(values),
+        "timed_out": k - len(values),
         "job_lag_median": round(statistics.median(event_at.values()), 1) if event_at else None,
         "other_escalations": other,
     }
@@ -534,8 +636,12 @@ def profile(n: int, top: int, account: User, villages: list[str]) -> dict[str, A
     tag = uuid.uuid4().hex[:8]
 
     def one(i: int) -> None:
-        r = client.post("/api/v1/reports", json.dumps(make_body(rng, villages)), content_type="application/json",
-                        HTTP_IDEMPOTENCY_KEY=f"prof-{tag}-{i}")
+        r = client.post(
+            "/api/v1/reports",
+            json.dumps(make_body(rng, villages)),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=f"prof-{tag}-{i}",
+        )
         assert r.status_code == 201, (r.status_code, r.content[:300])
 
     for i in range(10):
@@ -559,12 +665,18 @@ def profile(n: int, top: int, account: User, villages: list[str]) -> dict[str, A
     print(buf.getvalue(), file=sys.stderr)
     print("\n".join(f"  {i + 1:2d}. {q}" for i, q in enumerate(queries)), file=sys.stderr)
     ApiToken.objects.filter(key_hash__isnull=False, user=account, revoked_at__isnull=True).update(
-        revoked_at=timezone.now())
-    return {"requests": n, "serial_median_ms": pct(times, 0.5), "serial_p95_ms": pct(times, 0.95),
-            "queries_per_submit": len(queries)}
+        revoked_at=timezone.now()
+    )
+    return {
+        "requests": n,
+        "serial_median_ms": pct(times, 0.5),
+        "serial_p95_ms": pct(times, 0.95),
+        "queries_per_submit": len(queries),
+    }
 
 
 # ----- main -----------------------------------------------------------------------------------------
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -575,18 +687,33 @@ def main() -> None:
     ap.add_argument("--lead", type=float, default=5.0, help="the late reports' deadline: now + LEAD seconds")
     ap.add_argument("--escalation-timeout", type=float, default=240.0)
     ap.add_argument("--workers", type=int, default=2, help="huey consumer threads (run_huey -w)")
-    ap.add_argument("--server", choices=("gunicorn", "runserver"), default="gunicorn",
-                    help="gunicorn (the production WSGI server, docs/deployment.md) or Django's runserver")
+    ap.add_argument(
+        "--server",
+        choices=("gunicorn", "runserver"),
+        default="gunicorn",
+        help="gunicorn (the production WSGI server, docs/deployment.md) or Django's runserver",
+    )
     ap.add_argument("--server-workers", type=int, default=3, help="gunicorn worker processes")
-    ap.add_argument("--server-threads", type=int, default=0,
-                    help="gunicorn threads per worker (gthread); 0: the sync worker (one request at a time, "
-                         "no keep-alive)")
-    ap.add_argument("--profile", type=int, default=0, metavar="N",
-                    help="after the run, cProfile N submissions in-process; top entries to stderr")
+    ap.add_argument(
+        "--server-threads",
+        type=int,
+        default=0,
+        help="gunicorn threads per worker (gthread); 0: the sync worker (one request at a time, no keep-alive)",
+    )
+    ap.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the run, cProfile N submissions in-process; top entries to stderr",
+    )
     ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--keep-reports", action="store_true",
-                    help="keep earlier runs' reports (default: TRUNCATE the report tables first, so old "
-                         "open deadlines do not escalate during this run)")
+    ap.add_argument(
+        "--keep-reports",
+        action="store_true",
+        help="keep earlier runs' reports (default: TRUNCATE the report tables first, so old "
+        "open deadlines do not escalate during this run)",
+    )
     ap.add_argument("--no-migrate", action="store_true")
     args = ap.parse_args()
     if not settings.DEMO_MODE:
@@ -603,8 +730,10 @@ def main() -> None:
         log("report tables emptied (TRUNCATE safeguarding_report CASCADE)")
     accounts = reporters(args.clients)
     tokens = [(issue_token(u), villages) for u, villages in accounts]
-    log(f"{len(accounts)} reporting accounts; huey store: {settings.HUEY.get('huey_class')} "
-        f"{settings.HUEY.get('filename') or settings.HUEY.get('connection')}")
+    log(
+        f"{len(accounts)} reporting accounts; huey store: {settings.HUEY.get('huey_class')} "
+        f"{settings.HUEY.get('filename') or settings.HUEY.get('connection')}"
+    )
     connection.close()
 
     port = free_port()
@@ -613,8 +742,18 @@ def main() -> None:
     result: dict[str, Any] = {}
     try:
         if args.server == "gunicorn":
-            command = [sys.executable, "-m", "gunicorn", "shouhu.wsgi", "-b", f"127.0.0.1:{port}",
-                       "-w", str(args.server_workers), "--log-level", "warning"]
+            command = [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "shouhu.wsgi",
+                "-b",
+                f"127.0.0.1:{port}",
+                "-w",
+                str(args.server_workers),
+                "--log-level",
+                "warning",
+            ]
             if args.server_threads:
                 command += ["-k", "gthread", "--threads", str(args.server_threads), "--keep-alive", "30"]
                 server_desc = f"gunicorn shouhu.wsgi -w {args.server_workers} --threads {args.server_threads}"
@@ -625,8 +764,11 @@ def main() -> None:
             command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"]
             server_desc = SERVER_DESC
         server = kids.start("server", command, var / "server.log")
-        consumer = kids.start("consumer", [sys.executable, "manage.py", "run_huey", "-w", str(args.workers), "-k",
-                                           "thread"], var / "consumer.log")
+        consumer = kids.start(
+            "consumer",
+            [sys.executable, "manage.py", "run_huey", "-w", str(args.workers), "-k", "thread"],
+            var / "consumer.log",
+        )
         groups = {"server": server.pid, "consumer": consumer.pid}
         wait_ready(port, server)
         with pg_connect() as conn:
@@ -649,19 +791,24 @@ def main() -> None:
         cpu_ms["clients"] = round(bench_cpu * 1000 / args.reports, 2)
         log(f"CPU per report (ms): {cpu_ms}; consumer drained {drained} s after the last submission")
         lat = run["latencies"]
-        log(f"submitted in {run['wall']:.1f}s: p50 {pct(lat, 0.5)} ms, p95 {pct(lat, 0.95)} ms, "
-            f"{len(run['errors'])} errors, {run['reconnects']} reconnects")
+        log(
+            f"submitted in {run['wall']:.1f}s: p50 {pct(lat, 0.5)} ms, p95 {pct(lat, 0.95)} ms, "
+            f"{len(run['errors'])} errors, {run['reconnects']} reconnects"
+        )
         for e in run["errors"][:5]:
             log(f"  error: {e}")
         esc: dict[str, Any] = {"k": 0}
         if args.escalations:
             log(f"escalation: {args.escalations} urgent reports, accept deadline moved to now + {args.lead:g}s")
-            esc = escalation(port, tokens[0][0], tokens[0][1], args.escalations, args.lead, args.escalation_timeout,
-                             seed + 2, tag)
+            esc = escalation(
+                port, tokens[0][0], tokens[0][1], args.escalations, args.lead, args.escalation_timeout, seed + 2, tag
+            )
             log(f"escalation visible after {esc['median']} s (median), {esc['max']} s (max)")
         with pg_connect() as conn:  # this run's external-channel deliveries ("log") not yet sent at the end
-            outbox = conn.execute("SELECT count(*) FILTER (WHERE state <> 'sent'), count(*) FROM notify_delivery "
-                                  "WHERE created_at >= %s", [run_started]).fetchone()
+            outbox = conn.execute(
+                "SELECT count(*) FILTER (WHERE state <> 'sent'), count(*) FROM notify_delivery WHERE created_at >= %s",
+                [run_started],
+            ).fetchone()
     finally:
         kids.stop()
 
@@ -699,7 +846,8 @@ def main() -> None:
         log(f"profiling {args.profile} submissions in-process")
         result["profile"] = profile(args.profile, 40, accounts[0][0], accounts[0][1])
     ApiToken.objects.filter(user__in=[u for u, _ in accounts], revoked_at__isnull=True).update(
-        revoked_at=timezone.now())
+        revoked_at=timezone.now()
+    )
     print(json.dumps(result, ensure_ascii=False))
     if _OWN_VAR_DIR:  # kept (with the server and consumer logs) when the run fails
         shutil.rmtree(_VAR_DIR, ignore_errors=True)

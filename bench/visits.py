@@ -55,6 +55,7 @@ GOALS_MS = {"town_list": 100.0, "district_counts": 300.0}
 
 # ----- seeding the plans ------------------------------------------------------------------------------------
 
+
 def seed_plans(today: date) -> tuple[float, int]:
     """One plan for every active child that has none, in one INSERT ... SELECT (the plan's key is
     the child): next_due spread from -120 to +90 days around today, about 20 % overdue (before
@@ -66,7 +67,8 @@ def seed_plans(today: date) -> tuple[float, int]:
     with conn.transaction():
         conn.execute("SELECT setseed(0.2026)")
         # r1: overdue or not; r2: how far; r3: interval and risk; r4: first visit or not.
-        cur = conn.execute(f"""
+        cur = conn.execute(
+            f"""
             INSERT INTO "{plan}" (child_id, region_id, risk_level, interval_days, next_due, first_visit,
                                   basis, last_visit_on, updated_at)
             SELECT id, region_id,
@@ -84,7 +86,9 @@ def seed_plans(today: date) -> tuple[float, int]:
                         FROM registry_child c
                         WHERE c.status = 'active'
                           AND NOT EXISTS (SELECT 1 FROM "{plan}" p WHERE p.child_id = c.id)) AS x) AS y
-        """, {"today": today})
+        """,
+            {"today": today},
+        )
         added = cur.rowcount
     conn.execute(f'VACUUM (ANALYZE) "{plan}"')
     conn.close()
@@ -92,6 +96,7 @@ def seed_plans(today: date) -> tuple[float, int]:
 
 
 # ----- the raw floor ----------------------------------------------------------------------------------------
+
 
 def like(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -117,23 +122,31 @@ class Raw:
         # Only children in the ledger have a plan (refresh_plans deletes the others): no join to count.
         where = f"WHERE {scope} AND p.next_due IS NOT NULL"
         cur = self.conn.cursor()
-        cur.execute("SELECT COUNT(*) FILTER (WHERE p.next_due < %s), "
-                    "COUNT(*) FILTER (WHERE p.next_due >= %s AND p.next_due <= %s), COUNT(*) "
-                    f"FROM visits_visitplan p {where}",
-                    [today, today, end, *params])
+        cur.execute(
+            "SELECT COUNT(*) FILTER (WHERE p.next_due < %s), "
+            "COUNT(*) FILTER (WHERE p.next_due >= %s AND p.next_due <= %s), COUNT(*) "
+            f"FROM visits_visitplan p {where}",
+            [today, today, end, *params],
+        )
         counts = cur.fetchone()
-        cur.execute("SELECT p.child_id, c.name, r.name, t.name, p.risk_level, p.basis, p.last_visit_on, p.next_due "
-                    "FROM visits_visitplan p JOIN registry_child c ON c.id = p.child_id "
-                    "JOIN org_region r ON r.code = p.region_id LEFT JOIN org_region t ON t.code = r.parent_id "
-                    f"{where} AND p.next_due < %s ORDER BY p.next_due, p.child_id LIMIT {PAGE}", [*params, today])
+        cur.execute(
+            "SELECT p.child_id, c.name, r.name, t.name, p.risk_level, p.basis, p.last_visit_on, p.next_due "
+            "FROM visits_visitplan p JOIN registry_child c ON c.id = p.child_id "
+            "JOIN org_region r ON r.code = p.region_id LEFT JOIN org_region t ON t.code = r.parent_id "
+            f"{where} AND p.next_due < %s ORDER BY p.next_due, p.child_id LIMIT {PAGE}",
+            [*params, today],
+        )
         return counts, cur.fetchall()
 
     def district_overdue(self, today: date) -> dict[str, int]:
         """Overdue plans per town: one GROUP BY on the town prefix of the plan's region."""
         scope, params = self._scope(self.district, "p.region_id")
         cur = self.conn.cursor()
-        cur.execute(f"SELECT left(p.region_id, {TOWN_PREFIX}), COUNT(*) FROM visits_visitplan p "
-                    f"WHERE {scope} AND p.next_due < %s GROUP BY 1", [*params, today])
+        cur.execute(
+            f"SELECT left(p.region_id, {TOWN_PREFIX}), COUNT(*) FROM visits_visitplan p "
+            f"WHERE {scope} AND p.next_due < %s GROUP BY 1",
+            [*params, today],
+        )
         return dict(cur.fetchall())
 
     def district_numbers(self, today: date, end: date) -> dict[str, tuple[int, ...]]:
@@ -149,11 +162,13 @@ class Raw:
             "AND p.next_due >= %s), "
             "COUNT(*) FILTER (WHERE p.first_visit AND p.next_due < %s) "
             f"FROM visits_visitplan p WHERE {scope} GROUP BY 1",
-            [today, today, end, today, today, *params])
+            [today, today, end, today, today, *params],
+        )
         return {row[0]: tuple(row[1:]) for row in cur.fetchall()}
 
 
 # ----- measurement ------------------------------------------------------------------------------------------
+
 
 def stats(values: list[float]) -> dict[str, float]:
     """Median and nearest-rank p95, in ms."""
@@ -168,7 +183,7 @@ def measure(cases: dict[str, Callable[[], Any]], reps: int, warmup: int) -> dict
             cases[name]()
     out: dict[str, list[float]] = {name: [] for name in names}
     for i in range(reps):
-        for name in names[i % len(names):] + names[:i % len(names)]:
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             started = time.perf_counter()
             cases[name]()
             out[name].append(time.perf_counter() - started)
@@ -194,8 +209,11 @@ def main() -> None:
     ap.add_argument("--children", type=int, required=True)
     ap.add_argument("--reps", type=int, default=100, help="timed repetitions of each case")
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--keep", action="store_true",
-                    help="keep the children (and plans) this run seeded; otherwise they are removed at the end")
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the children (and plans) this run seeded; otherwise they are removed at the end",
+    )
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--workers", type=int, default=2, help="processes generating the children (ledger.py)")
     ap.add_argument("--town-user", default="town_hutang")
@@ -221,8 +239,10 @@ def main() -> None:
     plan_seconds, plans_added = seed_plans(today)
     total = Child.objects.count()
     plans = VisitPlan.objects.count()
-    log(f"{total} children ({added} added in {seed_seconds:.1f}s), {plans} plans ({plans_added} added in "
-        f"{plan_seconds:.1f}s)")
+    log(
+        f"{total} children ({added} added in {seed_seconds:.1f}s), {plans} plans ({plans_added} added in "
+        f"{plan_seconds:.1f}s)"
+    )
 
     town_user = User.objects.get(username=args.town_user)
     district_user = User.objects.get(username=args.district_user)
@@ -260,8 +280,10 @@ def main() -> None:
     html = get(town_client, "/visits/?due=overdue").content.decode()
     assert page and page[0].child.name in html
     get(district_client, "/visits/review/")
-    log(f"town {args.town_user}: {counts}; district {args.district_user}: {len(by_town)} towns, "
-        f"{sum(by_town.values())} overdue")
+    log(
+        f"town {args.town_user}: {counts}; district {args.district_user}: {len(by_town)} towns, "
+        f"{sum(by_town.values())} overdue"
+    )
 
     if args.explain:
         explain("town due list (selectors)", town_selectors)

@@ -18,8 +18,16 @@ import pytest
 
 PASSWORD = "Shouhu@2026"  # the demo accounts' password: valid only in demo mode
 SHOT_DIR = Path(os.environ.get("SHOUHU_SCREENSHOT_DIR", "/tmp/shouhu_shots"))
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-               "--no-first-run", "--disable-component-update", "--disable-sync"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PHONE: dict[str, Any] = {
     "viewport": {"width": 360, "height": 740},
     "is_mobile": True,
@@ -29,8 +37,12 @@ PHONE: dict[str, Any] = {
     "timezone_id": "Asia/Shanghai",
     "reduced_motion": "reduce",
 }
-DESK: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN", "timezone_id": "Asia/Shanghai",
-                        "reduced_motion": "reduce"}
+DESK: dict[str, Any] = {
+    "viewport": {"width": 1280, "height": 900},
+    "locale": "zh-CN",
+    "timezone_id": "Asia/Shanghai",
+    "reduced_motion": "reduce",
+}
 
 
 def chromium_path() -> str | None:

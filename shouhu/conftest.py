@@ -95,16 +95,25 @@ def make_child(db, users):  # noqa: ANN001
     def make(region, *, actor=None, name="张小明", birth=date(2015, 3, 8), **extra):  # noqa: ANN001
         actor = actor or users["district"]
         data = {
-            "name": name, "id_number": new_id_number(birth), "gender": "", "birth_date": birth,
-            "region": region, "school_stage": "primary", "ethnicity": "汉族", "hukou_type": "rural",
-            "health": "healthy", "guardianship_type": "ordinary", **extra,
+            "name": name,
+            "id_number": new_id_number(birth),
+            "gender": "",
+            "birth_date": birth,
+            "region": region,
+            "school_stage": "primary",
+            "ethnicity": "汉族",
+            "hukou_type": "rural",
+            "health": "healthy",
+            "guardianship_type": "ordinary",
+            **extra,
         }
         from shouhu.lib.idnumber import parse_id_number
 
         info = parse_id_number(data["id_number"])
         data["gender"], data["birth_date"] = info.gender, info.birth_date
-        return services.child_create(actor=actor, data=data, household={"address": "武进区湖塘镇示例路1号",
-                                                                         "economic_status": "ordinary"})
+        return services.child_create(
+            actor=actor, data=data, household={"address": "武进区湖塘镇示例路1号", "economic_status": "ordinary"}
+        )
 
     return make
 

@@ -224,8 +224,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("SHOUHU_LOG_LEVEL", "INFO")},
     # Request logs carry URLs only; no personal data ever travels in a URL.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"},
-                "weasyprint": {"level": "WARNING"}},  # WeasyPrint logs each rendering step at INFO
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+    },  # WeasyPrint logs each rendering step at INFO
 }
 
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
@@ -261,11 +264,21 @@ if not _redis_url:
 # `migrate`, whose `incr` is atomic (shouhu.safeguarding.cache). Nothing else is cached.
 CACHES: dict[str, dict[str, Any]]
 if _redis_url:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url,
-                          "KEY_PREFIX": "shouhu"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _redis_url,
+            "KEY_PREFIX": "shouhu",
+        }
+    }
 else:
-    CACHES = {"default": {"BACKEND": "shouhu.safeguarding.cache.AtomicDatabaseCache", "LOCATION": "shouhu_cache",
-                          "OPTIONS": {"MAX_ENTRIES": 100_000}}}
+    CACHES = {
+        "default": {
+            "BACKEND": "shouhu.safeguarding.cache.AtomicDatabaseCache",
+            "LOCATION": "shouhu_cache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 
 # Notifications (shouhu.notify, docs/notifications.md): the channels besides the in-app inbox, by
 # name ("inbox", "log", "sms", "email", "wecom"); each enabled channel reads its credentials from

@@ -3,7 +3,6 @@
 Same forms (validation), services (writes), selectors (scope) and audit as the pages.
 """
 
-
 import re
 from datetime import date
 from typing import Any
@@ -48,7 +47,11 @@ from shouhu.registry.selectors import (
 api = NinjaAPI(
     title=lazy_str(gettext_lazy("守护 Shouhu API")),
     version="1",
-    description=lazy_str(gettext_lazy("困境儿童（留守儿童）关爱保护信息平台接口。认证：`Authorization: Bearer <token>`（`manage.py issue_token`）或登录会话。")),
+    description=lazy_str(
+        gettext_lazy(
+            "困境儿童（留守儿童）关爱保护信息平台接口。认证：`Authorization: Bearer <token>`（`manage.py issue_token`）或登录会话。"
+        )
+    ),
     urls_namespace="api",
     auth=[BearerAuth(), ActiveSessionAuth()],
     default_router=GuardedRouter(),
@@ -112,10 +115,13 @@ class FormErrors(Exception):
 
 @api.exception_handler(FormErrors)
 def _form_errors(request: HttpRequest, exc: FormErrors) -> HttpResponse:
-    return api.create_response(request, {"detail": _("请求内容有误，请按字段说明修改。"), "errors": exc.errors}, status=422)
+    return api.create_response(
+        request, {"detail": _("请求内容有误，请按字段说明修改。"), "errors": exc.errors}, status=422
+    )
 
 
 # ----- schemas -------------------------------------------------------------------------------
+
 
 class SituationOut(Schema):
     kind: str
@@ -303,12 +309,17 @@ class Filters(Schema):
     guardianship_type: str = Field("", max_length=20)
     gender: str = Field("", max_length=1)
     sort: str = Field("name", max_length=10)
-    q: str = Field("", max_length=40, description=lazy_str(gettext_lazy("姓名、全拼或拼音首字母（身份证号请用 POST /children/search）")))
+    q: str = Field(
+        "",
+        max_length=40,
+        description=lazy_str(gettext_lazy("姓名、全拼或拼音首字母（身份证号请用 POST /children/search）")),
+    )
     page: int = Field(1, ge=1, le=100000)
     page_size: int = Field(50, ge=1, le=100)
 
 
 # ----- helpers -------------------------------------------------------------------------------
+
 
 def _form_data(values: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {}
@@ -341,55 +352,106 @@ def _plain(message: Any) -> str:
 
 def _validated(form: Any, prefix: str = "") -> dict[str, Any]:
     if not form.is_valid():
-        raise FormErrors({
-            (f"{prefix}{k}" if k != "__all__" else (prefix.rstrip(".") or "__all__")): [_plain(m) for m in v]
-            for k, v in form.errors.items()
-        })
+        raise FormErrors(
+            {
+                (f"{prefix}{k}" if k != "__all__" else (prefix.rstrip(".") or "__all__")): [_plain(m) for m in v]
+                for k, v in form.errors.items()
+            }
+        )
     return form.cleaned_data
 
 
 def _list_item(child: Child, today: date) -> dict[str, Any]:
     region = child.region
     return {
-        "id": child.pk, "name": child.name, "gender": child.gender, "birth_date": child.birth_date,
-        "age": child.age_on(today), "region_code": region.code, "region_name": region.name,
-        "town_name": region.parent.name if region.parent else "", "school_stage": child.school_stage,
-        "health": child.health, "guardianship_type": child.guardianship_type, "status": child.status,
+        "id": child.pk,
+        "name": child.name,
+        "gender": child.gender,
+        "birth_date": child.birth_date,
+        "age": child.age_on(today),
+        "region_code": region.code,
+        "region_name": region.name,
+        "town_name": region.parent.name if region.parent else "",
+        "school_stage": child.school_stage,
+        "health": child.health,
+        "guardianship_type": child.guardianship_type,
+        "status": child.status,
     }
 
 
 def _detail(request: AuthedRequest, child: Child) -> dict[str, Any]:
     scope = scope_for(request.auth)
     out = _list_item(child, timezone.localdate())
-    for name in ("ethnicity", "hukou_registered", "hukou_type", "hukou_place", "disability_type",
-                 "disability_grade", "illness", "school_name", "grade", "boarding", "lives_with_parents",
-                 "street_child", "guardianship_assessment", "exit_reason", "exit_date", "note", "version"):
+    for name in (
+        "ethnicity",
+        "hukou_registered",
+        "hukou_type",
+        "hukou_place",
+        "disability_type",
+        "disability_grade",
+        "illness",
+        "school_name",
+        "grade",
+        "boarding",
+        "lives_with_parents",
+        "street_child",
+        "guardianship_assessment",
+        "exit_reason",
+        "exit_date",
+        "note",
+        "version",
+    ):
         out[name] = getattr(child, name)
     out["id_number_masked"] = child.id_number_masked
     hh = child.household
-    out["household"] = None if hh is None else {
-        "economic_status": hh.economic_status, "housing": hh.housing, "income_sources": hh.income_sources,
-        "assistance_received": hh.assistance_received, "version": hh.version,
-    }
+    out["household"] = (
+        None
+        if hh is None
+        else {
+            "economic_status": hh.economic_status,
+            "housing": hh.housing,
+            "income_sources": hh.income_sources,
+            "assistance_received": hh.assistance_received,
+            "version": hh.version,
+        }
+    )
     family = []
     for member in child.family.prefetch_related("situations"):
         situations = list(member.situations.all())
         visible = [s for s in situations if scope.cleared(s.label)]
-        family.append({
-            "id": member.pk, "relation": member.relation, "name": member.name,
-            "id_number_masked": member.id_number_masked, "phone_masked": member.phone_masked,
-            "birth_date": member.birth_date, "work_place": member.work_place, "is_guardian": member.is_guardian,
-            "capacity": member.capacity, "version": member.version,
-            "situations": [{"kind": s.kind, "since": s.since, "until": s.until} for s in visible],
-            "restricted_situations": len(situations) - len(visible),
-        })
+        family.append(
+            {
+                "id": member.pk,
+                "relation": member.relation,
+                "name": member.name,
+                "id_number_masked": member.id_number_masked,
+                "phone_masked": member.phone_masked,
+                "birth_date": member.birth_date,
+                "work_place": member.work_place,
+                "is_guardian": member.is_guardian,
+                "capacity": member.capacity,
+                "version": member.version,
+                "situations": [{"kind": s.kind, "since": s.since, "until": s.until} for s in visible],
+                "restricted_situations": len(situations) - len(visible),
+            }
+        )
     out["family"] = family
-    out["entrustments"] = [{
-        "id": e.pk, "carer_name": e.carer_name, "carer_relation": e.carer_relation,
-        "carer_phone_masked": e.carer_phone_masked, "since": e.since, "until": e.until,
-        "agreement_signed": e.agreement_signed, "agreement_date": e.agreement_date,
-        "village_informed": e.village_informed, "school_informed": e.school_informed, "version": e.version,
-    } for e in child.entrustments.all()]
+    out["entrustments"] = [
+        {
+            "id": e.pk,
+            "carer_name": e.carer_name,
+            "carer_relation": e.carer_relation,
+            "carer_phone_masked": e.carer_phone_masked,
+            "since": e.since,
+            "until": e.until,
+            "agreement_signed": e.agreement_signed,
+            "agreement_date": e.agreement_date,
+            "village_informed": e.village_informed,
+            "school_informed": e.school_informed,
+            "version": e.version,
+        }
+        for e in child.entrustments.all()
+    ]
     return out
 
 
@@ -403,7 +465,10 @@ def _page(request: AuthedRequest, qs: Any, page: int, page_size: int) -> dict[st
 
 # ----- operations ----------------------------------------------------------------------------
 
-@api.get("/children", response=ChildPage, summary=lazy_str(gettext_lazy("台账列表（筛选、检索、分页）")), tags=["children"])
+
+@api.get(
+    "/children", response=ChildPage, summary=lazy_str(gettext_lazy("台账列表（筛选、检索、分页）")), tags=["children"]
+)
 @allow(Cap.LEDGER_VIEW)
 def list_children(request: AuthedRequest, filters: Query[Filters]) -> dict[str, Any]:
     if filters.q and looks_like_id_number(filters.q):
@@ -414,13 +479,23 @@ def list_children(request: AuthedRequest, filters: Query[Filters]) -> dict[str, 
     return _page(request, qs, filters.page, filters.page_size)
 
 
-@api.post("/children/search", response=ChildPage, summary=lazy_str(gettext_lazy("按姓名、拼音或身份证号检索")), tags=["children"])
+@api.post(
+    "/children/search",
+    response=ChildPage,
+    summary=lazy_str(gettext_lazy("按姓名、拼音或身份证号检索")),
+    tags=["children"],
+)
 @allow(Cap.LEDGER_VIEW)
 def search_children(request: AuthedRequest, payload: SearchIn, filters: Query[Filters]) -> dict[str, Any]:
     qs = apply_filters(children_visible_to(request.auth), LedgerFilters.from_mapping(filters.dict()))
     qs = apply_search(qs, payload.q)
-    record(actor=request.auth, action=Action.SEARCH, object_type="child", request=request,
-           detail={"by": "id_number" if looks_like_id_number(payload.q) else "name", "via": "api"})
+    record(
+        actor=request.auth,
+        action=Action.SEARCH,
+        object_type="child",
+        request=request,
+        detail={"by": "id_number" if looks_like_id_number(payload.q) else "name", "via": "api"},
+    )
     return _page(request, qs, payload.page, payload.page_size)
 
 
@@ -428,8 +503,14 @@ def search_children(request: AuthedRequest, payload: SearchIn, filters: Query[Fi
 @allow(Cap.LEDGER_VIEW)
 def get_child(request: AuthedRequest, child_id: UUID) -> dict[str, Any]:
     child = child_get_for(request.auth, child_id, request=request)
-    record(actor=request.auth, action=Action.VIEW, object_type="child", object_id=child.pk, request=request,
-           detail={"via": "api"})
+    record(
+        actor=request.auth,
+        action=Action.VIEW,
+        object_type="child",
+        object_id=child.pk,
+        request=request,
+        detail={"via": "api"},
+    )
     return _detail(request, child)
 
 
@@ -437,38 +518,62 @@ def get_child(request: AuthedRequest, child_id: UUID) -> dict[str, Any]:
 @allow(Cap.LEDGER_EDIT)
 def create_child(request: AuthedRequest, payload: ChildCreate) -> Status:
     body = payload.dict()
-    child_data = _validated(ChildForm(_form_data(_with_model_defaults(Child, {k: body.get(k) for k in
-                                                                         ChildForm.Meta.fields})),
-                                      actor=request.auth))
-    household = _validated(HouseholdForm(_form_data(body["household"])), "household.") if body.get(
-        "household") else None
+    child_data = _validated(
+        ChildForm(
+            _form_data(_with_model_defaults(Child, {k: body.get(k) for k in ChildForm.Meta.fields})), actor=request.auth
+        )
+    )
+    household = (
+        _validated(HouseholdForm(_form_data(body["household"])), "household.") if body.get("household") else None
+    )
     members = []
     for i, member in enumerate(body.get("family") or []):
-        data = _validated(FamilyMemberForm(_form_data({k: v for k, v in member.items() if k != "situations"})),
-                          f"family.{i}.")
+        data = _validated(
+            FamilyMemberForm(_form_data({k: v for k, v in member.items() if k != "situations"})), f"family.{i}."
+        )
         data["situations"] = [
             _validated(SituationForm(_form_data(s)), f"family.{i}.situations.{j}.")
             for j, s in enumerate(member.get("situations") or [])
         ]
         members.append(data)
-    entrustment = _validated(EntrustmentForm(_form_data(body["entrustment"])), "entrustment.") if body.get(
-        "entrustment") else None
+    entrustment = (
+        _validated(EntrustmentForm(_form_data(body["entrustment"])), "entrustment.")
+        if body.get("entrustment")
+        else None
+    )
     try:
-        child = services.child_create(actor=request.auth, data=child_data, household=household, members=members,
-                                      entrustment=entrustment, request=request)
+        child = services.child_create(
+            actor=request.auth,
+            data=child_data,
+            household=household,
+            members=members,
+            entrustment=entrustment,
+            request=request,
+        )
     except ValidationError as exc:
         raise FormErrors(exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}) from None
     return Status(201, _detail(request, child_get_for(request.auth, child.pk, request=request)))
 
 
-@api.patch("/children/{child_id}", response={200: ChildDetail, 409: ErrorOut}, summary=lazy_str(gettext_lazy("修改儿童信息")), tags=["children"])
+@api.patch(
+    "/children/{child_id}",
+    response={200: ChildDetail, 409: ErrorOut},
+    summary=lazy_str(gettext_lazy("修改儿童信息")),
+    tags=["children"],
+)
 @allow(Cap.LEDGER_EDIT)
 def patch_child(request: AuthedRequest, child_id: UUID, payload: ChildPatch) -> Any:
     child = child_get_for(request.auth, child_id, request=request)
     if not scope_for(request.auth).covers_region(child.region_id):
         # Shared with the organisation but outside its regions: readable, not editable (as on the pages).
-        record(actor=request.auth, action=Action.DENIED, object_type="child", object_id=child.pk, request=request,
-               detail={"path": request.path[:200], "why": "shared_read_only"})
+        record(
+            actor=request.auth,
+            action=Action.DENIED,
+            object_type="child",
+            object_id=child.pk,
+            request=request,
+            detail={"path": request.path[:200], "why": "shared_read_only"},
+        )
         raise Http404
     current = model_to_dict(child, fields=ChildForm.Meta.fields)
     current["id_number"] = child.id_number
@@ -485,8 +590,9 @@ def patch_child(request: AuthedRequest, child_id: UUID, payload: ChildPatch) -> 
     try:
         updated = services.child_update(actor=request.auth, child=child, data=data, version=version, request=request)
     except services.StaleEdit as exc:
-        return Status(409, {"detail": exc.message,
-                            "errors": {"version": [_("当前版本为 %(v)d") % {"v": exc.current_version}]}})
+        return Status(
+            409, {"detail": exc.message, "errors": {"version": [_("当前版本为 %(v)d") % {"v": exc.current_version}]}}
+        )
     except ValidationError as exc:
         raise FormErrors(exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}) from None
     return Status(200, _detail(request, child_get_for(request.auth, updated.pk, request=request)))

@@ -46,8 +46,13 @@ class _JoinedRoles(Aggregate):
 def _role_codes() -> Subquery:
     from shouhu.org.models import UserRole
 
-    return Subquery(UserRole.objects.filter(user_id=OuterRef("user_id")).order_by().values("user_id")
-                    .annotate(codes=_JoinedRoles("role")).values("codes")[:1])
+    return Subquery(
+        UserRole.objects.filter(user_id=OuterRef("user_id"))
+        .order_by()
+        .values("user_id")
+        .annotate(codes=_JoinedRoles("role"))
+        .values("codes")[:1]
+    )
 
 
 def issue_token(user: Any) -> str:

@@ -60,8 +60,13 @@ def record(
 
     Never put personal data (ID numbers, phones, addresses) in `detail` or `object_label`.
     """
-    return record_many(actor=actor, action=action, request=request, actor_name=actor_name, events=[
-        {"object_type": object_type, "object_id": object_id, "object_label": object_label, "detail": detail}])[0]
+    return record_many(
+        actor=actor,
+        action=action,
+        request=request,
+        actor_name=actor_name,
+        events=[{"object_type": object_type, "object_id": object_id, "object_label": object_label, "detail": detail}],
+    )[0]
 
 
 def record_many(

@@ -45,6 +45,13 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     page = Paginator(qs.order_by("-seq"), 100).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
-    return render(request, "audit/log.html", {
-        "page": page, "actions": Action.choices, "params": request.GET, "querystring": params.urlencode(),
-    })
+    return render(
+        request,
+        "audit/log.html",
+        {
+            "page": page,
+            "actions": Action.choices,
+            "params": request.GET,
+            "querystring": params.urlencode(),
+        },
+    )

@@ -18,24 +18,28 @@ class OpenForm(forms.Form):
 
 
 class AssessmentForm(forms.Form):
-    override_level = forms.ChoiceField(label=_("调整风险等级（可选）"), required=False,
-                                       choices=[("", _("按规则"))] + list(RiskLevel.choices))
+    override_level = forms.ChoiceField(
+        label=_("调整风险等级（可选）"), required=False, choices=[("", _("按规则"))] + list(RiskLevel.choices)
+    )
     override_reason = forms.CharField(label=_("调整理由"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args: Any, previous: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.domain_rows = []
         for key, label in DOMAINS:
-            self.fields[f"score_{key}"] = forms.TypedChoiceField(label=label, choices=SCALE, coerce=int,
-                                                                 widget=forms.RadioSelect)
-            self.fields[f"evidence_{key}"] = forms.CharField(label=_("依据"), required=False, max_length=1000,
-                                                             widget=forms.Textarea(attrs={"rows": 2}))
+            self.fields[f"score_{key}"] = forms.TypedChoiceField(
+                label=label, choices=SCALE, coerce=int, widget=forms.RadioSelect
+            )
+            self.fields[f"evidence_{key}"] = forms.CharField(
+                label=_("依据"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+            )
             before = previous.scores.get(key) if previous is not None else None
             self.domain_rows.append((key, label, before))
 
     def rows(self) -> list[tuple[Any, ...]]:
-        return [(label, self[f"score_{key}"], self[f"evidence_{key}"], before)
-                for key, label, before in self.domain_rows]
+        return [
+            (label, self[f"score_{key}"], self[f"evidence_{key}"], before) for key, label, before in self.domain_rows
+        ]
 
 
 class GoalForm(forms.Form):
@@ -47,13 +51,17 @@ class ActionForm(forms.Form):
     text = forms.CharField(label=_("措施"), max_length=200)
     mode = forms.ChoiceField(label=_("落实方式"), choices=ActionMode.choices, initial=ActionMode.OWNER)
     need = forms.ChoiceField(label=_("需求类型（转介时）"), required=False, choices=())
-    note = forms.CharField(label=_("转介说明"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(
+        label=_("转介说明"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from shouhu.org.models import NeedType
 
         super().__init__(*args, **kwargs)
-        field_of(self, "need", forms.ChoiceField).choices = [("", "—")] + list(NeedType.objects.order_by("code").values_list("code", "name"))
+        field_of(self, "need", forms.ChoiceField).choices = [("", "—")] + list(
+            NeedType.objects.order_by("code").values_list("code", "name")
+        )
 
 
 class ServiceForm(forms.Form):
@@ -85,8 +93,12 @@ class WorkerChoiceField(forms.ModelChoiceField):
 
 
 class WorkerForm(forms.Form):
-    worker = WorkerChoiceField(label=_("承接社工（政府购买服务的社会工作服务机构）"), queryset=None, required=False,
-                                    empty_label=_("（不指派）"))
+    worker = WorkerChoiceField(
+        label=_("承接社工（政府购买服务的社会工作服务机构）"),
+        queryset=None,
+        required=False,
+        empty_label=_("（不指派）"),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from shouhu.cases.services import workers_available

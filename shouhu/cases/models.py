@@ -44,14 +44,22 @@ class ClosureReason(models.TextChoices):
 
 class Case(models.Model):
     child = models.ForeignKey("registry.Child", on_delete=models.CASCADE, related_name="cases")
-    owner_org = models.ForeignKey("org.Organization", on_delete=models.PROTECT, related_name="cases",
-                                  verbose_name=_("责任单位"))
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
-                              verbose_name=_("个案负责人"))
+    owner_org = models.ForeignKey(
+        "org.Organization", on_delete=models.PROTECT, related_name="cases", verbose_name=_("责任单位")
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("个案负责人")
+    )
     # The social worker of a contracted organisation (政府购买服务) who works the case for the owner:
     # their organisation sees the child while the case is open and works the case like the owner.
-    worker = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="cases_worked", verbose_name=_("承接社工"))
+    worker = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cases_worked",
+        verbose_name=_("承接社工"),
+    )
     opened_from = models.CharField(_("来源"), max_length=20, choices=OpenedFrom.choices, default=OpenedFrom.BY_HAND)
     source_ref = models.CharField(_("来源编号"), max_length=64, blank=True)
     state = models.CharField(_("状态"), max_length=10, choices=CaseState.choices, default=CaseState.OPEN)
@@ -64,12 +72,18 @@ class Case(models.Model):
     closure_summary = models.TextField(_("结案小结"), blank=True)
     transfer_to = models.CharField(_("转交单位（迁出时）"), max_length=100, blank=True)
     close_requested_at = models.DateTimeField(_("申请结案时间"), null=True, blank=True)
-    close_requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                           on_delete=models.SET_NULL, related_name="+")
+    close_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     close_approved_at = models.DateTimeField(_("结案审批时间"), null=True, blank=True)
-    close_approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                          on_delete=models.SET_NULL, related_name="+",
-                                          verbose_name=_("结案审批人"))
+    close_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("结案审批人"),
+    )
     closed_at = models.DateTimeField(_("结案时间"), null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
 
@@ -80,8 +94,10 @@ class Case(models.Model):
         indexes = [models.Index(fields=["owner_org", "state", "next_review_due"], name="case_owner_open")]
         constraints = [
             models.UniqueConstraint(fields=["child"], condition=Q(state="open"), name="case_one_open_per_child"),
-            models.CheckConstraint(condition=Q(state="open", closed_at__isnull=True)
-                                   | Q(state="closed", closed_at__isnull=False), name="case_closed_has_time"),
+            models.CheckConstraint(
+                condition=Q(state="open", closed_at__isnull=True) | Q(state="closed", closed_at__isnull=False),
+                name="case_closed_has_time",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -120,8 +136,9 @@ class CaseEvent(models.Model):
 class Assessment(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="assessments")
     assessed_at = models.DateTimeField(_("评估时间"), auto_now_add=True)
-    assessor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
-                                 verbose_name=_("评估人"))
+    assessor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("评估人")
+    )
     scores = models.JSONField(_("各领域评分"))  # {domain: 1..4}
     evidence_json = EncryptedTextField(_("评分依据"), blank=True)  # json {domain: text}
     derived_level = models.CharField(_("规则等级"), max_length=10, choices=RiskLevel.choices)
@@ -133,8 +150,9 @@ class Assessment(models.Model):
     class Meta:
         ordering = ["case", "-assessed_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(override_level="") | ~Q(override_reason=""),
-                                   name="assessment_override_has_reason"),
+            models.CheckConstraint(
+                condition=Q(override_level="") | ~Q(override_reason=""), name="assessment_override_has_reason"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -177,16 +195,18 @@ class Action(models.Model):
     goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="actions")
     text = models.CharField(_("措施"), max_length=200)
     mode = models.CharField(_("落实方式"), max_length=10, choices=ActionMode.choices, default=ActionMode.OWNER)
-    need_type = models.ForeignKey("org.NeedType", null=True, blank=True, on_delete=models.PROTECT,
-                                  related_name="+", verbose_name=_("需求类型"))
+    need_type = models.ForeignKey(
+        "org.NeedType", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("需求类型")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["goal", "created_at", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(mode="owner") | Q(need_type__isnull=False),
-                                   name="action_referral_has_need"),
+            models.CheckConstraint(
+                condition=Q(mode="owner") | Q(need_type__isnull=False), name="action_referral_has_need"
+            ),
         ]
 
     def __str__(self) -> str:

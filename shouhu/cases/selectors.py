@@ -48,9 +48,16 @@ def case_file(case: Case) -> CaseFile:
     actions = [action for g in goals for action in g.actions.all()]
     for action in actions:
         action.goal.case = case
-    return CaseFile(case=case, assessments=list(case.assessments.select_related("assessor")), goals=goals,
-                    actions=actions, referrals=referrals_of(actions), services=list(case.services.all()),
-                    reviews=list(case.reviews.select_related("reviewer")), events=list(case.events.select_related("actor")))
+    return CaseFile(
+        case=case,
+        assessments=list(case.assessments.select_related("assessor")),
+        goals=goals,
+        actions=actions,
+        referrals=referrals_of(actions),
+        services=list(case.services.all()),
+        reviews=list(case.reviews.select_related("reviewer")),
+        events=list(case.events.select_related("actor")),
+    )
 
 
 def case_get_for(actor: Any, pk: Any, *, request: HttpRequest | None = None) -> Case:
@@ -87,17 +94,27 @@ def open_cases_for(actor: Any) -> QuerySet[Case]:
     org_id = scope_for(actor).organization_id
     if org_id is None:
         return Case.objects.none()
-    return (Case.objects.filter(Q(owner_org_id=org_id) | Q(worker__organization_id=org_id), state=CaseState.OPEN,
-                                child__in=children_visible_to(actor))
-            .select_related("child", "child__region", "owner").order_by("next_review_due", "-opened_at"))
+    return (
+        Case.objects.filter(
+            Q(owner_org_id=org_id) | Q(worker__organization_id=org_id),
+            state=CaseState.OPEN,
+            child__in=children_visible_to(actor),
+        )
+        .select_related("child", "child__region", "owner")
+        .order_by("next_review_due", "-opened_at")
+    )
 
 
 def awaiting_approval_for(actor: Any) -> QuerySet[Case]:
     if not scope_for(actor).can(Cap.CASES_APPROVE):
         return Case.objects.none()
-    return (Case.objects.filter(state=CaseState.OPEN, close_requested_at__isnull=False,
-                                child__in=children_visible_to(actor))
-            .select_related("child", "owner_org").order_by("close_requested_at"))
+    return (
+        Case.objects.filter(
+            state=CaseState.OPEN, close_requested_at__isnull=False, child__in=children_visible_to(actor)
+        )
+        .select_related("child", "owner_org")
+        .order_by("close_requested_at")
+    )
 
 
 # ----- the chronology ---------------------------------------------------------------------------
@@ -143,31 +160,57 @@ def chronology(actor: Any, child: Any, *, kinds: set[str] | None = None) -> list
         from shouhu.policy.models import ChildCategory
 
         for c in ChildCategory.objects.filter(child=child).select_related("confirmed_by"):
-            items.append(Item(c.confirmed_at, "category", _("认定：%(c)s") % {"c": c.get_code_display()},
-                              c.source, str(c.confirmed_by or "")))
+            items.append(
+                Item(
+                    c.confirmed_at,
+                    "category",
+                    _("认定：%(c)s") % {"c": c.get_code_display()},
+                    c.source,
+                    str(c.confirmed_by or ""),
+                )
+            )
             if c.valid_to:
-                items.append(Item(_aware(c.valid_to), "category", _("终止：%(c)s") % {"c": c.get_code_display()},
-                                  c.ended_reason))
+                items.append(
+                    Item(_aware(c.valid_to), "category", _("终止：%(c)s") % {"c": c.get_code_display()}, c.ended_reason)
+                )
     if "visit" in want:
         from django.urls import reverse
 
         from shouhu.visits.models import RiskAssessment, Visit, VisitState
 
         for v in Visit.objects.filter(child=child).exclude(state=VisitState.DRAFT).select_related("visitor"):
-            items.append(Item(v.submitted_at or _aware(v.visited_on), "visit",
-                              _("走访（%(m)s）") % {"m": v.get_mode_display()},
-                              str(v.get_guardianship_assessment_display() or ""), str(v.visitor or ""),
-                              reverse("visits:detail", args=[v.pk])))
+            items.append(
+                Item(
+                    v.submitted_at or _aware(v.visited_on),
+                    "visit",
+                    _("走访（%(m)s）") % {"m": v.get_mode_display()},
+                    str(v.get_guardianship_assessment_display() or ""),
+                    str(v.visitor or ""),
+                    reverse("visits:detail", args=[v.pk]),
+                )
+            )
         for risk in RiskAssessment.objects.filter(child=child).select_related("set_by"):
-            items.append(Item(risk.set_at, "visit", _("风险等级：%(l)s") % {"l": risk.get_level_display()}, risk.reason,
-                              str(risk.set_by or "")))
+            items.append(
+                Item(
+                    risk.set_at,
+                    "visit",
+                    _("风险等级：%(l)s") % {"l": risk.get_level_display()},
+                    risk.reason,
+                    str(risk.set_by or ""),
+                )
+            )
     if "report" in want:
         from shouhu.safeguarding.models import ReportEvent
 
         # The steps only: never who reported, never the notes (the report's own pages decide that).
         for rev in ReportEvent.objects.filter(report__child=child).select_related("report"):
-            items.append(Item(rev.at, "report", _("强制报告 %(c)s：%(k)s") % {"c": rev.report.receipt_code,
-                                                                           "k": rev.get_kind_display()}))
+            items.append(
+                Item(
+                    rev.at,
+                    "report",
+                    _("强制报告 %(c)s：%(k)s") % {"c": rev.report.receipt_code, "k": rev.get_kind_display()},
+                )
+            )
     cases = list(Case.objects.filter(child=child))
     case_ids = [c.pk for c in cases]
     if "assessment" in want:
@@ -177,32 +220,64 @@ def chronology(actor: Any, child: Any, *, kinds: set[str] | None = None) -> list
             detail = "；".join(a.reasons)
             if a.override_level:
                 detail += _("；人工调整：%(r)s") % {"r": a.override_reason}
-            items.append(Item(a.assessed_at, "assessment", _("调查评估：%(l)s") % {"l": a.get_level_display()},
-                              detail, str(a.assessor or "")))
+            items.append(
+                Item(
+                    a.assessed_at,
+                    "assessment",
+                    _("调查评估：%(l)s") % {"l": a.get_level_display()},
+                    detail,
+                    str(a.assessor or ""),
+                )
+            )
     if "referral" in want:
         from shouhu.tasks.models import Task
 
-        for t in (Task.objects.filter(child=child, source_type=REFERRAL_SOURCE).select_related("owner")
-                  .prefetch_related("events__organization")):
+        for t in (
+            Task.objects.filter(child=child, source_type=REFERRAL_SOURCE)
+            .select_related("owner")
+            .prefetch_related("events__organization")
+        ):
             items.append(Item(t.created_at, "referral", _("转介 %(u)s：%(t)s") % {"u": t.owner.name, "t": t.title}))
             for tev in t.events.all():
-                items.append(Item(tev.at, "referral", f"{t.owner.name} {tev.get_kind_display()}", tev.note,
-                                  str(tev.organization or "")))
+                items.append(
+                    Item(
+                        tev.at,
+                        "referral",
+                        f"{t.owner.name} {tev.get_kind_display()}",
+                        tev.note,
+                        str(tev.organization or ""),
+                    )
+                )
     if "service" in want:
         from shouhu.cases.models import Service
 
         for s in Service.objects.filter(case_id__in=case_ids):
-            items.append(Item(_aware(s.date), "service", _("服务：%(k)s（%(h)s小时）") % {"k": s.kind, "h": s.hours},
-                              s.note, s.provider))
+            items.append(
+                Item(
+                    _aware(s.date),
+                    "service",
+                    _("服务：%(k)s（%(h)s小时）") % {"k": s.kind, "h": s.hours},
+                    s.note,
+                    s.provider,
+                )
+            )
     if "case" in want:
         from shouhu.cases.models import CaseEvent, Goal, Review
 
         for ev in CaseEvent.objects.filter(case_id__in=case_ids).select_related("actor"):
-            items.append(Item(ev.at, "case", _("个案 #%(id)s %(k)s") % {"id": ev.case_id, "k": ev.get_kind_display()},
-                              ev.note, str(ev.actor or "")))
+            items.append(
+                Item(
+                    ev.at,
+                    "case",
+                    _("个案 #%(id)s %(k)s") % {"id": ev.case_id, "k": ev.get_kind_display()},
+                    ev.note,
+                    str(ev.actor or ""),
+                )
+            )
         for r in Review.objects.filter(case_id__in=case_ids).select_related("reviewer"):
-            items.append(Item(r.recorded_at, "case", _("个案回顾（%(d)s）") % {"d": r.date}, r.note,
-                              str(r.reviewer or "")))
+            items.append(
+                Item(r.recorded_at, "case", _("个案回顾（%(d)s）") % {"d": r.date}, r.note, str(r.reviewer or ""))
+            )
         for g in Goal.objects.filter(case_id__in=case_ids):
             items.append(Item(g.created_at, "case", _("帮扶目标：%(t)s") % {"t": g.text}))
     items.sort(key=lambda i: i.at)

@@ -45,9 +45,17 @@ def workers_available() -> Any:
     organisations."""
     from shouhu.org.models import Role, User
 
-    return (User.objects.filter(is_active=True, organization__kind__in=WORKER_ORG_KINDS, organization__is_active=True,
-                                roles__role=Role.PROVIDER).select_related("organization").distinct()
-            .order_by("organization__name", "full_name", "username"))
+    return (
+        User.objects.filter(
+            is_active=True,
+            organization__kind__in=WORKER_ORG_KINDS,
+            organization__is_active=True,
+            roles__role=Role.PROVIDER,
+        )
+        .select_related("organization")
+        .distinct()
+        .order_by("organization__name", "full_name", "username")
+    )
 
 
 def _share_with_worker(case: Case) -> None:
@@ -61,9 +69,13 @@ def _share_with_worker(case: Case) -> None:
         shares = shares.exclude(organization_id=keep)
     shares.delete()
     if keep is not None:
-        ChildShare.objects.get_or_create(child_id=case.child_id, organization_id=keep, source_type=WORKER_SHARE,
-                                         source_id=str(case.pk),
-                                         defaults={"reason": _("承接个案 #%(id)s") % {"id": case.pk}})
+        ChildShare.objects.get_or_create(
+            child_id=case.child_id,
+            organization_id=keep,
+            source_type=WORKER_SHARE,
+            source_id=str(case.pk),
+            defaults={"reason": _("承接个案 #%(id)s") % {"id": case.pk}},
+        )
 
 
 def _end_worker_share(case: Case) -> None:
@@ -87,14 +99,24 @@ def case_assign_worker(*, actor: Any, case: Case, worker: Any) -> Case:
     current.version += 1
     current.save(update_fields=["worker", "version"])
     _share_with_worker(current)
-    note = (f"{worker.organization.name} · {worker}" if worker else _("撤回指派"))
+    note = f"{worker.organization.name} · {worker}" if worker else _("撤回指派")
     _event(current, CaseEventKind.ASSIGNED, actor, note)
-    record(actor=actor, action=AuditAction.UPDATE, object_type="case", object_id=current.pk,
-           detail={"worker": worker.pk if worker else None})
+    record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        object_type="case",
+        object_id=current.pk,
+        detail={"worker": worker.pk if worker else None},
+    )
     if worker is not None:
-        notify(recipients=[worker], kind="case_assigned", url=f"/cases/{current.pk}/",
-               title=_("您被指派承接个案 #%(id)s") % {"id": current.pk},
-               body=_("请登录平台查看，详情不在通知中显示。"), dedupe_key=f"case_assigned:{current.pk}:{worker.pk}")
+        notify(
+            recipients=[worker],
+            kind="case_assigned",
+            url=f"/cases/{current.pk}/",
+            title=_("您被指派承接个案 #%(id)s") % {"id": current.pk},
+            body=_("请登录平台查看，详情不在通知中显示。"),
+            dedupe_key=f"case_assigned:{current.pk}:{worker.pk}",
+        )
     return current
 
 
@@ -123,8 +145,9 @@ def case_open(*, actor: Any, child: Child, opened_from: str = OpenedFrom.BY_HAND
         raise ValidationError(_("个案由镇（街道）或区民政局立案，再指派承接服务的社工。"))
     if Case.objects.filter(child=child, state=CaseState.OPEN).exists():
         raise ValidationError(_("该儿童已有在案的个案，请在原个案中继续工作。"))
-    case = Case(child=child, owner_org=org, owner=_user(actor), opened_from=opened_from,
-                source_ref=(source_ref or "")[:64])
+    case = Case(
+        child=child, owner_org=org, owner=_user(actor), opened_from=opened_from, source_ref=(source_ref or "")[:64]
+    )
     case.full_clean(exclude=["child"])
     try:
         with transaction.atomic():
@@ -132,14 +155,26 @@ def case_open(*, actor: Any, child: Child, opened_from: str = OpenedFrom.BY_HAND
     except IntegrityError:  # a concurrent opening won the race
         raise ValidationError(_("该儿童已有在案的个案，请在原个案中继续工作。")) from None
     _event(case, CaseEventKind.OPENED, actor, str(case.get_opened_from_display()))
-    record(actor=actor, action=AuditAction.CREATE, object_type="case", object_id=case.pk,
-           detail={"child": str(child.pk), "opened_from": opened_from})
+    record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        object_type="case",
+        object_id=case.pk,
+        detail={"child": str(child.pk), "opened_from": opened_from},
+    )
     return case
 
 
 @transaction.atomic
-def assessment_add(*, actor: Any, case: Case, scores: dict[str, Any], evidence: dict[str, str] | None = None,
-                   override_level: str = "", override_reason: str = "") -> Assessment:
+def assessment_add(
+    *,
+    actor: Any,
+    case: Case,
+    scores: dict[str, Any],
+    evidence: dict[str, str] | None = None,
+    override_level: str = "",
+    override_reason: str = "",
+) -> Assessment:
     """Score the eight domains; the rule derives the level; the case's level, review date and the
     child's visit risk (shouhu.visits) follow the final level."""
     from shouhu.visits.services import risk_set
@@ -148,8 +183,9 @@ def assessment_add(*, actor: Any, case: Case, scores: dict[str, Any], evidence: 
     try:
         clean = rules.validate_scores({k: _int(v) for k, v in scores.items()})
     except ValueError as exc:
-        raise ValidationError({"scores": [_("请为“%(d)s”选择1–4分。") % {"d": rules.DOMAIN_NAMES.get(str(exc), exc)}]}) \
-            from None
+        raise ValidationError(
+            {"scores": [_("请为“%(d)s”选择1–4分。") % {"d": rules.DOMAIN_NAMES.get(str(exc), exc)}]}
+        ) from None
     derived = rules.derive(clean)
     override_level = (override_level or "").strip()
     override_reason = (override_reason or "").strip()
@@ -157,9 +193,17 @@ def assessment_add(*, actor: Any, case: Case, scores: dict[str, Any], evidence: 
         override_level = ""
     if override_level and not override_reason:
         raise ValidationError({"override_reason": [_("调整风险等级须写明理由。")]})
-    item = Assessment(case=current, assessor=_user(actor), scores=clean, evidence_json=evidence_dump(evidence or {}),
-                      derived_level=derived.level, reasons=list(derived.reasons), rule_version=derived.version,
-                      override_level=override_level, override_reason=override_reason[:1000] if override_level else "")
+    item = Assessment(
+        case=current,
+        assessor=_user(actor),
+        scores=clean,
+        evidence_json=evidence_dump(evidence or {}),
+        derived_level=derived.level,
+        reasons=list(derived.reasons),
+        rule_version=derived.version,
+        override_level=override_level,
+        override_reason=override_reason[:1000] if override_level else "",
+    )
     item.full_clean()
     item.save()
     level = item.level
@@ -168,16 +212,29 @@ def assessment_add(*, actor: Any, case: Case, scores: dict[str, Any], evidence: 
     current.next_review_due = timezone.localdate() + timedelta(days=rules.review_days(level))
     current.version += 1
     current.save(update_fields=["risk_level", "next_review_due", "version"])
-    reason = _("个案 #%(id)s 调查评估（%(v)s）：%(r)s") % {"id": current.pk, "v": derived.version,
-                                                        "r": "；".join(derived.reasons)}
+    reason = _("个案 #%(id)s 调查评估（%(v)s）：%(r)s") % {
+        "id": current.pk,
+        "v": derived.version,
+        "r": "；".join(derived.reasons),
+    }
     if override_level:
         reason += _("；人工调整：%(r)s") % {"r": override_reason}
     risk_set(actor=actor, child=current.child, level=level, reason=reason)
     if level != previous_level:
         _alert_level(actor, current, item)
-    record(actor=actor, action=AuditAction.CREATE, object_type="case_assessment", object_id=item.pk,
-           detail={"case": current.pk, "derived": derived.level, "level": level, "rule": derived.version,
-                   "override": bool(override_level)})
+    record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        object_type="case_assessment",
+        object_id=item.pk,
+        detail={
+            "case": current.pk,
+            "derived": derived.level,
+            "level": level,
+            "rule": derived.version,
+            "override": bool(override_level),
+        },
+    )
     return item
 
 
@@ -192,19 +249,35 @@ def _alert_level(actor: Any, case: Case, item: Assessment) -> None:
         return
     users: list[Any] = []
     if "owner" in targets:
-        users += list(User.objects.filter(organization_id=case.owner_org_id, is_active=True,
-                                          roles__role__in=[Role.TOWN_SUPERVISOR, Role.DISTRICT_OFFICER,
-                                                           Role.PROVIDER]).distinct())
+        users += list(
+            User.objects.filter(
+                organization_id=case.owner_org_id,
+                is_active=True,
+                roles__role__in=[Role.TOWN_SUPERVISOR, Role.DISTRICT_OFFICER, Role.PROVIDER],
+            ).distinct()
+        )
     if "district" in targets:
-        users += list(User.objects.filter(organization__code="civil_affairs", is_active=True,
-                                          roles__role=Role.DISTRICT_OFFICER).distinct())
+        users += list(
+            User.objects.filter(
+                organization__code="civil_affairs", is_active=True, roles__role=Role.DISTRICT_OFFICER
+            ).distinct()
+        )
     me = getattr(actor, "pk", None)
     recipients = tuple(u for u in dict.fromkeys(users) if u.pk != me)
     if recipients:
-        notify_many([Message(
-            recipients=recipients, kind="case_risk", url=f"/cases/{case.pk}/",
-            title=_("个案 #%(id)s 经评估风险等级为%(level)s，请关注") % {"id": case.pk, "level": item.get_level_display()},
-            body=_("请登录平台查看，详情不在通知中显示。"), dedupe_key=f"case_risk:{item.pk}")])
+        notify_many(
+            [
+                Message(
+                    recipients=recipients,
+                    kind="case_risk",
+                    url=f"/cases/{case.pk}/",
+                    title=_("个案 #%(id)s 经评估风险等级为%(level)s，请关注")
+                    % {"id": case.pk, "level": item.get_level_display()},
+                    body=_("请登录平台查看，详情不在通知中显示。"),
+                    dedupe_key=f"case_risk:{item.pk}",
+                )
+            ]
+        )
 
 
 def _int(value: Any) -> Any:
@@ -223,14 +296,16 @@ def goal_add(*, actor: Any, case: Case, text: str) -> Goal:
     goal = Goal(case=current, text=text[:200], created_by=_user(actor))
     goal.full_clean()
     goal.save()
-    record(actor=actor, action=AuditAction.CREATE, object_type="case_goal", object_id=goal.pk,
-           detail={"case": current.pk})
+    record(
+        actor=actor, action=AuditAction.CREATE, object_type="case_goal", object_id=goal.pk, detail={"case": current.pk}
+    )
     return goal
 
 
 @transaction.atomic
-def action_add(*, actor: Any, goal: Goal, text: str, mode: str = ActionMode.OWNER, need_code: str = "",
-               note: str = "") -> Action:
+def action_add(
+    *, actor: Any, goal: Goal, text: str, mode: str = ActionMode.OWNER, need_code: str = "", note: str = ""
+) -> Action:
     """An action under a goal; a referred action is referred at once (`referral_make`)."""
     from shouhu.org.models import NeedType
 
@@ -241,12 +316,22 @@ def action_add(*, actor: Any, goal: Goal, text: str, mode: str = ActionMode.OWNE
     need = NeedType.objects.filter(code=need_code).first() if need_code else None
     if mode == ActionMode.REFERRAL and need is None:
         raise ValidationError({"need": [_("转介请选择需求类型。")]})
-    action = Action(goal=goal, text=text[:200], mode=mode, need_type=need if mode == ActionMode.REFERRAL else None,
-                    created_by=_user(actor))
+    action = Action(
+        goal=goal,
+        text=text[:200],
+        mode=mode,
+        need_type=need if mode == ActionMode.REFERRAL else None,
+        created_by=_user(actor),
+    )
     action.full_clean()
     action.save()
-    record(actor=actor, action=AuditAction.CREATE, object_type="case_action", object_id=action.pk,
-           detail={"case": goal.case_id, "mode": mode, "need": need_code if need else ""})
+    record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        object_type="case_action",
+        object_id=action.pk,
+        detail={"case": goal.case_id, "mode": mode, "need": need_code if need else ""},
+    )
     if mode == ActionMode.REFERRAL:
         referral_make(actor=actor, action=action, note=note)
     return action
@@ -289,36 +374,55 @@ def referral_make(*, actor: Any, action: Action, note: str = "") -> list[Any]:
     case = _locked_open(action.goal.case)
     if action.mode != ActionMode.REFERRAL or action.need_type is None:
         raise ValidationError(_("该措施由负责人自行落实，不需转介。"))
-    if Task.objects.filter(source_type=REFERRAL_SOURCE, source_id__startswith=f"{action.pk}:",
-                           state__in=OPEN_STATES).exists():
+    if Task.objects.filter(
+        source_type=REFERRAL_SOURCE, source_id__startswith=f"{action.pk}:", state__in=OPEN_STATES
+    ).exists():
         raise ValidationError(_("该措施的转介仍在办理中。"))
     need = action.need_type
     child = case.child
     owners = []
     unit = referral_unit(child, need.code)
     if unit is None:
-        raise ValidationError({"need": [_("目录中没有承办“%(n)s”的单位，请联系区民政局（联席办）。") % {"n": need.name}]})
+        raise ValidationError(
+            {"need": [_("目录中没有承办“%(n)s”的单位，请联系区民政局（联席办）。") % {"n": need.name}]}
+        )
     owners.append(unit)
     if need.code in SCHOOL_NEEDS:
         school = child_school(child)
         if school is not None and school.pk != unit.pk:
             owners.append(school)
-    done = set(Task.objects.filter(source_type=REFERRAL_SOURCE, source_id__startswith=f"{action.pk}:",
-                                   state=TaskState.DONE).values_list("owner_id", flat=True))
+    done = set(
+        Task.objects.filter(
+            source_type=REFERRAL_SOURCE, source_id__startswith=f"{action.pk}:", state=TaskState.DONE
+        ).values_list("owner_id", flat=True)
+    )
     owners = [o for o in owners if o.pk not in done] or owners[:1]  # a unit that completed is not asked again
     round_no = Task.objects.filter(source_type=REFERRAL_SOURCE, source_id__startswith=f"{action.pk}:").count()
     tasks = []
     for position, owner in enumerate(owners):
-        task = task_open(actor=actor, owner=owner, kind=TaskKind.REFERRAL, child=child, need_type=need,
-                         title=_("个案转介：%(n)s") % {"n": need.name},
-                         detail=((note or "").strip() or action.text)[:1000], due_at=referral_due(need.code),
-                         source_type=REFERRAL_SOURCE, source_id=f"{action.pk}:{round_no + position + 1}")
+        task = task_open(
+            actor=actor,
+            owner=owner,
+            kind=TaskKind.REFERRAL,
+            child=child,
+            need_type=need,
+            title=_("个案转介：%(n)s") % {"n": need.name},
+            detail=((note or "").strip() or action.text)[:1000],
+            due_at=referral_due(need.code),
+            source_type=REFERRAL_SOURCE,
+            source_id=f"{action.pk}:{round_no + position + 1}",
+        )
         # Who asked: a declined referral returns to the case's organisation.
         task.requester = case.owner_org
         task.save(update_fields=["requester"])
         tasks.append(task)
-    record(actor=actor, action=AuditAction.CREATE, object_type="case_referral", object_id=action.pk,
-           detail={"case": case.pk, "need": need.code, "tasks": [t.pk for t in tasks]})
+    record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        object_type="case_referral",
+        object_id=action.pk,
+        detail={"case": case.pk, "need": need.code, "tasks": [t.pk for t in tasks]},
+    )
     return tasks
 
 
@@ -329,8 +433,12 @@ def referrals_of(actions: list[Action]) -> dict[int, list[Any]]:
     out: dict[int, list[Any]] = {a.pk: [] for a in actions}
     if not actions:
         return out
-    tasks = (Task.objects.filter(source_type=REFERRAL_SOURCE, child_id=actions[0].goal.case.child_id)
-             .select_related("owner").prefetch_related("events").order_by("created_at", "id"))
+    tasks = (
+        Task.objects.filter(source_type=REFERRAL_SOURCE, child_id=actions[0].goal.case.child_id)
+        .select_related("owner")
+        .prefetch_related("events")
+        .order_by("created_at", "id")
+    )
     for task in tasks:
         action_id = int(task.source_id.split(":", 1)[0])
         if action_id in out:
@@ -347,12 +455,24 @@ def service_add(*, actor: Any, case: Case, kind: str, on: date, hours: Any, prov
         raise ValidationError({"hours": [_("请填写时长。")]}) from None
     if amount <= 0:
         raise ValidationError({"hours": [_("时长须大于0。")]})
-    item = Service(case=current, kind=(kind or "").strip()[:60], date=on, hours=amount,
-                   provider=(provider or "").strip()[:100], note=(note or "").strip(), recorded_by=_user(actor))
+    item = Service(
+        case=current,
+        kind=(kind or "").strip()[:60],
+        date=on,
+        hours=amount,
+        provider=(provider or "").strip()[:100],
+        note=(note or "").strip(),
+        recorded_by=_user(actor),
+    )
     item.full_clean()
     item.save()
-    record(actor=actor, action=AuditAction.CREATE, object_type="case_service", object_id=item.pk,
-           detail={"case": current.pk, "hours": str(amount)})
+    record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        object_type="case_service",
+        object_id=item.pk,
+        detail={"case": current.pk, "hours": str(amount)},
+    )
     return item
 
 
@@ -368,8 +488,13 @@ def review_add(*, actor: Any, case: Case, on: date, note: str) -> Review:
     current.next_review_due = on + timedelta(days=rules.review_days(current.risk_level or rules.GREEN))
     current.version += 1
     current.save(update_fields=["next_review_due", "version"])
-    record(actor=actor, action=AuditAction.CREATE, object_type="case_review", object_id=item.pk,
-           detail={"case": current.pk})
+    record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        object_type="case_review",
+        object_id=item.pk,
+        detail={"case": current.pk},
+    )
     return item
 
 
@@ -409,9 +534,17 @@ def _close(actor: Any, current: Case) -> Case:
     if current.transfer_to:
         note += f"（{_('转交')}：{current.transfer_to}）"
     _event(current, CaseEventKind.CLOSED, actor, note)
-    record(actor=actor, action=AuditAction.UPDATE, object_type="case", object_id=current.pk,
-           detail={"state": CaseState.CLOSED, "reason": current.closure_reason,
-                   "approved": current.close_approved_at is not None})
+    record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        object_type="case",
+        object_id=current.pk,
+        detail={
+            "state": CaseState.CLOSED,
+            "reason": current.closure_reason,
+            "approved": current.close_approved_at is not None,
+        },
+    )
     return current
 
 
@@ -423,11 +556,24 @@ def close_request(*, actor: Any, case: Case, reason: str, summary: str, transfer
     _closure_fields(current, reason, summary, transfer_to)
     current.close_requested_at, current.close_requested_by = timezone.now(), _user(actor)
     current.version += 1
-    current.save(update_fields=["closure_reason", "closure_summary", "transfer_to", "close_requested_at",
-                                "close_requested_by", "version"])
+    current.save(
+        update_fields=[
+            "closure_reason",
+            "closure_summary",
+            "transfer_to",
+            "close_requested_at",
+            "close_requested_by",
+            "version",
+        ]
+    )
     _event(current, CaseEventKind.CLOSE_REQUESTED, actor, str(current.get_closure_reason_display()))
-    record(actor=actor, action=AuditAction.UPDATE, object_type="case", object_id=current.pk,
-           detail={"close_requested": True, "reason": current.closure_reason})
+    record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        object_type="case",
+        object_id=current.pk,
+        detail={"close_requested": True, "reason": current.closure_reason},
+    )
     return current
 
 
@@ -461,11 +607,28 @@ def case_reopen(*, actor: Any, case: Case, reason: str) -> Case:
     current.close_requested_by = current.close_approved_by = None
     current.next_review_due = timezone.localdate() + timedelta(days=rules.review_days(current.risk_level or "green"))
     current.version += 1
-    current.save(update_fields=["state", "closed_at", "closure_reason", "closure_summary", "transfer_to",
-                                "close_requested_at", "close_approved_at", "close_requested_by",
-                                "close_approved_by", "next_review_due", "version"])
+    current.save(
+        update_fields=[
+            "state",
+            "closed_at",
+            "closure_reason",
+            "closure_summary",
+            "transfer_to",
+            "close_requested_at",
+            "close_approved_at",
+            "close_requested_by",
+            "close_approved_by",
+            "next_review_due",
+            "version",
+        ]
+    )
     _share_with_worker(current)
     _event(current, CaseEventKind.REOPENED, actor, reason)
-    record(actor=actor, action=AuditAction.UPDATE, object_type="case", object_id=current.pk,
-           detail={"state": CaseState.OPEN, "reopened": True})
+    record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        object_type="case",
+        object_id=current.pk,
+        detail={"state": CaseState.OPEN, "reopened": True},
+    )
     return current

@@ -24,15 +24,23 @@ def send_review_reminders(*, today: date | None = None) -> dict[str, int]:
 
     today = today or timezone.localdate()
     week = today + timedelta(days=7)
-    rows = (Case.objects.filter(state=CaseState.OPEN, next_review_due__isnull=False, next_review_due__lte=week)
-            .values("owner_org_id").order_by()
-            .annotate(overdue=Count("pk", filter=Q(next_review_due__lt=today)),
-                      soon=Count("pk", filter=Q(next_review_due__gte=today))))
+    rows = (
+        Case.objects.filter(state=CaseState.OPEN, next_review_due__isnull=False, next_review_due__lte=week)
+        .values("owner_org_id")
+        .order_by()
+        .annotate(
+            overdue=Count("pk", filter=Q(next_review_due__lt=today)),
+            soon=Count("pk", filter=Q(next_review_due__gte=today)),
+        )
+    )
     counts = {r["owner_org_id"]: (r["overdue"], r["soon"]) for r in rows}
     roles = [role for role, caps in ROLE_CAPS.items() if Cap.CASES in caps]
     users: dict[int | None, list[User]] = {}
-    for user in User.objects.filter(organization_id__in=list(counts), is_active=True,
-                                    roles__role__in=roles).distinct().order_by("id"):
+    for user in (
+        User.objects.filter(organization_id__in=list(counts), is_active=True, roles__role__in=roles)
+        .distinct()
+        .order_by("id")
+    ):
         users.setdefault(user.organization_id, []).append(user)
     messages = []
     for org_id, (overdue, soon) in counts.items():
@@ -42,9 +50,16 @@ def send_review_reminders(*, today: date | None = None) -> dict[str, int]:
             title = _("个案提醒：%(o)d 个个案的评估/回顾已逾期") % {"o": overdue}
         else:
             title = _("个案提醒：%(s)d 个个案的评估/回顾本周到期") % {"s": soon}
-        messages.append(Message(recipients=tuple(users.get(org_id, ())), kind=REMINDER_KIND, title=title, url="/cases/",
-                                body=_("请打开个案列表，按到期先后安排评估或回顾。"),
-                                dedupe_key=f"{REMINDER_KIND}:{today.isoformat()}"))
+        messages.append(
+            Message(
+                recipients=tuple(users.get(org_id, ())),
+                kind=REMINDER_KIND,
+                title=title,
+                url="/cases/",
+                body=_("请打开个案列表，按到期先后安排评估或回顾。"),
+                dedupe_key=f"{REMINDER_KIND}:{today.isoformat()}",
+            )
+        )
     created = notify_many([m for m in messages if m.recipients])
     return {"organisations": len(counts), "notified": len(created)}
 

@@ -44,8 +44,11 @@ def _back(case: Case) -> HttpResponse:
 def case_list(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     rows = list(selectors.open_cases_for(request.user)[:200])
-    return render(request, "cases/list.html", {
-        "rows": rows, "today": today, "awaiting": list(selectors.awaiting_approval_for(request.user)[:100])})
+    return render(
+        request,
+        "cases/list.html",
+        {"rows": rows, "today": today, "awaiting": list(selectors.awaiting_approval_for(request.user)[:100])},
+    )
 
 
 @allow(Cap.CASES)
@@ -79,27 +82,53 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     pairs = []
     for a in file.assessments:
         before, evidence = file.before(a), a.evidence
-        pairs.append((a, [(label, a.scores.get(key), before.scores.get(key) if before else None, evidence.get(key, ""))
-                          for key, label in rules.DOMAINS]))
+        pairs.append(
+            (
+                a,
+                [
+                    (label, a.scores.get(key), before.scores.get(key) if before else None, evidence.get(key, ""))
+                    for key, label in rules.DOMAINS
+                ],
+            )
+        )
     from shouhu.tasks.models import OPEN_STATES
 
     def can_refer(action: Any) -> bool:
         return action.mode == ActionMode.REFERRAL and not any(
-            t.state in OPEN_STATES for t in file.referrals.get(action.pk, []))
+            t.state in OPEN_STATES for t in file.referrals.get(action.pk, [])
+        )
 
     plan = [(g, [(a, file.referrals.get(a.pk, []), can_refer(a)) for a in g.actions.all()]) for g in file.goals]
     scope = scope_for(request.user)
     writable = selectors.may_work(request.user, case)
     can_assign = selectors.may_assign(request.user, case) and case.state == CaseState.OPEN
-    return render(request, "cases/detail.html", {
-        "case": case, "child": case.child, "latest": file.latest, "pairs": pairs,
-        "plan": plan, "services": file.services, "reviews": file.reviews, "events": file.events, "writable": writable,
-        "can_assign": can_assign, "worker_form": forms.WorkerForm(initial={"worker": case.worker_id}) if can_assign else None,
-        "can_approve": scope.can(Cap.CASES_APPROVE), "needs_approval": services.needs_approval(case),
-        "goal_form": forms.GoalForm(), "action_form": forms.ActionForm(), "service_form": forms.ServiceForm(),
-        "review_form": forms.ReviewForm(), "close_form": forms.CloseForm(), "reopen_form": forms.ReopenForm(),
-        "today": timezone.localdate(), "rule_version": rules.RULE_VERSION,
-    })
+    return render(
+        request,
+        "cases/detail.html",
+        {
+            "case": case,
+            "child": case.child,
+            "latest": file.latest,
+            "pairs": pairs,
+            "plan": plan,
+            "services": file.services,
+            "reviews": file.reviews,
+            "events": file.events,
+            "writable": writable,
+            "can_assign": can_assign,
+            "worker_form": forms.WorkerForm(initial={"worker": case.worker_id}) if can_assign else None,
+            "can_approve": scope.can(Cap.CASES_APPROVE),
+            "needs_approval": services.needs_approval(case),
+            "goal_form": forms.GoalForm(),
+            "action_form": forms.ActionForm(),
+            "service_form": forms.ServiceForm(),
+            "review_form": forms.ReviewForm(),
+            "close_form": forms.CloseForm(),
+            "reopen_form": forms.ReopenForm(),
+            "today": timezone.localdate(),
+            "rule_version": rules.RULE_VERSION,
+        },
+    )
 
 
 @allow(Cap.CASES)
@@ -112,18 +141,30 @@ def assess(request: HttpRequest, case_id: int) -> HttpResponse:
         data = form.cleaned_data
         try:
             services.assessment_add(
-                actor=request.user, case=case,
+                actor=request.user,
+                case=case,
                 scores={key: data[f"score_{key}"] for key in rules.DOMAIN_KEYS},
                 evidence={key: data[f"evidence_{key}"] for key in rules.DOMAIN_KEYS},
-                override_level=data["override_level"], override_reason=data["override_reason"])
+                override_level=data["override_level"],
+                override_reason=data["override_reason"],
+            )
         except ValidationError as exc:
             form.add_error(None, _error_text(exc))
         else:
             messages.success(request, _("评估已保存。"))
             return _back(case)
-    return render(request, "cases/assess.html", {"case": case, "child": case.child, "form": form,
-                                                 "previous": previous, "rule_doc": rules.__doc__,
-                                                 "rule_version": rules.RULE_VERSION})
+    return render(
+        request,
+        "cases/assess.html",
+        {
+            "case": case,
+            "child": case.child,
+            "form": form,
+            "previous": previous,
+            "rule_doc": rules.__doc__,
+            "rule_version": rules.RULE_VERSION,
+        },
+    )
 
 
 def _post(request: HttpRequest, case_id: int, form_class: Any, apply: Any, done: str) -> HttpResponse:
@@ -144,8 +185,13 @@ def _post(request: HttpRequest, case_id: int, form_class: Any, apply: Any, done:
 @allow(Cap.CASES)
 @require_POST
 def goal_add(request: HttpRequest, case_id: int) -> HttpResponse:
-    return _post(request, case_id, forms.GoalForm,
-                 lambda case, d: services.goal_add(actor=request.user, case=case, text=d["text"]), _("已添加目标。"))
+    return _post(
+        request,
+        case_id,
+        forms.GoalForm,
+        lambda case, d: services.goal_add(actor=request.user, case=case, text=d["text"]),
+        _("已添加目标。"),
+    )
 
 
 def _goal_of(case: Case, goal_id: int) -> Goal:
@@ -160,8 +206,14 @@ def _goal_of(case: Case, goal_id: int) -> Goal:
 @require_POST
 def action_add(request: HttpRequest, case_id: int) -> HttpResponse:
     def apply(case: Case, d: dict[str, Any]) -> None:
-        services.action_add(actor=request.user, goal=_goal_of(case, d["goal"]), text=d["text"], mode=d["mode"],
-                            need_code=d["need"], note=d["note"])
+        services.action_add(
+            actor=request.user,
+            goal=_goal_of(case, d["goal"]),
+            text=d["text"],
+            mode=d["mode"],
+            need_code=d["need"],
+            note=d["note"],
+        )
 
     return _post(request, case_id, forms.ActionForm, apply, _("已添加措施。"))
 
@@ -173,9 +225,13 @@ def refer(request: HttpRequest, case_id: int) -> HttpResponse:
     from shouhu.cases.models import Action
 
     case = _writable(request, case_id)
-    action = Action.objects.filter(goal__case=case, pk=request.POST.get("action") or 0,
-                                   mode=ActionMode.REFERRAL).select_related("goal", "need_type").first() \
-        if (request.POST.get("action") or "").isdigit() else None
+    action = (
+        Action.objects.filter(goal__case=case, pk=request.POST.get("action") or 0, mode=ActionMode.REFERRAL)
+        .select_related("goal", "need_type")
+        .first()
+        if (request.POST.get("action") or "").isdigit()
+        else None
+    )
     if action is None:
         messages.error(request, _("请选择要转介的措施。"))
         return _back(case)
@@ -192,24 +248,40 @@ def refer(request: HttpRequest, case_id: int) -> HttpResponse:
 @allow(Cap.CASES)
 @require_POST
 def service_add(request: HttpRequest, case_id: int) -> HttpResponse:
-    return _post(request, case_id, forms.ServiceForm,
-                 lambda case, d: services.service_add(actor=request.user, case=case, kind=d["kind"], on=d["date"],
-                                                      hours=d["hours"], provider=d["provider"], note=d["note"]),
-                 _("已记录服务。"))
+    return _post(
+        request,
+        case_id,
+        forms.ServiceForm,
+        lambda case, d: services.service_add(
+            actor=request.user,
+            case=case,
+            kind=d["kind"],
+            on=d["date"],
+            hours=d["hours"],
+            provider=d["provider"],
+            note=d["note"],
+        ),
+        _("已记录服务。"),
+    )
 
 
 @allow(Cap.CASES)
 @require_POST
 def review_add(request: HttpRequest, case_id: int) -> HttpResponse:
-    return _post(request, case_id, forms.ReviewForm,
-                 lambda case, d: services.review_add(actor=request.user, case=case, on=d["date"], note=d["note"]),
-                 _("已记录回顾。"))
+    return _post(
+        request,
+        case_id,
+        forms.ReviewForm,
+        lambda case, d: services.review_add(actor=request.user, case=case, on=d["date"], note=d["note"]),
+        _("已记录回顾。"),
+    )
 
 
 @allow(Cap.CASES)
 @require_POST
 def close(request: HttpRequest, case_id: int) -> HttpResponse:
     """Close, or for a red/orange case ask the district office to approve the closure."""
+
     def apply(case: Case, d: dict[str, Any]) -> None:
         step = services.close_request if services.needs_approval(case) else services.case_close
         step(actor=request.user, case=case, reason=d["reason"], summary=d["summary"], transfer_to=d["transfer_to"])
@@ -220,8 +292,11 @@ def close(request: HttpRequest, case_id: int) -> HttpResponse:
 @allow(Cap.CASES_APPROVE)
 @require_POST
 def approve(request: HttpRequest, case_id: int) -> HttpResponse:
-    case = selectors.case_get_for(request.user, case_id, request=request) if scope_for(request.user).can(Cap.CASES) \
+    case = (
+        selectors.case_get_for(request.user, case_id, request=request)
+        if scope_for(request.user).can(Cap.CASES)
         else None
+    )
     if case is None:
         raise PermissionDenied
     try:
@@ -236,9 +311,13 @@ def approve(request: HttpRequest, case_id: int) -> HttpResponse:
 @allow(Cap.CASES)
 @require_POST
 def reopen(request: HttpRequest, case_id: int) -> HttpResponse:
-    return _post(request, case_id, forms.ReopenForm,
-                 lambda case, d: services.case_reopen(actor=request.user, case=case, reason=d["reason"]),
-                 _("已重新开案。"))
+    return _post(
+        request,
+        case_id,
+        forms.ReopenForm,
+        lambda case, d: services.case_reopen(actor=request.user, case=case, reason=d["reason"]),
+        _("已重新开案。"),
+    )
 
 
 @allow(Cap.CASES)
@@ -267,9 +346,18 @@ def chronology(request: HttpRequest, pk: Any) -> HttpResponse:
     child = child_get_for(request.user, pk, request=request)
     chosen = {k for k in request.GET.getlist("kind") if k in dict(selectors.KINDS)}
     items = selectors.chronology(request.user, child, kinds=chosen or None)
-    record(actor=request.user, action=AuditAction.VIEW, object_type="child_chronology", object_id=child.pk,
-           request=request)
-    return render(request, "cases/chronology.html", {
-        "child": child, "items": items, "kinds": selectors.KINDS, "chosen": chosen,
-        "cases": list(Case.objects.filter(child=child).select_related("owner_org")),
-        "has_open": Case.objects.filter(child=child, state=CaseState.OPEN).exists()})
+    record(
+        actor=request.user, action=AuditAction.VIEW, object_type="child_chronology", object_id=child.pk, request=request
+    )
+    return render(
+        request,
+        "cases/chronology.html",
+        {
+            "child": child,
+            "items": items,
+            "kinds": selectors.KINDS,
+            "chosen": chosen,
+            "cases": list(Case.objects.filter(child=child).select_related("owner_org")),
+            "has_open": Case.objects.filter(child=child, state=CaseState.OPEN).exists(),
+        },
+    )

@@ -31,21 +31,38 @@ def _domain_rows(assessment: Assessment, before: Assessment | None) -> list[dict
     rows = []
     for key, label in rules.DOMAINS:
         score = assessment.scores.get(key)
-        rows.append({"label": label, "score": score, "scale": SCALE_NAMES.get(score, ""),
-                     "before": before.scores.get(key) if before else None, "evidence": evidence.get(key, "")})
+        rows.append(
+            {
+                "label": label,
+                "score": score,
+                "scale": SCALE_NAMES.get(score, ""),
+                "before": before.scores.get(key) if before else None,
+                "evidence": evidence.get(key, ""),
+            }
+        )
     return rows
 
 
 def _child_facts(case: Case) -> dict[str, Any]:
     child = case.child
     today = timezone.localdate()
-    return {"child": child, "age": child.age_on(today), "village": child.region,
-            "town": child.region.parent if child.region_id else None}
+    return {
+        "child": child,
+        "age": child.age_on(today),
+        "village": child.region,
+        "town": child.region.parent if child.region_id else None,
+    }
 
 
 def _record(request: HttpRequest, case: Case, document: str, **extra: Any) -> None:
-    record(actor=request.user, action=AuditAction.EXPORT, object_type="case", object_id=case.pk, request=request,
-           detail={"document": document, "format": "pdf", "via": "web", **extra})
+    record(
+        actor=request.user,
+        action=AuditAction.EXPORT,
+        object_type="case",
+        object_id=case.pk,
+        request=request,
+        detail={"document": document, "format": "pdf", "via": "web", **extra},
+    )
 
 
 def _stamp() -> str:
@@ -59,17 +76,24 @@ def summary_pdf(request: HttpRequest, case_id: int) -> HttpResponse:
     file = selectors.case_file(case)
     latest = file.latest
     context = {
-        **_child_facts(case), "case": case, "latest": latest,
+        **_child_facts(case),
+        "case": case,
+        "latest": latest,
         "latest_rows": _domain_rows(latest, file.before(latest)) if latest else [],
         "assessments": file.assessments,
         "plan": [(g, list(g.actions.all())) for g in file.goals],
         "referrals": [(a, t) for a in file.actions for t in file.referrals.get(a.pk, [])],
-        "services": file.services, "reviews": file.reviews, "events": file.events,
+        "services": file.services,
+        "reviews": file.reviews,
+        "events": file.events,
     }
     data = render_pdf("cases/pdf/summary.html", context, viewer=Watermark.for_actor(request.user))
     _record(request, case, "case_summary")
-    return pdf_response(data, filename=_("个案摘要_%(id)s_%(at)s.pdf") % {"id": case.pk, "at": _stamp()},
-                        ascii_filename=f"case-{case.pk}-summary-{_stamp()}.pdf")
+    return pdf_response(
+        data,
+        filename=_("个案摘要_%(id)s_%(at)s.pdf") % {"id": case.pk, "at": _stamp()},
+        ascii_filename=f"case-{case.pk}-summary-{_stamp()}.pdf",
+    )
 
 
 @allow(Cap.CASES)
@@ -82,10 +106,20 @@ def assessment_pdf(request: HttpRequest, case_id: int, assessment_id: int) -> Ht
         raise Http404
     assessment = assessments[index]
     before = assessments[index + 1] if index + 1 < len(assessments) else None
-    context = {**_child_facts(case), "case": case, "assessment": assessment, "before": before,
-               "rows": _domain_rows(assessment, before), "scale": rules.SCALE, "rule_version": rules.RULE_VERSION}
+    context = {
+        **_child_facts(case),
+        "case": case,
+        "assessment": assessment,
+        "before": before,
+        "rows": _domain_rows(assessment, before),
+        "scale": rules.SCALE,
+        "rule_version": rules.RULE_VERSION,
+    }
     data = render_pdf("cases/pdf/assessment.html", context, viewer=Watermark.for_actor(request.user))
     _record(request, case, "assessment_report", assessment=assessment.pk)
     stamp = timezone.localtime(assessment.assessed_at).strftime("%Y%m%d")
-    return pdf_response(data, filename=_("调查评估报告_%(id)s_%(at)s.pdf") % {"id": case.pk, "at": stamp},
-                        ascii_filename=f"case-{case.pk}-assessment-{assessment.pk}-{stamp}.pdf")
+    return pdf_response(
+        data,
+        filename=_("调查评估报告_%(id)s_%(at)s.pdf") % {"id": case.pk, "at": stamp},
+        ascii_filename=f"case-{case.pk}-assessment-{assessment.pk}-{stamp}.pdf",
+    )

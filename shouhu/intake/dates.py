@@ -13,7 +13,9 @@ from django.utils.translation import gettext as _
 
 _EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 = 1900-01-01, counting Excel's phantom 1900-02-29
 _MIN_SERIAL, _MAX_SERIAL = 1, 2958465  # 1900-01-01 … 9999-12-31
-_YMD = re.compile(r"^(\d{4})\s*[./\-年]\s*(\d{1,2})\s*[./\-月]\s*(\d{1,2})\s*[日号]?(?:\s+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+_YMD = re.compile(
+    r"^(\d{4})\s*[./\-年]\s*(\d{1,2})\s*[./\-月]\s*(\d{1,2})\s*[日号]?(?:\s+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+)
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _YM = re.compile(r"^(\d{4})\s*[./\-年]\s*(\d{1,2})\s*月?$")
 _SERIAL = re.compile(r"^\d{1,7}(?:\.0+)?$")
@@ -29,7 +31,8 @@ def _make(year: int, month: int, day: int, shown: str) -> date:
     except ValueError:
         raise ValidationError(
             _("日期“%(v)s”不存在（%(y)d年%(m)d月没有%(d)d日，或月份不在1-12之间）。")
-            % {"v": shown, "y": year, "m": month, "d": day}, code="invalid_date"
+            % {"v": shown, "y": year, "m": month, "d": day},
+            code="invalid_date",
         ) from None
 
 
@@ -66,7 +69,9 @@ def parse_date(value: Any) -> date | None:
     if match:
         return _make(int(match[1]), int(match[2]), int(match[3]), text)
     if _YM.match(text):
-        raise ValidationError(_("日期“%(v)s”缺少日：请填写完整的年月日。") % {"v": text} + _example(), code="incomplete")
+        raise ValidationError(
+            _("日期“%(v)s”缺少日：请填写完整的年月日。") % {"v": text} + _example(), code="incomplete"
+        )
     if _SERIAL.match(text) and len(text.split(".")[0]) <= 5:
         return from_excel_serial(float(text))  # a date column saved as its serial number (CSV from Excel)
     raise ValidationError(_("日期“%(v)s”无法识别。") % {"v": text} + _example(), code="invalid_date")

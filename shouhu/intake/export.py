@@ -83,6 +83,7 @@ def _escape_header(value: str) -> str:
 
 # ----- the watermark ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Watermark:
     username: str
@@ -110,7 +111,11 @@ class Watermark:
 
     def text(self) -> str:
         return _("%(confidential)s · 导出人：%(who)s · 单位：%(organization)s · 导出时间：%(when)s") % {
-            "confidential": CONFIDENTIAL, "who": self.who, "organization": self.organization, "when": self.when}
+            "confidential": CONFIDENTIAL,
+            "who": self.who,
+            "organization": self.organization,
+            "when": self.when,
+        }
 
     def apply(self, workbook: Workbook, sheets: Iterable[Any], *, title: str) -> None:
         confidential = str(CONFIDENTIAL)
@@ -118,7 +123,9 @@ class Watermark:
             for header in (ws.oddHeader, ws.evenHeader, ws.firstHeader):
                 header.left.text = _escape_header(_("导出人：%(who)s") % {"who": self.who[:40]})
                 header.center.text = _escape_header(confidential)
-                header.right.text = _escape_header(_("单位：%(organization)s") % {"organization": self.organization[:40]})
+                header.right.text = _escape_header(
+                    _("单位：%(organization)s") % {"organization": self.organization[:40]}
+                )
             for footer in (ws.oddFooter, ws.evenFooter, ws.firstFooter):
                 footer.left.text = _escape_header(_("导出时间：%(when)s") % {"when": self.when})
                 # Translators: &P and &N are the spreadsheet's codes for the page number and the page count.
@@ -172,8 +179,12 @@ def _notes_sheet(workbook: Workbook, watermark: Watermark, lines: list[tuple[str
     ws = workbook.create_sheet(_("说明"))
     _widths(ws, [16, 70])
     ws.append(_cells(ws, [CONFIDENTIAL], font=TITLE_FONT))
-    for label, value in [(_("导出人"), watermark.who), (_("单位"), watermark.organization),
-                         (_("导出时间"), watermark.when), *lines]:
+    for label, value in [
+        (_("导出人"), watermark.who),
+        (_("单位"), watermark.organization),
+        (_("导出时间"), watermark.when),
+        *lines,
+    ]:
         ws.append(_cells(ws, [label, value]))
     ws.append(_cells(ws, [_("提示"), _("本表含未成年人个人信息，仅限工作使用，不得外传；用毕请删除。")]))
     return ws
@@ -182,12 +193,41 @@ def _notes_sheet(workbook: Workbook, watermark: Watermark, lines: list[tuple[str
 # ----- the ledger ------------------------------------------------------------------------------
 
 LEDGER_COLUMNS: list[tuple[Any, int]] = [  # (heading, width): written for people, never read back
-    (gettext_lazy("序号"), 6), (gettext_lazy("姓名"), 10), (gettext_lazy("性别"), 6), (gettext_lazy("民族"), 8), (gettext_lazy("出生日期"), 12), (gettext_lazy("年龄"), 6), (gettext_lazy("身份证号"), 21),
-    (gettext_lazy("镇（街道）"), 12), (gettext_lazy("村（社区）"), 14), (gettext_lazy("家庭住址"), 24), (gettext_lazy("户口性质"), 10), (gettext_lazy("就学阶段"), 12), (gettext_lazy("学校"), 18),
-    (gettext_lazy("年级"), 8), (gettext_lazy("寄宿"), 6), (gettext_lazy("健康状况"), 8), (gettext_lazy("残疾类别"), 8), (gettext_lazy("残疾等级"), 8), (gettext_lazy("所患疾病"), 14),
-    (gettext_lazy("监护类型"), 14), (gettext_lazy("监护评估"), 8), (gettext_lazy("家庭经济状况"), 10), (gettext_lazy("父亲姓名"), 10), (gettext_lazy("父亲电话"), 14),
-    (gettext_lazy("母亲姓名"), 10), (gettext_lazy("母亲电话"), 14), (gettext_lazy("受委托人姓名"), 12), (gettext_lazy("受委托人关系"), 10), (gettext_lazy("受委托人电话"), 14),
-    (gettext_lazy("认定类别"), 30), (gettext_lazy("台账状态"), 8), (gettext_lazy("退出原因"), 14), (gettext_lazy("退出日期"), 12), (gettext_lazy("备注"), 30), (gettext_lazy("更新时间"), 17),
+    (gettext_lazy("序号"), 6),
+    (gettext_lazy("姓名"), 10),
+    (gettext_lazy("性别"), 6),
+    (gettext_lazy("民族"), 8),
+    (gettext_lazy("出生日期"), 12),
+    (gettext_lazy("年龄"), 6),
+    (gettext_lazy("身份证号"), 21),
+    (gettext_lazy("镇（街道）"), 12),
+    (gettext_lazy("村（社区）"), 14),
+    (gettext_lazy("家庭住址"), 24),
+    (gettext_lazy("户口性质"), 10),
+    (gettext_lazy("就学阶段"), 12),
+    (gettext_lazy("学校"), 18),
+    (gettext_lazy("年级"), 8),
+    (gettext_lazy("寄宿"), 6),
+    (gettext_lazy("健康状况"), 8),
+    (gettext_lazy("残疾类别"), 8),
+    (gettext_lazy("残疾等级"), 8),
+    (gettext_lazy("所患疾病"), 14),
+    (gettext_lazy("监护类型"), 14),
+    (gettext_lazy("监护评估"), 8),
+    (gettext_lazy("家庭经济状况"), 10),
+    (gettext_lazy("父亲姓名"), 10),
+    (gettext_lazy("父亲电话"), 14),
+    (gettext_lazy("母亲姓名"), 10),
+    (gettext_lazy("母亲电话"), 14),
+    (gettext_lazy("受委托人姓名"), 12),
+    (gettext_lazy("受委托人关系"), 10),
+    (gettext_lazy("受委托人电话"), 14),
+    (gettext_lazy("认定类别"), 30),
+    (gettext_lazy("台账状态"), 8),
+    (gettext_lazy("退出原因"), 14),
+    (gettext_lazy("退出日期"), 12),
+    (gettext_lazy("备注"), 30),
+    (gettext_lazy("更新时间"), 17),
 ]
 ALL_CATEGORY_NAMES = {**CATEGORY_NAMES, **JIANGSU_CODES}
 
@@ -200,13 +240,27 @@ def ledger_queryset(actor: Any, *, filters: LedgerFilters, query: str = "") -> Q
 
 def _with_details(qs: QuerySet[Child]) -> QuerySet[Child]:
     return qs.select_related("region", "region__parent", "household").prefetch_related(
-        Prefetch("family", queryset=FamilyMember.objects.filter(relation__in=[Relation.FATHER, Relation.MOTHER])
-                 .only("id", "child_id", "relation", "name", "phone").order_by("id"), to_attr="parents"),
-        Prefetch("entrustments", queryset=Entrustment.objects.only(
-            "id", "child_id", "carer_name", "carer_relation", "carer_phone", "since", "until").order_by("-since", "-id"),
-            to_attr="carers"),
-        Prefetch("categories", queryset=ChildCategory.objects.filter(valid_to__isnull=True)
-                 .only("id", "child_id", "code").order_by("code"), to_attr="current_categories"),
+        Prefetch(
+            "family",
+            queryset=FamilyMember.objects.filter(relation__in=[Relation.FATHER, Relation.MOTHER])
+            .only("id", "child_id", "relation", "name", "phone")
+            .order_by("id"),
+            to_attr="parents",
+        ),
+        Prefetch(
+            "entrustments",
+            queryset=Entrustment.objects.only(
+                "id", "child_id", "carer_name", "carer_relation", "carer_phone", "since", "until"
+            ).order_by("-since", "-id"),
+            to_attr="carers",
+        ),
+        Prefetch(
+            "categories",
+            queryset=ChildCategory.objects.filter(valid_to__isnull=True)
+            .only("id", "child_id", "code")
+            .order_by("code"),
+            to_attr="current_categories",
+        ),
     )
 
 
@@ -282,7 +336,12 @@ def filters_detail(filters: LedgerFilters, query: str) -> dict[str, Any]:
 
 
 def write_ledger(
-    out: IO[bytes], *, actor: Any, filters: LedgerFilters, query: str = "", unmasked: bool = False,
+    out: IO[bytes],
+    *,
+    actor: Any,
+    filters: LedgerFilters,
+    query: str = "",
+    unmasked: bool = False,
     now: datetime | None = None,
 ) -> ExportResult:
     """Write the actor's ledger list to `out` (.xlsx). `unmasked` is what the user asked for; each
@@ -308,12 +367,16 @@ def write_ledger(
         result.unmasked_rows += unmask
         ws.append(_cells(ws, ledger_row(child, number=result.rows, today=today, unmask=unmask)))
     ws.auto_filter.ref = f"A1:{get_column_letter(len(LEDGER_COLUMNS))}{result.rows + 1}"
-    notes = _notes_sheet(workbook, watermark, [
-        (_("内容"), _("儿童台账（与页面所见同一名单：同一范围、筛选和检索）")),
-        (_("筛选条件"), _describe_filters(filters, query)),
-        (_("人数"), result.rows),
-        (_("证件号、电话、住址"), _("完整显示") if result.unmasked_rows else _("已脱敏")),
-    ])
+    notes = _notes_sheet(
+        workbook,
+        watermark,
+        [
+            (_("内容"), _("儿童台账（与页面所见同一名单：同一范围、筛选和检索）")),
+            (_("筛选条件"), _describe_filters(filters, query)),
+            (_("人数"), result.rows),
+            (_("证件号、电话、住址"), _("完整显示") if result.unmasked_rows else _("已脱敏")),
+        ],
+    )
     watermark.apply(workbook, [ws, notes], title=_("儿童台账"))
     workbook.save(out)
     result.detail["masked"] = result.unmasked_rows == 0
@@ -323,10 +386,16 @@ def write_ledger(
 
 
 FILTER_LABELS = {
-    "region": gettext_lazy("地区"), "status": gettext_lazy("状态"), "age_band": gettext_lazy("年龄段"),
-    "school_stage": gettext_lazy("就学阶段"), "health": gettext_lazy("健康"),
-    "guardianship_type": gettext_lazy("监护类型"), "gender": gettext_lazy("性别"),
-    "category": gettext_lazy("认定类别"), "jiangsu": gettext_lazy("江苏分类"), "work": gettext_lazy("待处理"),
+    "region": gettext_lazy("地区"),
+    "status": gettext_lazy("状态"),
+    "age_band": gettext_lazy("年龄段"),
+    "school_stage": gettext_lazy("就学阶段"),
+    "health": gettext_lazy("健康"),
+    "guardianship_type": gettext_lazy("监护类型"),
+    "gender": gettext_lazy("性别"),
+    "category": gettext_lazy("认定类别"),
+    "jiangsu": gettext_lazy("江苏分类"),
+    "work": gettext_lazy("待处理"),
 }
 
 
@@ -355,7 +424,8 @@ def _describe_filters(filters: LedgerFilters, query: str) -> str:
         names["region"] = {filters.region: region.name if region else filters.region}
     parts = [
         f"{FILTER_LABELS[key]}={names.get(key, {}).get(value, value)}"
-        for key, value in asdict(filters).items() if value and key in FILTER_LABELS
+        for key, value in asdict(filters).items()
+        if value and key in FILTER_LABELS
     ]
     if query:
         parts.append(_("含检索"))
@@ -363,6 +433,7 @@ def _describe_filters(filters: LedgerFilters, query: str) -> str:
 
 
 # ----- the statistics tables -------------------------------------------------------------------
+
 
 @dataclass
 class Table:
@@ -401,7 +472,8 @@ def stats_tables(actor: Any, *, today: date) -> list[Table]:
     towns = [row["town"] for row in counts if row["town"] is not None]
     total = _("合计")
     by_category = Table(
-        title=_("按镇（街道）、认定类别统计"), sheet=_("镇街×类别"),
+        title=_("按镇（街道）、认定类别统计"),
+        sheet=_("镇街×类别"),
         columns=[_("在册儿童"), *(str(name) for name in TOWN_COLUMNS.values())],
         rows=[(row["town"].name if row["town"] else total, [row["active"], *row["categories"]]) for row in counts],
     )
@@ -409,8 +481,7 @@ def stats_tables(actor: Any, *, today: date) -> list[Table]:
     bands: dict[str, Q] = {}
     for low, high in AGE_BANDS.values():
         start, end = birth_range_for_age(low, high, today)
-        label = (_("%(age)d岁") % {"age": low} if low == high
-                 else _("%(low)d-%(high)d岁") % {"low": low, "high": high})
+        label = _("%(age)d岁") % {"age": low} if low == high else _("%(low)d-%(high)d岁") % {"low": low, "high": high}
         bands[label] = Q(birth_date__gte=start, birth_date__lte=end)
     bands[_("%(age)d岁及以上") % {"age": 18}] = Q(birth_date__lte=birth_range_for_age(18, 18, today)[1])
     stages = {str(label): Q(school_stage=value) for value, label in SchoolStage.choices}
@@ -437,14 +508,26 @@ def write_stats(out: IO[bytes], *, actor: Any, now: datetime | None = None) -> E
         ws.freeze_panes = "B4"
         ws.page_setup.orientation = "landscape"
         ws.append(_cells(ws, [table.title], font=TITLE_FONT))
-        ws.append(_cells(ws, [_("统计口径：在册儿童（认定类别为现行有效的认定）；截至 %(date)s；单位：人")
-                              % {"date": today.isoformat()}]))
+        ws.append(
+            _cells(
+                ws,
+                [
+                    _("统计口径：在册儿童（认定类别为现行有效的认定）；截至 %(date)s；单位：人")
+                    % {"date": today.isoformat()}
+                ],
+            )
+        )
         ws.append(_cells(ws, [_("镇（街道）"), *table.columns], font=HEADER_FONT, fill=HEADER_FILL))
         for name, numbers in table.rows:
             ws.append(_cells(ws, [name, *numbers], font=HEADER_FONT if name == total else None))
         sheets.append(ws)
-    sheets.append(_notes_sheet(workbook, watermark, [
-        (_("内容"), _("统计报表：%(tables)s") % {"tables": "、".join(t.title for t in tables)})]))
+    sheets.append(
+        _notes_sheet(
+            workbook,
+            watermark,
+            [(_("内容"), _("统计报表：%(tables)s") % {"tables": "、".join(t.title for t in tables)})],
+        )
+    )
     watermark.apply(workbook, sheets, title=_("困境儿童统计报表"))
     workbook.save(out)
     return ExportResult(kind="stats", rows=len(tables[0].rows) - 1, detail={"tables": len(tables), "masked": True})
@@ -452,9 +535,16 @@ def write_stats(out: IO[bytes], *, actor: Any, now: datetime | None = None) -> E
 
 # ----- audited entry points (views and the command) ---------------------------------------------
 
+
 def export_ledger(
-    out: IO[bytes], *, actor: Any, filters: LedgerFilters, query: str = "", unmasked: bool = False,
-    request: HttpRequest | None = None, via: str = "web",
+    out: IO[bytes],
+    *,
+    actor: Any,
+    filters: LedgerFilters,
+    query: str = "",
+    unmasked: bool = False,
+    request: HttpRequest | None = None,
+    via: str = "web",
 ) -> ExportResult:
     result = write_ledger(out, actor=actor, filters=filters, query=query, unmasked=unmasked)
     _audit(actor=actor, result=result, request=request, via=via)
@@ -468,5 +558,10 @@ def export_stats(out: IO[bytes], *, actor: Any, request: HttpRequest | None = No
 
 
 def _audit(*, actor: Any, result: ExportResult, request: HttpRequest | None, via: str) -> None:
-    record(actor=actor, action=Action.EXPORT, object_type="child" if result.kind == "ledger" else "stats",
-           request=request, detail={"kind": result.kind, "rows": result.rows, "via": via, **result.detail})
+    record(
+        actor=actor,
+        action=Action.EXPORT,
+        object_type="child" if result.kind == "ledger" else "stats",
+        request=request,
+        detail={"kind": result.kind, "rows": result.rows, "via": via, **result.detail},
+    )

@@ -87,8 +87,11 @@ class JobProgress:
 def progress_of(imp: SurveyImport) -> JobProgress:
     data = HUEY.get(_key(imp.pk, imp.attempts, "progress"), peek=True) or {}
     beat = HUEY.get(_key(imp.pk, imp.attempts, "beat"), peek=True)
-    return JobProgress(done=int(data.get("done", 0)), estimate=int(data.get("estimate", 0)),
-                       beat=float(beat) if beat is not None else None)
+    return JobProgress(
+        done=int(data.get("done", 0)),
+        estimate=int(data.get("estimate", 0)),
+        beat=float(beat) if beat is not None else None,
+    )
 
 
 def is_stale(imp: SurveyImport, progress: JobProgress | None = None, *, now: float | None = None) -> bool:
@@ -154,12 +157,18 @@ def preview_result(preview: Preview) -> dict[str, Any]:
         "counts": preview.summary(),
         "ok": preview.ok,
         "warnings": [str(w) for w in preview.warnings],
-        "errors": [{"row": e.row, "column": str(e.column), "message": str(e.message)}
-                   for e in preview.errors[:ERRORS_KEPT]],
+        "errors": [
+            {"row": e.row, "column": str(e.column), "message": str(e.message)} for e in preview.errors[:ERRORS_KEPT]
+        ],
         "errors_total": len(preview.errors),
-        "changed": [{"row": row.row, "name": row.name,
-                     "diffs": [{"label": str(d.label), "old": str(d.old), "new": str(d.new)} for d in row.diffs]}
-                    for row in changed[:CHANGED_KEPT]],
+        "changed": [
+            {
+                "row": row.row,
+                "name": row.name,
+                "diffs": [{"label": str(d.label), "old": str(d.old), "new": str(d.new)} for d in row.diffs],
+            }
+            for row in changed[:CHANGED_KEPT]
+        ],
         "changed_total": len(changed),
         "children": [str(row.existing_child_id) for row in changed[:CHANGED_KEPT] if row.existing_child_id],
     }
@@ -181,10 +190,17 @@ def start_check(*, actor: Any, data: bytes, filename: str) -> SurveyImport:
         Q(imported_by=actor) | Q(created_at__lt=now - timedelta(seconds=PREVIEW_KEPT_SECONDS)),
         state__in=UNCONFIRMED_STATES,
     ).delete()
-    imp = SurveyImport(filename=filename[-255:], sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                       format=_format_of(filename), imported_by=actor,
-                       organization=getattr(actor, "organization", None), state=ImportState.CHECKING,
-                       attempts=1, queued_at=now)
+    imp = SurveyImport(
+        filename=filename[-255:],
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        format=_format_of(filename),
+        imported_by=actor,
+        organization=getattr(actor, "organization", None),
+        state=ImportState.CHECKING,
+        attempts=1,
+        queued_at=now,
+    )
     imp.set_file(data)
     imp.full_clean()
     imp.save()
@@ -197,8 +213,13 @@ def start_commit(*, actor: Any, imp: SurveyImport) -> bool:
     False when someone (a second click) got there first."""
     attempt = imp.attempts + 1
     moved = SurveyImport.objects.filter(pk=imp.pk, state=ImportState.PREVIEWED, imported_by=actor).update(
-        state=ImportState.COMMITTING, attempts=attempt, queued_at=timezone.now(), started_at=None,
-        finished_at=None, job_error="")
+        state=ImportState.COMMITTING,
+        attempts=attempt,
+        queued_at=timezone.now(),
+        started_at=None,
+        finished_at=None,
+        job_error="",
+    )
     if not moved:
         return False
     commit_import(imp.pk, attempt)
@@ -209,8 +230,12 @@ def restart_import(*, actor: Any, imp: SurveyImport) -> bool:
     """Start a running import again whose worker died (or failed unexpectedly). False when it is
     not running, or still alive."""
     with transaction.atomic():
-        locked = SurveyImport.objects.select_for_update().defer("file").filter(
-            pk=imp.pk, imported_by=actor, state__in=RUNNING_STATES).first()
+        locked = (
+            SurveyImport.objects.select_for_update()
+            .defer("file")
+            .filter(pk=imp.pk, imported_by=actor, state__in=RUNNING_STATES)
+            .first()
+        )
         if locked is None or not (locked.job_error or is_stale(locked)):
             return False
         locked.attempts += 1
@@ -227,21 +252,27 @@ def restart_import(*, actor: Any, imp: SurveyImport) -> bool:
 
 def _claim(import_id: int, state: str, attempt: int) -> SurveyImport | None:
     """Take the row for this attempt; only one worker can (a conditional UPDATE)."""
-    won = SurveyImport.objects.filter(pk=import_id, state=state, attempts=attempt, started_at__isnull=True,
-                                      job_error="").update(started_at=timezone.now())
+    won = SurveyImport.objects.filter(
+        pk=import_id, state=state, attempts=attempt, started_at__isnull=True, job_error=""
+    ).update(started_at=timezone.now())
     if not won:
         logger.info("import %s attempt %s: not claimed (superseded, taken or gone)", import_id, attempt)
         return None
     return SurveyImport.objects.select_related("imported_by").get(pk=import_id)
 
 
-def _finish(import_id: int, attempt: int, states: tuple[str, ...], *, result: dict[str, Any] | None = None,
-            **fields: Any) -> None:
+def _finish(
+    import_id: int, attempt: int, states: tuple[str, ...], *, result: dict[str, Any] | None = None, **fields: Any
+) -> None:
     """Record the end of an attempt on its row, if the row is still this attempt's."""
     with transaction.atomic():
         # The kept file is neither decrypted nor written again (20 MB for a 100,000-row sheet).
-        imp = SurveyImport.objects.select_for_update().defer("file").filter(
-            pk=import_id, attempts=attempt, state__in=states).first()
+        imp = (
+            SurveyImport.objects.select_for_update()
+            .defer("file")
+            .filter(pk=import_id, attempts=attempt, state__in=states)
+            .first()
+        )
         if imp is None:
             return
         for name, value in fields.items():
@@ -269,8 +300,12 @@ def check_import(import_id: int, attempt: int) -> None:
         try:
             if imp.imported_by is None:
                 raise PermissionDenied(_("上传文件的账号已不存在。"))
-            preview = preview_import(actor=imp.imported_by, source=imp.file_bytes(), filename=imp.filename,
-                                     progress=_reporter(import_id, attempt))
+            preview = preview_import(
+                actor=imp.imported_by,
+                source=imp.file_bytes(),
+                filename=imp.filename,
+                progress=_reporter(import_id, attempt),
+            )
         except (r.SurveyFileError, PermissionDenied) as exc:
             _finish(import_id, attempt, running, state=ImportState.FAILED, job_error=str(exc))
             return
@@ -278,8 +313,16 @@ def check_import(import_id: int, attempt: int) -> None:
             logger.exception("import %s: the check failed", import_id)
             _finish(import_id, attempt, running, job_error=_unexpected())
             return
-        _finish(import_id, attempt, running, result=preview_result(preview), state=ImportState.PREVIEWED,
-                counts=preview.summary(), sha256=preview.sha256, format=preview.format[:10])
+        _finish(
+            import_id,
+            attempt,
+            running,
+            result=preview_result(preview),
+            state=ImportState.PREVIEWED,
+            counts=preview.summary(),
+            sha256=preview.sha256,
+            format=preview.format[:10],
+        )
 
 
 @db_task(retries=2, retry_delay=60)
@@ -290,9 +333,11 @@ def evaluate_import(import_id: int) -> dict[str, int]:
     from shouhu.intake.models import ItemAction, SurveyImportItem
     from shouhu.policy.services import reevaluate_children
 
-    ids = (SurveyImportItem.objects.filter(survey_import_id=import_id, action=ItemAction.CREATED,
-                                           child__isnull=False)
-           .order_by("pk").values_list("child_id", flat=True))
+    ids = (
+        SurveyImportItem.objects.filter(survey_import_id=import_id, action=ItemAction.CREATED, child__isnull=False)
+        .order_by("pk")
+        .values_list("child_id", flat=True)
+    )
     counts = {"children": 0, "changed": 0}
     batch: list[UUID] = []
     for child_id in ids.iterator(chunk_size=EVALUATION_BATCH):
@@ -330,11 +375,21 @@ def commit_import(import_id: int, attempt: int) -> None:
         try:
             if imp.imported_by is None:
                 raise PermissionDenied(_("上传文件的账号已不存在。"))
-            done = import_commit(actor=imp.imported_by, source=imp.file_bytes(), filename=imp.filename,
-                                 progress=_reporter(import_id, attempt), into=imp)
+            done = import_commit(
+                actor=imp.imported_by,
+                source=imp.file_bytes(),
+                filename=imp.filename,
+                progress=_reporter(import_id, attempt),
+                into=imp,
+            )
         except (r.SurveyFileError, ValidationError, StaleEdit, PermissionDenied) as exc:
-            _finish(import_id, attempt, (ImportState.COMMITTING,), state=ImportState.FAILED,
-                    job_error=_("导入未完成，台账没有任何改动：%(e)s") % {"e": _error_text(exc)})
+            _finish(
+                import_id,
+                attempt,
+                (ImportState.COMMITTING,),
+                state=ImportState.FAILED,
+                job_error=_("导入未完成，台账没有任何改动：%(e)s") % {"e": _error_text(exc)},
+            )
             return
         except Exception:
             logger.exception("import %s: the commit failed", import_id)

@@ -46,18 +46,26 @@ class SurveyImport(models.Model):
     format = models.CharField(_("文件格式"), max_length=10)
     # The uploaded bytes, encrypted (shouhu.lib.crypto.encrypt_bytes): use `set_file` / `file_bytes()`.
     file = EncryptedBinaryField(_("文件内容"), blank=True, default=b"")
-    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                    related_name="+", verbose_name=_("导入人"))
-    organization = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+", verbose_name=_("单位"))
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("导入人")
+    )
+    organization = models.ForeignKey(
+        "org.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("单位")
+    )
     created_at = models.DateTimeField(_("导入时间"), auto_now_add=True)
     state = models.CharField(_("状态"), max_length=10, choices=ImportState.choices)
     # {"new", "changed", "unchanged", "invalid", "not_applied"} and "not_applied_rows": [{"row", "columns"}]
     counts = models.JSONField(_("统计"), default=dict, blank=True)
     committed_at = models.DateTimeField(_("提交时间"), null=True, blank=True)
     undone_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
-    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+", verbose_name=_("撤销人"))
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("撤销人"),
+    )
     # The background flow (shouhu.intake.jobs). `result`: the stored preview as JSON, encrypted (it
     # holds masked ledger values): see `set_result`. `job_error`: why the file as a whole could not
     # be checked or imported (Chinese). The current attempt was queued at `queued_at`, taken by a

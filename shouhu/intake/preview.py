@@ -97,8 +97,13 @@ class Preview:
         return dict(self.counts)
 
 
-def preview_import(*, actor: Any, source: str | os.PathLike[str] | bytes | IO[bytes], filename: str = "",
-                   progress: r.Progress | None = None) -> Preview:
+def preview_import(
+    *,
+    actor: Any,
+    source: str | os.PathLike[str] | bytes | IO[bytes],
+    filename: str = "",
+    progress: r.Progress | None = None,
+) -> Preview:
     """Read, validate and compare every row of a survey file with the ledger; write nothing.
 
     `progress(rows_done, rows_estimate)` is called after every batch of BATCH rows.
@@ -115,8 +120,14 @@ def preview_import(*, actor: Any, source: str | os.PathLike[str] | bytes | IO[by
 
 
 def new_preview(reader: r.SurveyReader, data: bytes) -> Preview:
-    return Preview(filename=reader.filename, format=reader.format, sha256=hashlib.sha256(data).hexdigest(),
-                   sheet=reader.header.sheet, header_row=reader.header.row, warnings=reader.header.warnings())
+    return Preview(
+        filename=reader.filename,
+        format=reader.format,
+        sha256=hashlib.sha256(data).hexdigest(),
+        sheet=reader.header.sheet,
+        header_row=reader.header.row,
+        warnings=reader.header.warnings(),
+    )
 
 
 @dataclass
@@ -129,8 +140,9 @@ class Classified:
     child: m.Child | None = None  # the ledger's child with household, family and carers (changed/unchanged)
 
 
-def classify(actor: Any, reader: r.SurveyReader, *, progress: r.Progress | None = None,
-             batch: int = BATCH) -> Iterator[list[Classified]]:
+def classify(
+    actor: Any, reader: r.SurveyReader, *, progress: r.Progress | None = None, batch: int = BATCH
+) -> Iterator[list[Classified]]:
     """The rows of the file in batches, each validated (one RowValidator for the whole file, so an
     ID number twice in the file is flagged) and classified: the ledger is read for a batch at a
     time — the children with the batch's ID numbers, then those children with their families — so
@@ -151,8 +163,12 @@ def classify(actor: Any, reader: r.SurveyReader, *, progress: r.Progress | None 
             elif result.existing_child_id is None:
                 item = PreviewRow(row=raw.row, status=NEW, name=result.child.get("name") or name)
             else:
-                item = PreviewRow(row=raw.row, status=UNCHANGED, name=result.child.get("name") or name,
-                                  existing_child_id=result.existing_child_id)
+                item = PreviewRow(
+                    row=raw.row,
+                    status=UNCHANGED,
+                    name=result.child.get("name") or name,
+                    existing_child_id=result.existing_child_id,
+                )
             out.append(Classified(raw=raw, result=result, item=item))
         known = [c for c in out if c.item.status == UNCHANGED]
         children = differ.load([c.result.existing_child_id for c in known]) if known else {}
@@ -183,34 +199,72 @@ def classify(actor: Any, reader: r.SurveyReader, *, progress: r.Progress | None 
 # -- comparing ---------------------------------------------------------------------------------------------------
 
 # Column key -> Child field.
-_CHILD = {key: key for key in (
-    "name", "id_number", "gender", "birth_date", "ethnicity", "hukou_registered", "hukou_type", "hukou_place",
-    "health", "disability_type", "disability_grade", "illness", "school_stage", "school_name", "grade", "boarding",
-    "lives_with_parents", "guardianship_type", "guardianship_assessment", "note")}
+_CHILD = {
+    key: key
+    for key in (
+        "name",
+        "id_number",
+        "gender",
+        "birth_date",
+        "ethnicity",
+        "hukou_registered",
+        "hukou_type",
+        "hukou_place",
+        "health",
+        "disability_type",
+        "disability_grade",
+        "illness",
+        "school_stage",
+        "school_name",
+        "grade",
+        "boarding",
+        "lives_with_parents",
+        "guardianship_type",
+        "guardianship_assessment",
+        "note",
+    )
+}
 _HOUSEHOLD = {key: key for key in ("address", "economic_status", "housing", "income_sources", "assistance_received")}
 _ENTRUSTMENT = {
-    "carer_name": "carer_name", "carer_relation": "carer_relation", "carer_id_number": "carer_id_number",
-    "carer_phone": "carer_phone", "carer_birth_date": "carer_birth_date", "carer_since": "since",
-    "carer_agreement_signed": "agreement_signed", "carer_agreement_date": "agreement_date",
+    "carer_name": "carer_name",
+    "carer_relation": "carer_relation",
+    "carer_id_number": "carer_id_number",
+    "carer_phone": "carer_phone",
+    "carer_birth_date": "carer_birth_date",
+    "carer_since": "since",
+    "carer_agreement_signed": "agreement_signed",
+    "carer_agreement_date": "agreement_date",
 }
 _MEMBER_FIELDS = ("name", "id_number", "birth_date", "phone", "work_place", "capacity")
 _MEMBER_PREFIXES = ("father", "mother", "grandfather_p", "grandmother_p", "grandfather_m", "grandmother_m")
 
 # Column key -> the codes' Chinese labels (lazy: rendered by str() in the active language).
 _LABELS: dict[str, dict[str, StrOrPromise]] = {
-    "gender": dict(m.Gender.choices), "hukou_type": dict(m.HukouType.choices), "health": dict(m.Health.choices),
-    "disability_type": dict(m.DisabilityType.choices), "school_stage": dict(m.SchoolStage.choices),
+    "gender": dict(m.Gender.choices),
+    "hukou_type": dict(m.HukouType.choices),
+    "health": dict(m.Health.choices),
+    "disability_type": dict(m.DisabilityType.choices),
+    "school_stage": dict(m.SchoolStage.choices),
     "guardianship_type": dict(m.GuardianshipType.choices),
     "guardianship_assessment": dict(m.GuardianshipAssessment.choices),
-    "economic_status": dict(m.EconomicStatus.choices), "carer_relation": dict(m.Relation.choices),
-    "income_sources": dict(m.INCOME_SOURCES), "assistance_received": dict(m.ASSISTANCE_KINDS),
-    "father_capacity": dict(m.Capacity.choices), "mother_capacity": dict(m.Capacity.choices),
-    "father_situation": dict(m.SituationKind.choices), "mother_situation": dict(m.SituationKind.choices),
+    "economic_status": dict(m.EconomicStatus.choices),
+    "carer_relation": dict(m.Relation.choices),
+    "income_sources": dict(m.INCOME_SOURCES),
+    "assistance_received": dict(m.ASSISTANCE_KINDS),
+    "father_capacity": dict(m.Capacity.choices),
+    "mother_capacity": dict(m.Capacity.choices),
+    "father_situation": dict(m.SituationKind.choices),
+    "mother_situation": dict(m.SituationKind.choices),
 }
 _MASKS: dict[str, Callable[[str], str]] = {
-    "id_number": mask_id_number, "father_id_number": mask_id_number, "mother_id_number": mask_id_number,
-    "carer_id_number": mask_id_number, "father_phone": mask_phone, "mother_phone": mask_phone,
-    "carer_phone": mask_phone, "address": mask_address,
+    "id_number": mask_id_number,
+    "father_id_number": mask_id_number,
+    "mother_id_number": mask_id_number,
+    "carer_id_number": mask_id_number,
+    "father_phone": mask_phone,
+    "mother_phone": mask_phone,
+    "carer_phone": mask_phone,
+    "address": mask_address,
 }
 
 
@@ -247,7 +301,9 @@ def display(key: str, value: Any, *, restricted: frozenset[str] = frozenset()) -
         return str(_("是") if value else _("否"))
     if kind == Kind.GRADE:
         grade = int(value)
-        return cols.GRADE_OPTIONS[grade - 1] if 1 <= grade <= len(cols.GRADE_OPTIONS) else str(_("%(g)d级")) % {"g": grade}
+        return (
+            cols.GRADE_OPTIONS[grade - 1] if 1 <= grade <= len(cols.GRADE_OPTIONS) else str(_("%(g)d级")) % {"g": grade}
+        )
     if isinstance(value, date):
         return value.isoformat()
     return str(labels.get(value, value))
@@ -265,8 +321,11 @@ class _Differ:
 
     def load(self, pks: list[Any]) -> dict[Any, m.Child]:
         """The children with their household, family (with situations) and entrustments: four queries."""
-        qs = (m.Child.objects.filter(pk__in=set(pks)).select_related("household", "region")
-              .prefetch_related("family__situations", "entrustments"))
+        qs = (
+            m.Child.objects.filter(pk__in=set(pks))
+            .select_related("household", "region")
+            .prefetch_related("family__situations", "entrustments")
+        )
         return {child.pk: child for child in qs}
 
     def _current_entrustment(self, child: m.Child) -> m.Entrustment | None:
@@ -285,16 +344,20 @@ class _Differ:
 
         def add(key: str, old: Any, new: Any, *, old_restricted: frozenset[str] = frozenset()) -> None:
             if not _same(old, new):
-                diffs.append(FieldDiff(cols.BY_KEY[key].header, display(key, old, restricted=old_restricted),
-                                       display(key, new)))
+                diffs.append(
+                    FieldDiff(cols.BY_KEY[key].header, display(key, old, restricted=old_restricted), display(key, new))
+                )
 
         # The child.
         if "region" in present or "region_code" in present:
             key = "region_code" if "region_code" in present else "region"
             new_region = result.child.get("region")
             if _norm(child.region) != _norm(new_region):
-                diffs.append(FieldDiff(cols.BY_KEY["region"].header, display("region", child.region),
-                                       display("region", new_region)))
+                diffs.append(
+                    FieldDiff(
+                        cols.BY_KEY["region"].header, display("region", child.region), display("region", new_region)
+                    )
+                )
         for key, name in _CHILD.items():
             if key in present:
                 add(key, getattr(child, name), result.child.get(name))
@@ -325,8 +388,12 @@ class _Differ:
             new_situations = new.get("situations") or []
             key = f"{prefix}_situation"
             if key in present:
-                add(key, [s.kind for s in situations], [s["kind"] for s in new_situations],
-                    old_restricted=self.restricted)
+                add(
+                    key,
+                    [s.kind for s in situations],
+                    [s["kind"] for s in new_situations],
+                    old_restricted=self.restricted,
+                )
             key = f"{prefix}_situation_since"
             if key in present:
                 old_since = min((s.since for s in situations if s.since), default=None)
@@ -335,8 +402,9 @@ class _Differ:
             key = f"{prefix}_disability_grade"
             if key in present:
                 old_grade = next((s.disability_grade for s in situations if s.kind == "severe_disability"), None)
-                new_grade = next((s.get("disability_grade") for s in new_situations
-                                  if s["kind"] == "severe_disability"), None)
+                new_grade = next(
+                    (s.get("disability_grade") for s in new_situations if s["kind"] == "severe_disability"), None
+                )
                 add(key, old_grade, new_grade)
 
         # The current entrustment.

@@ -105,15 +105,16 @@ class Header:
         if self.unknown:
             out.append(_("以下列无法识别，已忽略：%(c)s。") % {"c": "、".join(c.name() for c in self.unknown)})
         if self.duplicates:
-            out.append(_("以下列与前面的列重复，已忽略：%(c)s。") % {
-                "c": "、".join(c.name() for c in self.duplicates)})
+            out.append(_("以下列与前面的列重复，已忽略：%(c)s。") % {"c": "、".join(c.name() for c in self.duplicates)})
         return out
 
 
 @dataclass
 class RawRow:
     row: int  # 1-based row number in the sheet, as Excel shows it
-    values: dict[str, Any]  # column key -> the cell as read (str, float, int, bool, date, datetime; "" or None when empty)
+    values: dict[
+        str, Any
+    ]  # column key -> the cell as read (str, float, int, bool, date, datetime; "" or None when empty)
     header: Header = field(repr=False)
 
 
@@ -216,7 +217,9 @@ def _too_big() -> str:
 
 
 def _not_a_sheet() -> str:
-    return _("文件不是有效的Excel表格或CSV文件（可能是其他类型的文件改了扩展名），请在Excel中打开后另存为 .xlsx 再上传。")
+    return _(
+        "文件不是有效的Excel表格或CSV文件（可能是其他类型的文件改了扩展名），请在Excel中打开后另存为 .xlsx 再上传。"
+    )
 
 
 def _detect_format(data: bytes, filename: str) -> str:
@@ -236,7 +239,9 @@ def _detect_format(data: bytes, filename: str) -> str:
 
 
 def _encrypted() -> str:
-    return _("文件设置了打开密码，无法读取：请在Excel中打开，通过“文件—信息—保护工作簿—用密码进行加密”清除密码后另存再上传。")
+    return _(
+        "文件设置了打开密码，无法读取：请在Excel中打开，通过“文件—信息—保护工作簿—用密码进行加密”清除密码后另存再上传。"
+    )
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -283,11 +288,14 @@ def _bomb_ratio(size: int, compressed: int) -> bool:
 
 
 def _bomb() -> str:
-    return _("文件解压后过大（超过%(n)d MB）或压缩比异常，疑似恶意文件，已拒绝读取。如确为正常表格，请拆分后再上传。") % {
-        "n": MAX_UNCOMPRESSED_BYTES // (1024 * 1024)}
+    return _(
+        "文件解压后过大（超过%(n)d MB）或压缩比异常，疑似恶意文件，已拒绝读取。如确为正常表格，请拆分后再上传。"
+    ) % {"n": MAX_UNCOMPRESSED_BYTES // (1024 * 1024)}
 
 
-def _open_workbook(data: bytes, fmt: str) -> tuple[Header, Iterator[tuple[int, list[Any]]], list[tuple[int, list[Any]]], str, Callable[[], int]]:
+def _open_workbook(
+    data: bytes, fmt: str
+) -> tuple[Header, Iterator[tuple[int, list[Any]]], list[tuple[int, list[Any]]], str, Callable[[], int]]:
     """The header of the first visible sheet that has one, the rows after it, and a function giving
     the rows the sheet has, roughly (the progress bar's denominator). An .xlsx is streamed
     (shouhu.intake.xlsx: the sheet is never held whole); an .xls, at most 65,536 rows by its
@@ -307,7 +315,11 @@ def _open_workbook(data: bytes, fmt: str) -> tuple[Header, Iterator[tuple[int, l
     first_error: SurveyFileError | None = None
     try:
         metas = workbook.sheets_metadata
-        names = [meta.name for meta in metas if str(meta.visible).endswith("Visible") and "worksheet" in str(meta.typ).lower()]
+        names = [
+            meta.name
+            for meta in metas
+            if str(meta.visible).endswith("Visible") and "worksheet" in str(meta.typ).lower()
+        ]
         names = names or list(workbook.sheet_names)
         for name in names:
             try:
@@ -337,7 +349,9 @@ def _too_many_rows() -> str:
     return _("文件超过%(n)d行，请拆分成几个文件分别导入。") % {"n": MAX_ROWS}
 
 
-def _open_xlsx(data: bytes) -> tuple[Header, Iterator[tuple[int, list[Any]]], list[tuple[int, list[Any]]], str, Callable[[], int]]:
+def _open_xlsx(
+    data: bytes,
+) -> tuple[Header, Iterator[tuple[int, list[Any]]], list[tuple[int, list[Any]]], str, Callable[[], int]]:
     from shouhu.intake import xlsx
 
     try:
@@ -406,7 +420,11 @@ def _sheet_rows(sheet: Any, row0: int, col0: int) -> Iterator[tuple[int, list[An
 def _csv_encoding(data: bytes) -> tuple[str, int]:
     """The CSV's encoding and the length of its byte-order mark. The whole file is checked to
     decode, a chunk at a time, without keeping the text."""
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
         if data.startswith(bom) and _decodes(data, len(bom), encoding):
             return encoding, len(bom)
     for encoding in ("utf-8", "gb18030"):
@@ -420,7 +438,7 @@ def _decodes(data: bytes, start: int, encoding: str) -> bool:
     view = memoryview(data)
     try:
         for offset in range(start, len(data), 1 << 20):
-            decoder.decode(view[offset:offset + (1 << 20)])
+            decoder.decode(view[offset : offset + (1 << 20)])
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
@@ -430,7 +448,7 @@ def _decodes(data: bytes, start: int, encoding: str) -> bool:
 def _csv_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
     """The CSV's rows, decoded as they are read (the text of the whole file is never held)."""
     encoding, skip = _csv_encoding(data)
-    sample = data[skip:skip + 8192].decode(encoding, errors="ignore")
+    sample = data[skip : skip + 8192].decode(encoding, errors="ignore")
     delimiter = ","
     first_lines = sample.splitlines()[:HEADER_SEARCH_ROWS]
     counts = {d: sum(line.count(d) for line in first_lines) for d in (",", "\t", ";")}
@@ -513,7 +531,9 @@ def _score(matched: list[tuple[str, str | None]]) -> int:
     return len(keys)
 
 
-def _find_header(grid: Iterator[tuple[int, list[Any]]], sheet: str, _offset: int) -> tuple[Header, list[tuple[int, list[Any]]]]:
+def _find_header(
+    grid: Iterator[tuple[int, list[Any]]], sheet: str, _offset: int
+) -> tuple[Header, list[tuple[int, list[Any]]]]:
     """Look at the first rows for the header; return it and the rows read past it (to yield first)."""
     head: list[tuple[int, list[Any]]] = []
     for item in grid:
@@ -531,8 +551,11 @@ def _find_header(grid: Iterator[tuple[int, list[Any]]], sheet: str, _offset: int
                 best = (score, i, matched)
     if best is None:
         raise SurveyFileError(
-            _("在工作表“%(s)s”的前%(n)d行中没有找到表头：表头至少应包含“姓名”和“身份证号”两列。"
-              "建议下载本系统的模板填写。") % {"s": sheet, "n": HEADER_SEARCH_ROWS}
+            _(
+                "在工作表“%(s)s”的前%(n)d行中没有找到表头：表头至少应包含“姓名”和“身份证号”两列。"
+                "建议下载本系统的模板填写。"
+            )
+            % {"s": sheet, "n": HEADER_SEARCH_ROWS}
         )
     _score_value, index, matched = best
     columns: list[SourceColumn] = []
@@ -551,9 +574,10 @@ def _find_header(grid: Iterator[tuple[int, list[Any]]], sheet: str, _offset: int
             duplicates.append(column)
         else:
             by_key[key] = column
-    header = Header(sheet=sheet, row=head[index][0], columns=columns, by_key=by_key, unknown=unknown,
-                    duplicates=duplicates)
-    return header, head[index + 1:]
+    header = Header(
+        sheet=sheet, row=head[index][0], columns=columns, by_key=by_key, unknown=unknown, duplicates=duplicates
+    )
+    return header, head[index + 1 :]
 
 
 # -- validating ----------------------------------------------------------------------------------------------------
@@ -570,7 +594,10 @@ class CellError:
     def __str__(self) -> str:
         if self.column:
             return _("第%(row)d行“%(column)s”：%(message)s") % {
-                "row": self.row, "column": self.column, "message": self.message}
+                "row": self.row,
+                "column": self.column,
+                "message": self.message,
+            }
         return _("第%(row)d行：%(message)s") % {"row": self.row, "message": self.message}
 
 
@@ -594,25 +621,45 @@ class RowResult:
 
     def create_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `services.child_create` (add actor= and request=)."""
-        return {"data": self.child, "household": self.household, "members": self.members,
-                "entrustment": self.entrustment}
+        return {
+            "data": self.child,
+            "household": self.household,
+            "members": self.members,
+            "entrustment": self.entrustment,
+        }
 
 
 _SCI = re.compile(r"^[0-9.]+E\+?\d+$", re.IGNORECASE)
 _SPLIT = re.compile(r"[、,，;；/／\s]+")
 
 # Parent situations after which, unless the sheet says otherwise, the parent cannot act as guardian.
-_INCAPACITATING = frozenset({
-    "severe_disability", "serious_illness", "imprisoned", "drug_rehab", "restricted_liberty", "lost_contact",
-    "deceased", "declared_missing", "guardianship_revoked", "deported", "no_capacity",
-})
+_INCAPACITATING = frozenset(
+    {
+        "severe_disability",
+        "serious_illness",
+        "imprisoned",
+        "drug_rehab",
+        "restricted_liberty",
+        "lost_contact",
+        "deceased",
+        "declared_missing",
+        "guardianship_revoked",
+        "deported",
+        "no_capacity",
+    }
+)
 _PARENTS = (("father", "father"), ("mother", "mother"))
 _GRANDPARENTS = ("grandfather_p", "grandmother_p", "grandfather_m", "grandmother_m")
 _HOUSEHOLD_KEYS = ("address", "economic_status", "housing", "income_sources", "assistance_received")
 _CARER_FIELDS = {
-    "carer_name": "carer_name", "carer_relation": "carer_relation", "carer_id_number": "carer_id_number",
-    "carer_phone": "carer_phone", "carer_birth_date": "carer_birth_date", "since": "carer_since",
-    "agreement_signed": "carer_agreement_signed", "agreement_date": "carer_agreement_date",
+    "carer_name": "carer_name",
+    "carer_relation": "carer_relation",
+    "carer_id_number": "carer_id_number",
+    "carer_phone": "carer_phone",
+    "carer_birth_date": "carer_birth_date",
+    "since": "carer_since",
+    "agreement_signed": "carer_agreement_signed",
+    "agreement_date": "carer_agreement_date",
 }
 
 
@@ -645,7 +692,7 @@ class SeenIds:
     def _find(self, key: bytes) -> int:
         mask, width, keys, rows = self._slots - 1, self._WIDTH, self._keys, self._rows
         slot = int.from_bytes(key[:8], "little") & mask
-        while rows[slot] and keys[slot * width:(slot + 1) * width] != key:
+        while rows[slot] and keys[slot * width : (slot + 1) * width] != key:
             slot = (slot + 1) & mask
         return slot
 
@@ -659,7 +706,7 @@ class SeenIds:
         slot = self._find(key)
         if self._rows[slot]:
             return
-        self._keys[slot * self._WIDTH:(slot + 1) * self._WIDTH] = key
+        self._keys[slot * self._WIDTH : (slot + 1) * self._WIDTH] = key
         self._rows[slot] = row
         self._count += 1
         if 2 * self._count > self._slots:
@@ -672,9 +719,9 @@ class SeenIds:
         self._rows = array("I", bytes(4 * self._slots))
         for slot, row in enumerate(old_rows):
             if row:
-                key = bytes(old_keys[slot * width:(slot + 1) * width])
+                key = bytes(old_keys[slot * width : (slot + 1) * width])
                 new = self._find(key)
-                self._keys[new * width:(new + 1) * width] = key
+                self._keys[new * width : (new + 1) * width] = key
                 self._rows[new] = row
 
 
@@ -700,9 +747,16 @@ class RowValidator:
 
         form = self._forms.get(kind)
         if form is None:
-            form = (f.ChildForm(None, actor=self.actor) if kind == "child" else {
-                "household": f.HouseholdForm, "member": f.FamilyMemberForm, "situation": f.SituationForm,
-                "entrustment": f.EntrustmentForm}[kind]())
+            form = (
+                f.ChildForm(None, actor=self.actor)
+                if kind == "child"
+                else {
+                    "household": f.HouseholdForm,
+                    "member": f.FamilyMemberForm,
+                    "situation": f.SituationForm,
+                    "entrustment": f.EntrustmentForm,
+                }[kind]()
+            )
             form.in_bulk = True
             self._forms[kind] = form
         form.rebind(data, instance=instance)
@@ -769,8 +823,13 @@ class RowValidator:
                 return None, _("区划代码“%(v)s”不存在，请核对。") % {"v": compact}
             if region.level != RegionLevel.VILLAGE:
                 return None, _("区划代码“%(v)s”是%(n)s，不是村（社区），请填写村（社区）的12位代码。") % {
-                    "v": compact, "n": region.name}
-            return None, _("村（社区）“%(n)s”（%(v)s）不在您的管辖范围内，不能导入。") % {"n": region.name, "v": compact}
+                    "v": compact,
+                    "n": region.name,
+                }
+            return None, _("村（社区）“%(n)s”（%(v)s）不在您的管辖范围内，不能导入。") % {
+                "n": region.name,
+                "v": compact,
+            }
         if re.fullmatch(r"\d+", compact):
             return None, _("区划代码“%(v)s”应为12位数字。") % {"v": compact}
         found = self._by_name.get(cols.value_key(text)) or self._by_name.get(cols.value_key(_strip_committee(text)))
@@ -782,7 +841,9 @@ class RowValidator:
             return None, _("找不到村（社区）“%(v)s”：请填写本系统中的村（社区）名称或12位区划代码。") % {"v": text}
         if len({r.code for r in found}) > 1:
             return None, _("有多个名为“%(v)s”的村（社区）（%(c)s），请在“村（社区）代码”列填写12位区划代码。") % {
-                "v": text, "c": "、".join(f"{r.parent.name if r.parent else ''}{r.name} {r.code}" for r in found)}
+                "v": text,
+                "c": "、".join(f"{r.parent.name if r.parent else ''}{r.name} {r.code}" for r in found),
+            }
         return found[0].code, None
 
     def default_region(self) -> str | None:
@@ -794,6 +855,7 @@ class RowValidator:
     # a row ---------------------------------------------------------------------------------------
     def validate(self, raw: RawRow) -> RowResult:
         from shouhu.lib.crypto import blind_index
+
         header = raw.header
         result = RowResult(row=raw.row)
         present = {k for k, v in raw.values.items() if not _blank(v)}
@@ -849,15 +911,23 @@ class RowValidator:
                 if instance is not None:
                     result.existing_child_id = instance.pk
         child_data = {
-            "name": _text(values.get("name")), "id_number": _text(id_value), "gender": values.get("gender") or "",
-            "birth_date": _date(values.get("birth_date")), "ethnicity": _text(values.get("ethnicity")) or "汉族",
+            "name": _text(values.get("name")),
+            "id_number": _text(id_value),
+            "gender": values.get("gender") or "",
+            "birth_date": _date(values.get("birth_date")),
+            "ethnicity": _text(values.get("ethnicity")) or "汉族",
             "hukou_registered": _bool(values.get("hukou_registered"), True),
-            "hukou_type": values.get("hukou_type") or "rural", "hukou_place": _text(values.get("hukou_place")),
-            "region": region or "", "health": values.get("health") or "healthy",
+            "hukou_type": values.get("hukou_type") or "rural",
+            "hukou_place": _text(values.get("hukou_place")),
+            "region": region or "",
+            "health": values.get("health") or "healthy",
             "disability_type": values.get("disability_type") or "",
-            "disability_grade": values.get("disability_grade") or "", "illness": _text(values.get("illness")),
-            "school_stage": values.get("school_stage") or "", "school_name": _text(values.get("school_name")),
-            "grade": _text(values.get("grade")), "boarding": _bool(values.get("boarding"), False),
+            "disability_grade": values.get("disability_grade") or "",
+            "illness": _text(values.get("illness")),
+            "school_stage": values.get("school_stage") or "",
+            "school_name": _text(values.get("school_name")),
+            "grade": _text(values.get("grade")),
+            "boarding": _bool(values.get("boarding"), False),
             "lives_with_parents": _bool(values.get("lives_with_parents"), False),
             "guardianship_type": values.get("guardianship_type") or "ordinary",
             "guardianship_assessment": values.get("guardianship_assessment") or "",
@@ -874,11 +944,16 @@ class RowValidator:
 
         # The household.
         if any(k in present for k in _HOUSEHOLD_KEYS):
-            hh = self._form("household", {
-                "address": _text(values.get("address")), "economic_status": values.get("economic_status") or "ordinary",
-                "housing": _text(values.get("housing")), "income_sources": values.get("income_sources") or [],
-                "assistance_received": values.get("assistance_received") or [],
-            })
+            hh = self._form(
+                "household",
+                {
+                    "address": _text(values.get("address")),
+                    "economic_status": values.get("economic_status") or "ordinary",
+                    "housing": _text(values.get("housing")),
+                    "income_sources": values.get("income_sources") or [],
+                    "assistance_received": values.get("assistance_received") or [],
+                },
+            )
             if hh.is_valid():
                 result.household = {k: v for k, v in hh.cleaned_data.items() if k != "version"}
             else:
@@ -891,25 +966,43 @@ class RowValidator:
                 result.members.append(member)
         for relation in _GRANDPARENTS:
             if any(k in present for k in (f"{relation}_name", f"{relation}_birth_date")):
-                member = self._validate_member(relation, relation, {
-                    "relation": relation, "name": _text(values.get(f"{relation}_name")),
-                    "birth_date": _date(values.get(f"{relation}_birth_date")), "id_number": "", "phone": "",
-                    "work_place": "", "is_guardian": False, "capacity": "full",
-                }, errors)
+                member = self._validate_member(
+                    relation,
+                    relation,
+                    {
+                        "relation": relation,
+                        "name": _text(values.get(f"{relation}_name")),
+                        "birth_date": _date(values.get(f"{relation}_birth_date")),
+                        "id_number": "",
+                        "phone": "",
+                        "work_place": "",
+                        "is_guardian": False,
+                        "capacity": "full",
+                    },
+                    errors,
+                )
                 if member is not None:
                     member["situations"] = []
                     result.members.append(member)
 
         # The entrusted carer.
         if any(key in present for key in _CARER_FIELDS.values()):
-            ent = self._form("entrustment", {
-                "carer_name": _text(values.get("carer_name")), "carer_relation": values.get("carer_relation") or "",
-                "carer_id_number": _text(values.get("carer_id_number")), "carer_phone": _text(values.get("carer_phone")),
-                "carer_birth_date": _date(values.get("carer_birth_date")), "since": _date(values.get("carer_since")),
-                "until": None, "agreement_signed": _bool(values.get("carer_agreement_signed"), False),
-                "agreement_date": _date(values.get("carer_agreement_date")), "village_informed": False,
-                "school_informed": False,
-            })
+            ent = self._form(
+                "entrustment",
+                {
+                    "carer_name": _text(values.get("carer_name")),
+                    "carer_relation": values.get("carer_relation") or "",
+                    "carer_id_number": _text(values.get("carer_id_number")),
+                    "carer_phone": _text(values.get("carer_phone")),
+                    "carer_birth_date": _date(values.get("carer_birth_date")),
+                    "since": _date(values.get("carer_since")),
+                    "until": None,
+                    "agreement_signed": _bool(values.get("carer_agreement_signed"), False),
+                    "agreement_date": _date(values.get("carer_agreement_date")),
+                    "village_informed": False,
+                    "school_informed": False,
+                },
+            )
             if ent.is_valid():
                 result.entrustment = {k: v for k, v in ent.cleaned_data.items() if k != "version"}
             else:
@@ -918,17 +1011,22 @@ class RowValidator:
         for key, messages in errors.items():
             source = header.by_key.get(key)
             for message in messages:
-                result.errors.append(CellError(
-                    row=raw.row, key=key if key in cols.BY_KEY else "", message=message,
-                    column=header.header_of(key) if key in cols.BY_KEY else "",
-                    letter=source.letter if source else "",
-                ))
+                result.errors.append(
+                    CellError(
+                        row=raw.row,
+                        key=key if key in cols.BY_KEY else "",
+                        message=message,
+                        column=header.header_of(key) if key in cols.BY_KEY else "",
+                        letter=source.letter if source else "",
+                    )
+                )
         if result.errors:
             result.child, result.household, result.members, result.entrustment = {}, None, [], None
         return result
 
-    def _member(self, prefix: str, relation: str, values: dict[str, Any], present: set[str],
-                errors: dict[str, list[str]]) -> dict[str, Any] | None:
+    def _member(
+        self, prefix: str, relation: str, values: dict[str, Any], present: set[str], errors: dict[str, list[str]]
+    ) -> dict[str, Any] | None:
 
         keys = [c.key for c in cols.COLUMNS if c.key.startswith(prefix + "_")]
         if not any(k in present for k in keys):
@@ -937,34 +1035,60 @@ class RowValidator:
         if kinds is _FAILED:
             kinds = []
         capacity = values.get(f"{prefix}_capacity") or ("none" if set(kinds) & _INCAPACITATING else "full")
-        member = self._validate_member(prefix, relation, {
-            "relation": relation, "name": _text(values.get(f"{prefix}_name")),
-            "id_number": _text(values.get(f"{prefix}_id_number")), "birth_date": _date(values.get(f"{prefix}_birth_date")),
-            "phone": _text(values.get(f"{prefix}_phone")), "work_place": _text(values.get(f"{prefix}_work_place")),
-            "is_guardian": capacity != "none", "capacity": capacity,
-        }, errors)
+        member = self._validate_member(
+            prefix,
+            relation,
+            {
+                "relation": relation,
+                "name": _text(values.get(f"{prefix}_name")),
+                "id_number": _text(values.get(f"{prefix}_id_number")),
+                "birth_date": _date(values.get(f"{prefix}_birth_date")),
+                "phone": _text(values.get(f"{prefix}_phone")),
+                "work_place": _text(values.get(f"{prefix}_work_place")),
+                "is_guardian": capacity != "none",
+                "capacity": capacity,
+            },
+            errors,
+        )
         situations = []
         grade = values.get(f"{prefix}_disability_grade") or ""
         since = _date(values.get(f"{prefix}_situation_since"))
         for kind in kinds:
-            form = self._form("situation", {
-                "kind": kind, "since": since, "until": None, "note": "", "disability_type": "",
-                "disability_grade": grade if kind == "severe_disability" else "",
-            })
+            form = self._form(
+                "situation",
+                {
+                    "kind": kind,
+                    "since": since,
+                    "until": None,
+                    "note": "",
+                    "disability_type": "",
+                    "disability_grade": grade if kind == "severe_disability" else "",
+                },
+            )
             if form.is_valid():
                 situations.append({k: v for k, v in form.cleaned_data.items() if k not in {"id", "member"}})
             else:
-                _collect(form, {"kind": f"{prefix}_situation", "since": f"{prefix}_situation_since",
-                                "until": f"{prefix}_situation_since", "disability_grade": f"{prefix}_disability_grade",
-                                "disability_type": f"{prefix}_situation", "note": f"{prefix}_situation"},
-                         errors, skip=set(errors))
+                _collect(
+                    form,
+                    {
+                        "kind": f"{prefix}_situation",
+                        "since": f"{prefix}_situation_since",
+                        "until": f"{prefix}_situation_since",
+                        "disability_grade": f"{prefix}_disability_grade",
+                        "disability_type": f"{prefix}_situation",
+                        "note": f"{prefix}_situation",
+                    },
+                    errors,
+                    skip=set(errors),
+                )
         if member is None:
             return None
         member["situations"] = situations
         return member
 
-    def _validate_member(self, prefix: str, relation: str, data: dict[str, Any],
-                         errors: dict[str, list[str]]) -> dict[str, Any] | None:
+    def _validate_member(
+        self, prefix: str, relation: str, data: dict[str, Any], errors: dict[str, list[str]]
+    ) -> dict[str, Any] | None:
 
         form = self._form("member", data)
         if form.is_valid():
@@ -1001,7 +1125,13 @@ def _blank(value: Any) -> bool:
 
 
 def _strip_committee(name: str) -> str:
-    for suffix, replacement in (("村民委员会", "村"), ("居民委员会", ""), ("村委会", "村"), ("居委会", ""), ("村委", "村")):
+    for suffix, replacement in (
+        ("村民委员会", "村"),
+        ("居民委员会", ""),
+        ("村委会", "村"),
+        ("居委会", ""),
+        ("村委", "村"),
+    ):
         if name.endswith(suffix):
             return name[: -len(suffix)] + replacement
     return name
@@ -1046,8 +1176,9 @@ def _convert(column: cols.Column, value: Any) -> Any:
     if kind in (Kind.CHOICE, Kind.GRADE):
         code = column.lookup(_cell_text(value))
         if code is None:
-            raise ValidationError(_("“%(v)s”不是有效的选项，可选：%(o)s。") % {
-                "v": _cell_text(value), "o": "、".join(column.options)})
+            raise ValidationError(
+                _("“%(v)s”不是有效的选项，可选：%(o)s。") % {"v": _cell_text(value), "o": "、".join(column.options)}
+            )
         return int(code) if kind == Kind.GRADE else code
     if kind == Kind.MULTI:
         text = _cell_text(value)
@@ -1064,8 +1195,10 @@ def _convert(column: cols.Column, value: Any) -> Any:
             elif code not in codes:
                 codes.append(code)
         if bad:
-            raise ValidationError(_("“%(v)s”不是有效的选项，可选：%(o)s（多项用顿号分隔）。") % {
-                "v": "、".join(bad), "o": "、".join(column.options)})
+            raise ValidationError(
+                _("“%(v)s”不是有效的选项，可选：%(o)s（多项用顿号分隔）。")
+                % {"v": "、".join(bad), "o": "、".join(column.options)}
+            )
         return codes
     if kind == Kind.REGION:
         return value
@@ -1097,8 +1230,9 @@ def _excel_shown(value: float) -> str:
     return f"{mantissa}E+{int(exponent)}"
 
 
-def _collect(form: Any, mapping: dict[str, str], errors: dict[str, list[str]], *, skip: set[str],
-             who: str = "") -> None:
+def _collect(
+    form: Any, mapping: dict[str, str], errors: dict[str, list[str]], *, skip: set[str], who: str = ""
+) -> None:
     """Copy a form's errors to column keys; a column whose cell already failed keeps its first message."""
     for name, messages in form.errors.items():
         key = mapping.get(name, name) if name != "__all__" else ""

@@ -83,10 +83,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _new_import(actor: Any, data: bytes, preview: Preview, state: str, *,
-                into: SurveyImport | None = None) -> SurveyImport:
-    fields = {"filename": (preview.filename or "")[:255], "sha256": preview.sha256, "size": len(data),
-              "format": preview.format, "state": state}
+def _new_import(
+    actor: Any, data: bytes, preview: Preview, state: str, *, into: SurveyImport | None = None
+) -> SurveyImport:
+    fields = {
+        "filename": (preview.filename or "")[:255],
+        "sha256": preview.sha256,
+        "size": len(data),
+        "format": preview.format,
+        "state": state,
+    }
     if into is None:
         imp = SurveyImport(imported_by=actor, organization=getattr(actor, "organization", None), **fields)
     else:
@@ -108,8 +114,14 @@ def _clean(imp: SurveyImport) -> None:
     imp.full_clean(exclude=list(imp.get_deferred_fields()))
 
 
-def import_commit(*, actor: Any, source: str | os.PathLike[str] | bytes | IO[bytes], filename: str = "",
-                  progress: r.Progress | None = None, into: SurveyImport | None = None) -> SurveyImport:
+def import_commit(
+    *,
+    actor: Any,
+    source: str | os.PathLike[str] | bytes | IO[bytes],
+    filename: str = "",
+    progress: r.Progress | None = None,
+    into: SurveyImport | None = None,
+) -> SurveyImport:
     """Import a survey file all or nothing; see the module's docstring.
 
     `progress(rows_done, rows_estimate)` is called after every batch of rows. `into`: an existing
@@ -141,8 +153,15 @@ class _Invalid(Exception):
 
 
 @transaction.atomic
-def _commit(actor: Any, data: bytes, reader: r.SurveyReader, preview: Preview, *,
-            into: SurveyImport | None, progress: r.Progress | None) -> SurveyImport:
+def _commit(
+    actor: Any,
+    data: bytes,
+    reader: r.SurveyReader,
+    preview: Preview,
+    *,
+    into: SurveyImport | None,
+    progress: r.Progress | None,
+) -> SurveyImport:
     """One pass over the file: each batch of rows is validated, classified and written; after an
     invalid row nothing more is written, the rest is only validated (so the record lists every
     error), and the transaction is rolled back at the end."""
@@ -164,11 +183,19 @@ def _commit(actor: Any, data: bytes, reader: r.SurveyReader, preview: Preview, *
         new = [row for row in batch if row.item.status == NEW]
         if new:
             children = registry.children_create_bulk(actor=actor, rows=[row.result.create_kwargs() for row in new])
-            SurveyImportItem.objects.bulk_create([
-                SurveyImportItem(survey_import=imp, child=child, row=row.raw.row, action=ItemAction.CREATED,
-                                 version_after=child.version,
-                                 household_version_after=child.household.version if child.household else None)
-                for row, child in zip(new, children, strict=True)])
+            SurveyImportItem.objects.bulk_create(
+                [
+                    SurveyImportItem(
+                        survey_import=imp,
+                        child=child,
+                        row=row.raw.row,
+                        action=ItemAction.CREATED,
+                        version_after=child.version,
+                        household_version_after=child.household.version if child.household else None,
+                    )
+                    for row, child in zip(new, children, strict=True)
+                ]
+            )
             counts["new"] += len(new)
             refresh_plans([child.pk for child in children])  # first visits due (no signals in bulk)
         counts["unchanged"] += sum(1 for row in batch if row.item.status == UNCHANGED)
@@ -200,21 +227,31 @@ def _commit(actor: Any, data: bytes, reader: r.SurveyReader, preview: Preview, *
     imp.committed_at = timezone.now()  # after every write: later edits are those after this instant
     imp.save(update_fields=["counts", "committed_at"])
     # Not the file name: it may name a family. The SurveyImport row (by id) keeps it.
-    record(actor=actor, action=Action.IMPORT, object_type="survey_import", object_id=imp.pk,
-           detail={"sha256": imp.sha256, **{k: counts[k] for k in COUNT_KEYS}})
+    record(
+        actor=actor,
+        action=Action.IMPORT,
+        object_type="survey_import",
+        object_id=imp.pk,
+        detail={"sha256": imp.sha256, **{k: counts[k] for k in COUNT_KEYS}},
+    )
     if counts["new"]:  # the new children's categories, in the background after commit (read from the items)
         schedule_evaluation(imp.pk)
     return imp
 
 
-def _apply_row(actor: Any, imp: SurveyImport, row: int, result: r.RowResult, child: Child, loaded: Child,
-               differ: _Differ) -> None:
+def _apply_row(
+    actor: Any, imp: SurveyImport, row: int, result: r.RowResult, child: Child, loaded: Child, differ: _Differ
+) -> None:
     """Write the columns the row fills in that differ from the ledger; keep what they replaced."""
     present = result.present
     replaced: dict[str, Any] = {
         "child": {name: _jsonable(getattr(child, name)) for name in registry.CHILD_FIELDS if name != "region"},
-        "household": None, "household_created": False, "members": [], "members_created": [],
-        "entrustment": None, "entrustment_created": None,
+        "household": None,
+        "household_created": False,
+        "members": [],
+        "members_created": [],
+        "entrustment": None,
+        "entrustment_created": None,
     }
     replaced["child"]["region"] = child.region_id
 
@@ -229,21 +266,26 @@ def _apply_row(actor: Any, imp: SurveyImport, row: int, result: r.RowResult, chi
         child = registry.child_update(actor=actor, child=child, data=child_data, version=child.version)
 
     # The household.
-    household = Household.objects.select_for_update().filter(pk=child.household_id).first() \
-        if child.household_id else None
+    household = (
+        Household.objects.select_for_update().filter(pk=child.household_id).first() if child.household_id else None
+    )
     hh_version = household.version if household else None
     if result.household is not None:
-        hh_data = {name: result.household.get(name) for key, name in _HOUSEHOLD.items()
-                   if key in present and not _same(getattr(household, name) if household else None,
-                                                   result.household.get(name))}
+        hh_data = {
+            name: result.household.get(name)
+            for key, name in _HOUSEHOLD.items()
+            if key in present and not _same(getattr(household, name) if household else None, result.household.get(name))
+        }
         if hh_data:
             if household is None:
                 replaced["household_created"] = True
             else:
-                replaced["household"] = {name: _jsonable(getattr(household, name))
-                                         for name in registry.HOUSEHOLD_FIELDS}
-            hh = registry.household_update(actor=actor, child=child, data=hh_data,
-                                           version=household.version if household else None)
+                replaced["household"] = {
+                    name: _jsonable(getattr(household, name)) for name in registry.HOUSEHOLD_FIELDS
+                }
+            hh = registry.household_update(
+                actor=actor, child=child, data=hh_data, version=household.version if household else None
+            )
             hh_version = hh.version
             child.household_id = hh.pk
 
@@ -256,47 +298,70 @@ def _apply_row(actor: Any, imp: SurveyImport, row: int, result: r.RowResult, chi
             member = registry.member_create(actor=actor, child=child, data=new)
             replaced["members_created"].append(member.pk)
             continue
-        data = {name: new.get(name) for name in _MEMBER_FIELDS
-                if f"{prefix}_{name}" in present and not _same(getattr(old, name), new.get(name))}
+        data = {
+            name: new.get(name)
+            for name in _MEMBER_FIELDS
+            if f"{prefix}_{name}" in present and not _same(getattr(old, name), new.get(name))
+        }
         situations = None
         if prefix in ("father", "mother") and any(
-                f"{prefix}_{k}" in present for k in ("situation", "situation_since", "disability_grade")):
+            f"{prefix}_{k}" in present for k in ("situation", "situation_since", "disability_grade")
+        ):
             current = differ._current_situations(old)  # noqa: SLF001
             new_situations = new.get("situations") or []
             if sorted(map(str, ((s.kind, s.since, s.disability_grade) for s in current))) != sorted(
-                    map(str, ((s["kind"], s.get("since"), s.get("disability_grade")) for s in new_situations))):
+                map(str, ((s["kind"], s.get("since"), s.get("disability_grade")) for s in new_situations))
+            ):
                 situations = new_situations
                 if f"{prefix}_capacity" not in present:  # the sheet's situation decides, as for a new member
                     data["capacity"], data["is_guardian"] = new.get("capacity"), new.get("is_guardian")
         if not data and situations is None:
             continue
-        replaced["members"].append({
-            "pk": old.pk,
-            "data": {name: _jsonable(getattr(old, name)) for name in registry.MEMBER_FIELDS},
-            "situations": None if situations is None else [
-                {name: _jsonable(getattr(s, name)) for name in registry.SITUATION_FIELDS} for s in old.situations.all()],
-        })
+        replaced["members"].append(
+            {
+                "pk": old.pk,
+                "data": {name: _jsonable(getattr(old, name)) for name in registry.MEMBER_FIELDS},
+                "situations": None
+                if situations is None
+                else [
+                    {name: _jsonable(getattr(s, name)) for name in registry.SITUATION_FIELDS}
+                    for s in old.situations.all()
+                ],
+            }
+        )
         registry.member_update(actor=actor, member=old, data=data, version=old.version, situations=situations)
 
     # The current entrustment.
     if result.entrustment is not None:
         entrustment = differ._current_entrustment(loaded)  # noqa: SLF001
         if entrustment is None:
-            created = registry.entrustment_save(actor=actor, child=child, data=result.entrustment, entrustment=None,
-                                                version=None)
+            created = registry.entrustment_save(
+                actor=actor, child=child, data=result.entrustment, entrustment=None, version=None
+            )
             replaced["entrustment_created"] = created.pk
         else:
-            data = {name: result.entrustment.get(name) for key, name in _ENTRUSTMENT.items()
-                    if key in present and not _same(getattr(entrustment, name), result.entrustment.get(name))}
+            data = {
+                name: result.entrustment.get(name)
+                for key, name in _ENTRUSTMENT.items()
+                if key in present and not _same(getattr(entrustment, name), result.entrustment.get(name))
+            }
             if data:
                 replaced["entrustment"] = {
                     "pk": entrustment.pk,
-                    "data": {name: _jsonable(getattr(entrustment, name)) for name in registry.ENTRUSTMENT_FIELDS}}
-                registry.entrustment_save(actor=actor, child=child, data=data, entrustment=entrustment,
-                                          version=entrustment.version)
+                    "data": {name: _jsonable(getattr(entrustment, name)) for name in registry.ENTRUSTMENT_FIELDS},
+                }
+                registry.entrustment_save(
+                    actor=actor, child=child, data=data, entrustment=entrustment, version=entrustment.version
+                )
 
-    item = SurveyImportItem(survey_import=imp, child=child, row=row, action=ItemAction.CHANGED,
-                            version_after=child.version, household_version_after=hh_version)
+    item = SurveyImportItem(
+        survey_import=imp,
+        child=child,
+        row=row,
+        action=ItemAction.CHANGED,
+        version_after=child.version,
+        household_version_after=hh_version,
+    )
     item.set_replaced(replaced)
     item.save()
 
@@ -304,18 +369,27 @@ def _apply_row(actor: Any, imp: SurveyImport, row: int, result: r.RowResult, chi
 # -- undo -----------------------------------------------------------------------------------------------------------
 
 
-def _edited_since(imp: SurveyImport, items: list[SurveyImportItem], children: dict[Any, Child]) -> list[
-        tuple[SurveyImportItem, Child | None]]:
+def _edited_since(
+    imp: SurveyImport, items: list[SurveyImportItem], children: dict[Any, Child]
+) -> list[tuple[SurveyImportItem, Child | None]]:
     """The items whose child was edited after the import (or is gone), with that child: the child's
     and the household's versions are not those the import left, or a family member or carer record
     changed since. A few queries for the whole import, not several per child."""
     household_ids = {c.household_id for c in children.values() if c.household_id}
-    household_versions: dict[int | None, int] = dict(Household.objects.filter(pk__in=household_ids).values_list("pk", "version"))
+    household_versions: dict[int | None, int] = dict(
+        Household.objects.filter(pk__in=household_ids).values_list("pk", "version")
+    )
     after = imp.committed_at
-    touched = set(FamilyMember.history.filter(child_id__in=list(children), history_date__gt=after)
-                  .values_list("child_id", flat=True).distinct())
-    touched |= set(Entrustment.history.filter(child_id__in=list(children), history_date__gt=after)
-                   .values_list("child_id", flat=True).distinct())
+    touched = set(
+        FamilyMember.history.filter(child_id__in=list(children), history_date__gt=after)
+        .values_list("child_id", flat=True)
+        .distinct()
+    )
+    touched |= set(
+        Entrustment.history.filter(child_id__in=list(children), history_date__gt=after)
+        .values_list("child_id", flat=True)
+        .distinct()
+    )
     edited: list[tuple[SurveyImportItem, Child | None]] = []
     for item in items:
         child = children.get(item.child_id)
@@ -345,19 +419,22 @@ def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
         raise ValidationError(_("只能撤销已导入的文件（当前状态：%(s)s）。") % {"s": current.get_state_display()})
     items = list(current.items.order_by("row"))
     children: dict[UUID | None, Child] = {
-        c.pk: c for c in Child.objects.select_for_update().filter(pk__in=[i.child_id for i in items if i.child_id])}
+        c.pk: c for c in Child.objects.select_for_update().filter(pk__in=[i.child_id for i in items if i.child_id])
+    }
     scope = scope_for(actor)
     outside = [c for c in children.values() if not scope.covers_region(c.region_id)]
     if outside:
         raise PermissionDenied(_("本次导入涉及不在您管辖范围内的儿童，不能撤销。"))
     edited = _edited_since(current, items, children)
     if edited:
-        names = "、".join(_("%(name)s（第%(row)d行）") % {"name": c.name if c else _("（已删除）"), "row": i.row}
-                         for i, c in edited)
+        names = "、".join(
+            _("%(name)s（第%(row)d行）") % {"name": c.name if c else _("（已删除）"), "row": i.row} for i, c in edited
+        )
         raise ValidationError(_("以下儿童在本次导入后已被修改，不能撤销导入：%(names)s。") % {"names": names})
     restored = 0
-    created = [children[item.child_id] for item in items
-               if item.action == ItemAction.CREATED and item.child_id in children]
+    created = [
+        children[item.child_id] for item in items if item.action == ItemAction.CREATED and item.child_id in children
+    ]
     deleted = _delete_children(actor, created, current)
     for item in items:
         child = children.get(item.child_id)
@@ -367,7 +444,13 @@ def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
     current.state, current.undone_at, current.undone_by = ImportState.UNDONE, timezone.now(), actor
     _clean(current)
     current.save(update_fields=["state", "undone_at", "undone_by"])
-    record(actor=actor, action=Action.IMPORT_UNDO, object_type="survey_import", object_id=current.pk, detail={"deleted": deleted, "restored": restored})
+    record(
+        actor=actor,
+        action=Action.IMPORT_UNDO,
+        object_type="survey_import",
+        object_id=current.pk,
+        detail={"deleted": deleted, "restored": restored},
+    )
     return current
 
 
@@ -383,12 +466,17 @@ def _delete_children(actor: Any, children: list[Child], imp: SurveyImport) -> in
     not_for([child.pk for child in children])
     with deletions_in_bulk(actor=actor):
         for start in range(0, len(children), 500):
-            batch = children[start:start + 500]
+            batch = children[start : start + 500]
             ids = [child.pk for child in batch]
             households = {child.household_id for child in batch if child.household_id}
-            record_many(actor=actor, action=Action.DELETE, events=[
-                {"object_type": "child", "object_id": pk, "detail": {"reason": "import_undo", "import": imp.pk}}
-                for pk in ids])
+            record_many(
+                actor=actor,
+                action=Action.DELETE,
+                events=[
+                    {"object_type": "child", "object_id": pk, "detail": {"reason": "import_undo", "import": imp.pk}}
+                    for pk in ids
+                ],
+            )
             Child.objects.filter(pk__in=ids).delete()
             if households:
                 still = set(Child.objects.filter(household_id__in=households).values_list("household_id", flat=True))
@@ -408,21 +496,28 @@ def _values(model: type, data: dict[str, Any]) -> dict[str, Any]:
 def _restore(actor: Any, child: Child, replaced: dict[str, Any]) -> None:
     from shouhu.registry.models import ParentSituation
 
-    child = registry.child_update(actor=actor, child=child, data=_values(Child, replaced.get("child") or {}),
-                                  version=child.version)
+    child = registry.child_update(
+        actor=actor, child=child, data=_values(Child, replaced.get("child") or {}), version=child.version
+    )
     if replaced.get("household_created") and child.household_id:
         household_id = child.household_id
         Child.objects.filter(pk=child.pk).update(household=None)
-        record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk,
-               detail={"household_removed": True, "reason": "import_undo"})
+        record(
+            actor=actor,
+            action=Action.UPDATE,
+            object_type="child",
+            object_id=child.pk,
+            detail={"household_removed": True, "reason": "import_undo"},
+        )
         if not Child.objects.filter(household_id=household_id).exists():
             hh = Household.objects.get(pk=household_id)
             attribute_to(hh, actor)
             hh.delete()
     elif replaced.get("household") is not None and child.household_id:
         hh = Household.objects.get(pk=child.household_id)
-        registry.household_update(actor=actor, child=child, data=_values(Household, replaced["household"]),
-                                  version=hh.version)
+        registry.household_update(
+            actor=actor, child=child, data=_values(Household, replaced["household"]), version=hh.version
+        )
     for pk in replaced.get("members_created") or []:
         member = FamilyMember.objects.filter(pk=pk, child=child).first()
         if member is not None:
@@ -433,18 +528,32 @@ def _restore(actor: Any, child: Child, replaced: dict[str, Any]) -> None:
             continue
         situations = old.get("situations")
         registry.member_update(
-            actor=actor, member=member, data=_values(FamilyMember, old["data"]), version=member.version,
-            situations=None if situations is None else [_values(ParentSituation, s) for s in situations])
+            actor=actor,
+            member=member,
+            data=_values(FamilyMember, old["data"]),
+            version=member.version,
+            situations=None if situations is None else [_values(ParentSituation, s) for s in situations],
+        )
     if replaced.get("entrustment_created"):
         entrustment = Entrustment.objects.filter(pk=replaced["entrustment_created"], child=child).first()
         if entrustment is not None:
-            record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk,
-                   detail={"entrustment_removed": True, "reason": "import_undo"})
+            record(
+                actor=actor,
+                action=Action.UPDATE,
+                object_type="child",
+                object_id=child.pk,
+                detail={"entrustment_removed": True, "reason": "import_undo"},
+            )
             attribute_to(entrustment, actor)
             entrustment.delete()
     old_entrustment = replaced.get("entrustment")
     if old_entrustment:
         entrustment = Entrustment.objects.filter(pk=old_entrustment["pk"], child=child).first()
         if entrustment is not None:
-            registry.entrustment_save(actor=actor, child=child, data=_values(Entrustment, old_entrustment["data"]),
-                                      entrustment=entrustment, version=entrustment.version)
+            registry.entrustment_save(
+                actor=actor,
+                child=child,
+                data=_values(Entrustment, old_entrustment["data"]),
+                entrustment=entrustment,
+                version=entrustment.version,
+            )

@@ -57,8 +57,11 @@ def build_template(region: Any = None, *, rows: int = DEFAULT_ROWS) -> Workbook:
     last = FIRST_DATA_ROW + rows - 1
     villages: list[Any] = []
     if region is not None:
-        villages = list(Region.objects.filter(code__startswith=region.prefix, level=RegionLevel.VILLAGE)
-                        .select_related("parent").order_by("code")[:2000])
+        villages = list(
+            Region.objects.filter(code__startswith=region.prefix, level=RegionLevel.VILLAGE)
+            .select_related("parent")
+            .order_by("code")[:2000]
+        )
     option_col = 0
     for index, column in enumerate(COLUMNS, start=1):
         letter = get_column_letter(index)
@@ -88,8 +91,9 @@ def build_template(region: Any = None, *, rows: int = DEFAULT_ROWS) -> Workbook:
                 options.cell(i, option_col, value).number_format = "@"
             ref = f"{quote_sheetname(str(OPTIONS_SHEET))}!${opt_letter}$2:${opt_letter}${len(values) + 1}"
             multi = column.kind == Kind.MULTI
-            dv = DataValidation(type="list", formula1=f"={ref}", allow_blank=True,
-                                showErrorMessage=not multi, errorStyle="stop")
+            dv = DataValidation(
+                type="list", formula1=f"={ref}", allow_blank=True, showErrorMessage=not multi, errorStyle="stop"
+            )
             dv.error = _("请从下拉列表中选择。")
             dv.errorTitle = column.header
             dv.prompt = column.help or (_("可从下拉列表选择；多项用顿号分隔。") if multi else _("请从下拉列表中选择。"))
@@ -119,10 +123,13 @@ def _instructions(ws: Any, place: str, village: Any) -> None:
     ws.column_dimensions["D"].width = 60
     lines = [
         _("%(place)s困境儿童和留守儿童摸底排查表 填写说明") % {"place": place},
-        _("1. 在“%(sheet)s”工作表中每行填写一名儿童，不要修改、删除或合并表头；可删除不需要的列。") % {"sheet": DATA_SHEET},
+        _("1. 在“%(sheet)s”工作表中每行填写一名儿童，不要修改、删除或合并表头；可删除不需要的列。")
+        % {"sheet": DATA_SHEET},
         _("2. 红色表头为必填列。身份证号须为18位；性别、出生日期可留空，系统按身份证号确定。"),
-        _("3. 身份证号、电话列已设为“文本”格式。请勿改为数字格式，否则Excel会把身份证号显示为 3.20412E+17，"
-          "末几位数字丢失且无法恢复；若已发生，请将该列设置为“文本”后重新输入或粘贴号码。"),
+        _(
+            "3. 身份证号、电话列已设为“文本”格式。请勿改为数字格式，否则Excel会把身份证号显示为 3.20412E+17，"
+            "末几位数字丢失且无法恢复；若已发生，请将该列设置为“文本”后重新输入或粘贴号码。"
+        ),
         _("4. 日期可写成 2015-03-08、2015.3.8、2015/3/8 或 2015年3月8日。"),
         # Translators: the quoted names are headers of the data sheet, which the import matches: keep them.
         _("5. 带下拉箭头的列请从列表中选择；“情况”“收入来源”“已获救助”可填多项，用顿号（、）分隔。"),
@@ -130,8 +137,8 @@ def _instructions(ws: Any, place: str, village: Any) -> None:
         _("6. 父亲/母亲情况无特殊情况时留空或填“无”；重残时请同时填写残疾等级。"),
         _("7. 有委托监护（委托照护）的，请填写受委托人信息。"),
         _("8. 本表已预填所在村（社区）：%(name)s（%(code)s）。") % {"name": village.name, "code": village.code}
-        if village is not None else
-        _("8. 所在村（社区）请填写名称或12位统计用区划代码；同名村请填写代码。"),
+        if village is not None
+        else _("8. 所在村（社区）请填写名称或12位统计用区划代码；同名村请填写代码。"),
         _("9. 可上传 .xlsx、.xls 或 .csv 文件；导入前会先预览，发现错误时按行列列出，全部无误后才会写入台账。"),
     ]
     for i, line in enumerate(lines, start=1):
@@ -148,7 +155,9 @@ def _instructions(ws: Any, place: str, village: Any) -> None:
         ws.cell(i, 2, _("是") if column.required else "")
         note = column.help
         if column.variants:
-            note = (note + " " if note else "") + _("也可写作：%(variants)s。") % {"variants": "、".join(column.variants[:6])}
+            note = (note + " " if note else "") + _("也可写作：%(variants)s。") % {
+                "variants": "、".join(column.variants[:6])
+            }
         ws.cell(i, 3, note).alignment = Alignment(wrap_text=True, vertical="top")
         ws.cell(i, 4, "、".join(column.options)).alignment = Alignment(wrap_text=True, vertical="top")
 

@@ -44,8 +44,7 @@ PREVIEW_KEPT = timedelta(days=1)  # an unconfirmed preview's file is deleted aft
 def _attachment(stream: tempfile.SpooledTemporaryFile[bytes], name: str) -> FileResponse:
     stream.seek(0)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = FileResponse(stream, as_attachment=True, filename=f"{name}_{stamp}.xlsx",
-                            content_type=XLSX_CONTENT_TYPE)
+    response = FileResponse(stream, as_attachment=True, filename=f"{name}_{stamp}.xlsx", content_type=XLSX_CONTENT_TYPE)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -64,8 +63,14 @@ def ledger_xlsx(request: HttpRequest) -> FileResponse:
     token = request.GET.get("s", "")[:32]
     query = request.session.get("ledger_search", {}).get(token, "") if token else ""
     stream = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
-    export_ledger(stream, actor=request.user, filters=filters, query=query,
-                  unmasked=request.GET.get("unmasked") == "1", request=request)
+    export_ledger(
+        stream,
+        actor=request.user,
+        filters=filters,
+        query=query,
+        unmasked=request.GET.get("unmasked") == "1",
+        request=request,
+    )
     return _attachment(stream, _("儿童台账"))
 
 
@@ -112,8 +117,10 @@ def survey_template(request: HttpRequest) -> HttpResponse:
 
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        return "；".join(f"{name}：{'；'.join(errs)}" if name != "__all__" else "；".join(errs)
-                        for name, errs in exc.message_dict.items())
+        return "；".join(
+            f"{name}：{'；'.join(errs)}" if name != "__all__" else "；".join(errs)
+            for name, errs in exc.message_dict.items()
+        )
     if isinstance(exc, ValidationError):
         return "；".join(exc.messages)
     return str(exc)
@@ -121,8 +128,9 @@ def _error_text(exc: Exception) -> str:
 
 # The kept file (up to 20 MB) is left out of the pages' queries: `file_bytes()` loads it when used.
 def _previewed(request: HttpRequest, import_id: int) -> SurveyImport:
-    return get_object_or_404(SurveyImport.objects.defer("file"), pk=import_id, state=ImportState.PREVIEWED,
-                             imported_by=request.user)
+    return get_object_or_404(
+        SurveyImport.objects.defer("file"), pk=import_id, state=ImportState.PREVIEWED, imported_by=request.user
+    )
 
 
 def _preview_of(request: HttpRequest, imp: SurveyImport) -> Preview:
@@ -130,8 +138,12 @@ def _preview_of(request: HttpRequest, imp: SurveyImport) -> Preview:
 
 
 def _upload_error(request: HttpRequest, message: str) -> HttpResponse:
-    return render(request, "intake/import.html", {"accept": ACCEPT, "max_mb": UPLOAD_MAX_BYTES // (1024 * 1024),
-                                                  "upload_error": message}, status=400)
+    return render(
+        request,
+        "intake/import.html",
+        {"accept": ACCEPT, "max_mb": UPLOAD_MAX_BYTES // (1024 * 1024), "upload_error": message},
+        status=400,
+    )
 
 
 @allow(Cap.LEDGER_EDIT)
@@ -145,8 +157,11 @@ def import_page(request: UserRequest) -> HttpResponse:
     if upload is None or not upload.size:
         return _upload_error(request, _("请选择要导入的文件（文件不能是空的）。"))
     if upload.size > UPLOAD_MAX_BYTES:
-        return _upload_error(request, _("文件超过%(n)d MB，不能在网页上导入：请拆分成几个文件分别导入。")
-                             % {"n": UPLOAD_MAX_BYTES // (1024 * 1024)})
+        return _upload_error(
+            request,
+            _("文件超过%(n)d MB，不能在网页上导入：请拆分成几个文件分别导入。")
+            % {"n": UPLOAD_MAX_BYTES // (1024 * 1024)},
+        )
     filename = (upload.name or "")[-255:]
     data = upload.read(UPLOAD_MAX_BYTES + 1)
     if len(data) > jobs.sync_max_bytes():
@@ -157,21 +172,43 @@ def import_page(request: UserRequest) -> HttpResponse:
     except r.SurveyFileError as exc:
         return _upload_error(request, str(exc))
     # The uploader's earlier preview, and anyone's left unconfirmed for a day, are not kept.
-    SurveyImport.objects.filter(Q(imported_by=request.user) | Q(created_at__lt=timezone.now() - PREVIEW_KEPT),
-                                state__in=UNCONFIRMED_STATES).delete()
-    imp = SurveyImport(filename=filename, sha256=preview.sha256, size=len(data), format=preview.format,
-                       imported_by=request.user, organization=getattr(request.user, "organization", None),
-                       state=ImportState.PREVIEWED, counts=preview.summary())
+    SurveyImport.objects.filter(
+        Q(imported_by=request.user) | Q(created_at__lt=timezone.now() - PREVIEW_KEPT), state__in=UNCONFIRMED_STATES
+    ).delete()
+    imp = SurveyImport(
+        filename=filename,
+        sha256=preview.sha256,
+        size=len(data),
+        format=preview.format,
+        imported_by=request.user,
+        organization=getattr(request.user, "organization", None),
+        state=ImportState.PREVIEWED,
+        counts=preview.summary(),
+    )
     imp.set_file(data)
     imp.full_clean()
     imp.save()
     changed = [row for row in preview.rows if row.diffs]
     # The preview shows ledger values of the children the file would change (masked): a view.
-    record(actor=request.user, action=Action.VIEW, object_type="survey_import", object_id=imp.pk, request=request,
-           detail={"preview": preview.summary(),
-                   "children": [str(row.existing_child_id) for row in changed[:200] if row.existing_child_id]})
-    context.update(imp=imp, preview=preview, changed=changed[:200], changed_more=max(len(changed) - 200, 0),
-                   errors=preview.errors[:500], errors_more=max(len(preview.errors) - 500, 0))
+    record(
+        actor=request.user,
+        action=Action.VIEW,
+        object_type="survey_import",
+        object_id=imp.pk,
+        request=request,
+        detail={
+            "preview": preview.summary(),
+            "children": [str(row.existing_child_id) for row in changed[:200] if row.existing_child_id],
+        },
+    )
+    context.update(
+        imp=imp,
+        preview=preview,
+        changed=changed[:200],
+        changed_more=max(len(changed) - 200, 0),
+        errors=preview.errors[:500],
+        errors_more=max(len(preview.errors) - 500, 0),
+    )
     return render(request, "intake/import.html", context)
 
 
@@ -210,8 +247,11 @@ def import_confirm(request: HttpRequest, import_id: int) -> HttpResponse:
         return redirect("intake:import")
     previewed.delete()
     if imp.state == ImportState.FAILED:
-        messages.error(request, _("台账在预览后有变化，文件中有%(n)d行现在有误，未导入任何数据。请重新上传文件查看错误。")
-                       % {"n": imp.counts.get("invalid", 0)})
+        messages.error(
+            request,
+            _("台账在预览后有变化，文件中有%(n)d行现在有误，未导入任何数据。请重新上传文件查看错误。")
+            % {"n": imp.counts.get("invalid", 0)},
+        )
         return redirect("intake:imports")
     return render(request, "intake/import_done.html", {"imp": imp})
 
@@ -228,7 +268,8 @@ def _imports_of(request: HttpRequest):  # noqa: ANN202
 def import_history(request: HttpRequest) -> HttpResponse:
     """The organisation's imports, newest first, with 撤销 for the committed ones."""
     page = Paginator(_imports_of(request).select_related("imported_by", "undone_by"), 30).get_page(
-        request.GET.get("page"))
+        request.GET.get("page")
+    )
     return render(request, "intake/imports.html", {"page": page})
 
 
@@ -254,11 +295,21 @@ def _stored_preview(request: HttpRequest, imp: SurveyImport) -> dict[str, object
     values of the children the file changes) is a view, recorded as the synchronous page does."""
     result = imp.get_result()
     errors, changed = result.get("errors", []), result.get("changed", [])
-    record(actor=request.user, action=Action.VIEW, object_type="survey_import", object_id=imp.pk, request=request,
-           detail={"preview": result.get("counts", {}), "children": result.get("children", [])})
-    return {"preview": result, "errors": errors[:500],
-            "errors_more": max(int(result.get("errors_total", 0)) - min(len(errors), 500), 0),
-            "changed": changed, "changed_more": max(int(result.get("changed_total", 0)) - len(changed), 0)}
+    record(
+        actor=request.user,
+        action=Action.VIEW,
+        object_type="survey_import",
+        object_id=imp.pk,
+        request=request,
+        detail={"preview": result.get("counts", {}), "children": result.get("children", [])},
+    )
+    return {
+        "preview": result,
+        "errors": errors[:500],
+        "errors_more": max(int(result.get("errors_total", 0)) - min(len(errors), 500), 0),
+        "changed": changed,
+        "changed_more": max(int(result.get("changed_total", 0)) - len(changed), 0),
+    }
 
 
 @allow(Cap.LEDGER_EDIT)
@@ -266,12 +317,17 @@ def _stored_preview(request: HttpRequest, imp: SurveyImport) -> dict[str, object
 def import_status(request: HtmxUserRequest, import_id: int) -> HttpResponse:
     """An import's own page (its uploader's only): the progress of the background check or commit,
     polled by htmx (without JS: a refresh link), then the preview, then the result."""
-    imp = get_object_or_404(SurveyImport.objects.defer("file").select_related("imported_by"), pk=import_id,
-                            imported_by=request.user)
+    imp = get_object_or_404(
+        SurveyImport.objects.defer("file").select_related("imported_by"), pk=import_id, imported_by=request.user
+    )
     progress = jobs.progress_of(imp) if imp.running else None
     stale = jobs.is_stale(imp, progress) if progress is not None else False
-    context: dict[str, object] = {"imp": imp, "progress": progress, "stale": stale,
-                                  "stale_minutes": max(jobs.stale_seconds() // 60, 1)}
+    context: dict[str, object] = {
+        "imp": imp,
+        "progress": progress,
+        "stale": stale,
+        "stale_minutes": max(jobs.stale_seconds() // 60, 1),
+    }
     if request.htmx:
         if not imp.running or stale:  # the job ended (or died): the whole page changes
             response = HttpResponse(status=204)

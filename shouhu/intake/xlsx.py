@@ -31,8 +31,10 @@ from typing import Any
 from xml.parsers import expat
 
 _MAIN = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main", "http://purl.oclc.org/ooxml/spreadsheetml/main")
-_REL = ("http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-        "http://purl.oclc.org/ooxml/officeDocument/relationships")
+_REL = (
+    "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+    "http://purl.oclc.org/ooxml/officeDocument/relationships",
+)
 _SEP = "|"
 _CHUNK = 256 * 1024
 
@@ -84,7 +86,7 @@ class StringTable:
 
     def __getitem__(self, index: int) -> str:
         start = self._ends[index - 1] if index else 0
-        return self._blob[start:self._ends[index]].decode("utf-8")
+        return self._blob[start : self._ends[index]].decode("utf-8")
 
 
 def _is_date_format(code: str) -> tuple[bool, bool]:
@@ -126,7 +128,9 @@ class Workbook:
         def start(tag: str, attrs: dict[str, str]) -> None:
             if tag.endswith(_SEP + "Relationship") and "Id" in attrs:
                 target = attrs.get("Target", "")
-                target = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+                target = (
+                    target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+                )
                 out[attrs["Id"]] = (attrs.get("Type", ""), target)
 
         _parse(self._read(rels_member), start)
@@ -160,8 +164,9 @@ class Workbook:
         sheets = []
         for name, state, rid in found:
             typ, target = rels.get(rid, ("", ""))
-            sheets.append(SheetInfo(name=name, visible=state == "visible", worksheet=typ.endswith("/worksheet"),
-                                    member=target))
+            sheets.append(
+                SheetInfo(name=name, visible=state == "visible", worksheet=typ.endswith("/worksheet"), member=target)
+            )
         return sheets, date1904
 
     def _styles(self) -> tuple[frozenset[int], frozenset[int]]:
@@ -333,7 +338,8 @@ class Workbook:
             prefix = tag.rpartition(":")[0]
             prefix = prefix + ":" if prefix else ""
             tag_row, tag_c, tag_v, tag_t, tag_is, tag_rph = (
-                names.setdefault(prefix + local, prefix + local) for local in ("row", "c", "v", "t", "is", "rPh"))
+                names.setdefault(prefix + local, prefix + local) for local in ("row", "c", "v", "t", "is", "rPh")
+            )
             parser.StartElementHandler = start
 
         parser = expat.ParserCreate(intern=names)
@@ -375,8 +381,7 @@ _EPOCH_1900 = datetime(1899, 12, 30)
 _EPOCH_1904 = datetime(1904, 1, 1)
 
 
-def _value(kind: str, text: str, style: int, dates: frozenset[int], durations: frozenset[int],
-           epoch_1904: bool) -> Any:
+def _value(kind: str, text: str, style: int, dates: frozenset[int], durations: frozenset[int], epoch_1904: bool) -> Any:
     if kind == "e":
         return text
     if kind == "b":
@@ -401,5 +406,3 @@ def _serial(number: float, epoch_1904: bool, *, duration: bool) -> Any:
     if 0 <= number < 1:
         return moment.time()
     return moment.date() if moment.time() == time(0) else moment
-
-

@@ -154,7 +154,7 @@ def encrypt_bytes(data: bytes | bytearray | memoryview) -> bytearray:
         written = encryptor.update_into(data, view[start:])
         if written != size or encryptor.finalize():  # GCM is a stream mode: never happens
             raise ValueError("unexpected ciphertext length")
-        view[start + size:] = encryptor.tag
+        view[start + size :] = encryptor.tag
     return out
 
 

@@ -52,7 +52,10 @@ def deletions_in_bulk(*, actor: Any) -> Iterator[None]:
     now = timezone.now()
     by_model: dict[Any, list[Any]] = {}
     for history_model, values, own_user in pending:
-        by_model.setdefault(history_model, []).append(history_model(
-            history_date=now, history_user=own_user or user, history_change_reason=None, history_type="-", **values))
+        by_model.setdefault(history_model, []).append(
+            history_model(
+                history_date=now, history_user=own_user or user, history_change_reason=None, history_type="-", **values
+            )
+        )
     for history_model, rows in by_model.items():
         history_model.objects.bulk_create(rows, batch_size=1000)

@@ -46,9 +46,7 @@ def parse_id_number(raw: str, *, today: date | None = None) -> IdNumber:
     if len(value) == 15:
         raise ValidationError(_("这是15位旧身份证号，请填写18位公民身份号码。"), code="legacy")
     if len(value) != 18:
-        raise ValidationError(
-            _("身份证号应为18位，当前为%(n)d位。") % {"n": len(value)}, code="length"
-        )
+        raise ValidationError(_("身份证号应为18位，当前为%(n)d位。") % {"n": len(value)}, code="length")
     if not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
         raise ValidationError(_("身份证号只能包含数字，最后一位可以是X。"), code="format")
     try:
@@ -60,9 +58,7 @@ def parse_id_number(raw: str, *, today: date | None = None) -> IdNumber:
     if not _birth_place_known(value[:6], birth.year):
         # The birth date was checked above: what is left is the place code (first 6 digits),
         # unknown or not yet in existence in the birth year (e.g. 320412 before 2002).
-        raise ValidationError(
-            _("身份证号前6位的地区代码不存在，或在出生年份尚未设立，请核对。"), code="birth_place"
-        )
+        raise ValidationError(_("身份证号前6位的地区代码不存在，或在出生年份尚未设立，请核对。"), code="birth_place")
     if birth > (today or date.today()):
         raise ValidationError(_("身份证号中的出生日期晚于今天，请核对。"), code="future")
     gender = "M" if int(value[16]) % 2 == 1 else "F"

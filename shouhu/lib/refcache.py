@@ -65,5 +65,6 @@ def clear_on_change(*models: Any) -> None:
         post_save.connect(clear, sender=model, dispatch_uid=uid + ".save", weak=False)
         post_delete.connect(clear, sender=model, dispatch_uid=uid + ".delete", weak=False)
         for field in model._meta.many_to_many:
-            m2m_changed.connect(clear, sender=field.remote_field.through, dispatch_uid=f"{uid}.{field.name}",
-                                weak=False)
+            m2m_changed.connect(
+                clear, sender=field.remote_field.through, dispatch_uid=f"{uid}.{field.name}", weak=False
+            )

@@ -44,6 +44,7 @@ def _signature() -> str:
     """The platform's name in front of an SMS or e-mail subject."""
     return _("【守护】")
 
+
 logger = logging.getLogger(__name__)
 
 INBOX = "inbox"  # the stored notification: delivered when it is written, no Delivery row
@@ -96,15 +97,23 @@ def _check_http_url(name: str, url: str) -> str:
 _opener = urllib.request.build_opener()
 
 
-def http_json(method: str, url: str, *, payload: Any = None, headers: dict[str, str] | None = None,
-              timeout: float = HTTP_TIMEOUT) -> Any:
+def http_json(
+    method: str, url: str, *, payload: Any = None, headers: dict[str, str] | None = None, timeout: float = HTTP_TIMEOUT
+) -> Any:
     """One JSON request. Raises DeliveryError (connection failure, 5xx, 408, 429) or
     PermanentDeliveryError (other 4xx). Error texts carry status codes only, never a response
     body (a gateway may echo the phone number)."""
     data = None if payload is None else json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        "Content-Type": "application/json; charset=utf-8", "Accept": "application/json", **(headers or {}),
-    })
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "Accept": "application/json",
+            **(headers or {}),
+        },
+    )
     try:
         with _opener.open(request, timeout=timeout) as response:
             raw = response.read(1 << 16)
@@ -125,6 +134,7 @@ def http_json(method: str, url: str, *, payload: Any = None, headers: dict[str, 
 
 
 # ----- the channels ------------------------------------------------------------------------------
+
 
 class LogChannel(Channel):
     """Writes one line per notification to the application log: ids and kind only."""
@@ -157,19 +167,30 @@ class SmsGatewayChannel(Channel):
 
     @classmethod
     def from_settings(cls) -> SmsGatewayChannel:
-        return cls(url=env_str("SHOUHU_SMS_GATEWAY_URL"), api_key=env_str("SHOUHU_SMS_API_KEY"),
-                   address_field=env_str("SHOUHU_SMS_PHONE_FIELD", "phone"))
+        return cls(
+            url=env_str("SHOUHU_SMS_GATEWAY_URL"),
+            api_key=env_str("SHOUHU_SMS_API_KEY"),
+            address_field=env_str("SHOUHU_SMS_PHONE_FIELD", "phone"),
+        )
 
     def address_for(self, user: Any) -> str:
         return str(getattr(user, self.address_field, "") or "").strip()
 
     def payload(self, address: str, notification: Notification) -> dict[str, Any]:
-        return {"to": address, "text": f"{_signature()}{notification.title} {absolute_link(notification.url)}",
-                "reference": str(notification.pk)}
+        return {
+            "to": address,
+            "text": f"{_signature()}{notification.title} {absolute_link(notification.url)}",
+            "reference": str(notification.pk),
+        }
 
     def send(self, address: str, notification: Notification) -> None:
-        http_json("POST", self.url, payload=self.payload(address, notification),
-                  headers={"Authorization": f"Bearer {self.api_key}"}, timeout=self.timeout)
+        http_json(
+            "POST",
+            self.url,
+            payload=self.payload(address, notification),
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            timeout=self.timeout,
+        )
 
 
 class EmailChannel(Channel):
@@ -181,8 +202,11 @@ class EmailChannel(Channel):
         return (getattr(user, "email", "") or "").strip()
 
     def send(self, address: str, notification: Notification) -> None:
-        lines = [notification.body, "", absolute_link(notification.url)] if notification.body else [
-            absolute_link(notification.url)]
+        lines = (
+            [notification.body, "", absolute_link(notification.url)]
+            if notification.body
+            else [absolute_link(notification.url)]
+        )
         try:
             send_mail(f"{_signature()}{notification.title}", "\n".join(lines), None, [address], fail_silently=False)
         except OSError as exc:  # smtplib's errors are OSErrors: the mail server is down or refuses
@@ -203,8 +227,16 @@ class WeComChannel(Channel):
     TOKEN_ERRORS = frozenset({40001, 40014, 42001})
     PERMANENT_ERRORS = frozenset({40003, 81013})  # invalid userid; every recipient invalid
 
-    def __init__(self, *, base_url: str, corp_id: str, secret: str, agent_id: int,
-                 address_field: str = "wecom_userid", timeout: float = HTTP_TIMEOUT) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        corp_id: str,
+        secret: str,
+        agent_id: int,
+        address_field: str = "wecom_userid",
+        timeout: float = HTTP_TIMEOUT,
+    ) -> None:
         self.base_url = _check_http_url("SHOUHU_WECOM_BASE_URL", base_url).rstrip("/")
         self.corp_id, self.secret, self.agent_id = corp_id, secret, agent_id
         self.address_field = address_field
@@ -214,10 +246,13 @@ class WeComChannel(Channel):
 
     @classmethod
     def from_settings(cls) -> WeComChannel:
-        return cls(base_url=env_str("SHOUHU_WECOM_BASE_URL", "https://qyapi.weixin.qq.com"),
-                   corp_id=env_str("SHOUHU_WECOM_CORP_ID"), secret=env_str("SHOUHU_WECOM_SECRET"),
-                   agent_id=_agent_id(),
-                   address_field=env_str("SHOUHU_WECOM_USERID_FIELD", "wecom_userid"))
+        return cls(
+            base_url=env_str("SHOUHU_WECOM_BASE_URL", "https://qyapi.weixin.qq.com"),
+            corp_id=env_str("SHOUHU_WECOM_CORP_ID"),
+            secret=env_str("SHOUHU_WECOM_SECRET"),
+            agent_id=_agent_id(),
+            address_field=env_str("SHOUHU_WECOM_USERID_FIELD", "wecom_userid"),
+        )
 
     def address_for(self, user: Any) -> str:
         return str(getattr(user, self.address_field, "") or "").strip()
@@ -252,8 +287,15 @@ class WeComChannel(Channel):
         payload = self.payload(address, notification)
         for renew in (False, True):
             token = urllib.parse.quote(self.access_token(renew=renew))
-            answer = http_json("POST", f"{self.base_url}/cgi-bin/message/send?access_token={token}",
-                               payload=payload, timeout=self.timeout) or {}
+            answer = (
+                http_json(
+                    "POST",
+                    f"{self.base_url}/cgi-bin/message/send?access_token={token}",
+                    payload=payload,
+                    timeout=self.timeout,
+                )
+                or {}
+            )
             errcode = answer.get("errcode", -1)
             if errcode in self.TOKEN_ERRORS and not renew:
                 continue
@@ -285,7 +327,9 @@ KNOWN_CHANNELS = frozenset({INBOX, *CHANNEL_CLASSES})
 def _build(names: tuple[str, ...]) -> dict[str, Channel]:
     unknown = [n for n in names if n not in KNOWN_CHANNELS]
     if unknown:
-        raise ImproperlyConfigured(f"SHOUHU_NOTIFY_CHANNELS: unknown channel(s) {unknown}; known: {sorted(KNOWN_CHANNELS)}")
+        raise ImproperlyConfigured(
+            f"SHOUHU_NOTIFY_CHANNELS: unknown channel(s) {unknown}; known: {sorted(KNOWN_CHANNELS)}"
+        )
     return {name: CHANNEL_CLASSES[name].from_settings() for name in names if name != INBOX}
 
 
@@ -312,6 +356,9 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         return [checks.Error(str(exc), id="notify.E001")]
     needs_site = set(settings.SHOUHU_NOTIFY_CHANNELS) & {"sms", "email", "wecom"}
     if needs_site and not settings.SHOUHU_SITE_URL:
-        return [checks.Warning("SHOUHU_SITE_URL is empty: links sent by SMS, email or WeCom are not absolute",
-                               id="notify.W001")]
+        return [
+            checks.Warning(
+                "SHOUHU_SITE_URL is empty: links sent by SMS, email or WeCom are not absolute", id="notify.W001"
+            )
+        ]
     return []

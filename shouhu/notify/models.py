@@ -24,16 +24,27 @@ def validate_relative_url(value: str) -> None:
     """A path inside the platform: starts with one "/", no scheme, no host, no backslash."""
     if not value:
         return
-    if (not value.startswith("/") or value.startswith("//") or "\\" in value
-            or any(ch.isspace() or ord(ch) < 32 for ch in value)):
+    if (
+        not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or any(ch.isspace() or ord(ch) < 32 for ch in value)
+    ):
         raise ValidationError(_("链接必须是平台内的相对路径（以 / 开头）。"), code="relative_url")
 
 
 class Notification(models.Model):
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                                  related_name="notifications", verbose_name=_("接收人"))
-    organization = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+", verbose_name=_("相关单位"))
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("接收人")
+    )
+    organization = models.ForeignKey(
+        "org.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("相关单位"),
+    )
     kind = models.CharField(_("类型"), max_length=40)
     title = models.CharField(_("标题"), max_length=80)
     body = models.CharField(_("内容"), max_length=200, blank=True)
@@ -52,8 +63,9 @@ class Notification(models.Model):
             models.Index(fields=["recipient"], condition=Q(read_at__isnull=True), name="notify_unread"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["recipient", "dedupe_key"], condition=~Q(dedupe_key=""),
-                                    name="notify_dedupe_per_recipient"),
+            models.UniqueConstraint(
+                fields=["recipient", "dedupe_key"], condition=~Q(dedupe_key=""), name="notify_dedupe_per_recipient"
+            ),
             # Never an absolute or protocol-relative URL: the inbox redirects to it.
             models.CheckConstraint(
                 condition=Q(url="") | (Q(url__startswith="/") & ~Q(url__startswith="//") & ~Q(url__contains="\\")),
@@ -98,15 +110,19 @@ class Delivery(models.Model):
         verbose_name = _("通知发送")
         verbose_name_plural = _("通知发送")
         indexes = [
-            models.Index(fields=["next_attempt_at"], condition=Q(state__in=["pending", "failed"]),
-                         name="notify_delivery_due"),
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(state__in=["pending", "failed"]), name="notify_delivery_due"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["notification", "channel"], name="notify_delivery_once_per_channel"),
-            models.CheckConstraint(condition=Q(state__in=["pending", "failed"]) | Q(next_attempt_at__isnull=True),
-                                   name="notify_delivery_due_only_when_open"),
-            models.CheckConstraint(condition=~Q(state="sent") | Q(sent_at__isnull=False),
-                                   name="notify_delivery_sent_has_time"),
+            models.CheckConstraint(
+                condition=Q(state__in=["pending", "failed"]) | Q(next_attempt_at__isnull=True),
+                name="notify_delivery_due_only_when_open",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="sent") | Q(sent_at__isnull=False), name="notify_delivery_sent_has_time"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -48,6 +48,7 @@ def retry_delay(attempts: int) -> timedelta:
 
 # ----- notify ------------------------------------------------------------------------------------
 
+
 def _channel_names(channels: Sequence[str] | None) -> list[str]:
     enabled = notify_channels.enabled_channels()
     if channels is None:
@@ -121,20 +122,36 @@ def notify(
     names = _channel_names(channels)
     users = _recipients(recipients, organization, roles)
     if dedupe_key and users:
-        taken = set(Notification.objects.filter(recipient__in=users, dedupe_key=dedupe_key)
-                    .values_list("recipient_id", flat=True))
+        taken = set(
+            Notification.objects.filter(recipient__in=users, dedupe_key=dedupe_key).values_list(
+                "recipient_id", flat=True
+            )
+        )
         users = [u for u in users if u.pk not in taken]
     now = timezone.now()
-    created = _insert([
-        Notification(recipient=u, organization=organization, kind=kind, title=title, body=body, url=url,
-                      dedupe_key=dedupe_key, created_at=now)
-        for u in users
-    ])
+    created = _insert(
+        [
+            Notification(
+                recipient=u,
+                organization=organization,
+                kind=kind,
+                title=title,
+                body=body,
+                url=url,
+                dedupe_key=dedupe_key,
+                created_at=now,
+            )
+            for u in users
+        ]
+    )
     if created and names:
-        Delivery.objects.bulk_create([
-            Delivery(notification=n, channel=name, next_attempt_at=now, created_at=now)
-            for n in created for name in names
-        ])
+        Delivery.objects.bulk_create(
+            [
+                Delivery(notification=n, channel=name, next_attempt_at=now, created_at=now)
+                for n in created
+                for name in names
+            ]
+        )
         ids = [n.pk for n in created]
         transaction.on_commit(lambda: _deliver_soon(ids))
     return created
@@ -163,26 +180,44 @@ def notify_many(messages: Iterable[Message], *, organization: Any = None) -> lis
     seen: set[tuple[Any, str]] = set()
     now = timezone.now()
     for message in messages:
-        probe = Notification(kind=message.kind, title=message.title, body=message.body, url=message.url,
-                             dedupe_key=message.dedupe_key)
+        probe = Notification(
+            kind=message.kind, title=message.title, body=message.body, url=message.url, dedupe_key=message.dedupe_key
+        )
         probe.full_clean(exclude=["recipient", "organization"], validate_unique=False, validate_constraints=False)
         for user in dict.fromkeys(message.recipients):
             key = (user.pk, message.dedupe_key or f"#{len(rows)}")
             if not user.is_active or key in seen:
                 continue
             seen.add(key)
-            rows.append(Notification(recipient=user, organization=organization, kind=message.kind,
-                                     title=message.title, body=message.body, url=message.url,
-                                     dedupe_key=message.dedupe_key, created_at=now))
+            rows.append(
+                Notification(
+                    recipient=user,
+                    organization=organization,
+                    kind=message.kind,
+                    title=message.title,
+                    body=message.body,
+                    url=message.url,
+                    dedupe_key=message.dedupe_key,
+                    created_at=now,
+                )
+            )
     keys = {n.dedupe_key for n in rows if n.dedupe_key}
     if keys:
-        taken = set(Notification.objects.filter(recipient__in={n.recipient_id for n in rows}, dedupe_key__in=keys)
-                    .values_list("recipient_id", "dedupe_key"))
+        taken = set(
+            Notification.objects.filter(recipient__in={n.recipient_id for n in rows}, dedupe_key__in=keys).values_list(
+                "recipient_id", "dedupe_key"
+            )
+        )
         rows = [n for n in rows if (n.recipient_id, n.dedupe_key) not in taken]
     created = _insert(rows)
     if created and names:
-        Delivery.objects.bulk_create([Delivery(notification=n, channel=name, next_attempt_at=now, created_at=now)
-                                      for n in created for name in names])
+        Delivery.objects.bulk_create(
+            [
+                Delivery(notification=n, channel=name, next_attempt_at=now, created_at=now)
+                for n in created
+                for name in names
+            ]
+        )
         ids = [n.pk for n in created]
         transaction.on_commit(lambda: _deliver_soon(ids))
     return created
@@ -196,11 +231,13 @@ def _deliver_soon(notification_ids: list[int]) -> None:
 
         deliver_new(notification_ids)
     except Exception:  # noqa: BLE001 — the outbox row is safe; the periodic job retries
-        logger.warning("could not enqueue the delivery of notifications %s; the periodic job will", notification_ids,
-                       exc_info=True)
+        logger.warning(
+            "could not enqueue the delivery of notifications %s; the periodic job will", notification_ids, exc_info=True
+        )
 
 
 # ----- the delivery loop -------------------------------------------------------------------------
+
 
 def _claim(now: datetime, notification_ids: Sequence[int] | None) -> list[Delivery]:
     """Take a batch of due deliveries: lock them (skipping rows another worker holds), count the
@@ -223,11 +260,18 @@ def _claim(now: datetime, notification_ids: Sequence[int] | None) -> list[Delive
         else:
             # No row locks (SQLite): each row is taken by a conditional update, so a row is claimed
             # once even when two workers read the same batch.
-            claimed = [pk for pk in ids if Delivery.objects.filter(
-                pk=pk, state__in=DUE_STATES, next_attempt_at__lte=now).update(
-                attempts=F("attempts") + 1, next_attempt_at=lease)]
-        return list(Delivery.objects.filter(id__in=claimed).select_related("notification", "notification__recipient")
-                    .order_by("next_attempt_at", "id"))
+            claimed = [
+                pk
+                for pk in ids
+                if Delivery.objects.filter(pk=pk, state__in=DUE_STATES, next_attempt_at__lte=now).update(
+                    attempts=F("attempts") + 1, next_attempt_at=lease
+                )
+            ]
+        return list(
+            Delivery.objects.filter(id__in=claimed)
+            .select_related("notification", "notification__recipient")
+            .order_by("next_attempt_at", "id")
+        )
 
 
 def _attempt(delivery: Delivery) -> tuple[str, str]:
@@ -273,8 +317,13 @@ def deliver_pending(*, now: datetime | None = None, notification_ids: Sequence[i
             fields: dict[str, Any] = {"state": state, "last_error": error[:500]}
             if state == DeliveryState.FAILED:
                 fields["next_attempt_at"] = now + retry_delay(delivery.attempts)
-                logger.info("delivery %s via %s failed (attempt %s): %s", delivery.pk, delivery.channel,
-                            delivery.attempts, error)
+                logger.info(
+                    "delivery %s via %s failed (attempt %s): %s",
+                    delivery.pk,
+                    delivery.channel,
+                    delivery.attempts,
+                    error,
+                )
             else:
                 fields["next_attempt_at"] = None
                 logger.warning("delivery %s via %s given up: %s", delivery.pk, delivery.channel, error)
@@ -283,16 +332,19 @@ def deliver_pending(*, now: datetime | None = None, notification_ids: Sequence[i
         sent_at = timezone.now()
         for attempts, ids in sent.items():
             Delivery.objects.filter(pk__in=ids, attempts=attempts, state__in=DUE_STATES).update(
-                state=DeliveryState.SENT, last_error="", sent_at=sent_at, next_attempt_at=None)
+                state=DeliveryState.SENT, last_error="", sent_at=sent_at, next_attempt_at=None
+            )
     return dict(counts)
 
 
 # ----- reading -----------------------------------------------------------------------------------
 
+
 def mark_read(*, actor: Any, notification_id: int) -> bool:
     """Mark one of the actor's own notifications read; False if it is not theirs (or missing)."""
     updated = Notification.objects.filter(pk=notification_id, recipient_id=actor.pk, read_at__isnull=True).update(
-        read_at=timezone.now())
+        read_at=timezone.now()
+    )
     return bool(updated) or Notification.objects.filter(pk=notification_id, recipient_id=actor.pk).exists()
 
 

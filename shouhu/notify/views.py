@@ -35,9 +35,15 @@ def inbox(request: HttpRequest) -> HttpResponse:
     if unread_only:
         qs = qs.filter(read_at__isnull=True)
     page = Paginator(qs, 30).get_page(request.GET.get("page"))
-    return render(request, "notify/inbox.html", {
-        "page": page, "unread_only": unread_only, "querystring": "unread=1" if unread_only else "",
-    })
+    return render(
+        request,
+        "notify/inbox.html",
+        {
+            "page": page,
+            "unread_only": unread_only,
+            "querystring": "unread=1" if unread_only else "",
+        },
+    )
 
 
 @allow(Cap.NOTIFICATIONS)

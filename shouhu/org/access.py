@@ -63,18 +63,54 @@ ROLE_CAPS: dict[str, frozenset[Cap]] = {
     Role.SECURITY_ADMIN: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.ROLE_ADMIN}),
     Role.AUDIT_ADMIN: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.AUDIT_VIEW}),
     Role.DISTRICT_OFFICER: frozenset(
-        {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.AUDIT_VIEW,
-         Cap.STATS_VIEW, Cap.API_TOKEN, Cap.POLICY_CONFIRM, Cap.POLICY_SETTINGS, Cap.TASKS, Cap.VISITS,
-         Cap.VISIT_REVIEW, Cap.REPORT_FILE, Cap.REPORTS_ALL, Cap.CASES, Cap.CASES_APPROVE}
+        {
+            Cap.HOME,
+            Cap.NOTIFICATIONS,
+            Cap.LEDGER_VIEW,
+            Cap.LEDGER_EDIT,
+            Cap.UNMASK,
+            Cap.AUDIT_VIEW,
+            Cap.STATS_VIEW,
+            Cap.API_TOKEN,
+            Cap.POLICY_CONFIRM,
+            Cap.POLICY_SETTINGS,
+            Cap.TASKS,
+            Cap.VISITS,
+            Cap.VISIT_REVIEW,
+            Cap.REPORT_FILE,
+            Cap.REPORTS_ALL,
+            Cap.CASES,
+            Cap.CASES_APPROVE,
+        }
     ),
     Role.TOWN_SUPERVISOR: frozenset(
-        {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.STATS_VIEW,
-         Cap.POLICY_CONFIRM, Cap.TASKS, Cap.VISITS, Cap.VISIT_REVIEW, Cap.REPORT_FILE, Cap.REPORTS_TOWN,
-         Cap.CASES}
+        {
+            Cap.HOME,
+            Cap.NOTIFICATIONS,
+            Cap.LEDGER_VIEW,
+            Cap.LEDGER_EDIT,
+            Cap.UNMASK,
+            Cap.STATS_VIEW,
+            Cap.POLICY_CONFIRM,
+            Cap.TASKS,
+            Cap.VISITS,
+            Cap.VISIT_REVIEW,
+            Cap.REPORT_FILE,
+            Cap.REPORTS_TOWN,
+            Cap.CASES,
+        }
     ),
     Role.VILLAGE_DIRECTOR: frozenset(
-        {Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.TASKS, Cap.VISITS,
-         Cap.REPORT_FILE}
+        {
+            Cap.HOME,
+            Cap.NOTIFICATIONS,
+            Cap.LEDGER_VIEW,
+            Cap.LEDGER_EDIT,
+            Cap.UNMASK,
+            Cap.TASKS,
+            Cap.VISITS,
+            Cap.REPORT_FILE,
+        }
     ),
     # Member units, reporters and providers see only what is shared with their organisation.
     Role.UNIT_STAFF: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS, Cap.REPORT_FILE}),

@@ -46,8 +46,14 @@ class CapAdmin(admin.ModelAdmin):
         return scope_for(request.user).can(self.edit_cap)
 
     def _audit(self, request: HttpRequest, obj: Any, what: str, message: Any = "") -> None:
-        record(actor=request.user, action=Action.ADMIN_CHANGE, object_type=obj._meta.model_name,
-               object_id=obj.pk, request=request, detail={"op": what, "message": str(message)[:500]})
+        record(
+            actor=request.user,
+            action=Action.ADMIN_CHANGE,
+            object_type=obj._meta.model_name,
+            object_id=obj.pk,
+            request=request,
+            detail={"op": what, "message": str(message)[:500]},
+        )
 
     def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         self._audit(request, obj, "add", message)
@@ -139,8 +145,15 @@ class UserAdmin(CapAdmin, BaseUserAdmin):
         (_("个人信息"), {"fields": ("full_name", "organization", "email")}),
         (_("状态"), {"fields": ("is_active", "is_demo", "last_login", "date_joined")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2",
-                                                               "full_name", "organization")}),)
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("username", "usable_password", "password1", "password2", "full_name", "organization"),
+            },
+        ),
+    )
     readonly_fields = ["last_login", "date_joined", "is_demo"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -163,10 +176,17 @@ class UserAdmin(CapAdmin, BaseUserAdmin):
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: Any) -> None:
         super().save_formset(request, form, formset, change)
         if formset.model is UserRole and (formset.new_objects or formset.deleted_objects):
-            record(actor=request.user, action=Action.ROLE_CHANGE, object_type="user", object_id=form.instance.pk,
-                   request=request, detail={
-                       "added": [o.role for o in formset.new_objects],
-                       "removed": [o.role for o in formset.deleted_objects]})
+            record(
+                actor=request.user,
+                action=Action.ROLE_CHANGE,
+                object_type="user",
+                object_id=form.instance.pk,
+                request=request,
+                detail={
+                    "added": [o.role for o in formset.new_objects],
+                    "removed": [o.role for o in formset.deleted_objects],
+                },
+            )
 
 
 admin.site.unregister(Group) if admin.site.is_registered(Group) else None

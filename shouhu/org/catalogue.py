@@ -131,8 +131,8 @@ def sync_regions() -> None:
         code=CITY[0], defaults={"name": CITY[1], "level": RegionLevel.CITY, "kind": "city", "parent": province}
     )
     district, _ = Region.objects.update_or_create(
-        code=DISTRICT[0], defaults={"name": DISTRICT[1], "level": RegionLevel.DISTRICT, "kind": "district",
-                                    "parent": city}
+        code=DISTRICT[0],
+        defaults={"name": DISTRICT[1], "level": RegionLevel.DISTRICT, "kind": "district", "parent": city},
     )
     for code, name, kind in WUJIN_TOWNS:
         Region.objects.update_or_create(
@@ -179,9 +179,7 @@ def sync_catalogue() -> None:
         Duty.objects.filter(unit=unit, order__gte=len(sentences)).delete()
         for order, sentence in enumerate(sentences):
             duty, _ = Duty.objects.update_or_create(unit=unit, order=order, defaults={"text": sentence})
-            matched = [
-                need_types[n] for n in routed.get(code, ()) if any(k in sentence for k in keywords[n])
-            ]
+            matched = [need_types[n] for n in routed.get(code, ()) if any(k in sentence for k in keywords[n])]
             duty.need_types.set(matched)
 
     for town in Region.objects.filter(parent=district):

@@ -66,18 +66,37 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST":
         token = _clean_token(request.POST.get("token", ""))
-        device = next((d for d in TOTPDevice.objects.devices_for_user(request.user, confirmed=True)
-                       if token and d.verify_token(token)), None)
+        device = next(
+            (
+                d
+                for d in TOTPDevice.objects.devices_for_user(request.user, confirmed=True)
+                if token and d.verify_token(token)
+            ),
+            None,
+        )
         if device is not None:
             otp_login(request, device)
-            record(actor=request.user, action=Action.LOGIN, object_type="user", object_id=request.user.pk,
-                   request=request, detail={"factor": "totp"})
+            record(
+                actor=request.user,
+                action=Action.LOGIN,
+                object_type="user",
+                object_id=request.user.pk,
+                request=request,
+                detail={"factor": "totp"},
+            )
             return redirect(_next(request))
-        record(actor=request.user, action=Action.LOGIN_FAILED, object_type="user", object_id=request.user.pk,
-               request=request, detail={"factor": "totp"})
+        record(
+            actor=request.user,
+            action=Action.LOGIN_FAILED,
+            object_type="user",
+            object_id=request.user.pk,
+            request=request,
+            detail={"factor": "totp"},
+        )
         error = _("验证码不正确或已过期，请查看身份验证器中最新的6位数字。")
-    return render(request, "registration/mfa_verify.html", {"error": error, "next": _next(request)},
-                  status=400 if error else 200)
+    return render(
+        request, "registration/mfa_verify.html", {"error": error, "next": _next(request)}, status=400 if error else 200
+    )
 
 
 @public
@@ -98,13 +117,26 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
             device.confirmed = True
             device.save(update_fields=["confirmed"])
             otp_login(request, device)
-            record(actor=request.user, action=Action.ADMIN_CHANGE, object_type="user", object_id=request.user.pk,
-                   request=request, detail={"op": "mfa_enrolled"})
+            record(
+                actor=request.user,
+                action=Action.ADMIN_CHANGE,
+                object_type="user",
+                object_id=request.user.pk,
+                request=request,
+                detail={"op": "mfa_enrolled"},
+            )
             return redirect(_next(request))
         error = _("验证码不正确，请确认手机时间准确后重试。")
     secret = base64.b32encode(device.bin_key).decode().rstrip("=")
     qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=4, dark="#1d2733")
-    return render(request, "registration/mfa_setup.html", {
-        "secret": " ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
-        "qr_svg": qr_svg, "error": error, "next": _next(request),
-    }, status=400 if error else 200)
+    return render(
+        request,
+        "registration/mfa_setup.html",
+        {
+            "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+            "qr_svg": qr_svg,
+            "error": error,
+            "next": _next(request),
+        },
+        status=400 if error else 200,
+    )

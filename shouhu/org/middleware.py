@@ -37,7 +37,9 @@ class AccessMiddleware:
             response["Pragma"] = "no-cache"
         return response
 
-    def process_view(self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any) -> HttpResponse | None:
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
         match = request.resolver_match
         if match is not None and match.namespaces and match.namespaces[0] in SELF_GUARDED_NAMESPACES:
             return None
@@ -107,7 +109,11 @@ class DatabaseBusyMiddleware:
             if "locked" not in str(exc).lower():
                 raise
             logger.warning("database busy: %s %s", request.method, request.path)
-            response = render(request, "503.html", {"message": _(
-                "系统正忙（可能正在导入大批数据），您的操作没有保存。请稍等一两分钟后重试。")}, status=503)
+            response = render(
+                request,
+                "503.html",
+                {"message": _("系统正忙（可能正在导入大批数据），您的操作没有保存。请稍等一两分钟后重试。")},
+                status=503,
+            )
             response["Retry-After"] = "60"
             return response

@@ -43,9 +43,7 @@ class Region(models.Model):
     level = models.PositiveSmallIntegerField(_("层级"), choices=RegionLevel.choices)
     kind = models.CharField(_("类型"), max_length=20, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
-    is_synthetic = models.BooleanField(
-        _("演示数据"), default=False, help_text=_("演示用虚构的村/社区，不是官方区划")
-    )
+    is_synthetic = models.BooleanField(_("演示数据"), default=False, help_text=_("演示用虚构的村/社区，不是官方区划"))
 
     class Meta:
         ordering = ["code"]
@@ -85,15 +83,26 @@ class Organization(models.Model):
     short_name = models.CharField(_("简称"), max_length=30, blank=True)
     kind = models.CharField(_("类型"), max_length=30, choices=OrgKind.choices)
     code = models.SlugField(
-        _("单位代码"), max_length=40, unique=True, null=True, blank=True,
+        _("单位代码"),
+        max_length=40,
+        unique=True,
+        null=True,
+        blank=True,
         help_text=_("成员单位的稳定代码，如 civil_affairs；职责目录据此匹配"),
     )
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="sub_organizations",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sub_organizations",
         verbose_name=_("上级单位"),
     )
     regions = models.ManyToManyField(
-        Region, blank=True, related_name="organizations", verbose_name=_("辖区"),
+        Region,
+        blank=True,
+        related_name="organizations",
+        verbose_name=_("辖区"),
         help_text=_("台账可见范围（民政条线）或受理辖区（派出所、学校等）"),
     )
     is_active = models.BooleanField(_("启用"), default=True)

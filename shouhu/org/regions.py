@@ -101,11 +101,23 @@ def import_regions(rows: Iterable[tuple[str, str, str]], *, within: str = "") ->
                 _("区划 %(code)s（%(name)s）的上级 %(parent)s 不存在：请在文件中包含上级区划")
                 % {"code": code, "name": name, "parent": parent}
             )
-        kind_name = {"111": "community", "112": "community", "121": "community", "122": "village",
-                     "123": "village", "210": "village", "220": "village"}.get(kind, "village" if level == 5 else "")
+        kind_name = {
+            "111": "community",
+            "112": "community",
+            "121": "community",
+            "122": "village",
+            "123": "village",
+            "210": "village",
+            "220": "village",
+        }.get(kind, "village" if level == 5 else "")
         obj = Region.objects.filter(code=code).first()
-        values = {"name": name, "level": level, "parent_id": parent, "is_synthetic": False,
-                  "kind": kind_name or (obj.kind if obj else "")}
+        values = {
+            "name": name,
+            "level": level,
+            "parent_id": parent,
+            "is_synthetic": False,
+            "kind": kind_name or (obj.kind if obj else ""),
+        }
         if obj is None:
             Region.objects.create(code=code, **values)
             result.created += 1

@@ -33,5 +33,4 @@ def _login_failed(sender, credentials, request=None, **kwargs):  # noqa: ANN001
 
 @receiver(user_locked_out, dispatch_uid="audit_lockout")
 def _locked_out(sender, request, username, ip_address, **kwargs):  # noqa: ANN001
-    record(actor=None, actor_name=str(username or "")[:150], action=Action.LOCKOUT, object_type="user",
-           request=request)
+    record(actor=None, actor_name=str(username or "")[:150], action=Action.LOCKOUT, object_type="user", request=request)

@@ -73,7 +73,8 @@ def home(request: UserRequest) -> HttpResponse:
         context["visits_week"] = due_filter(plans, "week", today, week_end(today)).count()
     if scope.can(Cap.POLICY_CONFIRM):
         context["proposals_pending"] = Proposal.objects.filter(
-            state=ProposalState.PENDING, child__in=children_visible_to(request.user)).count()
+            state=ProposalState.PENDING, child__in=children_visible_to(request.user)
+        ).count()
     return render(request, "home.html", context)
 
 
@@ -82,27 +83,40 @@ def town_counts(actor: Any) -> list[dict[str, Any]]:
     scope = scope_for(actor)
     towns = list(Region.objects.filter(level=RegionLevel.TOWN).order_by("code"))
     if scope.prefixes:
-        towns = [t for t in towns if scope.covers_region(t.code) or any(p.startswith(t.code[:9]) for p in scope.prefixes)]
+        towns = [
+            t for t in towns if scope.covers_region(t.code) or any(p.startswith(t.code[:9]) for p in scope.prefixes)
+        ]
     per_town = active_counts_by_town()
     per_category = category_counts_by_town()
     codes = list(TOWN_COLUMNS)
     rows: list[dict[str, Any]] = [
-        {"town": town, "active": per_town.get(town.code[:9], 0),
-         "categories": [per_category.get(town.code[:9], {}).get(code, 0) for code in codes]}
+        {
+            "town": town,
+            "active": per_town.get(town.code[:9], 0),
+            "categories": [per_category.get(town.code[:9], {}).get(code, 0) for code in codes],
+        }
         for town in towns
     ]
-    rows.append({"town": None, "active": sum(r["active"] for r in rows),
-                 "categories": [sum(r["categories"][i] for r in rows) for i in range(len(codes))]})
+    rows.append(
+        {
+            "town": None,
+            "active": sum(r["active"] for r in rows),
+            "categories": [sum(r["categories"][i] for r in rows) for i in range(len(codes))],
+        }
+    )
     return rows
 
 
 # The columns of the per-town table: the categories, then the Jiangsu classes.
-TOWN_COLUMNS = {**CATEGORY_NAMES,
-                **{f"jiangsu_{n}": lazy_interpolate(gettext_lazy("江苏第%(n)d类"), {"n": n}) for n in range(1, 7)}}
+TOWN_COLUMNS = {
+    **CATEGORY_NAMES,
+    **{f"jiangsu_{n}": lazy_interpolate(gettext_lazy("江苏第%(n)d类"), {"n": n}) for n in range(1, 7)},
+}
 
 
 @allow(Cap.STATS_VIEW)
 @require_http_methods(["GET"])
 def stats(request: HttpRequest) -> HttpResponse:
-    return render(request, "stats.html", {"town_counts": town_counts(request.user),
-                                          "town_columns": TOWN_COLUMNS.values()})
+    return render(
+        request, "stats.html", {"town_counts": town_counts(request.user), "town_columns": TOWN_COLUMNS.values()}
+    )

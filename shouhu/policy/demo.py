@@ -20,8 +20,9 @@ def confirm_demo_proposals(*, seed: int, share: float = 0.8) -> int:
     actor = User.objects.get(username="district")
     decided = 0
     for town in DEMO_TOWNS:
-        pending = Proposal.objects.filter(state=ProposalState.PENDING, kind="add",
-                                          child__region__code__startswith=town).order_by("child_id", "code")
+        pending = Proposal.objects.filter(
+            state=ProposalState.PENDING, kind="add", child__region__code__startswith=town
+        ).order_by("child_id", "code")
         for proposal in pending:
             if rng.random() < share:
                 proposal_decide(actor=actor, proposal=proposal, confirm=True, reason=_("演示数据：已核实"))

@@ -17,8 +17,12 @@ from shouhu.policy.rules import KINDS_2020, Finding, one_evaluation, parent_stat
 
 JIANGSU_SOURCE = "江苏省困境儿童保障补充意见（2018）"
 JIANGSU_NAMES = {
-    1: "孤儿", 2: "父母监护缺失的儿童", 3: "父母无力履行监护职责的儿童", 4: "重残、重病及流浪儿童",
-    5: "贫困家庭儿童", 6: "其他需要帮助的儿童",
+    1: "孤儿",
+    2: "父母监护缺失的儿童",
+    3: "父母无力履行监护职责的儿童",
+    4: "重残、重病及流浪儿童",
+    5: "贫困家庭儿童",
+    6: "其他需要帮助的儿童",
 }
 
 
@@ -42,14 +46,23 @@ class Evaluation:
             "jiangsu_class": self.jiangsu_class,
             "jiangsu_explanation": self.jiangsu_explanation,
             "near_misses": [
-                {"code": f.code, "explanation": f.explanation,
-                 **({"eligible_from": f.eligible_from.isoformat()} if f.eligible_from else {})}
+                {
+                    "code": f.code,
+                    "explanation": f.explanation,
+                    **({"eligible_from": f.eligible_from.isoformat()} if f.eligible_from else {}),
+                }
                 for f in self.near_misses
             ],
             "entitlements": [
-                {"code": e.code, "name": e.name, "unit": unit_for(e, routes),
-                 "unit_name": unit_names.get(unit_for(e, routes), ""), "explanation": e.explanation,
-                 "source": e.source, **({"amount_monthly": str(e.amount_monthly)} if e.amount_monthly else {})}
+                {
+                    "code": e.code,
+                    "name": e.name,
+                    "unit": unit_for(e, routes),
+                    "unit_name": unit_names.get(unit_for(e, routes), ""),
+                    "explanation": e.explanation,
+                    "source": e.source,
+                    **({"amount_monthly": str(e.amount_monthly)} if e.amount_monthly else {}),
+                }
                 for e in self.entitlements
             ],
         }
@@ -69,7 +82,11 @@ def jiangsu_class(facts: Facts, params: Params, categories: Mapping[str, Finding
     if unable:
         return 3, f"{'；'.join(unable)} → 父母无力履行监护职责，第3类，依据{JIANGSU_SOURCE}"
     disability = categories.get("disability")
-    if (disability and disability.detail.get("severe")) or "serious_illness" in categories or "street_child" in categories:
+    if (
+        (disability and disability.detail.get("severe"))
+        or "serious_illness" in categories
+        or "street_child" in categories
+    ):
         return 4, f"重残、重病或流浪 → 第4类，依据{JIANGSU_SOURCE}"
     if "poverty" in categories:
         return 5, f"低保、特困、低保边缘家庭 → 第5类，依据{JIANGSU_SOURCE}"
@@ -104,4 +121,3 @@ def _evaluate(facts: Facts, params: Params) -> Evaluation:
         jiangsu_explanation=jtext,
         entitlements=entitlements_for(facts, params, categories, jclass),
     )
-

@@ -11,16 +11,38 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-SITUATION_KINDS = frozenset({
-    "out_for_work", "severe_disability", "serious_illness", "imprisoned", "drug_rehab", "restricted_liberty",
-    "lost_contact", "deceased", "declared_missing", "guardianship_revoked", "deported", "no_capacity",
-})
+SITUATION_KINDS = frozenset(
+    {
+        "out_for_work",
+        "severe_disability",
+        "serious_illness",
+        "imprisoned",
+        "drug_rehab",
+        "restricted_liberty",
+        "lost_contact",
+        "deceased",
+        "declared_missing",
+        "guardianship_revoked",
+        "deported",
+        "no_capacity",
+    }
+)
 DISABILITY_TYPES = frozenset({"physical", "visual", "hearing", "speech", "intellectual", "mental", "multiple"})
 ASSISTANCE = frozenset({"dibao", "tekun", "dibao_edge"})
 MANUAL_CATEGORIES = frozenset({"guardianship_missing", "guardianship_improper"})
-SCHOOL_STAGES = frozenset({
-    "not_enrolled", "kindergarten", "primary", "junior", "senior", "vocational", "dropped_out", "not_in_school", "",
-})
+SCHOOL_STAGES = frozenset(
+    {
+        "not_enrolled",
+        "kindergarten",
+        "primary",
+        "junior",
+        "senior",
+        "vocational",
+        "dropped_out",
+        "not_in_school",
+        "",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -137,12 +159,15 @@ def facts_from_json(data: Any) -> Facts:
     if stage not in SCHOOL_STAGES:
         raise FactsError("child.school_stage", "就学阶段取值不正确")
     child = ChildFacts(
-        birth_date=birth, hukou_type=hukou, disability=disability,
+        birth_date=birth,
+        hukou_type=hukou,
+        disability=disability,
         serious_illness=_bool(child_data, "serious_illness", "child"),
         household_assistance=frozenset(assistance),
         street_child=_bool(child_data, "street_child", "child"),
         lives_with_parents=_bool(child_data, "lives_with_parents", "child"),
-        school_stage=stage, manual_categories=frozenset(manual),
+        school_stage=stage,
+        manual_categories=frozenset(manual),
     )
     parents_data = root.get("parents", [])
     if not isinstance(parents_data, list):
@@ -171,12 +196,16 @@ def facts_from_json(data: Any) -> Facts:
             until = _date(s.get("until"), f"{path}.until", required=False)
             if since and until and until < since:
                 raise FactsError(f"{path}.until", "结束日期早于起始日期")
-            grade = _grade(s["disability_grade"], f"{path}.disability_grade") if s.get(
-                "disability_grade") is not None else None
+            grade = (
+                _grade(s["disability_grade"], f"{path}.disability_grade")
+                if s.get("disability_grade") is not None
+                else None
+            )
             dtype = s.get("disability_type", "") or ""
             if dtype and dtype not in DISABILITY_TYPES:
                 raise FactsError(f"{path}.disability_type", "残疾类别取值不正确")
-            situations.append(Situation(kind=kind, since=since, until=until, disability_grade=grade,
-                                        disability_type=dtype))
+            situations.append(
+                Situation(kind=kind, since=since, until=until, disability_grade=grade, disability_type=dtype)
+            )
         parents.append(Parent(role=role, situations=tuple(situations)))
     return Facts(as_of=as_of, child=child, parents=tuple(parents))

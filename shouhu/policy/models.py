@@ -37,8 +37,9 @@ class ChildCategory(models.Model):
     origin = models.CharField(_("来源"), max_length=10, choices=Origin.choices, default=Origin.ENGINE)
     valid_from = models.DateField(_("起始日期"))
     valid_to = models.DateField(_("终止日期"), null=True, blank=True)
-    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                     related_name="+", verbose_name=_("确认人"))
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("确认人")
+    )
     confirmed_at = models.DateTimeField(_("确认时间"), auto_now_add=True)
     ended_reason = models.CharField(_("终止原因"), max_length=200, blank=True)
     history = ShouhuHistoricalRecords()
@@ -49,10 +50,13 @@ class ChildCategory(models.Model):
         verbose_name_plural = _("认定类别")
         indexes = [models.Index(fields=["code", "valid_to"], name="category_code_current")]
         constraints = [
-            models.UniqueConstraint(fields=["child", "code"], condition=Q(valid_to__isnull=True),
-                                    name="category_one_current_per_code"),
-            models.CheckConstraint(condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
-                                   name="category_valid_period"),
+            models.UniqueConstraint(
+                fields=["child", "code"], condition=Q(valid_to__isnull=True), name="category_one_current_per_code"
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="category_valid_period",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -80,10 +84,17 @@ class Proposal(models.Model):
     rule_version = models.CharField(_("规则版本"), max_length=20, blank=True)
     as_of = models.DateField(_("评估日期"))
     created_at = models.DateTimeField(_("提出时间"), auto_now_add=True)
-    state = models.CharField(_("状态"), max_length=12, choices=ProposalState.choices, default=ProposalState.PENDING,
-                             db_index=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+", verbose_name=_("处理人"))
+    state = models.CharField(
+        _("状态"), max_length=12, choices=ProposalState.choices, default=ProposalState.PENDING, db_index=True
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("处理人"),
+    )
     decided_at = models.DateTimeField(_("处理时间"), null=True, blank=True)
     reason = models.CharField(_("处理理由"), max_length=300, blank=True)
 
@@ -92,8 +103,9 @@ class Proposal(models.Model):
         verbose_name = _("认定建议")
         verbose_name_plural = _("认定建议")
         constraints = [
-            models.UniqueConstraint(fields=["child", "code"], condition=Q(state="pending"),
-                                    name="proposal_one_pending_per_code"),
+            models.UniqueConstraint(
+                fields=["child", "code"], condition=Q(state="pending"), name="proposal_one_pending_per_code"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -115,17 +127,23 @@ class ChildEntitlement(models.Model):
     code = models.CharField(_("待遇"), max_length=40)
     name = models.CharField(_("名称"), max_length=60)
     need_type = models.ForeignKey("org.NeedType", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    unit = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                             verbose_name=_("责任单位"))
+    unit = models.ForeignKey(
+        "org.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("责任单位"),
+    )
     explanation = models.TextField(_("依据说明"))
     source = models.CharField(_("政策依据"), max_length=120, blank=True)
     amount_due = models.DecimalField(_("应发金额（元/月）"), max_digits=10, decimal_places=2, null=True, blank=True)
-    state = models.CharField(_("状态"), max_length=12, choices=EntitlementState.choices,
-                             default=EntitlementState.ELIGIBLE, db_index=True)
+    state = models.CharField(
+        _("状态"), max_length=12, choices=EntitlementState.choices, default=EntitlementState.ELIGIBLE, db_index=True
+    )
     applied_on = models.DateField(_("申请日期"), null=True, blank=True)
     receiving_from = models.DateField(_("享受起始日期"), null=True, blank=True)
-    amount_granted = models.DecimalField(_("实发金额（元/月）"), max_digits=10, decimal_places=2, null=True,
-                                         blank=True)
+    amount_granted = models.DecimalField(_("实发金额（元/月）"), max_digits=10, decimal_places=2, null=True, blank=True)
     refused_reason = models.CharField(_("不予理由"), max_length=200, blank=True)
     ended_on = models.DateField(_("终止日期"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -143,8 +161,9 @@ class ChildEntitlement(models.Model):
         verbose_name_plural = _("待遇")
         indexes = [models.Index(fields=["state", "unit"], name="entitlement_gap")]
         constraints = [
-            models.UniqueConstraint(fields=["child", "code"], condition=~Q(state="ended"),
-                                    name="entitlement_one_live_per_code"),
+            models.UniqueConstraint(
+                fields=["child", "code"], condition=~Q(state="ended"), name="entitlement_one_live_per_code"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -175,8 +194,9 @@ class PolicyParameter(models.Model):
 class EvaluationState(models.Model):
     """The last evaluation of a child: lets the nightly run skip children whose result is unchanged."""
 
-    child = models.OneToOneField("registry.Child", on_delete=models.CASCADE, primary_key=True,
-                                 related_name="evaluation")
+    child = models.OneToOneField(
+        "registry.Child", on_delete=models.CASCADE, primary_key=True, related_name="evaluation"
+    )
     digest = models.CharField(max_length=64)
     evaluated_at = models.DateTimeField()
     as_of = models.DateField()

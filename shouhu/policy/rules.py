@@ -20,17 +20,38 @@ from shouhu.policy.params import Params
 
 ROLE_NAMES = {"father": "父亲", "mother": "母亲"}
 KIND_NAMES = {
-    "out_for_work": "外出务工", "severe_disability": "重残", "serious_illness": "重病", "imprisoned": "服刑在押",
-    "drug_rehab": "强制隔离戒毒", "restricted_liberty": "被执行其他限制人身自由的措施", "lost_contact": "失联",
-    "deceased": "死亡", "declared_missing": "宣告失踪", "guardianship_revoked": "被撤销监护资格",
-    "deported": "被遣送（驱逐）出境", "no_capacity": "无监护能力",
+    "out_for_work": "外出务工",
+    "severe_disability": "重残",
+    "serious_illness": "重病",
+    "imprisoned": "服刑在押",
+    "drug_rehab": "强制隔离戒毒",
+    "restricted_liberty": "被执行其他限制人身自由的措施",
+    "lost_contact": "失联",
+    "deceased": "死亡",
+    "declared_missing": "宣告失踪",
+    "guardianship_revoked": "被撤销监护资格",
+    "deported": "被遣送（驱逐）出境",
+    "no_capacity": "无监护能力",
 }
-DISABILITY_NAMES = {"physical": "肢体", "visual": "视力", "hearing": "听力", "speech": "言语",
-                    "intellectual": "智力", "mental": "精神", "multiple": "多重"}
+DISABILITY_NAMES = {
+    "physical": "肢体",
+    "visual": "视力",
+    "hearing": "听力",
+    "speech": "言语",
+    "intellectual": "智力",
+    "mental": "精神",
+    "multiple": "多重",
+}
 CATEGORY_NAMES = {
-    "left_behind": "农村留守儿童", "orphan": "孤儿", "de_facto_unsupported": "事实无人抚养儿童",
-    "poverty": "低保、特困、低保边缘家庭儿童", "disability": "残疾儿童", "serious_illness": "重病儿童",
-    "street_child": "流浪儿童", "guardianship_missing": "监护缺失儿童", "guardianship_improper": "监护不当儿童",
+    "left_behind": "农村留守儿童",
+    "orphan": "孤儿",
+    "de_facto_unsupported": "事实无人抚养儿童",
+    "poverty": "低保、特困、低保边缘家庭儿童",
+    "disability": "残疾儿童",
+    "serious_illness": "重病儿童",
+    "street_child": "流浪儿童",
+    "guardianship_missing": "监护缺失儿童",
+    "guardianship_improper": "监护不当儿童",
 }
 
 SRC_LEFT_BEHIND = "国发〔2016〕13号；民发〔2016〕42号"
@@ -76,11 +97,18 @@ def _under(f: Facts, years: int) -> bool:
 
 def _aged_out(f: Facts, years: int, code: str, source: str, version: str) -> Finding:
     reached = reaches_age_on(f.child.birth_date, years)
-    return Finding(code, False, f"已满{years}周岁（{_d(reached)} 起），不属于{CATEGORY_NAMES[code]}，依据{source}",
-                   source, version, relevant=False)
+    return Finding(
+        code,
+        False,
+        f"已满{years}周岁（{_d(reached)} 起），不属于{CATEGORY_NAMES[code]}，依据{source}",
+        source,
+        version,
+        relevant=False,
+    )
 
 
 # ----- parents' situations ------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ParentStatus:
@@ -95,8 +123,10 @@ class ParentStatus:
 
 def sorted_situations(parent: Parent) -> list[Situation]:
     """A fixed order, so that results and explanations never depend on the order of entry."""
-    return sorted(parent.situations, key=lambda s: (s.kind, s.since or date.min, s.until or date.max,
-                                                    s.disability_grade or 0, s.disability_type))
+    return sorted(
+        parent.situations,
+        key=lambda s: (s.kind, s.since or date.min, s.until or date.max, s.disability_grade or 0, s.disability_type),
+    )
 
 
 def _severe_disability(s: Situation) -> bool:
@@ -141,8 +171,14 @@ def _parent_status(f: Facts, role: str, p: Params, qualifying_kinds: frozenset[s
     if parent is None:
         return ParentStatus(role, missing_record=True)
     situations = sorted_situations(parent)
-    dead = next((s for s in situations if s.kind in {"deceased", "declared_missing"}
-                 and (s.since is None or s.since <= f.as_of)), None)
+    dead = next(
+        (
+            s
+            for s in situations
+            if s.kind in {"deceased", "declared_missing"} and (s.since is None or s.since <= f.as_of)
+        ),
+        None,
+    )
     if dead is not None:
         return ParentStatus(role, dead_or_missing=f"{name}{KIND_NAMES[dead.kind]}（{_d(dead.since)}）")
     pending: tuple[str, date] | None = None
@@ -176,8 +212,9 @@ def _parent_status(f: Facts, role: str, p: Params, qualifying_kinds: frozenset[s
     return ParentStatus(role, pending=pending)
 
 
-KINDS_2019 = frozenset({"severe_disability", "serious_illness", "imprisoned", "drug_rehab", "restricted_liberty",
-                        "lost_contact"})
+KINDS_2019 = frozenset(
+    {"severe_disability", "serious_illness", "imprisoned", "drug_rehab", "restricted_liberty", "lost_contact"}
+)
 KINDS_2020 = KINDS_2019 | {"guardianship_revoked", "deported"}
 
 
@@ -187,8 +224,14 @@ def _de_facto(f: Facts, p: Params, kinds: frozenset[str], source: str, version: 
         return _aged_out(f, 18, code, source, version)
     fa, mo = (parent_status(f, r, p, kinds) for r in ("father", "mother"))
     if fa.dead_or_missing and mo.dead_or_missing:
-        return Finding(code, False, f"{fa.dead_or_missing}；{mo.dead_or_missing} → 属于孤儿，不按事实无人抚养儿童认定",
-                       source, version, relevant=False)
+        return Finding(
+            code,
+            False,
+            f"{fa.dead_or_missing}；{mo.dead_or_missing} → 属于孤儿，不按事实无人抚养儿童认定",
+            source,
+            version,
+            relevant=False,
+        )
     both = fa.qualifying and mo.qualifying
     one_dead = (fa.dead_or_missing and mo.qualifying) or (mo.dead_or_missing and fa.qualifying)
     if both or one_dead:
@@ -225,8 +268,9 @@ def _de_facto(f: Facts, p: Params, kinds: frozenset[str], source: str, version: 
         text += f"，{_d(eligible_from)} 期满后可认定为{CATEGORY_NAMES[code]}"
     else:
         text += f"，不符合{CATEGORY_NAMES[code]}条件"
-    return Finding(code, False, f"{text}（依据{source}）", source, version, relevant=relevant,
-                   eligible_from=eligible_from)
+    return Finding(
+        code, False, f"{text}（依据{source}）", source, version, relevant=relevant, eligible_from=eligible_from
+    )
 
 
 def de_facto_2019(f: Facts, p: Params) -> Finding:
@@ -247,8 +291,13 @@ def orphan(f: Facts, p: Params) -> Finding:
         return Finding(code, True, f"{'；'.join(gone)} → 孤儿，依据{SRC_ORPHAN}", SRC_ORPHAN, version)
     if gone:
         other = next(s for s in statuses if not s.dead_or_missing)
-        return Finding(code, False, f"{gone[0]}；{ROLE_NAMES[other.role]}健在或下落清楚，不属于孤儿（依据{SRC_ORPHAN}）",
-                       SRC_ORPHAN, version)
+        return Finding(
+            code,
+            False,
+            f"{gone[0]}；{ROLE_NAMES[other.role]}健在或下落清楚，不属于孤儿（依据{SRC_ORPHAN}）",
+            SRC_ORPHAN,
+            version,
+        )
     return Finding(code, False, "父母均未登记死亡或宣告失踪", SRC_ORPHAN, version, relevant=False)
 
 
@@ -265,14 +314,22 @@ def left_behind(f: Facts, p: Params) -> Finding:
             if not s.active_on(f.as_of):
                 continue
             if s.kind == "out_for_work":
-                out[role] = f"{ROLE_NAMES[role]}外出务工（{_d(s.since)} 起）" if s.since else f"{ROLE_NAMES[role]}外出务工"
+                out[role] = (
+                    f"{ROLE_NAMES[role]}外出务工（{_d(s.since)} 起）" if s.since else f"{ROLE_NAMES[role]}外出务工"
+                )
             elif s.kind in INCAPACITY_KINDS:
                 incapable[role] = f"{ROLE_NAMES[role]}{KIND_NAMES[s.kind]}（无监护能力）"
     relevant = bool(out)
     if not _under(f, 16):
         reached = reaches_age_on(f.child.birth_date, 16)
-        return Finding(code, False, f"已满16周岁（{_d(reached)} 起），不再属于农村留守儿童（依据{SRC_LEFT_BEHIND}）",
-                       SRC_LEFT_BEHIND, version, relevant=relevant)
+        return Finding(
+            code,
+            False,
+            f"已满16周岁（{_d(reached)} 起），不再属于农村留守儿童（依据{SRC_LEFT_BEHIND}）",
+            SRC_LEFT_BEHIND,
+            version,
+            relevant=relevant,
+        )
     if len(out) == 2:
         parents_text = f"{out['father']}；{out['mother']}"
     elif len(out) == 1:
@@ -280,19 +337,43 @@ def left_behind(f: Facts, p: Params) -> Finding:
         if other in incapable:
             parents_text = f"{next(iter(out.values()))}；{incapable[other]}"
         else:
-            return Finding(code, False, f"{next(iter(out.values()))}，但{ROLE_NAMES[other]}在家且有监护能力，"
-                           f"不属于农村留守儿童（依据{SRC_LEFT_BEHIND}）", SRC_LEFT_BEHIND, version, relevant=relevant)
+            return Finding(
+                code,
+                False,
+                f"{next(iter(out.values()))}，但{ROLE_NAMES[other]}在家且有监护能力，"
+                f"不属于农村留守儿童（依据{SRC_LEFT_BEHIND}）",
+                SRC_LEFT_BEHIND,
+                version,
+                relevant=relevant,
+            )
     else:
         return Finding(code, False, "父母均未外出务工", SRC_LEFT_BEHIND, version, relevant=False)
     if f.child.hukou_type != "rural":
-        return Finding(code, False, f"{parents_text}，但儿童为非农业户口，不属于农村留守儿童（依据民发〔2016〕42号）",
-                       SRC_LEFT_BEHIND, version)
+        return Finding(
+            code,
+            False,
+            f"{parents_text}，但儿童为非农业户口，不属于农村留守儿童（依据民发〔2016〕42号）",
+            SRC_LEFT_BEHIND,
+            version,
+        )
     if f.child.lives_with_parents:
-        return Finding(code, False, f"{parents_text}，但儿童随父母共同生活，不属于农村留守儿童（依据国发〔2016〕13号）",
-                       SRC_LEFT_BEHIND, version)
+        return Finding(
+            code,
+            False,
+            f"{parents_text}，但儿童随父母共同生活，不属于农村留守儿童（依据国发〔2016〕13号）",
+            SRC_LEFT_BEHIND,
+            version,
+        )
     until = reaches_age_on(f.child.birth_date, 16)
-    return Finding(code, True, f"不满16周岁（{_d(until)} 满16周岁）；{parents_text}；农村户口，未随父母生活 → "
-                   f"农村留守儿童，依据{SRC_LEFT_BEHIND}", SRC_LEFT_BEHIND, version, detail={"until": until.isoformat()})
+    return Finding(
+        code,
+        True,
+        f"不满16周岁（{_d(until)} 满16周岁）；{parents_text}；农村户口，未随父母生活 → "
+        f"农村留守儿童，依据{SRC_LEFT_BEHIND}",
+        SRC_LEFT_BEHIND,
+        version,
+        detail={"until": until.isoformat()},
+    )
 
 
 def poverty(f: Facts, p: Params) -> Finding:
@@ -303,8 +384,14 @@ def poverty(f: Facts, p: Params) -> Finding:
         return Finding(code, False, "家庭未登记低保、特困或低保边缘", SRC_DIFFICULTY, version, relevant=False)
     if not _under(f, 18):
         return _aged_out(f, 18, code, SRC_DIFFICULTY, version)
-    return Finding(code, True, f"家庭为{'、'.join(kinds)}家庭 → 贫困家庭困境儿童，依据{SRC_DIFFICULTY}",
-                   SRC_DIFFICULTY, version, detail={"assistance": sorted(f.child.household_assistance)})
+    return Finding(
+        code,
+        True,
+        f"家庭为{'、'.join(kinds)}家庭 → 贫困家庭困境儿童，依据{SRC_DIFFICULTY}",
+        SRC_DIFFICULTY,
+        version,
+        detail={"assistance": sorted(f.child.household_assistance)},
+    )
 
 
 def disability(f: Facts, p: Params) -> Finding:
@@ -315,9 +402,15 @@ def disability(f: Facts, p: Params) -> Finding:
     if not _under(f, 18):
         return _aged_out(f, 18, code, SRC_DIFFICULTY, version)
     severe = d.grade <= 2 or (d.type in {"intellectual", "mental"} and d.grade <= 4)
-    return Finding(code, True, f"持残疾证（{DISABILITY_NAMES[d.type]}残疾{d.grade}级{'，属重度' if severe else ''}）→ "
-                   f"残疾儿童，依据{SRC_DIFFICULTY}", SRC_DIFFICULTY, version,
-                   detail={"grade": d.grade, "type": d.type, "severe": severe})
+    return Finding(
+        code,
+        True,
+        f"持残疾证（{DISABILITY_NAMES[d.type]}残疾{d.grade}级{'，属重度' if severe else ''}）→ "
+        f"残疾儿童，依据{SRC_DIFFICULTY}",
+        SRC_DIFFICULTY,
+        version,
+        detail={"grade": d.grade, "type": d.type, "severe": severe},
+    )
 
 
 def serious_illness(f: Facts, p: Params) -> Finding:
@@ -344,8 +437,9 @@ def _manual(code: str) -> Callable[[Facts, Params], Finding]:
             return Finding(code, False, "未经人工认定", SRC_MANUAL, "2016", relevant=False)
         if not _under(f, 18):
             return _aged_out(f, 18, code, SRC_MANUAL, "2016")
-        return Finding(code, True, f"经评估、报告或工作人员认定为{CATEGORY_NAMES[code]}，依据{SRC_MANUAL}",
-                       SRC_MANUAL, "2016")
+        return Finding(
+            code, True, f"经评估、报告或工作人员认定为{CATEGORY_NAMES[code]}，依据{SRC_MANUAL}", SRC_MANUAL, "2016"
+        )
 
     rule.__name__ = code
     return rule

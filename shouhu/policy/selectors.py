@@ -53,8 +53,9 @@ def snapshot_children() -> Any:
 
 def manual_codes_by_child(child_ids: Iterable[Any], on: date) -> dict[Any, set[str]]:
     out: dict[Any, set[str]] = {}
-    rows = ChildCategory.objects.filter(child_id__in=list(child_ids), code__in=MANUAL_CODES, valid_to__isnull=True,
-                                        valid_from__lte=on).values_list("child_id", "code")
+    rows = ChildCategory.objects.filter(
+        child_id__in=list(child_ids), code__in=MANUAL_CODES, valid_to__isnull=True, valid_from__lte=on
+    ).values_list("child_id", "code")
     for child_id, code in rows:
         out.setdefault(child_id, set()).add(code)
     return out
@@ -68,15 +69,31 @@ def facts_for(child: Child, on: date, params: Params, manual: set[str] | None = 
     for member in child.family.all():
         if member.relation in ("father", "mother"):
             roles[member.relation] = roles.get(member.relation, ()) + tuple(
-                Situation(kind=s.kind, since=s.since, until=s.until, disability_grade=s.disability_grade,
-                          disability_type=s.disability_type or "")
+                Situation(
+                    kind=s.kind,
+                    since=s.since,
+                    until=s.until,
+                    disability_grade=s.disability_grade,
+                    disability_type=s.disability_type or "",
+                )
                 for s in member.situations.all()
             )
     return _facts_from_values(row, roles, on, params, manual or set())
 
 
-CHILD_FACT_FIELDS = ("id", "birth_date", "hukou_type", "health", "disability_grade", "disability_type", "illness",
-                     "street_child", "lives_with_parents", "school_stage", "household__economic_status")
+CHILD_FACT_FIELDS = (
+    "id",
+    "birth_date",
+    "hukou_type",
+    "health",
+    "disability_grade",
+    "disability_type",
+    "illness",
+    "street_child",
+    "lives_with_parents",
+    "school_stage",
+    "household__economic_status",
+)
 
 
 def facts_batch(child_ids: list[Any], on: date, params: Params) -> dict[Any, Facts]:
@@ -85,14 +102,16 @@ def facts_batch(child_ids: list[Any], on: date, params: Params) -> dict[Any, Fac
     from shouhu.registry.models import FamilyMember, ParentSituation
 
     situations: dict[int, list[Situation]] = {}
-    for row in ParentSituation.objects.filter(member__child_id__in=child_ids,
-                                              member__relation__in=("father", "mother")).values_list(
-            "member_id", "kind", "since", "until", "disability_grade", "disability_type"):
+    for row in ParentSituation.objects.filter(
+        member__child_id__in=child_ids, member__relation__in=("father", "mother")
+    ).values_list("member_id", "kind", "since", "until", "disability_grade", "disability_type"):
         situations.setdefault(row[0], []).append(
-            Situation(kind=row[1], since=row[2], until=row[3], disability_grade=row[4], disability_type=row[5] or ""))
+            Situation(kind=row[1], since=row[2], until=row[3], disability_grade=row[4], disability_type=row[5] or "")
+        )
     parents: dict[Any, dict[str, tuple[Situation, ...]]] = {}
     for member_id, child_id, relation in FamilyMember.objects.filter(
-            child_id__in=child_ids, relation__in=("father", "mother")).values_list("id", "child_id", "relation"):
+        child_id__in=child_ids, relation__in=("father", "mother")
+    ).values_list("id", "child_id", "relation"):
         roles = parents.setdefault(child_id, {})
         roles[relation] = roles.get(relation, ()) + tuple(situations.get(member_id, ()))
     manual = manual_codes_by_child(child_ids, on)
@@ -102,8 +121,9 @@ def facts_batch(child_ids: list[Any], on: date, params: Params) -> dict[Any, Fac
     return out
 
 
-def _facts_from_values(row: dict[str, Any], roles: dict[str, tuple[Situation, ...]], on: date, params: Params,
-                       manual: set[str]) -> Facts:
+def _facts_from_values(
+    row: dict[str, Any], roles: dict[str, tuple[Situation, ...]], on: date, params: Params, manual: set[str]
+) -> Facts:
     disability = None
     if row["health"] == "disabled" and row["disability_grade"] and row["disability_type"]:
         disability = Disability(grade=row["disability_grade"], type=row["disability_type"])
@@ -131,8 +151,9 @@ def local_unit(child: Child, unit_code: str) -> Organization | None:
     if unit_code == "village_committee":
         return Organization.objects.filter(kind=OrgKind.VILLAGE_COMMITTEE, regions__code=child.region_id).first()
     if unit_code == "town_government":
-        return Organization.objects.filter(kind=OrgKind.TOWN_GOVERNMENT,
-                                           regions__code=child.region_id[:9] + "000").first()
+        return Organization.objects.filter(
+            kind=OrgKind.TOWN_GOVERNMENT, regions__code=child.region_id[:9] + "000"
+        ).first()
     return Organization.objects.filter(code=unit_code).first()
 
 

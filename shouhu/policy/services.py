@@ -85,8 +85,11 @@ def stored_result(ev: Evaluation) -> dict[str, Any]:
         "jiangsu_class": ev.jiangsu_class,
         "jiangsu_explanation": ev.jiangsu_explanation,
         "near_misses": [
-            {"code": n.code, "explanation": n.explanation,
-             **({"eligible_from": n.eligible_from.isoformat()} if n.eligible_from else {})}
+            {
+                "code": n.code,
+                "explanation": n.explanation,
+                **({"eligible_from": n.eligible_from.isoformat()} if n.eligible_from else {}),
+            }
             for n in ev.near_misses
         ],
     }
@@ -102,8 +105,15 @@ def _deadline(day: date) -> datetime:
 
 # ----- evaluation ----------------------------------------------------------------------------
 
-def evaluate_child(*, child_id: Any, actor: Any = None, as_of: date | None = None,
-                   params: Params | None = None, route_map: dict[str, str] | None = None) -> Evaluation:
+
+def evaluate_child(
+    *,
+    child_id: Any,
+    actor: Any = None,
+    as_of: date | None = None,
+    params: Params | None = None,
+    route_map: dict[str, str] | None = None,
+) -> Evaluation:
     """Evaluate one child now and bring proposals, entitlements and tasks up to date."""
     as_of = as_of or timezone.localdate()
     params = params or params_on(as_of)
@@ -116,8 +126,9 @@ def evaluate_child(*, child_id: Any, actor: Any = None, as_of: date | None = Non
 
 
 @transaction.atomic
-def apply_evaluation(*, child: Child, ev: Evaluation, actor: Any, as_of: date, params: Params,
-                     route_map: dict[str, str]) -> None:
+def apply_evaluation(
+    *, child: Child, ev: Evaluation, actor: Any, as_of: date, params: Params, route_map: dict[str, str]
+) -> None:
     engine = engine_codes(ev) if child.status == LedgerStatus.ACTIVE else {}
     current = {c.code: c for c in child.categories.filter(valid_to__isnull=True)}
     pending = {p.code: p for p in child.proposals.filter(state=ProposalState.PENDING)}
@@ -130,28 +141,44 @@ def apply_evaluation(*, child: Child, ev: Evaluation, actor: Any, as_of: date, p
     for code, category in current.items():
         if code in engine or category.origin == Origin.PERSON:
             continue
-        why = near[code].explanation if code in near else _("%(name)s：按当前登记的情况已不符合认定条件") % {
-            "name": _label(code)}
+        why = (
+            near[code].explanation
+            if code in near
+            else _("%(name)s：按当前登记的情况已不符合认定条件") % {"name": _label(code)}
+        )
         if child.status != LedgerStatus.ACTIVE:
             why = _("儿童已退出台账，建议终止认定")
         _propose(child, ProposalKind.REMOVE, code, why, category.source, category.rule_version, as_of, pending)
     for code, proposal in pending.items():
         still = (proposal.kind == ProposalKind.ADD and code in engine and code not in current) or (
-            proposal.kind == ProposalKind.REMOVE and code in current and code not in engine)
+            proposal.kind == ProposalKind.REMOVE and code in current and code not in engine
+        )
         if not still and proposal.state == ProposalState.PENDING:
             proposal.state = ProposalState.SUPERSEDED
             proposal.decided_at = timezone.now()
             proposal.save(update_fields=["state", "decided_at"])
 
-    state = {"digest": digest(ev, route_map), "evaluated_at": timezone.now(), "as_of": as_of,
-             "result": stored_result(ev)}
+    state = {
+        "digest": digest(ev, route_map),
+        "evaluated_at": timezone.now(),
+        "as_of": as_of,
+        "result": stored_result(ev),
+    }
     if not EvaluationState.objects.filter(child=child).update(**state):
         EvaluationState.objects.create(child=child, **state)
     sync_entitlements(child=child, ev=ev, actor=actor, as_of=as_of, params=params, route_map=route_map)
 
 
-def _propose(child: Child, kind: str, code: str, explanation: str, source: str, version: str, as_of: date,
-             pending: dict[str, Proposal]) -> None:
+def _propose(
+    child: Child,
+    kind: str,
+    code: str,
+    explanation: str,
+    source: str,
+    version: str,
+    as_of: date,
+    pending: dict[str, Proposal],
+) -> None:
     existing = pending.get(code)
     if existing is not None and existing.kind == kind:
         if existing.explanation != explanation:
@@ -161,15 +188,22 @@ def _propose(child: Child, kind: str, code: str, explanation: str, source: str, 
     if existing is not None:
         existing.state, existing.decided_at = ProposalState.SUPERSEDED, timezone.now()
         existing.save(update_fields=["state", "decided_at"])
-    pending[code] = Proposal.objects.create(child=child, kind=kind, code=code, explanation=explanation,
-                                            source=source[:120], rule_version=version, as_of=as_of)
+    pending[code] = Proposal.objects.create(
+        child=child,
+        kind=kind,
+        code=code,
+        explanation=explanation,
+        source=source[:120],
+        rule_version=version,
+        as_of=as_of,
+    )
 
 
 # ----- decisions by a person -----------------------------------------------------------------
 
+
 @transaction.atomic
-def proposal_decide(*, actor: Any, proposal: Proposal, confirm: bool, reason: str,
-                    request: Any = None) -> Proposal:
+def proposal_decide(*, actor: Any, proposal: Proposal, confirm: bool, reason: str, request: Any = None) -> Proposal:
     current = Proposal.objects.select_for_update().get(pk=proposal.pk)
     if current.state != ProposalState.PENDING:
         raise ValidationError(_("该建议已经处理或已失效，请刷新页面。"))
@@ -183,15 +217,32 @@ def proposal_decide(*, actor: Any, proposal: Proposal, confirm: bool, reason: st
     if confirm and current.kind == ProposalKind.ADD:
         if current.code.startswith("jiangsu_"):
             # One Jiangsu class at a time: the new class ends the old one.
-            _end_categories(current.child, [c for c in JIANGSU_CODES if c != current.code], today,
-                            _("改认定为%(name)s") % {"name": _label(current.code)})
-        ChildCategory.objects.create(child=current.child, code=current.code, explanation=current.explanation,
-                                     source=current.source, rule_version=current.rule_version, origin=Origin.ENGINE,
-                                     valid_from=today, confirmed_by=actor)
+            _end_categories(
+                current.child,
+                [c for c in JIANGSU_CODES if c != current.code],
+                today,
+                _("改认定为%(name)s") % {"name": _label(current.code)},
+            )
+        ChildCategory.objects.create(
+            child=current.child,
+            code=current.code,
+            explanation=current.explanation,
+            source=current.source,
+            rule_version=current.rule_version,
+            origin=Origin.ENGINE,
+            valid_from=today,
+            confirmed_by=actor,
+        )
     elif confirm:
         _end_categories(current.child, [current.code], today, reason or _("经确认不再符合条件"))
-    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=current.child_id, request=request,
-           detail={"proposal": current.pk, "code": current.code, "kind": current.kind, "decision": current.state})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="child",
+        object_id=current.child_id,
+        request=request,
+        detail={"proposal": current.pk, "code": current.code, "kind": current.kind, "decision": current.state},
+    )
     transaction.on_commit(lambda: safe_evaluate(current.child_id, actor=actor))
     return current
 
@@ -204,8 +255,7 @@ def _end_categories(child: Child, codes: Iterable[str], day: date, reason: str) 
 
 
 @transaction.atomic
-def manual_category_set(*, actor: Any, child: Child, code: str, on: bool, reason: str,
-                        request: Any = None) -> None:
+def manual_category_set(*, actor: Any, child: Child, code: str, on: bool, reason: str, request: Any = None) -> None:
     """监护缺失 / 监护不当 are decided by a person (assessments, reports), with a reason."""
     if code not in MANUAL_CODES:
         raise ValidationError({"code": [_("该类别由政策引擎根据登记事实提出，不能直接设定。")]})
@@ -215,21 +265,36 @@ def manual_category_set(*, actor: Any, child: Child, code: str, on: bool, reason
     today = timezone.localdate()
     exists = child.categories.filter(code=code, valid_to__isnull=True).exists()
     if on and not exists:
-        ChildCategory.objects.create(child=child, code=code, explanation=reason[:2000], origin=Origin.PERSON,
-                                     source="国发〔2016〕36号；未成年人保护法", valid_from=today, confirmed_by=actor)
+        ChildCategory.objects.create(
+            child=child,
+            code=code,
+            explanation=reason[:2000],
+            origin=Origin.PERSON,
+            source="国发〔2016〕36号；未成年人保护法",
+            valid_from=today,
+            confirmed_by=actor,
+        )
     elif not on and exists:
         _end_categories(child, [code], today, reason)
     else:
         return
-    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk, request=request,
-           detail={"manual_category": code, "on": on})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="child",
+        object_id=child.pk,
+        request=request,
+        detail={"manual_category": code, "on": on},
+    )
     transaction.on_commit(lambda: safe_evaluate(child.pk, actor=actor))
 
 
 # ----- entitlements and their gaps ------------------------------------------------------------
 
-def sync_entitlements(*, child: Child, ev: Evaluation, actor: Any, as_of: date, params: Params,
-                      route_map: dict[str, str]) -> None:
+
+def sync_entitlements(
+    *, child: Child, ev: Evaluation, actor: Any, as_of: date, params: Params, route_map: dict[str, str]
+) -> None:
     """Entitlements follow the *confirmed* categories; an unserved one is a task for its unit."""
     from shouhu.tasks.models import TaskKind
     from shouhu.tasks.services import cancel_for_source, task_open
@@ -241,7 +306,8 @@ def sync_entitlements(*, child: Child, ev: Evaluation, actor: Any, as_of: date, 
         return  # nothing confirmed, nothing owed: the common case of a first evaluation
     findings = {
         code: ev.categories.get(code) or Finding(code, True, c.explanation, c.source, c.rule_version)
-        for code, c in confirmed.items() if not code.startswith("jiangsu_")
+        for code, c in confirmed.items()
+        if not code.startswith("jiangsu_")
     }
     jclass = next((int(code.split("_")[1]) for code in confirmed if code.startswith("jiangsu_")), None)
     facts = facts_for(child, as_of, params, {c for c in confirmed if c in MANUAL_CODES})
@@ -254,25 +320,39 @@ def sync_entitlements(*, child: Child, ev: Evaluation, actor: Any, as_of: date, 
         unit = local_unit(child, unit_for(ent, route_map))
         if row is None:
             live[code] = ChildEntitlement.objects.create(
-                child=child, code=code, name=ent.name, need_type=need_types.get(ent.need_type), unit=unit,
-                explanation=ent.explanation, source=ent.source[:120], amount_due=ent.amount_monthly,
+                child=child,
+                code=code,
+                name=ent.name,
+                need_type=need_types.get(ent.need_type),
+                unit=unit,
+                explanation=ent.explanation,
+                source=ent.source[:120],
+                amount_due=ent.amount_monthly,
             )
-        elif (row.explanation, row.amount_due, row.unit_id) != (ent.explanation, ent.amount_monthly,
-                                                                 unit.pk if unit else None):
+        elif (row.explanation, row.amount_due, row.unit_id) != (
+            ent.explanation,
+            ent.amount_monthly,
+            unit.pk if unit else None,
+        ):
             row.explanation, row.amount_due, row.unit = ent.explanation, ent.amount_monthly, unit
             row.save(update_fields=["explanation", "amount_due", "unit", "updated_at"])
     for code, row in list(live.items()):
         if code not in wanted and row.state in (EntitlementState.ELIGIBLE, EntitlementState.APPLIED):
             row.state, row.ended_on = EntitlementState.ENDED, as_of
             row.save(update_fields=["state", "ended_on", "updated_at"])
-            cancel_for_source(actor=actor, source_type="entitlement", source_id=str(row.pk),
-                              outcome=_("认定类别变化，该待遇不再适用"))
+            cancel_for_source(
+                actor=actor, source_type="entitlement", source_id=str(row.pk), outcome=_("认定类别变化，该待遇不再适用")
+            )
             del live[code]
 
     entrustment = live.get("entrustment")
     if entrustment is not None and entrustment.state == EntitlementState.ELIGIBLE:
-        signed = child.entrustments.filter(agreement_signed=True).exclude(until__lt=as_of).order_by(
-            "-agreement_date").first()
+        signed = (
+            child.entrustments.filter(agreement_signed=True)
+            .exclude(until__lt=as_of)
+            .order_by("-agreement_date")
+            .first()
+        )
         if signed is not None:
             entrustment.state, entrustment.receiving_from = EntitlementState.RECEIVING, signed.agreement_date
             entrustment.save(update_fields=["state", "receiving_from", "updated_at"])
@@ -280,9 +360,18 @@ def sync_entitlements(*, child: Child, ev: Evaluation, actor: Any, as_of: date, 
     for row in live.values():
         if row.state != EntitlementState.ELIGIBLE or row.unit is None or row.code in NO_TASK_NEEDS:
             continue
-        task_open(actor=actor, owner=row.unit, kind=TaskKind.ENTITLEMENT_GAP, child=child,
-                  need_type=row.need_type, title=_("%(what)s：%(child)s") % {"what": row.name, "child": child.name},
-                  detail=row.explanation, source_type="entitlement", source_id=str(row.pk), due_at=_deadline(as_of))
+        task_open(
+            actor=actor,
+            owner=row.unit,
+            kind=TaskKind.ENTITLEMENT_GAP,
+            child=child,
+            need_type=row.need_type,
+            title=_("%(what)s：%(child)s") % {"what": row.name, "child": child.name},
+            detail=row.explanation,
+            source_type="entitlement",
+            source_id=str(row.pk),
+            due_at=_deadline(as_of),
+        )
 
 
 ENTITLEMENT_TRANSITIONS: dict[str, set[EntitlementState]] = {
@@ -295,9 +384,17 @@ ENTITLEMENT_TRANSITIONS: dict[str, set[EntitlementState]] = {
 
 
 @transaction.atomic
-def entitlement_record(*, actor: Any, entitlement: ChildEntitlement, state: str, version: int | None,
-                       on: date | None = None, amount: Decimal | None = None, reason: str = "",
-                       request: Any = None) -> ChildEntitlement:
+def entitlement_record(
+    *,
+    actor: Any,
+    entitlement: ChildEntitlement,
+    state: str,
+    version: int | None,
+    on: date | None = None,
+    amount: Decimal | None = None,
+    reason: str = "",
+    request: Any = None,
+) -> ChildEntitlement:
     """Record that an entitlement was applied for, is received, was refused, or ended."""
     from shouhu.registry.services import StaleEdit
     from shouhu.tasks.models import OPEN_STATES, Task, TaskState
@@ -307,9 +404,17 @@ def entitlement_record(*, actor: Any, entitlement: ChildEntitlement, state: str,
     if version is None or current.version != version:
         raise StaleEdit(current.version)
     if state not in ENTITLEMENT_TRANSITIONS.get(current.state, set()):
-        raise ValidationError({"state": [_("不能从“%(a)s”改为“%(b)s”。") % {
-            "a": current.get_state_display(), "b": EntitlementState(state).label if state in EntitlementState.values
-            else state}]})
+        raise ValidationError(
+            {
+                "state": [
+                    _("不能从“%(a)s”改为“%(b)s”。")
+                    % {
+                        "a": current.get_state_display(),
+                        "b": EntitlementState(state).label if state in EntitlementState.values else state,
+                    }
+                ]
+            }
+        )
     on = on or timezone.localdate()
     if on > timezone.localdate():
         raise ValidationError({"on": [_("日期不能晚于今天。")]})
@@ -331,12 +436,19 @@ def entitlement_record(*, actor: Any, entitlement: ChildEntitlement, state: str,
     current.save()
     for task in Task.objects.filter(source_type="entitlement", source_id=str(current.pk), state__in=OPEN_STATES):
         task_close(actor=actor, task=task, state=TaskState.DONE, outcome=current.get_state_display(), version=None)
-    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=current.child_id, request=request,
-           detail={"entitlement": current.code, "state": state})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="child",
+        object_id=current.child_id,
+        request=request,
+        detail={"entitlement": current.code, "state": state},
+    )
     return current
 
 
 # ----- change hooks and the nightly run -------------------------------------------------------
+
 
 def safe_evaluate(child_id: Any, *, actor: Any = None) -> None:
     """Evaluate after a commit; a failure is logged and left to the nightly run, never raised."""
@@ -348,35 +460,69 @@ def safe_evaluate(child_id: Any, *, actor: Any = None) -> None:
         logger.exception("policy evaluation failed for child %s", child_id)
 
 
-def _apply_changed(changed: list[tuple[Any, Evaluation]], digests: dict[Any, str], *, actor: Any, as_of: date,
-                   params: Params, route_map: dict[str, str]) -> int:
+def _apply_changed(
+    changed: list[tuple[Any, Evaluation]],
+    digests: dict[Any, str],
+    *,
+    actor: Any,
+    as_of: date,
+    params: Params,
+    route_map: dict[str, str],
+) -> int:
     """Write the changed evaluations of a batch. Children never evaluated before and with nothing
     recorded yet (a new import, the first night) take a bulk path: their proposals and evaluation
     state are inserted in a few statements; every other child goes through `apply_evaluation`."""
     ids = [child_id for child_id, _ev in changed]
-    busy = set(Proposal.objects.filter(child_id__in=ids, state=ProposalState.PENDING).values_list("child_id", flat=True))
-    busy |= set(ChildCategory.objects.filter(child_id__in=ids, valid_to__isnull=True).values_list("child_id", flat=True))
-    busy |= set(ChildEntitlement.objects.filter(child_id__in=ids).exclude(state=EntitlementState.ENDED)
-                .values_list("child_id", flat=True))
+    busy = set(
+        Proposal.objects.filter(child_id__in=ids, state=ProposalState.PENDING).values_list("child_id", flat=True)
+    )
+    busy |= set(
+        ChildCategory.objects.filter(child_id__in=ids, valid_to__isnull=True).values_list("child_id", flat=True)
+    )
+    busy |= set(
+        ChildEntitlement.objects.filter(child_id__in=ids)
+        .exclude(state=EntitlementState.ENDED)
+        .values_list("child_id", flat=True)
+    )
     fresh = [(child_id, ev) for child_id, ev in changed if child_id not in digests and child_id not in busy]
     rest = [(child_id, ev) for child_id, ev in changed if child_id in digests or child_id in busy]
     now = timezone.now()
     with transaction.atomic():
-        Proposal.objects.bulk_create([
-            Proposal(child_id=child_id, kind=ProposalKind.ADD, code=code, explanation=finding.explanation,
-                     source=finding.source[:120], rule_version=finding.version, as_of=as_of)
-            for child_id, ev in fresh for code, finding in engine_codes(ev).items()
-        ], batch_size=1000)
-        EvaluationState.objects.bulk_create([
-            EvaluationState(child_id=child_id, digest=digest(ev, route_map), evaluated_at=now, as_of=as_of,
-                            result=stored_result(ev))
-            for child_id, ev in fresh
-        ], batch_size=1000)
+        Proposal.objects.bulk_create(
+            [
+                Proposal(
+                    child_id=child_id,
+                    kind=ProposalKind.ADD,
+                    code=code,
+                    explanation=finding.explanation,
+                    source=finding.source[:120],
+                    rule_version=finding.version,
+                    as_of=as_of,
+                )
+                for child_id, ev in fresh
+                for code, finding in engine_codes(ev).items()
+            ],
+            batch_size=1000,
+        )
+        EvaluationState.objects.bulk_create(
+            [
+                EvaluationState(
+                    child_id=child_id,
+                    digest=digest(ev, route_map),
+                    evaluated_at=now,
+                    as_of=as_of,
+                    result=stored_result(ev),
+                )
+                for child_id, ev in fresh
+            ],
+            batch_size=1000,
+        )
     if rest:
         children = snapshot_children().select_related("region").in_bulk([child_id for child_id, _ev in rest])
         for child_id, ev in rest:
-            apply_evaluation(child=children[child_id], ev=ev, actor=actor, as_of=as_of, params=params,
-                             route_map=route_map)
+            apply_evaluation(
+                child=children[child_id], ev=ev, actor=actor, as_of=as_of, params=params, route_map=route_map
+            )
     return len(changed)
 
 
@@ -389,8 +535,9 @@ def reevaluate_all(*, as_of: date | None = None, batch: int = 1000, actor: Any =
     return reevaluate_children(ids, as_of=as_of, batch=batch, actor=actor)
 
 
-def reevaluate_children(ids: Iterable[Any], *, as_of: date | None = None, batch: int = 1000,
-                        actor: Any = None) -> dict[str, int]:
+def reevaluate_children(
+    ids: Iterable[Any], *, as_of: date | None = None, batch: int = 1000, actor: Any = None
+) -> dict[str, int]:
     """Evaluate the given children a batch at a time (the nightly run's path; an import's new
     children take it after commit instead of one evaluation each). Children that no longer exist
     or have left the ledger are skipped."""
@@ -400,8 +547,11 @@ def reevaluate_children(ids: Iterable[Any], *, as_of: date | None = None, batch:
     counts = {"children": 0, "changed": 0}
     ids = list(ids)
     for start in range(0, len(ids), batch):
-        chunk = list(Child.objects.filter(pk__in=ids[start:start + batch], status=LedgerStatus.ACTIVE)
-                     .order_by("pk").values_list("pk", flat=True))
+        chunk = list(
+            Child.objects.filter(pk__in=ids[start : start + batch], status=LedgerStatus.ACTIVE)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
         facts = facts_batch(chunk, as_of, params)
         digests = dict(EvaluationState.objects.filter(child_id__in=chunk).values_list("child_id", "digest"))
         changed = []
@@ -411,6 +561,7 @@ def reevaluate_children(ids: Iterable[Any], *, as_of: date | None = None, batch:
             if digests.get(child_id) != digest(ev, route_map):
                 changed.append((child_id, ev))
         if changed:
-            counts["changed"] += _apply_changed(changed, digests, actor=actor, as_of=as_of, params=params,
-                                                route_map=route_map)
+            counts["changed"] += _apply_changed(
+                changed, digests, actor=actor, as_of=as_of, params=params, route_map=route_map
+            )
     return counts

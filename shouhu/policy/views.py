@@ -55,14 +55,19 @@ def can_record(actor: Any, entitlement: ChildEntitlement, child: Any) -> bool:
 def child_policy(request: HttpRequest, pk: str) -> HttpResponse:
     child = child_get_for(request.user, pk, request=request)
     scope = scope_for(request.user)
-    record(actor=request.user, action=Action.VIEW, object_type="child", object_id=child.pk, request=request,
-           detail={"tab": "policy"})
+    record(
+        actor=request.user,
+        action=Action.VIEW,
+        object_type="child",
+        object_id=child.pk,
+        request=request,
+        detail={"tab": "policy"},
+    )
     state = EvaluationState.objects.filter(child=child).first()
     entitlements = list(child.entitlements.select_related("unit").order_by("state", "code"))
     for ent in entitlements:
         ent.can_record = can_record(request.user, ent, child)
-        ent.form = EntitlementForm(initial={"version": ent.version, "on": timezone.localdate()},
-                                   prefix=f"e{ent.pk}")
+        ent.form = EntitlementForm(initial={"version": ent.version, "on": timezone.localdate()}, prefix=f"e{ent.pk}")
     can_confirm = scope.can(Cap.POLICY_CONFIRM) and scope.covers_region(child.region_id)
     current = list(child.categories.filter(valid_to__isnull=True).select_related("confirmed_by").order_by("code"))
     pending = list(child.proposals.filter(state=ProposalState.PENDING).order_by("kind", "code"))
@@ -75,23 +80,29 @@ def child_policy(request: HttpRequest, pk: str) -> HttpResponse:
         for row in rows:
             row.explanation = withheld
         near_misses, jiangsu = [], withheld
-    return render(request, "policy/child_policy.html", {
-        "child": child,
-        "age": child.age_on(timezone.localdate()),
-        "tab": "policy",
-        "can_unmask": scope.can(Cap.UNMASK) and scope.covers_region(child.region_id),
-        "current": current,
-        "ended": child.categories.filter(valid_to__isnull=False).select_related("confirmed_by").order_by("-valid_to"),
-        "pending": pending,
-        "decided": child.proposals.exclude(state=ProposalState.PENDING).select_related("decided_by")[:20],
-        "evaluation": state,
-        "near_misses": near_misses,
-        "jiangsu": jiangsu,
-        "entitlements": entitlements,
-        "can_confirm": can_confirm,
-        "manual_form": ManualCategoryForm(),
-        "decide_form": DecideForm(),
-    })
+    return render(
+        request,
+        "policy/child_policy.html",
+        {
+            "child": child,
+            "age": child.age_on(timezone.localdate()),
+            "tab": "policy",
+            "can_unmask": scope.can(Cap.UNMASK) and scope.covers_region(child.region_id),
+            "current": current,
+            "ended": child.categories.filter(valid_to__isnull=False)
+            .select_related("confirmed_by")
+            .order_by("-valid_to"),
+            "pending": pending,
+            "decided": child.proposals.exclude(state=ProposalState.PENDING).select_related("decided_by")[:20],
+            "evaluation": state,
+            "near_misses": near_misses,
+            "jiangsu": jiangsu,
+            "entitlements": entitlements,
+            "can_confirm": can_confirm,
+            "manual_form": ManualCategoryForm(),
+            "decide_form": DecideForm(),
+        },
+    )
 
 
 def _confirmable_child(request: HttpRequest, pk: str) -> Any:
@@ -111,9 +122,13 @@ def proposal_decide(request: HttpRequest, pk: str, proposal_id: int) -> HttpResp
         messages.error(request, _("请选择确认或驳回。"))
     else:
         try:
-            services.proposal_decide(actor=request.user, proposal=proposal,
-                                     confirm=form.cleaned_data["decision"] == "confirm",
-                                     reason=form.cleaned_data["reason"], request=request)
+            services.proposal_decide(
+                actor=request.user,
+                proposal=proposal,
+                confirm=form.cleaned_data["decision"] == "confirm",
+                reason=form.cleaned_data["reason"],
+                request=request,
+            )
         except ValidationError as exc:
             messages.error(request, "；".join(exc.messages))
         else:
@@ -131,9 +146,14 @@ def manual_category(request: HttpRequest, pk: str) -> HttpResponse:
         messages.error(request, "；".join(str(e) for errs in form.errors.values() for e in errs))
     else:
         try:
-            services.manual_category_set(actor=request.user, child=child, code=form.cleaned_data["code"],
-                                         on=form.cleaned_data["on"] == "1", reason=form.cleaned_data["reason"],
-                                         request=request)
+            services.manual_category_set(
+                actor=request.user,
+                child=child,
+                code=form.cleaned_data["code"],
+                on=form.cleaned_data["on"] == "1",
+                reason=form.cleaned_data["reason"],
+                request=request,
+            )
         except ValidationError as exc:
             messages.error(request, "；".join(exc.messages))
         else:
@@ -154,9 +174,16 @@ def entitlement_record(request: HttpRequest, pk: str, entitlement_id: int) -> Ht
     else:
         data = form.cleaned_data
         try:
-            services.entitlement_record(actor=request.user, entitlement=entitlement, state=data["state"],
-                                        version=data["version"], on=data["on"], amount=data["amount"],
-                                        reason=data["reason"], request=request)
+            services.entitlement_record(
+                actor=request.user,
+                entitlement=entitlement,
+                state=data["state"],
+                version=data["version"],
+                on=data["on"],
+                amount=data["amount"],
+                reason=data["reason"],
+                request=request,
+            )
         except StaleEdit as exc:
             messages.error(request, exc.message)
         except ValidationError as exc:
@@ -181,10 +208,17 @@ def proposals(request: HttpRequest) -> HttpResponse:
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
-    return render(request, "policy/proposals.html", {
-        "page": page, "code": code, "codes": Proposal._meta.get_field("code").choices,
-        "querystring": params.urlencode(), "decide_form": DecideForm(),
-    })
+    return render(
+        request,
+        "policy/proposals.html",
+        {
+            "page": page,
+            "code": code,
+            "codes": Proposal._meta.get_field("code").choices,
+            "querystring": params.urlencode(),
+            "decide_form": DecideForm(),
+        },
+    )
 
 
 def _display(value: Any) -> str:
@@ -199,22 +233,45 @@ def parameters(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         with transaction.atomic():
             row, created = PolicyParameter.objects.update_or_create(
-                key=data["key"], effective_from=data["effective_from"],
-                defaults={"value": data["parsed"], "source": data["source"], "note": data["note"],
-                          "set_by": request.user},
+                key=data["key"],
+                effective_from=data["effective_from"],
+                defaults={
+                    "value": data["parsed"],
+                    "source": data["source"],
+                    "note": data["note"],
+                    "set_by": request.user,
+                },
             )
-            record(actor=request.user, action=Action.ADMIN_CHANGE, object_type="policy_parameter",
-                   object_id=row.pk, request=request,
-                   detail={"key": row.key, "value": row.value, "from": row.effective_from.isoformat()})
-        messages.success(request, _("已保存，%(day)s 起生效；今晚的重新评估将按新参数计算。") % {
-            "day": row.effective_from.isoformat()})
+            record(
+                actor=request.user,
+                action=Action.ADMIN_CHANGE,
+                object_type="policy_parameter",
+                object_id=row.pk,
+                request=request,
+                detail={"key": row.key, "value": row.value, "from": row.effective_from.isoformat()},
+            )
+        messages.success(
+            request,
+            _("已保存，%(day)s 起生效；今晚的重新评估将按新参数计算。") % {"day": row.effective_from.isoformat()},
+        )
         return redirect("policy:parameters")
     today = timezone.localdate()
     in_force = params_on(today)
-    rows = [{"spec": spec, "value": _display(getattr(in_force, spec.key)),
-             "saved": PolicyParameter.objects.filter(key=spec.key, effective_from__lte=today).first()}
-            for spec in SPECS]
-    return render(request, "policy/parameters.html", {
-        "form": form, "rows": rows,
-        "history": PolicyParameter.objects.select_related("set_by").order_by("-set_at")[:50],
-    }, status=400 if request.method == "POST" else 200)
+    rows = [
+        {
+            "spec": spec,
+            "value": _display(getattr(in_force, spec.key)),
+            "saved": PolicyParameter.objects.filter(key=spec.key, effective_from__lte=today).first(),
+        }
+        for spec in SPECS
+    ]
+    return render(
+        request,
+        "policy/parameters.html",
+        {
+            "form": form,
+            "rows": rows,
+            "history": PolicyParameter.objects.select_related("set_by").order_by("-set_at")[:50],
+        },
+        status=400 if request.method == "POST" else 200,
+    )

@@ -26,9 +26,42 @@ from shouhu.org.models import Organization, OrgKind, Region, RegionLevel, Role, 
 DEMO_PASSWORD = "Shouhu@2026"  # demo mode only; printed in the README
 
 VILLAGE_STEMS = [
-    "东庄", "西塘", "南桥", "北港", "前巷", "后圩", "新安", "大墅", "小河", "杨桥", "湖滨", "庙桥", "塘洋",
-    "夏墅", "蒋湾", "梅林", "竹园", "高家", "陈巷", "芦墅", "龙潭", "凤凰", "马杭", "卢家", "丰北", "泰村",
-    "王家", "石桥", "长沟", "华渡", "永安", "兴隆", "和平", "建东", "花园", "锦绣",
+    "东庄",
+    "西塘",
+    "南桥",
+    "北港",
+    "前巷",
+    "后圩",
+    "新安",
+    "大墅",
+    "小河",
+    "杨桥",
+    "湖滨",
+    "庙桥",
+    "塘洋",
+    "夏墅",
+    "蒋湾",
+    "梅林",
+    "竹园",
+    "高家",
+    "陈巷",
+    "芦墅",
+    "龙潭",
+    "凤凰",
+    "马杭",
+    "卢家",
+    "丰北",
+    "泰村",
+    "王家",
+    "石桥",
+    "长沟",
+    "华渡",
+    "永安",
+    "兴隆",
+    "和平",
+    "建东",
+    "花园",
+    "锦绣",
 ]
 
 
@@ -62,8 +95,13 @@ def build_world(*, seed: int, villages_per_town: int = 8) -> DemoWorld:
             code = f"{town_code[:9]}{(i + 1) if community else 200 + i:03d}"
             village, _ = Region.objects.get_or_create(
                 code=code,
-                defaults={"name": _village_name(rng, used, town_name, community), "level": RegionLevel.VILLAGE,
-                          "kind": "community" if community else "village", "parent": town, "is_synthetic": True},
+                defaults={
+                    "name": _village_name(rng, used, town_name, community),
+                    "level": RegionLevel.VILLAGE,
+                    "kind": "community" if community else "village",
+                    "parent": town,
+                    "is_synthetic": True,
+                },
             )
             world.villages.append(village)
             suffix = "居民委员会" if village.kind == "community" else "村民委员会"
@@ -135,8 +173,13 @@ def create_demo_accounts() -> list[User]:
     for username, full_name, org_spec, roles in DEMO_ACCOUNTS:
         user, _ = User.objects.update_or_create(
             username=username,
-            defaults={"full_name": full_name, "organization": _find_org(org_spec), "is_demo": True,
-                      "is_active": True, "password": password},
+            defaults={
+                "full_name": full_name,
+                "organization": _find_org(org_spec),
+                "is_demo": True,
+                "is_active": True,
+                "password": password,
+            },
         )
         UserRole.objects.filter(user=user).exclude(role__in=roles).delete()
         for role in roles:
@@ -226,12 +269,21 @@ def generate_children(*, n: int, seed: int, villages: list[Region], today: date)
         economic = rng.choices(["ordinary", "dibao", "tekun", "dibao_edge"], [82, 10, 2, 6])[0]
         disabled = rng.random() < 0.05
         child = {
-            "name": surname + given, "id_number": id_number, "gender": gender, "birth_date": birth,
+            "name": surname + given,
+            "id_number": id_number,
+            "gender": gender,
+            "birth_date": birth,
             "hukou_type": "rural" if village.kind == "village" or rng.random() < 0.4 else "urban",
-            "hukou_place": "江苏省常州市武进区", "region_id": village.code, "school_stage": stage,
-            "school_name": "", "grade": grade, "boarding": stage in {"junior", "senior"} and rng.random() < 0.2,
+            "hukou_place": "江苏省常州市武进区",
+            "region_id": village.code,
+            "school_stage": stage,
+            "school_name": "",
+            "grade": grade,
+            "boarding": stage in {"junior", "senior"} and rng.random() < 0.2,
             "health": "disabled" if disabled else ("ill" if rng.random() < 0.03 else "healthy"),
-            "disability_type": rng.choice(["physical", "intellectual", "hearing", "visual", "mental"]) if disabled else "",
+            "disability_type": rng.choice(["physical", "intellectual", "hearing", "visual", "mental"])
+            if disabled
+            else "",
             "disability_grade": rng.randint(1, 4) if disabled else None,
             "lives_with_parents": scenario == "ordinary",
             "guardianship_type": "ordinary",
@@ -240,14 +292,28 @@ def generate_children(*, n: int, seed: int, villages: list[Region], today: date)
             child["illness"] = rng.choice(["白血病", "先天性心脏病", "肾病综合征", "1型糖尿病"])
         father_birth = birth - timedelta(days=rng.randint(23 * 365, 42 * 365))
         mother_birth = birth - timedelta(days=rng.randint(21 * 365, 38 * 365))
-        father: dict[str, Any] = {"relation": "father", "name": surname + fake.first_name_male(), "birth_date": father_birth,
-                  "id_number": make_id_number(_wujin_place(father_birth), father_birth, rng.randrange(1, 999, 2)),
-                  "phone": f"1{rng.choice('3578')}{rng.randint(100000000, 999999999)}", "is_guardian": True,
-                  "capacity": "full", "work_place": "", "situations": []}
-        mother: dict[str, Any] = {"relation": "mother", "name": fake.last_name() + fake.first_name_female(), "birth_date": mother_birth,
-                  "id_number": make_id_number(_wujin_place(mother_birth), mother_birth, rng.randrange(0, 998, 2)),
-                  "phone": f"1{rng.choice('3578')}{rng.randint(100000000, 999999999)}", "is_guardian": True,
-                  "capacity": "full", "work_place": "", "situations": []}
+        father: dict[str, Any] = {
+            "relation": "father",
+            "name": surname + fake.first_name_male(),
+            "birth_date": father_birth,
+            "id_number": make_id_number(_wujin_place(father_birth), father_birth, rng.randrange(1, 999, 2)),
+            "phone": f"1{rng.choice('3578')}{rng.randint(100000000, 999999999)}",
+            "is_guardian": True,
+            "capacity": "full",
+            "work_place": "",
+            "situations": [],
+        }
+        mother: dict[str, Any] = {
+            "relation": "mother",
+            "name": fake.last_name() + fake.first_name_female(),
+            "birth_date": mother_birth,
+            "id_number": make_id_number(_wujin_place(mother_birth), mother_birth, rng.randrange(0, 998, 2)),
+            "phone": f"1{rng.choice('3578')}{rng.randint(100000000, 999999999)}",
+            "is_guardian": True,
+            "capacity": "full",
+            "work_place": "",
+            "situations": [],
+        }
 
         def since(min_days: int = 30, max_days: int = 2000) -> date:
             return today - timedelta(days=rng.randint(min_days, max_days))
@@ -262,9 +328,14 @@ def generate_children(*, n: int, seed: int, villages: list[Region], today: date)
             else:
                 kind = rng.choice(["serious_illness", "severe_disability"])
                 mother["capacity"] = "none"
-                mother["situations"].append({"kind": kind, "since": since(),
-                                             "disability_grade": rng.randint(1, 2) if kind == "severe_disability" else None,
-                                             "disability_type": "physical" if kind == "severe_disability" else ""})
+                mother["situations"].append(
+                    {
+                        "kind": kind,
+                        "since": since(),
+                        "disability_grade": rng.randint(1, 2) if kind == "severe_disability" else None,
+                        "disability_type": "physical" if kind == "severe_disability" else "",
+                    }
+                )
             if scenario == "both_out" and rng.random() < 0.85:
                 carer_birth = birth - timedelta(days=rng.randint(45 * 365, 65 * 365))
                 entrustment = {
@@ -272,8 +343,10 @@ def generate_children(*, n: int, seed: int, villages: list[Region], today: date)
                     "carer_relation": rng.choice(["grandfather_p", "grandmother_p", "grandmother_m", "other_relative"]),
                     "carer_birth_date": carer_birth,
                     "carer_phone": f"1{rng.choice('3578')}{rng.randint(100000000, 999999999)}",
-                    "since": since(), "agreement_signed": rng.random() < 0.75,
-                    "village_informed": rng.random() < 0.8, "school_informed": rng.random() < 0.6,
+                    "since": since(),
+                    "agreement_signed": rng.random() < 0.75,
+                    "village_informed": rng.random() < 0.8,
+                    "school_informed": rng.random() < 0.6,
                 }
                 if entrustment["agreement_signed"]:
                     entrustment["agreement_date"] = entrustment["since"]
@@ -283,7 +356,9 @@ def generate_children(*, n: int, seed: int, villages: list[Region], today: date)
             if rng.random() < 0.5:
                 mother["situations"].append({"kind": "lost_contact", "since": since(60, 2000)})
         elif scenario == "lost_contact":
-            (father if rng.random() < 0.6 else mother)["situations"].append({"kind": "lost_contact", "since": since(30, 3000)})
+            (father if rng.random() < 0.6 else mother)["situations"].append(
+                {"kind": "lost_contact", "since": since(30, 3000)}
+            )
         elif scenario == "orphan":
             father["situations"].append({"kind": "deceased", "since": since(100, 4000)})
             mother["situations"].append({"kind": "deceased", "since": since(100, 4000)})
@@ -312,34 +387,50 @@ def insert_children(rows: list[ChildRows], *, registered_by: User | None = None)
     from shouhu.registry.models import Child, Entrustment, FamilyMember, Household, ParentSituation
 
     with transaction.atomic():
-        households = Household.objects.bulk_create([
-            Household(address=r.household["address"], economic_status=r.household["economic_status"],
-                      income_sources=r.household["income_sources"],
-                      assistance_received=r.household["assistance_received"])
-            for r in rows
-        ])
+        households = Household.objects.bulk_create(
+            [
+                Household(
+                    address=r.household["address"],
+                    economic_status=r.household["economic_status"],
+                    income_sources=r.household["income_sources"],
+                    assistance_received=r.household["assistance_received"],
+                )
+                for r in rows
+            ]
+        )
         children = []
         for r, hh in zip(rows, households, strict=True):
             data = dict(r.child)
             py, initials = pinyin_keys(data["name"])
-            children.append(Child(household=hh, name_pinyin=py, name_initials=initials,
-                                  id_number_index=blind_index(data["id_number"], purpose="child_id"),
-                                  registered_by=registered_by, **data))
+            children.append(
+                Child(
+                    household=hh,
+                    name_pinyin=py,
+                    name_initials=initials,
+                    id_number_index=blind_index(data["id_number"], purpose="child_id"),
+                    registered_by=registered_by,
+                    **data,
+                )
+            )
         Child.objects.bulk_create(children)
         members, situations = [], []
         for r, child in zip(rows, children, strict=True):
             for m in r.members:
                 data = {k: v for k, v in m.items() if k != "situations"}
-                member = FamilyMember(child=child, id_number_index=blind_index(data["id_number"], purpose="person_id"),
-                                      **data)
+                member = FamilyMember(
+                    child=child, id_number_index=blind_index(data["id_number"], purpose="person_id"), **data
+                )
                 members.append((member, m["situations"]))
         FamilyMember.objects.bulk_create([m for m, _ in members])
         for member, sits in members:
             for s in sits:
                 situations.append(ParentSituation(member=member, **s))
         ParentSituation.objects.bulk_create(situations)
-        Entrustment.objects.bulk_create([
-            Entrustment(child=child, **r.entrustment) for r, child in zip(rows, children, strict=True) if r.entrustment
-        ])
+        Entrustment.objects.bulk_create(
+            [
+                Entrustment(child=child, **r.entrustment)
+                for r, child in zip(rows, children, strict=True)
+                if r.entrustment
+            ]
+        )
     return len(children)
-

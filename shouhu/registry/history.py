@@ -87,8 +87,9 @@ def _entries_for(records: list[Any], subject: Any, scope: Scope) -> list[Entry]:
                 if change.field in HIDDEN:
                     continue
                 verbose = str(rec.instance_type._meta.get_field(change.field).verbose_name)
-                changes.append(Change(verbose, _display(rec, change.field, change.old),
-                                      _display(rec, change.field, change.new)))
+                changes.append(
+                    Change(verbose, _display(rec, change.field, change.old), _display(rec, change.field, change.new))
+                )
             if changes:
                 entries.append(Entry(rec.history_date, user, label, "~", changes))
         prev = rec
@@ -104,7 +105,8 @@ def child_history(child: Child, scope: Scope) -> list[Entry]:
 
         entries += _entries_for(
             list(Household.history.filter(id=child.household_id).select_related("history_user")),
-            lambda r: _("家庭信息"), scope,
+            lambda r: _("家庭信息"),
+            scope,
         )
     members = FamilyMember.history.filter(child_id=child.pk).select_related("history_user")
     by_member: dict[int, list[Any]] = {}

@@ -153,9 +153,7 @@ class Child(models.Model):
     )
     health = models.CharField(_("健康状况"), max_length=10, choices=Health.choices, default=Health.HEALTHY)
     disability_type = models.CharField(_("残疾类别"), max_length=20, choices=DisabilityType.choices, blank=True)
-    disability_grade = models.PositiveSmallIntegerField(
-        _("残疾等级"), null=True, blank=True, choices=DISABILITY_GRADES
-    )
+    disability_grade = models.PositiveSmallIntegerField(_("残疾等级"), null=True, blank=True, choices=DISABILITY_GRADES)
     illness = models.CharField(_("所患疾病"), max_length=100, blank=True)
     school_stage = models.CharField(_("就学阶段"), max_length=20, choices=SchoolStage.choices)
     school_name = models.CharField(_("学校"), max_length=100, blank=True)
@@ -178,7 +176,11 @@ class Child(models.Model):
     note = models.TextField(_("备注"), blank=True, max_length=2000)
     registered_at = models.DateTimeField(_("登记时间"), auto_now_add=True)
     registered_by = models.ForeignKey(  # empty for imported and migrated records
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=_("登记人"),
     )
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
@@ -194,18 +196,48 @@ class Child(models.Model):
             # filters and the sort and search keys follow, so the COUNT and the page's ids come
             # from an index-only scan of the scope instead of one heap row per child.
             models.Index(
-                fields=["region", "status", "school_stage", "birth_date", "gender", "health", "guardianship_type",
-                        "name_pinyin", "name_initials", "id"],
-                opclasses=["varchar_pattern_ops", "text_ops", "text_ops", "date_ops", "text_ops", "text_ops",
-                           "text_ops", "text_ops", "text_ops", "uuid_ops"],
+                fields=[
+                    "region",
+                    "status",
+                    "school_stage",
+                    "birth_date",
+                    "gender",
+                    "health",
+                    "guardianship_type",
+                    "name_pinyin",
+                    "name_initials",
+                    "id",
+                ],
+                opclasses=[
+                    "varchar_pattern_ops",
+                    "text_ops",
+                    "text_ops",
+                    "date_ops",
+                    "text_ops",
+                    "text_ops",
+                    "text_ops",
+                    "text_ops",
+                    "text_ops",
+                    "uuid_ops",
+                ],
                 name="child_ledger_scope",
             ),
             # The same columns in the ledger's name order: the first page of a wide scope (the
             # district), of a narrow one (a village) or of a search walks this in order without a
             # heap row per child it passes over (the name_pinyin index alone reads one each).
             models.Index(
-                fields=["name_pinyin", "id", "region", "status", "school_stage", "birth_date", "gender", "health",
-                        "guardianship_type", "name_initials"],
+                fields=[
+                    "name_pinyin",
+                    "id",
+                    "region",
+                    "status",
+                    "school_stage",
+                    "birth_date",
+                    "gender",
+                    "health",
+                    "guardianship_type",
+                    "name_initials",
+                ],
                 name="child_ledger_order",
             ),
         ]
@@ -331,9 +363,7 @@ class ParentSituation(models.Model):
     kind = models.CharField(_("情形"), max_length=30, choices=SituationKind.choices)
     since = models.DateField(_("起始日期"), null=True, blank=True)
     until = models.DateField(_("结束日期"), null=True, blank=True)
-    disability_grade = models.PositiveSmallIntegerField(
-        _("残疾等级"), null=True, blank=True, choices=DISABILITY_GRADES
-    )
+    disability_grade = models.PositiveSmallIntegerField(_("残疾等级"), null=True, blank=True, choices=DISABILITY_GRADES)
     disability_type = models.CharField(_("残疾类别"), max_length=20, choices=DisabilityType.choices, blank=True)
     note = models.CharField(_("说明"), max_length=200, blank=True)
     history = ShouhuHistoricalRecords()
@@ -400,14 +430,17 @@ class Entrustment(models.Model):
     # six are answered together, with the date and the person who checked (a CHECK constraint).
     full_capacity = models.BooleanField(_("具有完全民事行为能力"), null=True, blank=True)
     able_to_care = models.BooleanField(_("身体、精神状况等能够履行照护职责"), null=True, blank=True)
-    bar_record = models.BooleanField(
-        _("有性侵害、虐待、遗弃、拐卖、暴力伤害等违法犯罪记录"), null=True, blank=True)
+    bar_record = models.BooleanField(_("有性侵害、虐待、遗弃、拐卖、暴力伤害等违法犯罪记录"), null=True, blank=True)
     bar_addiction = models.BooleanField(_("有吸毒、酗酒、赌博等恶习"), null=True, blank=True)
     bar_neglect = models.BooleanField(_("曾拒不履行或者长期怠于履行监护、照护职责"), null=True, blank=True)
     bar_unsuitable = models.BooleanField(_("有其他不适宜担任被委托人的情形"), null=True, blank=True)
     eligibility_checked_on = models.DateField(_("资格核查日期"), null=True, blank=True)
     eligibility_checked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=_("资格核查人"),
     )
     version = models.PositiveIntegerField(default=1)
@@ -474,15 +507,23 @@ class EntrustmentScan(models.Model):
     size = models.PositiveIntegerField(_("文件大小（字节）"))
     sha256 = models.CharField(_("文件SHA-256"), max_length=64)
     uploaded_at = models.DateTimeField(_("上传时间"), auto_now=True)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+", verbose_name=_("上传人"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("上传人"),
+    )
 
     class Meta:
         verbose_name = _("委托监护确认书扫描件")
         verbose_name_plural = _("委托监护确认书扫描件")
         constraints = [
-            models.CheckConstraint(condition=Q(content_type__in=["application/pdf", "image/jpeg", "image/png"]),
-                                   name="entrustment_scan_type"),
+            models.CheckConstraint(
+                condition=Q(content_type__in=["application/pdf", "image/jpeg", "image/png"]),
+                name="entrustment_scan_type",
+            ),
         ]
 
     def __str__(self) -> str:

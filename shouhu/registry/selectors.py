@@ -76,8 +76,9 @@ def children_with_restricted_facts(actor: Any, child_ids: Any) -> set[Any]:
     if scope_for(actor).cleared(Label.JUDICIAL):
         return set()
     return set(
-        ParentSituation.objects.filter(member__child_id__in=list(child_ids), kind__in=JUDICIAL_SITUATIONS)
-        .values_list("member__child_id", flat=True)
+        ParentSituation.objects.filter(member__child_id__in=list(child_ids), kind__in=JUDICIAL_SITUATIONS).values_list(
+            "member__child_id", flat=True
+        )
     )
 
 
@@ -90,8 +91,14 @@ def child_get_for(actor: Any, pk: Any, *, request: HttpRequest | None = None, fo
     try:
         return qs.get(pk=pk)
     except (Child.DoesNotExist, ValueError, TypeError):
-        record(actor=actor, action=Action.DENIED, object_type="child", object_id=str(pk)[:64], request=request,
-               detail={"path": request.path[:200] if request else ""})
+        record(
+            actor=actor,
+            action=Action.DENIED,
+            object_type="child",
+            object_id=str(pk)[:64],
+            request=request,
+            detail={"path": request.path[:200] if request else ""},
+        )
         raise Http404 from None
     except Exception as exc:  # a malformed UUID raises ValidationError
         from django.core.exceptions import ValidationError
@@ -242,8 +249,10 @@ def apply_search(qs: QuerySet[Child], query: str) -> QuerySet[Child]:
     if re.fullmatch(r"[A-Za-z ]+", query):
         letters = query.replace(" ", "").lower()
         return qs.filter(Q(name_initials__startswith=letters) | Q(name_pinyin__startswith=letters))
-    return qs.filter(name__startswith=query) if len(query) == 1 else qs.filter(
-        Q(name__startswith=query) | Q(name__contains=query)
+    return (
+        qs.filter(name__startswith=query)
+        if len(query) == 1
+        else qs.filter(Q(name__startswith=query) | Q(name__contains=query))
     )
 
 
@@ -258,12 +267,12 @@ def page_rows(qs: QuerySet[Child], start: int, size: int, total: int) -> QuerySe
     """
     ordering = tuple(qs.query.order_by)
     if not ordering or ordering[-1] not in {"id", "-id", "pk", "-pk"} or qs.query.annotations:
-        return qs[start:start + size]
+        return qs[start : start + size]
     end = min(start + size, total)
     if start >= end:
         return qs.none()
     ids = qs.values("pk")
-    ids = ids.reverse()[total - end:total - start] if total - end < start else ids[start:end]
+    ids = ids.reverse()[total - end : total - start] if total - end < start else ids[start:end]
     return Child.objects.filter(pk__in=ids).order_by(*ordering)
 
 
@@ -287,8 +296,11 @@ def findings_for(actor: Any, *, limit: int = 20) -> list[dict[str, Any]]:
             ).filter(Q(until__isnull=True) | Q(until__gte=today))
         )
 
-    signed = Exists(Entrustment.objects.filter(child=OuterRef("pk"), agreement_signed=True).filter(
-        Q(until__isnull=True) | Q(until__gte=today)))
+    signed = Exists(
+        Entrustment.objects.filter(child=OuterRef("pk"), agreement_signed=True).filter(
+            Q(until__isnull=True) | Q(until__gte=today)
+        )
+    )
     qs = (
         children_visible_to(actor)
         .filter(status="active")
@@ -297,10 +309,7 @@ def findings_for(actor: Any, *, limit: int = 20) -> list[dict[str, Any]]:
         .select_related("region")
         .order_by("region_id", "name_pinyin")
     )
-    return [
-        {"child": child, "text": _("父母均外出务工，尚未签订委托监护确认书")}
-        for child in qs[:limit]
-    ]
+    return [{"child": child, "text": _("父母均外出务工，尚未签订委托监护确认书")} for child in qs[:limit]]
 
 
 # ----- entrusted care (委托照护, 未成年人保护法 art. 22-23; policy.md §1) -----------------------------
@@ -344,10 +353,17 @@ class AgreementFact:
     def of(cls, ent: Any) -> AgreementFact:
         from shouhu.registry.models import ELIGIBILITY_FIELDS
 
-        return cls(since=ent.since, until=ent.until, agreement_signed=ent.agreement_signed,
-                   agreement_date=ent.agreement_date, carer_birth_date=ent.carer_birth_date,
-                   village_informed=ent.village_informed, school_informed=ent.school_informed,
-                   eligibility=tuple((name, getattr(ent, name)) for name in ELIGIBILITY_FIELDS), pk=ent.pk)
+        return cls(
+            since=ent.since,
+            until=ent.until,
+            agreement_signed=ent.agreement_signed,
+            agreement_date=ent.agreement_date,
+            carer_birth_date=ent.carer_birth_date,
+            village_informed=ent.village_informed,
+            school_informed=ent.school_informed,
+            eligibility=tuple((name, getattr(ent, name)) for name in ELIGIBILITY_FIELDS),
+            pk=ent.pk,
+        )
 
     def current_on(self, day: date) -> bool:
         return (self.since is None or self.since <= day) and (self.until is None or self.until >= day)
@@ -367,11 +383,16 @@ class EntrustmentFacts:
         """From a child with `entrustments` and `family__situations` loaded (or loadable)."""
         situations = tuple(
             ParentSituationFact(member.relation, s.kind, s.since, s.until)
-            for member in child.family.all() if member.relation in PARENT_NAMES
+            for member in child.family.all()
+            if member.relation in PARENT_NAMES
             for s in member.situations.all()
         )
-        return cls(today=today, school_stage=child.school_stage,
-                   agreements=tuple(AgreementFact.of(e) for e in child.entrustments.all()), situations=situations)
+        return cls(
+            today=today,
+            school_stage=child.school_stage,
+            agreements=tuple(AgreementFact.of(e) for e in child.entrustments.all()),
+            situations=situations,
+        )
 
     def current_agreement(self) -> AgreementFact | None:
         """The agreement in force today: the latest-starting one whose period covers today."""
@@ -404,14 +425,18 @@ def needs_renewal(facts: EntrustmentFacts, agreement: AgreementFact) -> list[tup
             continue
         who = PARENT_NAMES[s.relation]
         if s.until is not None and base <= s.until < facts.today:
-            text = (gettext("%(who)s已于 %(d)s 结束外出务工，家庭情况已变化，请重新确认委托照护（新的委托或结束委托）。")
-                    if s.kind == OUT_KIND else
-                    gettext("%(who)s的无监护能力情形已于 %(d)s 结束，家庭情况已变化，请重新确认委托照护。"))
+            text = (
+                gettext("%(who)s已于 %(d)s 结束外出务工，家庭情况已变化，请重新确认委托照护（新的委托或结束委托）。")
+                if s.kind == OUT_KIND
+                else gettext("%(who)s的无监护能力情形已于 %(d)s 结束，家庭情况已变化，请重新确认委托照护。")
+            )
             reasons.append(("renewal_parent_returned", text % {"who": who, "d": s.until.isoformat()}))
         elif s.since is not None and s.since > base and s.active_on(facts.today):
-            text = (gettext("%(who)s于 %(d)s 外出务工，晚于委托签订，请重新签订委托监护确认书。")
-                    if s.kind == OUT_KIND else
-                    gettext("%(who)s自 %(d)s 起无监护能力，晚于委托签订，请重新签订委托监护确认书。"))
+            text = (
+                gettext("%(who)s于 %(d)s 外出务工，晚于委托签订，请重新签订委托监护确认书。")
+                if s.kind == OUT_KIND
+                else gettext("%(who)s自 %(d)s 起无监护能力，晚于委托签订，请重新签订委托监护确认书。")
+            )
             reasons.append(("renewal_parent_left", text % {"who": who, "d": s.since.isoformat()}))
     return reasons
 
@@ -431,9 +456,19 @@ def entrustment_findings(facts: EntrustmentFacts) -> list[tuple[str, str]]:
         ended = [a for a in facts.agreements if a.until is not None and a.until < today]
         if ended:
             last = max(ended, key=lambda a: a.until or date.min)
-            return [("entrustment_ended", gettext("委托照护已于 %(d)s 结束，尚无新的委托（未成年人保护法第二十二条）。") % {
-                "d": last.until.isoformat() if last.until else ""})]
-        return [("no_entrustment", gettext("未登记委托照护：父母外出时须委托有照护能力的成年人照护（未成年人保护法第二十二条）。"))]
+            return [
+                (
+                    "entrustment_ended",
+                    gettext("委托照护已于 %(d)s 结束，尚无新的委托（未成年人保护法第二十二条）。")
+                    % {"d": last.until.isoformat() if last.until else ""},
+                )
+            ]
+        return [
+            (
+                "no_entrustment",
+                gettext("未登记委托照护：父母外出时须委托有照护能力的成年人照护（未成年人保护法第二十二条）。"),
+            )
+        ]
     findings: list[tuple[str, str]] = []
     if not current.agreement_signed:
         findings.append(("not_signed", gettext("尚未签订委托监护确认书。")))
@@ -443,7 +478,9 @@ def entrustment_findings(facts: EntrustmentFacts) -> list[tuple[str, str]]:
 
     answers = dict(current.eligibility)
     if any(answers.get(name) is barring for name, barring in ELIGIBILITY_QUESTIONS.items()):
-        findings.append(("carer_barred", gettext("受委托人资格核查有不符合项，不得担任受委托人（未成年人保护法第二十二条）。")))
+        findings.append(
+            ("carer_barred", gettext("受委托人资格核查有不符合项，不得担任受委托人（未成年人保护法第二十二条）。"))
+        )
     elif any(answers.get(name) is None for name in ELIGIBILITY_QUESTIONS):
         findings.append(("eligibility_unchecked", gettext("尚未核查受委托人资格（未成年人保护法第二十二条）。")))
     if not current.village_informed:
@@ -492,12 +529,18 @@ def left_behind_filter(today: date) -> Q:
         return qs.filter(Q(since__isnull=True) | Q(since__lte=today), Q(until__isnull=True) | Q(until__gte=today))
 
     def parent(relation: str, kinds: Any) -> Exists:
-        return Exists(current(ParentSituation.objects.filter(
-            member__child=OuterRef("pk"), member__relation=relation, kind__in=list(kinds))))
+        return Exists(
+            current(
+                ParentSituation.objects.filter(
+                    member__child=OuterRef("pk"), member__relation=relation, kind__in=list(kinds)
+                )
+            )
+        )
 
     categories = ChildCategory.objects.filter(child=OuterRef("pk"), code="left_behind")
-    confirmed = Exists(categories.filter(valid_from__lte=today).filter(
-        Q(valid_to__isnull=True) | Q(valid_to__gte=today)))
+    confirmed = Exists(
+        categories.filter(valid_from__lte=today).filter(Q(valid_to__isnull=True) | Q(valid_to__gte=today))
+    )
     decided = Exists(categories)
     under_16_from, _ = birth_range_for_age(0, 15, today)
     father_out, mother_out = parent("father", [OUT_KIND]), parent("mother", [OUT_KIND])
@@ -533,8 +576,10 @@ def children_needing_entrustment(queryset: QuerySet[Child], today: date) -> list
         .select_related("region")
         .prefetch_related(
             Prefetch("entrustments", queryset=Entrustment.objects.order_by("since", "id")),
-            Prefetch("family", queryset=FamilyMember.objects.filter(relation__in=list(PARENT_NAMES))
-                     .prefetch_related("situations")),
+            Prefetch(
+                "family",
+                queryset=FamilyMember.objects.filter(relation__in=list(PARENT_NAMES)).prefetch_related("situations"),
+            ),
         )
         .order_by("region_id", "name_pinyin", "id")
     )

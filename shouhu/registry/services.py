@@ -86,17 +86,48 @@ def _jsonable(value: Any) -> Any:
 
 
 CHILD_FIELDS = [
-    "name", "id_number", "gender", "birth_date", "ethnicity", "hukou_registered", "hukou_type", "hukou_place",
-    "region", "health", "disability_type", "disability_grade", "illness", "school_stage", "school_name", "grade",
-    "boarding", "lives_with_parents", "street_child", "guardianship_type", "guardianship_assessment", "note",
+    "name",
+    "id_number",
+    "gender",
+    "birth_date",
+    "ethnicity",
+    "hukou_registered",
+    "hukou_type",
+    "hukou_place",
+    "region",
+    "health",
+    "disability_type",
+    "disability_grade",
+    "illness",
+    "school_stage",
+    "school_name",
+    "grade",
+    "boarding",
+    "lives_with_parents",
+    "street_child",
+    "guardianship_type",
+    "guardianship_assessment",
+    "note",
 ]
 HOUSEHOLD_FIELDS = ["address", "economic_status", "housing", "income_sources", "assistance_received"]
 MEMBER_FIELDS = ["relation", "name", "id_number", "birth_date", "phone", "work_place", "is_guardian", "capacity"]
 SITUATION_FIELDS = ["kind", "since", "until", "disability_grade", "disability_type", "note"]
 ENTRUSTMENT_FIELDS = [
-    "carer_name", "carer_relation", "carer_id_number", "carer_phone", "carer_birth_date", "since", "until",
-    "agreement_signed", "agreement_date", "village_informed", "village_informed_on", "school_informed",
-    "school_informed_on", *ELIGIBILITY_FIELDS, "eligibility_checked_on",
+    "carer_name",
+    "carer_relation",
+    "carer_id_number",
+    "carer_phone",
+    "carer_birth_date",
+    "since",
+    "until",
+    "agreement_signed",
+    "agreement_date",
+    "village_informed",
+    "village_informed_on",
+    "school_informed",
+    "school_informed_on",
+    *ELIGIBILITY_FIELDS,
+    "eligibility_checked_on",
 ]
 
 
@@ -107,7 +138,9 @@ def _fill_child_derived(child: Child) -> None:
         child.disability_type, child.disability_grade = "", None
 
 
-def _save(instance: Any, actor: Any, *, update_fields: list[str] | None = None, exclude: list[str] | None = None) -> None:
+def _save(
+    instance: Any, actor: Any, *, update_fields: list[str] | None = None, exclude: list[str] | None = None
+) -> None:
     instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
     instance._history_user = actor if getattr(actor, "is_authenticated", False) else None
     instance.save(update_fields=update_fields)
@@ -145,8 +178,14 @@ def child_create(
         _member_create(actor=actor, child=child, data=member)
     if entrustment:
         _entrustment_write(Entrustment(child=child), actor, entrustment)
-    record(actor=actor, action=Action.CREATE, object_type="child", object_id=child.pk, request=request,
-           detail={"members": len(members or []), "entrustment": bool(entrustment)})
+    record(
+        actor=actor,
+        action=Action.CREATE,
+        object_type="child",
+        object_id=child.pk,
+        request=request,
+        detail={"members": len(members or []), "entrustment": bool(entrustment)},
+    )
     return child
 
 
@@ -206,8 +245,12 @@ def children_create_bulk(*, actor: Any, rows: list[dict[str, Any]]) -> list[Chil
             _apply(item, data, SITUATION_FIELDS)
             items.append(item)
         tables: list[tuple[type[Household | Child | FamilyMember | ParentSituation | Entrustment], list[Any]]] = [
-            (Household, created_hh), (Child, children), (FamilyMember, members), (ParentSituation, items),
-            (Entrustment, entrustments)]
+            (Household, created_hh),
+            (Child, children),
+            (FamilyMember, members),
+            (ParentSituation, items),
+            (Entrustment, entrustments),
+        ]
         if connection.vendor == "postgresql":
             writer = _CopyWriter(connection)
             try:
@@ -233,10 +276,18 @@ def children_create_bulk(*, actor: Any, rows: list[dict[str, Any]]) -> list[Chil
         for member in members:
             counts[member.child_id] = counts.get(member.child_id, 0) + 1
         has_carer = {ent.child_id for ent in entrustments}
-        record_many(actor=actor, action=Action.CREATE, events=[
-            {"object_type": "child", "object_id": child.pk,
-             "detail": {"members": counts.get(child.pk, 0), "entrustment": child.pk in has_carer}}
-            for child in children])
+        record_many(
+            actor=actor,
+            action=Action.CREATE,
+            events=[
+                {
+                    "object_type": "child",
+                    "object_id": child.pk,
+                    "detail": {"members": counts.get(child.pk, 0), "entrustment": child.pk in has_carer},
+                }
+                for child in children
+            ],
+        )
     return children
 
 
@@ -266,8 +317,10 @@ class _CopyWriter:
         pk = meta.pk
         if pk.get_internal_type() in ("AutoField", "BigAutoField", "SmallAutoField"):
             with self.connection.cursor() as cursor:
-                cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                               [meta.db_table, pk.column, len(objs)])
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                    [meta.db_table, pk.column, len(objs)],
+                )
                 for obj, (value,) in zip(objs, cursor.fetchall(), strict=True):
                     setattr(obj, pk.attname, value)
         fields = list(meta.concrete_fields)
@@ -281,8 +334,15 @@ class _CopyWriter:
                         continue
                     if related is not None and getattr(obj, field.attname) is None:
                         setattr(obj, field.name, related)  # the id, keeping the object cached
-        plain = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.DateField,
-                 models.UUIDField, models.ForeignKey)
+        plain = (
+            models.CharField,
+            models.TextField,
+            models.IntegerField,
+            models.BooleanField,
+            models.DateField,
+            models.UUIDField,
+            models.ForeignKey,
+        )
         convert: list[tuple[str, models.Field[Any, Any]]] = []
         for field in fields:
             stamped = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
@@ -314,16 +374,21 @@ class _CopyWriter:
         self._copy(meta.db_table, [f.column for f in fields], rows)
         self._history(model, fields, rows, history_user=history_user, history_date=history_date)
 
-    def _history(self, model: type, fields: list[Any], rows: list[list[Any]], *, history_user: Any,
-                 history_date: Any) -> None:
+    def _history(
+        self, model: type, fields: list[Any], rows: list[list[Any]], *, history_user: Any, history_date: Any
+    ) -> None:
         """One "+" row per record, as simple-history's `bulk_history_create` writes it."""
         history = getattr(model, "history", None)
         if history is None:
             return
         position = {field.attname: i for i, field in enumerate(fields)}
         user_id = history_user.pk if history_user is not None else None
-        extra = {"history_date": history_date, "history_change_reason": "", "history_type": "+",
-                 "history_user_id": user_id}
+        extra = {
+            "history_date": history_date,
+            "history_change_reason": "",
+            "history_type": "+",
+            "history_user_id": user_id,
+        }
         columns, picks = [], []
         for field in history.model._meta.concrete_fields:
             if field.attname == "history_id":
@@ -363,8 +428,14 @@ def child_update(
             _save(current, actor)
     except IntegrityError:
         raise _duplicate_error() from None
-    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=current.pk, request=request,
-           detail={"changes": changes})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="child",
+        object_id=current.pk,
+        request=request,
+        detail={"changes": changes},
+    )
     return current
 
 
@@ -384,8 +455,14 @@ def household_update(
             return hh
         hh.version += 1
         _save(hh, actor)
-    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk, request=request,
-           detail={"household": changes})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="child",
+        object_id=child.pk,
+        request=request,
+        detail={"household": changes},
+    )
     return hh
 
 
@@ -402,10 +479,18 @@ def _member_create(*, actor: Any, child: Child, data: dict[str, Any]) -> FamilyM
 
 
 @transaction.atomic
-def member_create(*, actor: Any, child: Child, data: dict[str, Any], request: HttpRequest | None = None) -> FamilyMember:
+def member_create(
+    *, actor: Any, child: Child, data: dict[str, Any], request: HttpRequest | None = None
+) -> FamilyMember:
     member = _member_create(actor=actor, child=child, data=data)
-    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk, request=request,
-           detail={"member_added": member.get_relation_display()})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="child",
+        object_id=child.pk,
+        request=request,
+        detail={"member_added": member.get_relation_display()},
+    )
     return member
 
 
@@ -441,8 +526,14 @@ def member_update(
     current.id_number_index = person_index(current.id_number)
     current.version += 1
     _save(current, actor)
-    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=current.child_id, request=request,
-           detail={"member": current.get_relation_display(), "changes": changes})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="child",
+        object_id=current.child_id,
+        request=request,
+        detail={"member": current.get_relation_display(), "changes": changes},
+    )
     return current
 
 
@@ -450,8 +541,14 @@ def member_update(
 def member_delete(*, actor: Any, member: FamilyMember, version: int | None, request: HttpRequest | None = None) -> None:
     current = _locked(FamilyMember, member.pk, version)
     current._history_user = actor
-    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=current.child_id, request=request,
-           detail={"member_removed": current.get_relation_display()})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="child",
+        object_id=current.child_id,
+        request=request,
+        detail={"member_removed": current.get_relation_display()},
+    )
     current.delete()
 
 
@@ -502,8 +599,14 @@ def entrustment_save(
     changes = _entrustment_write(current, actor, data)
     if not changes:
         return current
-    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk, request=request,
-           detail={"entrustment": changes})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="child",
+        object_id=child.pk,
+        request=request,
+        detail={"entrustment": changes},
+    )
     return current
 
 
@@ -530,8 +633,9 @@ def entrustment_renew(
     if old.child_id != child.pk:
         raise ValidationError(_("该委托不属于此儿童。"))
     if old.since is not None and since <= old.since:
-        raise ValidationError({"since": [_("新的委托起始日期须晚于原委托的起始日期（%(d)s）。") % {
-            "d": old.since.isoformat()}]})
+        raise ValidationError(
+            {"since": [_("新的委托起始日期须晚于原委托的起始日期（%(d)s）。") % {"d": old.since.isoformat()}]}
+        )
     ended = None
     if old.until is None or old.until >= since:
         ended = since - timedelta(days=1)
@@ -540,15 +644,33 @@ def entrustment_renew(
         _save(old, actor, update_fields=["until", "version"])
     new = Entrustment(child=child)
     changes = _entrustment_write(new, actor, {**data, "until": data.get("until")})
-    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk, request=request,
-           detail={"entrustment_renewed": {"previous": old.pk, "previous_until": _jsonable(ended),
-                                           "new": new.pk, "changes": changes}})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="child",
+        object_id=child.pk,
+        request=request,
+        detail={
+            "entrustment_renewed": {
+                "previous": old.pk,
+                "previous_until": _jsonable(ended),
+                "new": new.pk,
+                "changes": changes,
+            }
+        },
+    )
     return new
 
 
 @transaction.atomic
 def child_exit(
-    *, actor: Any, child: Child, reason: str, exit_date: date, note: str, version: int | None,
+    *,
+    actor: Any,
+    child: Child,
+    reason: str,
+    exit_date: date,
+    note: str,
+    version: int | None,
     request: HttpRequest | None = None,
 ) -> Child:
     current = _locked(Child, child.pk, version)
@@ -557,12 +679,21 @@ def child_exit(
     if exit_date < current.birth_date:
         raise ValidationError({"exit_date": [_("退出日期不能早于出生日期。")]})
     current.status, current.exit_reason, current.exit_date, current.exit_note = (
-        LedgerStatus.EXITED, reason, exit_date, note,
+        LedgerStatus.EXITED,
+        reason,
+        exit_date,
+        note,
     )
     current.version += 1
     _save(current, actor)
-    record(actor=actor, action=Action.EXIT, object_type="child", object_id=current.pk, request=request,
-           detail={"reason": reason, "date": exit_date.isoformat()})
+    record(
+        actor=actor,
+        action=Action.EXIT,
+        object_type="child",
+        object_id=current.pk,
+        request=request,
+        detail={"reason": reason, "date": exit_date.isoformat()},
+    )
     return current
 
 
@@ -576,6 +707,12 @@ def child_reenter(
     current.status, current.exit_reason, current.exit_date, current.exit_note = LedgerStatus.ACTIVE, "", None, ""
     current.version += 1
     _save(current, actor)
-    record(actor=actor, action=Action.REENTER, object_type="child", object_id=current.pk, request=request,
-           detail={"note": note[:200]})
+    record(
+        actor=actor,
+        action=Action.REENTER,
+        object_type="child",
+        object_id=current.pk,
+        request=request,
+        detail={"note": note[:200]},
+    )
     return current

@@ -80,11 +80,26 @@ def ledger(request: HtmxUserRequest) -> HttpResponse:
     query = request.session.get("ledger_search", {}).get(token, "") if token else ""
     if query:
         qs = apply_search(qs, query)
-    paginator = Paginator(qs.select_related("region", "region__parent").only(
-        "id", "name", "gender", "birth_date", "school_stage", "guardianship_type", "status", "health",
-        "region__name", "region__parent__name", "region__code", "region__level", "region__parent__code",
-        "region__parent__level", "updated_at",
-    ), PAGE_SIZE)
+    paginator = Paginator(
+        qs.select_related("region", "region__parent").only(
+            "id",
+            "name",
+            "gender",
+            "birth_date",
+            "school_stage",
+            "guardianship_type",
+            "status",
+            "health",
+            "region__name",
+            "region__parent__name",
+            "region__code",
+            "region__level",
+            "region__parent__code",
+            "region__parent__level",
+            "updated_at",
+        ),
+        PAGE_SIZE,
+    )
     page = paginator.get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
@@ -102,10 +117,16 @@ def ledger(request: HtmxUserRequest) -> HttpResponse:
         "healths": Health.choices,
         "guardianship_types": GuardianshipType.choices,
         "categories": list(CATEGORY_NAMES.items()),
-        "jiangsu_classes": [(str(n), _("第%(n)d类：%(name)s") % {"n": n, "name": name}) for n, name in JIANGSU_NAMES.items()],
+        "jiangsu_classes": [
+            (str(n), _("第%(n)d类：%(name)s") % {"n": n, "name": name}) for n, name in JIANGSU_NAMES.items()
+        ],
         "today": timezone.localdate(),
     }
-    template = "registry/_ledger_table.html" if request.htmx and request.htmx.target == "ledger-table" else "registry/ledger.html"
+    template = (
+        "registry/_ledger_table.html"
+        if request.htmx and request.htmx.target == "ledger-table"
+        else "registry/ledger.html"
+    )
     return render(request, template, context)
 
 
@@ -120,13 +141,18 @@ def ledger_search(request: HttpRequest) -> HttpResponse:
     if query:
         slots: dict[str, str] = request.session.get("ledger_search", {})
         if len(slots) >= SEARCH_SLOTS:
-            slots = dict(list(slots.items())[-(SEARCH_SLOTS - 1):])
+            slots = dict(list(slots.items())[-(SEARCH_SLOTS - 1) :])
         token = secrets.token_urlsafe(6)
         slots[token] = query
         request.session["ledger_search"] = slots
         params["s"] = token
-        record(actor=request.user, action=Action.SEARCH, object_type="child", request=request,
-               detail={"by": "id_number" if looks_like_id_number(query) else "name"})
+        record(
+            actor=request.user,
+            action=Action.SEARCH,
+            object_type="child",
+            request=request,
+            detail={"by": "id_number" if looks_like_id_number(query) else "name"},
+        )
     url = reverse("registry:ledger")
     return redirect(f"{url}?{params.urlencode()}" if params else url)
 
@@ -157,8 +183,15 @@ def child_create(request: HttpRequest) -> HttpResponse:
         del carer_form.fields[name]
     if post is not None:
         forms_ok = all(
-            [child_form.is_valid(), household_form.is_valid(), father_form.is_valid(), mother_form.is_valid(),
-             father_sits.is_valid(), mother_sits.is_valid(), carer_form.is_valid()]
+            [
+                child_form.is_valid(),
+                household_form.is_valid(),
+                father_form.is_valid(),
+                mother_form.is_valid(),
+                father_sits.is_valid(),
+                mother_sits.is_valid(),
+                carer_form.is_valid(),
+            ]
         )
         carer_data = carer_form.cleaned_data if carer_form.is_valid() else {}
         if forms_ok and carer_data.get("carer_name") and not carer_data.get("carer_relation"):
@@ -166,8 +199,10 @@ def child_create(request: HttpRequest) -> HttpResponse:
             forms_ok = False
         if forms_ok:
             members = []
-            for relation, form, sits in ((Relation.FATHER, father_form, father_sits),
-                                         (Relation.MOTHER, mother_form, mother_sits)):
+            for relation, form, sits in (
+                (Relation.FATHER, father_form, father_sits),
+                (Relation.MOTHER, mother_form, mother_sits),
+            ):
                 if not form.cleaned_data.get("name"):
                     continue
                 data = {**form.cleaned_data, "relation": relation}
@@ -187,16 +222,23 @@ def child_create(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, _("已登记：%(name)s") % {"name": child.name})
                 return redirect("registry:child_detail", pk=child.pk)
-    return render(request, "registry/child_create.html", {
-        "child_form": child_form, "household_form": household_form,
-        "parents": [(_("父亲"), father_form, father_sits), (_("母亲"), mother_form, mother_sits)],
-        "carer_form": carer_form,
-        # One summary for an error in any section, parents' situations included.
-        "has_errors": post is not None and (
-            any(form.errors for form in (child_form, household_form, father_form, mother_form, carer_form))
-            or any(sits.total_error_count() for sits in (father_sits, mother_sits))
-        ),
-    }, status=400 if post is not None else 200)
+    return render(
+        request,
+        "registry/child_create.html",
+        {
+            "child_form": child_form,
+            "household_form": household_form,
+            "parents": [(_("父亲"), father_form, father_sits), (_("母亲"), mother_form, mother_sits)],
+            "carer_form": carer_form,
+            # One summary for an error in any section, parents' situations included.
+            "has_errors": post is not None
+            and (
+                any(form.errors for form in (child_form, household_form, father_form, mother_form, carer_form))
+                or any(sits.total_error_count() for sits in (father_sits, mother_sits))
+            ),
+        },
+        status=400 if post is not None else 200,
+    )
 
 
 def _situations(formset: Any) -> list[dict[str, Any]]:
@@ -228,39 +270,57 @@ def child_detail(request: HttpRequest, pk: str) -> HttpResponse:
         member.visible_situations = [s for s in member.situations.all() if scope.cleared(s.label)]
         member.hidden_situations = len(member.situations.all()) - len(member.visible_situations)
     today = timezone.localdate()
-    entrustments = list(child.entrustments.annotate(
-        has_scan=Exists(EntrustmentScan.objects.filter(entrustment=OuterRef("pk")))))
+    entrustments = list(
+        child.entrustments.annotate(has_scan=Exists(EntrustmentScan.objects.filter(entrustment=OuterRef("pk"))))
+    )
     facts = EntrustmentFacts(
-        today=today, school_stage=child.school_stage, agreements=tuple(AgreementFact.of(e) for e in entrustments),
-        situations=tuple(ParentSituationFact(m.relation, s.kind, s.since, s.until) for m in family
-                         if m.relation in (Relation.FATHER, Relation.MOTHER) for s in m.situations.all()))
+        today=today,
+        school_stage=child.school_stage,
+        agreements=tuple(AgreementFact.of(e) for e in entrustments),
+        situations=tuple(
+            ParentSituationFact(m.relation, s.kind, s.since, s.until)
+            for m in family
+            if m.relation in (Relation.FATHER, Relation.MOTHER)
+            for s in m.situations.all()
+        ),
+    )
     current = facts.current_agreement()
     findings = entrustment_findings(facts)
     if not children_visible_to(request.user).filter(pk=child.pk).filter(left_behind_filter(today)).exists():
         # Not left-behind: no agreement is required, but one in force must still be in order.
         findings = findings if current is not None else []
-    return render(request, "registry/child_detail.html", {
-        "child": child,
-        "age": child.age_on(timezone.localdate()),
-        "family": family,
-        "entrustments": entrustments,
-        "current_entrustment_id": current.pk if current else None,
-        "entrustment_findings": findings,
-        "history": child_history(child, scope),
-        "can_edit": scope.can(Cap.LEDGER_EDIT) and scope.covers_region(child.region_id),
-        "can_unmask": scope.can(Cap.UNMASK) and scope.covers_region(child.region_id),
-        "exit_form": f.ExitForm(initial={"version": child.version, "exit_date": timezone.localdate()}),
-        "reenter_form": f.ReenterForm(initial={"version": child.version}),
-        "tab": request.GET.get("tab", "basic"),
-    })
+    return render(
+        request,
+        "registry/child_detail.html",
+        {
+            "child": child,
+            "age": child.age_on(timezone.localdate()),
+            "family": family,
+            "entrustments": entrustments,
+            "current_entrustment_id": current.pk if current else None,
+            "entrustment_findings": findings,
+            "history": child_history(child, scope),
+            "can_edit": scope.can(Cap.LEDGER_EDIT) and scope.covers_region(child.region_id),
+            "can_unmask": scope.can(Cap.UNMASK) and scope.covers_region(child.region_id),
+            "exit_form": f.ExitForm(initial={"version": child.version, "exit_date": timezone.localdate()}),
+            "reenter_form": f.ReenterForm(initial={"version": child.version}),
+            "tab": request.GET.get("tab", "basic"),
+        },
+    )
 
 
 def _editable_child(request: HttpRequest, pk: str) -> Child:
     """A child the actor may edit: in scope *and* in the actor's own regions (shares are read-only)."""
     child = child_get_for(request.user, pk, request=request)
     if not scope_for(request.user).covers_region(child.region_id):
-        record(actor=request.user, action=Action.DENIED, object_type="child", object_id=child.pk, request=request,
-               detail={"path": request.path[:200], "why": "shared_read_only"})
+        record(
+            actor=request.user,
+            action=Action.DENIED,
+            object_type="child",
+            object_id=child.pk,
+            request=request,
+            detail={"path": request.path[:200], "why": "shared_read_only"},
+        )
         from django.http import Http404
 
         raise Http404
@@ -296,8 +356,13 @@ def _rebase_after_conflict(form: Any, exc: services.StaleEdit, latest: Any) -> l
         if (mine_key in ("", None) and theirs_key in ("", None)) or mine_key == theirs_key:
             continue
         mask = masks.get(name)
-        conflicts.append({"label": str(form_field.label), "theirs": _shown(form_field, theirs, theirs_key, mask),
-                          "mine": _shown(form_field, mine, mine_key, mask)})
+        conflicts.append(
+            {
+                "label": str(form_field.label),
+                "theirs": _shown(form_field, theirs, theirs_key, mask),
+                "mine": _shown(form_field, mine, mine_key, mask),
+            }
+        )
     data = form.data.copy()
     data[form.add_prefix("version")] = str(exc.current_version)
     form.data = data
@@ -314,8 +379,14 @@ class EditOutcome:
         return 409 if self.stale else (400 if request.method == "POST" else 200)
 
 
-def _save_edit(request: HttpRequest, form: Any, save: Callable[[dict[str, Any]], Any],
-               latest: Callable[[], Any], *, also_valid: bool = True) -> EditOutcome:
+def _save_edit(
+    request: HttpRequest,
+    form: Any,
+    save: Callable[[dict[str, Any]], Any],
+    latest: Callable[[], Any],
+    *,
+    also_valid: bool = True,
+) -> EditOutcome:
     """The one edit flow of the ledger's forms: validate, save through the service, and on a stale
     version keep the user's input and show what the other person changed."""
     if request.method != "POST" or not (form.is_valid() and also_valid):
@@ -352,16 +423,26 @@ def child_edit(request: HttpRequest, pk: str) -> HttpResponse:
     child = _editable_child(request, pk)
     form = f.ChildForm(request.POST or None, actor=request.user, instance=child)
     outcome = _save_edit(
-        request, form,
-        lambda data: services.child_update(actor=request.user, child=child, data=data,
-                                           version=data.get("version"), request=request),
+        request,
+        form,
+        lambda data: services.child_update(
+            actor=request.user, child=child, data=data, version=data.get("version"), request=request
+        ),
         lambda: children_visible_to(request.user).get(pk=child.pk),
     )
     if outcome.saved:
         return redirect("registry:child_detail", pk=child.pk)
-    return render(request, "registry/child_edit.html", {
-        "form": form, "child": child, "stale": outcome.stale, "conflicts": outcome.conflicts,
-    }, status=outcome.status(request))
+    return render(
+        request,
+        "registry/child_edit.html",
+        {
+            "form": form,
+            "child": child,
+            "stale": outcome.stale,
+            "conflicts": outcome.conflicts,
+        },
+        status=outcome.status(request),
+    )
 
 
 @allow(Cap.LEDGER_EDIT)
@@ -370,17 +451,27 @@ def household_edit(request: HttpRequest, pk: str) -> HttpResponse:
     child = _editable_child(request, pk)
     form = f.HouseholdForm(request.POST or None, instance=child.household)
     outcome = _save_edit(
-        request, form,
-        lambda data: services.household_update(actor=request.user, child=child, data=data,
-                                               version=data.get("version"), request=request),
+        request,
+        form,
+        lambda data: services.household_update(
+            actor=request.user, child=child, data=data, version=data.get("version"), request=request
+        ),
         lambda: Household.objects.get(pk=_existing(child.household_id)),
     )
     if outcome.saved:
         return _family_tab(child)
-    return render(request, "registry/simple_form.html", {
-        "form": form, "child": child, "title": _("编辑家庭信息"), "stale": outcome.stale,
-        "conflicts": outcome.conflicts,
-    }, status=outcome.status(request))
+    return render(
+        request,
+        "registry/simple_form.html",
+        {
+            "form": form,
+            "child": child,
+            "title": _("编辑家庭信息"),
+            "stale": outcome.stale,
+            "conflicts": outcome.conflicts,
+        },
+        status=outcome.status(request),
+    )
 
 
 @allow(Cap.LEDGER_EDIT)
@@ -392,28 +483,47 @@ def member_edit(request: HttpRequest, pk: str, member_id: int | None = None) -> 
     form = f.FamilyMemberForm(post, instance=member)
     formset = f.SituationFormSet(post, prefix="sit", instance=member or FamilyMember())
     scope = scope_for(request.user)
-    if member is not None and not scope.cleared("judicial") and any(
-        s.label for s in member.situations.all()
-    ):
+    if member is not None and not scope.cleared("judicial") and any(s.label for s in member.situations.all()):
         # Editing would reveal (and could silently drop) facts the user is not cleared to see.
         return render(request, "403.html", {"message": _("该家庭成员含受限信息，您的角色无权编辑。")}, status=403)
 
     def save(data: dict[str, Any]) -> None:
         if member is None:
-            services.member_create(actor=request.user, child=child,
-                                   data={**data, "situations": _situations(formset)}, request=request)
+            services.member_create(
+                actor=request.user, child=child, data={**data, "situations": _situations(formset)}, request=request
+            )
         else:
-            services.member_update(actor=request.user, member=member, data=data, version=data.get("version"),
-                                   situations=_situations(formset), request=request)
+            services.member_update(
+                actor=request.user,
+                member=member,
+                data=data,
+                version=data.get("version"),
+                situations=_situations(formset),
+                request=request,
+            )
 
-    outcome = _save_edit(request, form, save, lambda: FamilyMember.objects.get(pk=_existing(member).pk),
-                         also_valid=post is not None and formset.is_valid())
+    outcome = _save_edit(
+        request,
+        form,
+        save,
+        lambda: FamilyMember.objects.get(pk=_existing(member).pk),
+        also_valid=post is not None and formset.is_valid(),
+    )
     if outcome.saved:
         return _family_tab(child)
-    return render(request, "registry/member_form.html", {
-        "form": form, "formset": formset, "child": child, "member": member, "stale": outcome.stale,
-        "conflicts": outcome.conflicts,
-    }, status=outcome.status(request))
+    return render(
+        request,
+        "registry/member_form.html",
+        {
+            "form": form,
+            "formset": formset,
+            "child": child,
+            "member": member,
+            "stale": outcome.stale,
+            "conflicts": outcome.conflicts,
+        },
+        status=outcome.status(request),
+    )
 
 
 @allow(Cap.LEDGER_EDIT)
@@ -434,19 +544,40 @@ def member_delete(request: HttpRequest, pk: str, member_id: int) -> HttpResponse
     return redirect(reverse("registry:child_detail", args=[child.pk]) + "?tab=family")
 
 
-def _entrustment_page(request: HttpRequest, child: Child, form: f.EntrustmentForm, *, title: str,
-                      entrustment: Entrustment | None, renewing: Entrustment | None = None,
-                      outcome: EditOutcome | None = None) -> HttpResponse:
+def _entrustment_page(
+    request: HttpRequest,
+    child: Child,
+    form: f.EntrustmentForm,
+    *,
+    title: str,
+    entrustment: Entrustment | None,
+    renewing: Entrustment | None = None,
+    outcome: EditOutcome | None = None,
+) -> HttpResponse:
     outcome = outcome or EditOutcome()
     scan = None
     if entrustment is not None:
-        scan = EntrustmentScan.objects.filter(entrustment=entrustment).only(
-            "id", "content_type", "size", "uploaded_at").first()
-    return render(request, "registry/entrustment_form.html", {
-        "form": form, "child": child, "title": title, "entrustment": entrustment, "renewing": renewing,
-        "scan": scan, "eligibility": [form[name] for name in ELIGIBILITY_FIELDS],
-        "stale": outcome.stale, "conflicts": outcome.conflicts,
-    }, status=outcome.status(request))
+        scan = (
+            EntrustmentScan.objects.filter(entrustment=entrustment)
+            .only("id", "content_type", "size", "uploaded_at")
+            .first()
+        )
+    return render(
+        request,
+        "registry/entrustment_form.html",
+        {
+            "form": form,
+            "child": child,
+            "title": title,
+            "entrustment": entrustment,
+            "renewing": renewing,
+            "scan": scan,
+            "eligibility": [form[name] for name in ELIGIBILITY_FIELDS],
+            "stale": outcome.stale,
+            "conflicts": outcome.conflicts,
+        },
+        status=outcome.status(request),
+    )
 
 
 @allow(Cap.LEDGER_EDIT)
@@ -457,9 +588,11 @@ def entrustment_edit(request: HttpRequest, pk: str, entrustment_id: int | None =
     post = request.method == "POST"
     form = f.EntrustmentForm(request.POST if post else None, request.FILES if post else None, instance=ent)
     outcome = _save_edit(
-        request, form,
-        lambda data: services.entrustment_save(actor=request.user, child=child, data=data, entrustment=ent,
-                                               version=data.get("version"), request=request),
+        request,
+        form,
+        lambda data: services.entrustment_save(
+            actor=request.user, child=child, data=data, entrustment=ent, version=data.get("version"), request=request
+        ),
         lambda: Entrustment.objects.get(pk=_existing(ent).pk),
     )
     if outcome.saved:
@@ -474,21 +607,29 @@ def entrustment_renew(request: HttpRequest, pk: str, entrustment_id: int) -> Htt
     child = _editable_child(request, pk)
     old = get_object_or_404(Entrustment, pk=entrustment_id, child=child)
     post = request.method == "POST"
-    form = f.EntrustmentForm(request.POST if post else None, request.FILES if post else None, initial={
-        "carer_name": old.carer_name, "carer_relation": old.carer_relation, "carer_birth_date": old.carer_birth_date,
-        "since": timezone.localdate(), "version": old.version,
-    })
+    form = f.EntrustmentForm(
+        request.POST if post else None,
+        request.FILES if post else None,
+        initial={
+            "carer_name": old.carer_name,
+            "carer_relation": old.carer_relation,
+            "carer_birth_date": old.carer_birth_date,
+            "since": timezone.localdate(),
+            "version": old.version,
+        },
+    )
     form.fields["since"].required = True
     outcome = _save_edit(
-        request, form,
-        lambda data: services.entrustment_renew(actor=request.user, child=child, previous=old, data=data,
-                                                version=data.get("version"), request=request),
+        request,
+        form,
+        lambda data: services.entrustment_renew(
+            actor=request.user, child=child, previous=old, data=data, version=data.get("version"), request=request
+        ),
         lambda: Entrustment.objects.get(pk=old.pk),
     )
     if outcome.saved:
         return _family_tab(child)
-    return _entrustment_page(request, child, form, title=_("新的委托"), entrustment=None, renewing=old,
-                             outcome=outcome)
+    return _entrustment_page(request, child, form, title=_("新的委托"), entrustment=None, renewing=old, outcome=outcome)
 
 
 @allow(Cap.UNMASK)
@@ -499,8 +640,14 @@ def entrustment_scan(request: HttpRequest, pk: str, entrustment_id: int) -> Http
     download an audit event. The same 404 for a missing scan and one out of scope."""
     child = _editable_child(request, pk)
     scan = get_object_or_404(EntrustmentScan, entrustment_id=entrustment_id, entrustment__child=child)
-    record(actor=request.user, action=Action.EXPORT, object_type="child", object_id=child.pk, request=request,
-           detail={"entrustment_scan": entrustment_id, "content_type": scan.content_type})
+    record(
+        actor=request.user,
+        action=Action.EXPORT,
+        object_type="child",
+        object_id=child.pk,
+        request=request,
+        detail={"entrustment_scan": entrustment_id, "content_type": scan.content_type},
+    )
     extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}[scan.content_type]
     response = HttpResponse(scan.file_bytes(), content_type=scan.content_type)
     response["Content-Disposition"] = f'attachment; filename="entrustment-{entrustment_id}.{extension}"'
@@ -514,9 +661,20 @@ def entrustment_scan(request: HttpRequest, pk: str, entrustment_id: int) -> Http
 def child_exit(request: HttpRequest, pk: str) -> HttpResponse:
     child = _editable_child(request, pk)
     form = f.ExitForm(request.POST)
-    _run_action(request, form, lambda data: services.child_exit(
-        actor=request.user, child=child, reason=data["reason"], exit_date=data["exit_date"], note=data["note"],
-        version=data["version"], request=request), _("已退出台账。"))
+    _run_action(
+        request,
+        form,
+        lambda data: services.child_exit(
+            actor=request.user,
+            child=child,
+            reason=data["reason"],
+            exit_date=data["exit_date"],
+            note=data["note"],
+            version=data["version"],
+            request=request,
+        ),
+        _("已退出台账。"),
+    )
     return redirect("registry:child_detail", pk=child.pk)
 
 
@@ -525,9 +683,14 @@ def child_exit(request: HttpRequest, pk: str) -> HttpResponse:
 def child_reenter(request: HttpRequest, pk: str) -> HttpResponse:
     child = _editable_child(request, pk)
     form = f.ReenterForm(request.POST)
-    _run_action(request, form, lambda data: services.child_reenter(
-        actor=request.user, child=child, note=data["note"], version=data["version"], request=request),
-        _("已重新纳入台账。"))
+    _run_action(
+        request,
+        form,
+        lambda data: services.child_reenter(
+            actor=request.user, child=child, note=data["note"], version=data["version"], request=request
+        ),
+        _("已重新纳入台账。"),
+    )
     return redirect("registry:child_detail", pk=child.pk)
 
 
@@ -579,6 +742,12 @@ def unmask(request: HttpRequest, pk: str) -> HttpResponse:
         obj = get_object_or_404(model, pk=obj_id, child=child)
         value, obj_label = getattr(obj, attr), f"{what.split('.')[0]}:{obj_id}"
     with transaction.atomic():
-        record(actor=request.user, action=Action.UNMASK, object_type="child", object_id=child.pk, request=request,
-               detail={"field": what, "of": obj_label})
+        record(
+            actor=request.user,
+            action=Action.UNMASK,
+            object_type="child",
+            object_id=child.pk,
+            request=request,
+            detail={"field": what, "of": obj_label},
+        )
     return render(request, "registry/_unmasked.html", {"value": value})

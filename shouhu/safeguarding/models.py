@@ -31,9 +31,17 @@ SITUATIONS = {
     8: _("被组织乞讨"),
     9: _("其他严重侵害未成年人身心健康的情形或未成年人正在面临不法侵害危险"),
 }
-SHORT = {1: _("隐私部位损伤"), 2: _("不满14周岁女性遭性侵害"), 3: _("性侵害致怀孕流产"), 4: _("多处损伤/家暴/虐待"),
-         5: _("非正常伤残死亡"), 6: _("被遗弃/无人照料"), 7: _("来源不明/失踪/被拐"), 8: _("被组织乞讨"),
-         9: _("其他严重侵害/正面临危险")}
+SHORT = {
+    1: _("隐私部位损伤"),
+    2: _("不满14周岁女性遭性侵害"),
+    3: _("性侵害致怀孕流产"),
+    4: _("多处损伤/家暴/虐待"),
+    5: _("非正常伤残死亡"),
+    6: _("被遗弃/无人照料"),
+    7: _("来源不明/失踪/被拐"),
+    8: _("被组织乞讨"),
+    9: _("其他严重侵害/正面临危险"),
+}
 URGENT_SITUATIONS = frozenset({2, 4, 5, 7})
 
 RECEIPT_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed on a phone
@@ -67,28 +75,53 @@ class Report(models.Model):
     receipt_code = models.CharField(_("回执码"), max_length=12, unique=True, default=new_receipt_code, editable=False)
     source = models.CharField(_("来源"), max_length=20, choices=Source.choices)
     # The reporter: confidential (only the police handling it and the district office see it).
-    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="+", verbose_name=_("报告人"))
-    reporter_org = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="reports_filed", verbose_name=_("报告单位"))
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("报告人"),
+    )
+    reporter_org = models.ForeignKey(
+        "org.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports_filed",
+        verbose_name=_("报告单位"),
+    )
     reporter_contact = EncryptedTextField(_("报告人联系方式"), blank=True)  # public reports, optional
     idempotency_key = models.CharField(max_length=80, blank=True)
     situations = models.JSONField(_("情形"), default=list)
     urgent = models.BooleanField(_("紧急"), default=False)
     danger_now = models.BooleanField(_("儿童当前处于危险中"), default=False)
-    child = models.ForeignKey("registry.Child", null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="reports", verbose_name=_("台账儿童"))
+    child = models.ForeignKey(
+        "registry.Child",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
+        verbose_name=_("台账儿童"),
+    )
     child_name = EncryptedTextField(_("儿童姓名"), blank=True)
     child_sex = models.CharField(_("性别"), max_length=1, choices=Sex.choices, blank=True)
     child_age = models.PositiveSmallIntegerField(_("大致年龄"), null=True, blank=True)
     child_id_number = EncryptedTextField(_("儿童身份证号"), blank=True)
     found_at = models.DateTimeField(_("发现时间"))
-    place_region = models.ForeignKey("org.Region", on_delete=models.PROTECT, related_name="+",
-                                     verbose_name=_("发现地点所在镇（街道）/村（社区）"))
+    place_region = models.ForeignKey(
+        "org.Region", on_delete=models.PROTECT, related_name="+", verbose_name=_("发现地点所在镇（街道）/村（社区）")
+    )
     place = EncryptedTextField(_("具体地点"), blank=True)
     description = EncryptedTextField(_("看到的情况"))
-    police_station = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.PROTECT,
-                                       related_name="reports_routed", verbose_name=_("管辖派出所"))
+    police_station = models.ForeignKey(
+        "org.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reports_routed",
+        verbose_name=_("管辖派出所"),
+    )
     town_code = models.CharField(_("镇（街道）代码"), max_length=12, db_index=True)
     status = models.CharField(_("状态"), max_length=20, choices=ReportStatus.choices, default=ReportStatus.RECEIVED)
     officer = models.CharField(_("受理民警"), max_length=40, blank=True)
@@ -115,8 +148,11 @@ class Report(models.Model):
         ]
         constraints = [
             # A retried submission (same reporter, same key) is the first report, not a second.
-            models.UniqueConstraint(fields=["reporter", "idempotency_key"], condition=~Q(idempotency_key=""),
-                                    name="report_idempotency_per_reporter"),
+            models.UniqueConstraint(
+                fields=["reporter", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="report_idempotency_per_reporter",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -188,10 +224,17 @@ class ReportEvent(models.Model):
     kind = models.CharField(_("环节"), max_length=20, choices=EventKind.choices)
     at = models.DateTimeField(_("时间"))
     recorded_at = models.DateTimeField(auto_now_add=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+", verbose_name=_("操作人"))
-    organization = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+", verbose_name=_("单位"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("操作人"),
+    )
+    organization = models.ForeignKey(
+        "org.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("单位")
+    )
     measure = models.CharField(_("措施"), max_length=20, choices=Measure.choices, blank=True)
     note = EncryptedTextField(_("说明"), blank=True)
 
@@ -226,8 +269,12 @@ class Placement(models.Model):
         ordering = ["report", "received_at"]
         verbose_name = _("临时监护安置")
         verbose_name_plural = _("临时监护安置")
-        constraints = [models.CheckConstraint(condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("received_at")),
-                                              name="placement_end_after_start")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("received_at")),
+                name="placement_end_after_start",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.report_id} {self.kind}"

@@ -141,8 +141,10 @@ def challenge_new(now: float | None = None) -> tuple[str, str]:
         a, b = b, a
     # The nonce makes every token unique: a used token is remembered with its receipt (a page sent
     # twice gets the first receipt back), so two people must never be handed the same token.
-    token = signing.dumps({"a": a, "b": b, "o": op, "t": int(now if now is not None else time.time()),
-                           "n": secrets.token_urlsafe(9)}, salt=CHALLENGE_SALT)
+    token = signing.dumps(
+        {"a": a, "b": b, "o": op, "t": int(now if now is not None else time.time()), "n": secrets.token_urlsafe(9)},
+        salt=CHALLENGE_SALT,
+    )
     return challenge_question(token) or "", token
 
 
@@ -203,8 +205,9 @@ class MultipleFileField(forms.FileField):
             raise ValidationError(_("最多上传%(n)d个附件。") % {"n": PUBLIC_ATTACHMENTS_MAX})
         for f in files:
             if f.size > services.ATTACHMENT_MAX_BYTES:
-                raise ValidationError(_("附件不能超过%(n)d MB。") % {
-                    "n": services.ATTACHMENT_MAX_BYTES // (1024 * 1024)})
+                raise ValidationError(
+                    _("附件不能超过%(n)d MB。") % {"n": services.ATTACHMENT_MAX_BYTES // (1024 * 1024)}
+                )
         return [super(MultipleFileField, self).clean(f, initial) for f in files]
 
 
@@ -225,39 +228,66 @@ def region_choices() -> list[Any]:
 class PublicReportForm(ShouhuForm):
     data: MutableMapping[str, Any]  # bound to request.POST.copy(), so _fresh_challenge may write to it
     situations = forms.TypedMultipleChoiceField(
-        label=gettext_lazy("您看到或听说了什么情况？（可多选）"), choices=PLAIN_SITUATIONS, coerce=int,
-        widget=forms.CheckboxSelectMultiple)
+        label=gettext_lazy("您看到或听说了什么情况？（可多选）"),
+        choices=PLAIN_SITUATIONS,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+    )
     danger_now = forms.BooleanField(label=gettext_lazy("孩子现在就有危险"), required=False)
     place_region = forms.ChoiceField(label=gettext_lazy("在哪里（镇/街道、村/社区）"))
-    place = forms.CharField(label=gettext_lazy("具体地点"), max_length=200, required=False,
-                            help_text=gettext_lazy("如：某某路某号、学校门口、菜市场旁"))
+    place = forms.CharField(
+        label=gettext_lazy("具体地点"),
+        max_length=200,
+        required=False,
+        help_text=gettext_lazy("如：某某路某号、学校门口、菜市场旁"),
+    )
     found_at = forms.DateTimeField(
-        label=gettext_lazy("什么时候看到的"), required=False, input_formats=["%Y-%m-%dT%H:%M"],
+        label=gettext_lazy("什么时候看到的"),
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text=gettext_lazy("不清楚可以不填"))
+        help_text=gettext_lazy("不清楚可以不填"),
+    )
     description = forms.CharField(
-        label=gettext_lazy("您看到了什么"), max_length=4000,
+        label=gettext_lazy("您看到了什么"),
+        max_length=4000,
         widget=forms.Textarea(attrs={"rows": 5}),
-        help_text=gettext_lazy("请尽量写清楚：孩子怎么了、谁在伤害孩子、现在在哪里。"))
-    child_name = forms.CharField(label=gettext_lazy("孩子姓名"), max_length=40, required=False,
-                                 help_text=gettext_lazy("不知道可以不填"))
-    child_sex = forms.ChoiceField(label=gettext_lazy("孩子性别"), required=False,
-                                  choices=[(Sex.UNKNOWN, _("不清楚")), (Sex.MALE, Sex.MALE.label),
-                                           (Sex.FEMALE, Sex.FEMALE.label)])
+        help_text=gettext_lazy("请尽量写清楚：孩子怎么了、谁在伤害孩子、现在在哪里。"),
+    )
+    child_name = forms.CharField(
+        label=gettext_lazy("孩子姓名"), max_length=40, required=False, help_text=gettext_lazy("不知道可以不填")
+    )
+    child_sex = forms.ChoiceField(
+        label=gettext_lazy("孩子性别"),
+        required=False,
+        choices=[(Sex.UNKNOWN, _("不清楚")), (Sex.MALE, Sex.MALE.label), (Sex.FEMALE, Sex.FEMALE.label)],
+    )
     child_age = forms.IntegerField(label=gettext_lazy("孩子大约几岁"), min_value=0, max_value=17, required=False)
     reporter_contact = forms.CharField(
-        label=gettext_lazy("您的联系方式（可不填）"), max_length=100, required=False,
-        help_text=gettext_lazy("不填就是匿名举报。填写后只有办案民警和区民政局能看到，用于核实情况。"))
+        label=gettext_lazy("您的联系方式（可不填）"),
+        max_length=100,
+        required=False,
+        help_text=gettext_lazy("不填就是匿名举报。填写后只有办案民警和区民政局能看到，用于核实情况。"),
+    )
     attachments = MultipleFileField(
-        label=gettext_lazy("照片或文件（可不传）"), required=False,
+        label=gettext_lazy("照片或文件（可不传）"),
+        required=False,
         widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,application/pdf"}),
-        help_text=gettext_lazy("JPG、PNG 图片或 PDF，最多3个，每个不超过10 MB。"))
-    challenge_answer = forms.CharField(label=gettext_lazy("验证题"), max_length=10,
-                                       widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}))
+        help_text=gettext_lazy("JPG、PNG 图片或 PDF，最多3个，每个不超过10 MB。"),
+    )
+    challenge_answer = forms.CharField(
+        label=gettext_lazy("验证题"),
+        max_length=10,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
     challenge_token = forms.CharField(widget=forms.HiddenInput, max_length=400)
     # The honeypot: hidden from people (CSS, aria-hidden), tempting to bots.
-    homepage = forms.CharField(label=gettext_lazy("网址"), required=False, max_length=200,
-                               widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}))
+    homepage = forms.CharField(
+        label=gettext_lazy("网址"),
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -278,9 +308,17 @@ class PublicReportForm(ShouhuForm):
         return region
 
 
-FIELD_OF_SERVICE_ERROR = {"place_region": "place_region", "found_at": "found_at", "description": "description",
-                          "situations": "situations", "attachments": "attachments", "child_age": "child_age",
-                          "child_name": "child_name", "place": "place", "reporter_contact": "reporter_contact"}
+FIELD_OF_SERVICE_ERROR = {
+    "place_region": "place_region",
+    "found_at": "found_at",
+    "description": "description",
+    "situations": "situations",
+    "attachments": "attachments",
+    "child_age": "child_age",
+    "child_name": "child_name",
+    "place": "place",
+    "reporter_contact": "reporter_contact",
+}
 
 
 def _fresh_challenge(form: PublicReportForm) -> str:
@@ -296,9 +334,16 @@ def _fresh_challenge(form: PublicReportForm) -> str:
 
 def _form_page(request: HttpRequest, form: PublicReportForm, *, status: int = 200) -> HttpResponse:
     question = _fresh_challenge(form)
-    return render(request, "safeguarding/public_form.html", {
-        "form": form, "question": question, "attachment_error": bool(form.is_bound and request.FILES),
-    }, status=status)
+    return render(
+        request,
+        "safeguarding/public_form.html",
+        {
+            "form": form,
+            "question": question,
+            "attachment_error": bool(form.is_bound and request.FILES),
+        },
+        status=status,
+    )
 
 
 def _done(request: HttpRequest, code: str) -> HttpResponse:
@@ -320,9 +365,15 @@ def report_form(request: HttpRequest) -> HttpResponse:
     except ValueError:
         length = 0
     if length > PUBLIC_MAX_REQUEST_BYTES:
-        return render(request, "safeguarding/public_limited.html", {"message": _(
-            "提交的内容太大（附件合计不能超过%(n)d MB），请减少或压缩照片后重新填写。") % {
-            "n": PUBLIC_MAX_REQUEST_BYTES // (1024 * 1024)}}, status=413)
+        return render(
+            request,
+            "safeguarding/public_limited.html",
+            {
+                "message": _("提交的内容太大（附件合计不能超过%(n)d MB），请减少或压缩照片后重新填写。")
+                % {"n": PUBLIC_MAX_REQUEST_BYTES // (1024 * 1024)}
+            },
+            status=413,
+        )
     if over_limit(request, "attempt", ATTEMPT_LIMITS) or over_limit(request, "report", REPORT_LIMITS):
         return _too_many(request, _("这台设备提交的举报次数过多，请稍后再试。情况紧急请立即拨打 110。"))
     count_hit(request, "attempt", ATTEMPT_LIMITS)
@@ -340,17 +391,34 @@ def report_form(request: HttpRequest) -> HttpResponse:
         code = cache.get(used)
         if code:
             return _done(request, code)
-        return render(request, "safeguarding/public_limited.html",
-                      {"message": _("这份举报正在提交或已提交，请勿重复提交。")}, status=409)
-    data = {k: form.cleaned_data[k] for k in ("situations", "danger_now", "place_region", "place", "found_at",
-                                              "description", "child_name", "child_sex", "child_age",
-                                              "reporter_contact")}
+        return render(
+            request,
+            "safeguarding/public_limited.html",
+            {"message": _("这份举报正在提交或已提交，请勿重复提交。")},
+            status=409,
+        )
+    data = {
+        k: form.cleaned_data[k]
+        for k in (
+            "situations",
+            "danger_now",
+            "place_region",
+            "place",
+            "found_at",
+            "description",
+            "child_name",
+            "child_sex",
+            "child_age",
+            "reporter_contact",
+        )
+    }
     if data["found_at"] is None:
         data.pop("found_at")
     blobs = [f.read() for f in form.cleaned_data["attachments"]]
     try:
-        report, _created = services.report_submit(actor=None, data=data, source=Source.PUBLIC, attachments=blobs,
-                                                   request=request)
+        report, _created = services.report_submit(
+            actor=None, data=data, source=Source.PUBLIC, attachments=blobs, request=request
+        )
     except ValidationError as exc:
         cache.delete(used)
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
@@ -368,9 +436,11 @@ def report_form(request: HttpRequest) -> HttpResponse:
 
 
 class StatusForm(ShouhuForm):
-    code = forms.CharField(label=gettext_lazy("回执码"), max_length=20,
-                           widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters",
-                                                         "spellcheck": "false"}))
+    code = forms.CharField(
+        label=gettext_lazy("回执码"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}),
+    )
 
     def clean_code(self) -> str:
         raw = unicodedata.normalize("NFKC", self.cleaned_data["code"]).upper()
@@ -392,8 +462,11 @@ def report_status(request: HttpRequest) -> HttpResponse:
     form = StatusForm(request.POST)
     context: dict[str, Any] = {"form": form}
     if form.is_valid():
-        row = (Report.objects.filter(receipt_code=form.cleaned_data["code"])
-               .values("status", "created_at", "accepted_at", "closed_at").first())
+        row = (
+            Report.objects.filter(receipt_code=form.cleaned_data["code"])
+            .values("status", "created_at", "accepted_at", "closed_at")
+            .first()
+        )
         if row is None:
             context["not_found"] = True
         else:
@@ -421,7 +494,9 @@ def report_qr(request: HttpRequest) -> HttpResponse:
     import segno
 
     url = public_url(request)
-    svg = segno.make(url, error="m").svg_inline(scale=1, border=2, omitsize=True, svgclass="sh-qr",
-                                                title=_("举报二维码"))
-    return render(request, "safeguarding/public_qr.html", {"url": url, "svg": svg,
-                                                          "office": services.district_office()})
+    svg = segno.make(url, error="m").svg_inline(
+        scale=1, border=2, omitsize=True, svgclass="sh-qr", title=_("举报二维码")
+    )
+    return render(
+        request, "safeguarding/public_qr.html", {"url": url, "svg": svg, "office": services.district_office()}
+    )

@@ -62,14 +62,24 @@ def view_of(actor: Any, report: Report) -> View:
     org = getattr(actor, "organization", None)
     org_id = scope.organization_id
     district = scope.can(Cap.REPORTS_ALL)
-    handling = scope.can(Cap.REPORTS_HANDLE) and org_id is not None and (
-        report.police_station_id == org_id or (org is not None and org.code == "public_security"))
+    handling = (
+        scope.can(Cap.REPORTS_HANDLE)
+        and org_id is not None
+        and (report.police_station_id == org_id or (org is not None and org.code == "public_security"))
+    )
     station = scope.can(Cap.REPORTS_HANDLE) and org_id is not None and report.police_station_id == org_id
     town = scope.can(Cap.REPORTS_TOWN) and scope.covers_region(report.town_code)
     own = (org_id is not None and report.reporter_org_id == org_id) or report.reporter_id == getattr(actor, "pk", None)
     supervise = scope.can(Cap.REPORTS_SUPERVISE)
-    return View(details=district or handling or town, reporter=district or station, handle=handling, town=town,
-                district=district, supervise=supervise, own=own)
+    return View(
+        details=district or handling or town,
+        reporter=district or station,
+        handle=handling,
+        town=town,
+        district=district,
+        supervise=supervise,
+        own=own,
+    )
 
 
 def report_get_for(actor: Any, pk: Any) -> tuple[Report, View]:
@@ -167,10 +177,21 @@ def station_response_times(qs: QuerySet[Report], now: Any = None) -> list[Statio
     for station_id in qs.filter(pk__in=late).values_list("police_station_id", flat=True):
         escalated[station_id] = escalated.get(station_id, 0) + 1
     names = dict(Organization.objects.filter(pk__in=[k for k in by_station if k]).values_list("pk", "name"))
-    out = [StationFigures(
-        station_id=k, station=names.get(k, "") if k else "", reports=v["n"], accepted=len(v["acc"]),
-        accept_median=_quantile(v["acc"], 0.5), accept_p90=_quantile(v["acc"], 0.9), dispatched=len(v["dis"]),
-        dispatch_median=_quantile(v["dis"], 0.5), dispatch_p90=_quantile(v["dis"], 0.9),
-        overdue_now=overdue.get(k, 0), escalated=escalated.get(k, 0)) for k, v in by_station.items()]
+    out = [
+        StationFigures(
+            station_id=k,
+            station=names.get(k, "") if k else "",
+            reports=v["n"],
+            accepted=len(v["acc"]),
+            accept_median=_quantile(v["acc"], 0.5),
+            accept_p90=_quantile(v["acc"], 0.9),
+            dispatched=len(v["dis"]),
+            dispatch_median=_quantile(v["dis"], 0.5),
+            dispatch_p90=_quantile(v["dis"], 0.9),
+            overdue_now=overdue.get(k, 0),
+            escalated=escalated.get(k, 0),
+        )
+        for k, v in by_station.items()
+    ]
     out.sort(key=lambda f: (-f.overdue_now, f.station))
     return out

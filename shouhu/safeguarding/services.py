@@ -77,16 +77,25 @@ def town_of(region: Region) -> str:
 def station_for(town_code: str) -> Organization | None:
     """The police station whose jurisdiction covers the town (organisation regions, the foundation);
     memoised per process for a few seconds (shouhu/lib/refcache.py): callers only read it."""
-    return refcache.memo("station_for", town_code, lambda: (
-        Organization.objects.filter(kind=OrgKind.POLICE_STATION, is_active=True, regions__code=town_code)
-        .order_by("pk").first()))
+    return refcache.memo(
+        "station_for",
+        town_code,
+        lambda: (
+            Organization.objects.filter(kind=OrgKind.POLICE_STATION, is_active=True, regions__code=town_code)
+            .order_by("pk")
+            .first()
+        ),
+    )
 
 
 def report_place(code: str) -> Region | None:
     """The town or village region of a 12-digit code, for a report's place (memoised like
     `station_for`)."""
-    return refcache.memo("report_place", code, lambda: (
-        Region.objects.filter(code=code, level__in=[RegionLevel.TOWN, RegionLevel.VILLAGE]).first()))
+    return refcache.memo(
+        "report_place",
+        code,
+        lambda: Region.objects.filter(code=code, level__in=[RegionLevel.TOWN, RegionLevel.VILLAGE]).first(),
+    )
 
 
 def district_police() -> Organization | None:
@@ -122,15 +131,24 @@ def clean_situations(values: Iterable[Any]) -> list[int]:
 
 def _check_attachment(data: bytes) -> str:
     if len(data) > ATTACHMENT_MAX_BYTES:
-        raise ValidationError({"attachments": [_("附件不能超过%(n)d MB。") % {"n": ATTACHMENT_MAX_BYTES // (1024 * 1024)}]})
+        raise ValidationError(
+            {"attachments": [_("附件不能超过%(n)d MB。") % {"n": ATTACHMENT_MAX_BYTES // (1024 * 1024)}]}
+        )
     for magic, content_type in _MAGIC:
         if data.startswith(magic):
             return content_type
     raise ValidationError({"attachments": [_("附件只能是 JPG、PNG 图片或 PDF 文件。")]})
 
 
-def report_submit(*, actor: Any, data: dict[str, Any], source: str = Source.ORGANIZATION, idempotency_key: str = "",
-                  attachments: list[bytes] | None = None, request: Any = None) -> tuple[Report, bool]:
+def report_submit(
+    *,
+    actor: Any,
+    data: dict[str, Any],
+    source: str = Source.ORGANIZATION,
+    idempotency_key: str = "",
+    attachments: list[bytes] | None = None,
+    request: Any = None,
+) -> tuple[Report, bool]:
     """Store a report, route it, start its clocks; who must know is told right after the commit.
     Returns (report, created).
 
@@ -149,8 +167,9 @@ def report_submit(*, actor: Any, data: dict[str, Any], source: str = Source.ORGA
     key = (idempotency_key or "")[:80] if user is not None else ""
     try:
         report = _new_report(actor=actor, user=user, data=data, source=source, key=key)
-        report.full_clean(exclude=["reporter", "reporter_org", "child", "police_station", "place_region"],
-                          validate_unique=False)  # the receipt code's uniqueness is the database's (a retry below)
+        report.full_clean(
+            exclude=["reporter", "reporter_org", "child", "police_station", "place_region"], validate_unique=False
+        )  # the receipt code's uniqueness is the database's (a retry below)
         blobs = attachments or []
         if len(blobs) > ATTACHMENTS_MAX:
             raise ValidationError({"attachments": [_("最多上传%(n)d个附件。") % {"n": ATTACHMENTS_MAX}]})
@@ -200,14 +219,25 @@ def _new_report(*, actor: Any, user: Any, data: dict[str, Any], source: str, key
     danger_now = bool(data.get("danger_now"))
     town_code = town_of(region)
     return Report(
-        source=source, reporter=user, reporter_org=_org(actor), idempotency_key=key,
-        reporter_contact=(data.get("reporter_contact") or "").strip()[:100], situations=situations,
-        urgent=danger_now or bool(set(situations) & URGENT_SITUATIONS), danger_now=danger_now,
-        child=child, child_name=(data.get("child_name") or (child.name if child else "")).strip()[:40],
-        child_sex=data.get("child_sex") or (child.gender if child else ""), child_age=data.get("child_age"),
-        child_id_number=(data.get("child_id_number") or "").strip()[:30], found_at=found_at, place_region=region,
-        place=(data.get("place") or "").strip()[:200], description=description[:4000],
-        police_station=station_for(town_code), town_code=town_code,
+        source=source,
+        reporter=user,
+        reporter_org=_org(actor),
+        idempotency_key=key,
+        reporter_contact=(data.get("reporter_contact") or "").strip()[:100],
+        situations=situations,
+        urgent=danger_now or bool(set(situations) & URGENT_SITUATIONS),
+        danger_now=danger_now,
+        child=child,
+        child_name=(data.get("child_name") or (child.name if child else "")).strip()[:40],
+        child_sex=data.get("child_sex") or (child.gender if child else ""),
+        child_age=data.get("child_age"),
+        child_id_number=(data.get("child_id_number") or "").strip()[:30],
+        found_at=found_at,
+        place_region=region,
+        place=(data.get("place") or "").strip()[:200],
+        description=description[:4000],
+        police_station=station_for(town_code),
+        town_code=town_code,
     )
 
 
@@ -217,37 +247,75 @@ def _store(report: Report, attachments: list[tuple[str, bytes]], *, actor: Any, 
     params = _params()
     report.save(force_insert=True)
     if attachments:
-        ReportAttachment.objects.bulk_create([
-            ReportAttachment(report=report, content_type=content_type, size=len(blob),
-                             content=base64.b64encode(blob).decode("ascii"))
-            for content_type, blob in attachments])
+        ReportAttachment.objects.bulk_create(
+            [
+                ReportAttachment(
+                    report=report,
+                    content_type=content_type,
+                    size=len(blob),
+                    content=base64.b64encode(blob).decode("ascii"),
+                )
+                for content_type, blob in attachments
+            ]
+        )
     now = timezone.now()
-    accept_in = (timedelta(minutes=int(params.report_accept_urgent_minutes)) if report.urgent
-                 else timedelta(hours=int(params.report_accept_hours)))
-    ReportDeadline.objects.bulk_create([
-        ReportDeadline(report=report, kind=DeadlineKind.ACCEPT, due_at=now + accept_in),
-        ReportDeadline(report=report, kind=DeadlineKind.FEEDBACK,
-                       due_at=now + timedelta(days=int(params.report_feedback_days))),
-        ReportDeadline(report=report, kind=DeadlineKind.RESULT,
-                       due_at=now + timedelta(days=int(params.report_result_days))),
-    ])
+    accept_in = (
+        timedelta(minutes=int(params.report_accept_urgent_minutes))
+        if report.urgent
+        else timedelta(hours=int(params.report_accept_hours))
+    )
+    ReportDeadline.objects.bulk_create(
+        [
+            ReportDeadline(report=report, kind=DeadlineKind.ACCEPT, due_at=now + accept_in),
+            ReportDeadline(
+                report=report, kind=DeadlineKind.FEEDBACK, due_at=now + timedelta(days=int(params.report_feedback_days))
+            ),
+            ReportDeadline(
+                report=report, kind=DeadlineKind.RESULT, due_at=now + timedelta(days=int(params.report_result_days))
+            ),
+        ]
+    )
     station = report.police_station
-    ReportEvent.objects.bulk_create([
-        ReportEvent(report=report, kind=EventKind.RECEIVED, at=report.created_at, actor=user, organization=_org(actor)),
-        ReportEvent(report=report, kind=EventKind.ROUTED, at=report.created_at, organization=station,
-                    note="" if station else _("未找到管辖派出所：已转区公安分局指挥中心。")),
-    ])
+    ReportEvent.objects.bulk_create(
+        [
+            ReportEvent(
+                report=report, kind=EventKind.RECEIVED, at=report.created_at, actor=user, organization=_org(actor)
+            ),
+            ReportEvent(
+                report=report,
+                kind=EventKind.ROUTED,
+                at=report.created_at,
+                organization=station,
+                note="" if station else _("未找到管辖派出所：已转区公安分局指挥中心。"),
+            ),
+        ]
+    )
     if report.child is not None and station is not None:
         from shouhu.registry.models import ChildShare
 
-        ChildShare.objects.get_or_create(child=report.child, organization=station, source_type="report",
-                                         source_id=str(report.pk), defaults={"reason": _("强制报告")})
+        ChildShare.objects.get_or_create(
+            child=report.child,
+            organization=station,
+            source_type="report",
+            source_id=str(report.pk),
+            defaults={"reason": _("强制报告")},
+        )
     # Last: the audit chain's head row is locked from here to the commit, not for the whole
     # submission (bench/reports.py: 20 clients queued on it).
-    record(actor=actor, action=Action.CREATE, object_type="report", object_id=report.pk, request=request,
-           actor_name=_("公众") if user is None else "",
-           detail={"source": report.source, "urgent": report.urgent, "situations": report.situations,
-                   "station": station.pk if station else None})
+    record(
+        actor=actor,
+        action=Action.CREATE,
+        object_type="report",
+        object_id=report.pk,
+        request=request,
+        actor_name=_("公众") if user is None else "",
+        detail={
+            "source": report.source,
+            "urgent": report.urgent,
+            "situations": report.situations,
+            "station": station.pk if station else None,
+        },
+    )
 
 
 def _recipients_of(org: Organization | None, roles: Iterable[str]) -> list[Any]:
@@ -262,8 +330,14 @@ def _notify(users: list[Any], *, kind: str, title: str, url: str, dedupe: str) -
     from shouhu.notify.services import notify
 
     if users:
-        notify(recipients=users, kind=kind, title=title[:120],
-               body=_("请登录平台查看，详情不在通知中显示。"), url=url, dedupe_key=dedupe)
+        notify(
+            recipients=users,
+            kind=kind,
+            title=title[:120],
+            body=_("请登录平台查看，详情不在通知中显示。"),
+            url=url,
+            dedupe_key=dedupe,
+        )
 
 
 # ----- telling who must know (after the commit, in the worker) --------------------------------------
@@ -368,12 +442,14 @@ def _new_report_audiences(reports: list[Report]) -> dict[int, dict[str, list[Any
 
     towns = {r.town_code for r in reports}
     town_orgs: dict[int, set[str]] = {}
-    for org_id, code in Organization.objects.filter(kind=OrgKind.TOWN_GOVERNMENT, regions__code__in=towns) \
-            .values_list("pk", "regions__code"):
+    for org_id, code in Organization.objects.filter(kind=OrgKind.TOWN_GOVERNMENT, regions__code__in=towns).values_list(
+        "pk", "regions__code"
+    ):
         town_orgs.setdefault(org_id, set()).add(code)
     stations = {r.police_station_id for r in reports if r.police_station_id}
-    q = (Q(organization__code="public_security", roles__role=Role.POLICE)
-         | Q(organization__code="civil_affairs", roles__role=Role.DISTRICT_OFFICER))
+    q = Q(organization__code="public_security", roles__role=Role.POLICE) | Q(
+        organization__code="civil_affairs", roles__role=Role.DISTRICT_OFFICER
+    )
     if town_orgs:
         q |= Q(organization_id__in=list(town_orgs), roles__role=Role.TOWN_SUPERVISOR)
     if stations:
@@ -420,8 +496,16 @@ def _tell_new_reports(reports: list[Report]) -> None:
             Message(tuple(who["office"]), "report_new", urgent + _("收到一份强制报告"), url, body, key),
         ]
         if report.reporter_id:
-            messages.append(Message((report.reporter,), "report_receipt", _("您的强制报告已送达，回执码 %(c)s") % {
-                "c": report.receipt_code}, url, body, f"report_receipt:{report.pk}"))
+            messages.append(
+                Message(
+                    (report.reporter,),
+                    "report_receipt",
+                    _("您的强制报告已送达，回执码 %(c)s") % {"c": report.receipt_code},
+                    url,
+                    body,
+                    f"report_receipt:{report.pk}",
+                )
+            )
     notify_many(messages)
 
 
@@ -448,8 +532,9 @@ def _may_handle(actor: Any, report: Report) -> None:
 
 
 def _event(report: Report, kind: str, actor: Any, at: datetime, *, measure: str = "", note: str = "") -> ReportEvent:
-    return ReportEvent.objects.create(report=report, kind=kind, at=at, actor=_user(actor), organization=_org(actor),
-                                      measure=measure, note=note[:2000])
+    return ReportEvent.objects.create(
+        report=report, kind=kind, at=at, actor=_user(actor), organization=_org(actor), measure=measure, note=note[:2000]
+    )
 
 
 def _check_at(at: datetime | None, report: Report) -> datetime:
@@ -467,7 +552,9 @@ def _check_at(at: datetime | None, report: Report) -> datetime:
 
 
 @transaction.atomic
-def report_accept(*, actor: Any, report: Report, officer: str, at: datetime | None = None, request: Any = None) -> Report:
+def report_accept(
+    *, actor: Any, report: Report, officer: str, at: datetime | None = None, request: Any = None
+) -> Report:
     report = _locked(report)
     _may_handle(actor, report)
     if report.accepted_at is not None:
@@ -484,11 +571,22 @@ def report_accept(*, actor: Any, report: Report, officer: str, at: datetime | No
     _meet(report, DeadlineKind.ACCEPT, at)
     _meet(report, DeadlineKind.FEEDBACK, at)  # the reporter sees "已受理" at once (status page + notice)
     _event(report, EventKind.ACCEPTED, actor, at, note=officer)
-    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
-           detail={"step": "accepted"})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="report",
+        object_id=report.pk,
+        request=request,
+        detail={"step": "accepted"},
+    )
     if report.reporter_id:
-        _notify([report.reporter], kind="report_status", title=_("您的强制报告已被公安机关受理"),
-                url=f"/reports/{report.pk}/", dedupe=f"report_accepted:{report.pk}")
+        _notify(
+            [report.reporter],
+            kind="report_status",
+            title=_("您的强制报告已被公安机关受理"),
+            url=f"/reports/{report.pk}/",
+            dedupe=f"report_accepted:{report.pk}",
+        )
     return report
 
 
@@ -504,17 +602,27 @@ def report_dispatch(*, actor: Any, report: Report, at: datetime | None = None, r
     report.dispatched_at, report.status = at, ReportStatus.DISPATCHED
     report.version += 1
     report.save()
-    ReportDeadline.objects.get_or_create(report=report, kind=DeadlineKind.TOWN_NOTIFY, defaults={
-        "due_at": at + timedelta(hours=int(_params().report_town_notify_hours))})
+    ReportDeadline.objects.get_or_create(
+        report=report,
+        kind=DeadlineKind.TOWN_NOTIFY,
+        defaults={"due_at": at + timedelta(hours=int(_params().report_town_notify_hours))},
+    )
     _event(report, EventKind.DISPATCHED, actor, at)
-    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
-           detail={"step": "dispatched"})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="report",
+        object_id=report.pk,
+        request=request,
+        detail={"step": "dispatched"},
+    )
     return report
 
 
 @transaction.atomic
-def report_measure(*, actor: Any, report: Report, measure: str, note: str = "", at: datetime | None = None,
-                   request: Any = None) -> ReportEvent:
+def report_measure(
+    *, actor: Any, report: Report, measure: str, note: str = "", at: datetime | None = None, request: Any = None
+) -> ReportEvent:
     report = _locked(report)
     _may_handle(actor, report)
     if measure not in Measure.values:
@@ -526,15 +634,28 @@ def report_measure(*, actor: Any, report: Report, measure: str, note: str = "", 
         report.status = ReportStatus.HANDLED
         report.version += 1
         report.save()
-    ReportDeadline.objects.get_or_create(report=report, kind=DeadlineKind.TOWN_NOTIFY, defaults={
-        "due_at": at + timedelta(hours=int(_params().report_town_notify_hours))})
+    ReportDeadline.objects.get_or_create(
+        report=report,
+        kind=DeadlineKind.TOWN_NOTIFY,
+        defaults={"due_at": at + timedelta(hours=int(_params().report_town_notify_hours))},
+    )
     event = _event(report, EventKind.MEASURE, actor, at, measure=measure, note=note)
-    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
-           detail={"step": "measure", "measure": measure})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="report",
+        object_id=report.pk,
+        request=request,
+        detail={"step": "measure", "measure": measure},
+    )
     if measure == Measure.ESCORT:
-        _notify(_recipients_of(district_office(), [Role.DISTRICT_OFFICER]), kind="report_escort",
-                title=_("公安机关护送儿童，请民政部门接收安置"), url=f"/reports/{report.pk}/",
-                dedupe=f"report_escort:{report.pk}:{event.pk}")
+        _notify(
+            _recipients_of(district_office(), [Role.DISTRICT_OFFICER]),
+            kind="report_escort",
+            title=_("公安机关护送儿童，请民政部门接收安置"),
+            url=f"/reports/{report.pk}/",
+            dedupe=f"report_escort:{report.pk}:{event.pk}",
+        )
     return event
 
 
@@ -562,15 +683,32 @@ def report_notify_town(*, actor: Any, report: Report, note: str = "", request: A
     task = None
     town = town_government(report.town_code)
     if town is not None:
-        task = task_open(actor=actor, owner=town, kind=TaskKind.REPORT, child=report.child,
-                         title=_("公安通报：请评估儿童安全、监护和身心健康状况并帮扶"),
-                         detail=_("请在平台上查看报告处置情况，完成评估帮扶。"), due_at=due,
-                         source_type="report_assessment", source_id=str(report.pk))
-        _notify(_recipients_of(town, [Role.TOWN_SUPERVISOR]), kind="report_town",
-                title=_("公安机关通报一起侵害未成年人案事件，请评估帮扶"), url=f"/reports/{report.pk}/",
-                dedupe=f"report_town:{report.pk}")
-    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
-           detail={"step": "town_notified", "task": task.pk if task else None})
+        task = task_open(
+            actor=actor,
+            owner=town,
+            kind=TaskKind.REPORT,
+            child=report.child,
+            title=_("公安通报：请评估儿童安全、监护和身心健康状况并帮扶"),
+            detail=_("请在平台上查看报告处置情况，完成评估帮扶。"),
+            due_at=due,
+            source_type="report_assessment",
+            source_id=str(report.pk),
+        )
+        _notify(
+            _recipients_of(town, [Role.TOWN_SUPERVISOR]),
+            kind="report_town",
+            title=_("公安机关通报一起侵害未成年人案事件，请评估帮扶"),
+            url=f"/reports/{report.pk}/",
+            dedupe=f"report_town:{report.pk}",
+        )
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="report",
+        object_id=report.pk,
+        request=request,
+        detail={"step": "town_notified", "task": task.pk if task else None},
+    )
     return task
 
 
@@ -594,11 +732,22 @@ def report_result(*, actor: Any, report: Report, outcome: str, close: bool = Tru
     _event(report, EventKind.FEEDBACK, actor, now)
     if close:
         _event(report, EventKind.CLOSED, actor, now)
-    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
-           detail={"step": "result", "closed": close})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="report",
+        object_id=report.pk,
+        request=request,
+        detail={"step": "result", "closed": close},
+    )
     if report.reporter_id:
-        _notify([report.reporter], kind="report_status", title=_("您的强制报告有了处理结果"),
-                url=f"/reports/{report.pk}/", dedupe=f"report_result:{report.pk}")
+        _notify(
+            [report.reporter],
+            kind="report_status",
+            title=_("您的强制报告有了处理结果"),
+            url=f"/reports/{report.pk}/",
+            dedupe=f"report_result:{report.pk}",
+        )
     return report
 
 
@@ -629,15 +778,31 @@ def report_assessed(*, actor: Any, report: Report, note: str, child: Any = None,
 
     for task in Task.objects.filter(source_type="report_assessment", source_id=str(report.pk), state__in=OPEN_STATES):
         task_close(actor=actor, task=task, state=TaskState.DONE, outcome=_("已完成评估帮扶"), version=None)
-    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
-           detail={"step": "assessed", "child": str(report.child_id) if report.child_id else None})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="report",
+        object_id=report.pk,
+        request=request,
+        detail={"step": "assessed", "child": str(report.child_id) if report.child_id else None},
+    )
     return report
 
 
 # The needs a report's follow-up commonly asks member units for (the duty catalogue routes each).
-HELP_NEEDS = ("medical_treatment", "injury_assessment", "health_assessment", "counselling", "legal_aid",
-              "placement", "guardianship_appointment", "social_assistance", "schooling", "family_education",
-              "rehabilitation")
+HELP_NEEDS = (
+    "medical_treatment",
+    "injury_assessment",
+    "health_assessment",
+    "counselling",
+    "legal_aid",
+    "placement",
+    "guardianship_appointment",
+    "social_assistance",
+    "schooling",
+    "family_education",
+    "rehabilitation",
+)
 
 
 @transaction.atomic
@@ -661,15 +826,38 @@ def report_help(*, actor: Any, report: Report, need_code: str, note: str = "", r
     unit_code = routes().get(need_code, "civil_affairs")
     owner = Organization.objects.filter(code=unit_code).first()
     if owner is None:
-        raise ValidationError({"need": [_("目录中没有承办“%(n)s”的单位，请联系区民政局（联席办）。") % {"n": need.name}]})
+        raise ValidationError(
+            {"need": [_("目录中没有承办“%(n)s”的单位，请联系区民政局（联席办）。") % {"n": need.name}]}
+        )
     due = workday_deadline(5 if report.urgent else 15)
-    task = task_open(actor=actor, owner=owner, kind=TaskKind.REFERRAL, child=report.child, need_type=need,
-                     title=_("强制报告后续：%(n)s") % {"n": need.name}, detail=(note or "").strip()[:1000], due_at=due,
-                     source_type="report_help", source_id=f"{report.pk}:{need_code}")
-    ReportEvent.objects.create(report=report, kind=EventKind.HELP, at=timezone.now(), actor=_user(actor),
-                               organization=_org(actor), note=_("请%(u)s协助：%(n)s") % {"u": owner.name, "n": need.name})
-    record(actor=actor, action=Action.CREATE, object_type="task", object_id=task.pk, request=request,
-           detail={"report": report.pk, "need": need_code, "owner": owner.pk})
+    task = task_open(
+        actor=actor,
+        owner=owner,
+        kind=TaskKind.REFERRAL,
+        child=report.child,
+        need_type=need,
+        title=_("强制报告后续：%(n)s") % {"n": need.name},
+        detail=(note or "").strip()[:1000],
+        due_at=due,
+        source_type="report_help",
+        source_id=f"{report.pk}:{need_code}",
+    )
+    ReportEvent.objects.create(
+        report=report,
+        kind=EventKind.HELP,
+        at=timezone.now(),
+        actor=_user(actor),
+        organization=_org(actor),
+        note=_("请%(u)s协助：%(n)s") % {"u": owner.name, "n": need.name},
+    )
+    record(
+        actor=actor,
+        action=Action.CREATE,
+        object_type="task",
+        object_id=task.pk,
+        request=request,
+        detail={"report": report.pk, "need": need_code, "owner": owner.pk},
+    )
     return task
 
 
@@ -681,24 +869,45 @@ def _may_place(actor: Any) -> None:
 
 
 @transaction.atomic
-def placement_start(*, actor: Any, report: Report, kind: str, ground: str, where: str = "",
-                    received_at: datetime | None = None, request: Any = None) -> Placement:
+def placement_start(
+    *,
+    actor: Any,
+    report: Report,
+    kind: str,
+    ground: str,
+    where: str = "",
+    received_at: datetime | None = None,
+    request: Any = None,
+) -> Placement:
     _may_place(actor)
     report = _locked(report)
     at = _check_at(received_at, report)
-    placement = Placement(report=report, kind=kind, ground=(ground or "").strip()[:200], where=(where or "")[:200],
-                          received_at=at, recorded_by=_user(actor))
+    placement = Placement(
+        report=report,
+        kind=kind,
+        ground=(ground or "").strip()[:200],
+        where=(where or "")[:200],
+        received_at=at,
+        recorded_by=_user(actor),
+    )
     placement.full_clean()
     placement.save()
     _event(report, EventKind.PLACEMENT, actor, at, note=placement.get_kind_display())
-    record(actor=actor, action=Action.CREATE, object_type="placement", object_id=placement.pk, request=request,
-           detail={"report": report.pk, "kind": kind})
+    record(
+        actor=actor,
+        action=Action.CREATE,
+        object_type="placement",
+        object_id=placement.pk,
+        request=request,
+        detail={"report": report.pk, "kind": kind},
+    )
     return placement
 
 
 @transaction.atomic
-def placement_end(*, actor: Any, placement: Placement, note: str, ended_at: datetime | None = None,
-                  request: Any = None) -> Placement:
+def placement_end(
+    *, actor: Any, placement: Placement, note: str, ended_at: datetime | None = None, request: Any = None
+) -> Placement:
     _may_place(actor)
     current = Placement.objects.select_for_update().get(pk=placement.pk)
     if current.ended_at is not None:
@@ -708,8 +917,14 @@ def placement_end(*, actor: Any, placement: Placement, note: str, ended_at: date
     current.full_clean()
     current.save()
     _event(current.report, EventKind.PLACEMENT_END, actor, current.ended_at, note=current.end_note)
-    record(actor=actor, action=Action.UPDATE, object_type="placement", object_id=current.pk, request=request,
-           detail={"report": current.report_id, "ended": True})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="placement",
+        object_id=current.pk,
+        request=request,
+        detail={"report": current.report_id, "ended": True},
+    )
     return current
 
 
@@ -721,8 +936,14 @@ def report_commend(*, actor: Any, report: Report, note: str, request: Any = None
     report.version += 1
     report.save()
     _event(report, EventKind.COMMENDED, actor, timezone.now(), note=note)
-    record(actor=actor, action=Action.UPDATE, object_type="report", object_id=report.pk, request=request,
-           detail={"step": "commended"})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="report",
+        object_id=report.pk,
+        request=request,
+        detail={"step": "commended"},
+    )
     return report
 
 
@@ -736,25 +957,46 @@ def check_deadlines(now: datetime | None = None) -> dict[str, int]:
     conditional UPDATE). Returns counts."""
     now = now or timezone.now()
     counts = {"checked": 0, "escalated": 0}
-    late = list(ReportDeadline.objects.filter(met_at__isnull=True, escalated_at__isnull=True, due_at__lt=now)
-                .select_related("report").order_by("due_at")[:1000])
+    late = list(
+        ReportDeadline.objects.filter(met_at__isnull=True, escalated_at__isnull=True, due_at__lt=now)
+        .select_related("report")
+        .order_by("due_at")[:1000]
+    )
     for deadline in late:
         counts["checked"] += 1
         with transaction.atomic():
-            claimed = ReportDeadline.objects.filter(pk=deadline.pk, met_at__isnull=True,
-                                                    escalated_at__isnull=True).update(escalated_at=now)
+            claimed = ReportDeadline.objects.filter(
+                pk=deadline.pk, met_at__isnull=True, escalated_at__isnull=True
+            ).update(escalated_at=now)
             if not claimed:
                 continue
             report = deadline.report
-            ReportEvent.objects.create(report=report, kind=EventKind.ESCALATED, at=now,
-                                       note=str(DeadlineKind(deadline.kind).label))
-            record(actor=None, action=Action.UPDATE, object_type="report", object_id=report.pk,
-                   actor_name="system", detail={"step": "escalated", "deadline": deadline.kind})
+            ReportEvent.objects.create(
+                report=report, kind=EventKind.ESCALATED, at=now, note=str(DeadlineKind(deadline.kind).label)
+            )
+            record(
+                actor=None,
+                action=Action.UPDATE,
+                object_type="report",
+                object_id=report.pk,
+                actor_name="system",
+                detail={"step": "escalated", "deadline": deadline.kind},
+            )
             title = _("强制报告“%(k)s”环节已超时，请督办") % {"k": DeadlineKind(deadline.kind).label}
             url = f"/reports/{report.pk}/"
-            _notify(_recipients_of(district_police(), [Role.POLICE]), kind="report_escalated", title=title, url=url,
-                    dedupe=f"report_escalated:{deadline.pk}")
-            _notify(_recipients_of(district_office(), [Role.DISTRICT_OFFICER]), kind="report_escalated", title=title,
-                    url=url, dedupe=f"report_escalated:{deadline.pk}")
+            _notify(
+                _recipients_of(district_police(), [Role.POLICE]),
+                kind="report_escalated",
+                title=title,
+                url=url,
+                dedupe=f"report_escalated:{deadline.pk}",
+            )
+            _notify(
+                _recipients_of(district_office(), [Role.DISTRICT_OFFICER]),
+                kind="report_escalated",
+                title=title,
+                url=url,
+                dedupe=f"report_escalated:{deadline.pk}",
+            )
             counts["escalated"] += 1
     return counts

@@ -77,8 +77,11 @@ REPORT_CAPS = (Cap.REPORT_FILE, Cap.REPORTS_HANDLE, Cap.REPORTS_TOWN, Cap.REPORT
 
 # What a reporting organisation is told: four states, nothing of the police's work in between.
 REPORTER_STATUS: dict[str, str] = {
-    ReportStatus.RECEIVED: _("已接收"), ReportStatus.ACCEPTED: _("已受理"), ReportStatus.DISPATCHED: _("已受理"),
-    ReportStatus.HANDLED: _("已处置"), ReportStatus.CLOSED: _("已办结"),
+    ReportStatus.RECEIVED: _("已接收"),
+    ReportStatus.ACCEPTED: _("已受理"),
+    ReportStatus.DISPATCHED: _("已受理"),
+    ReportStatus.HANDLED: _("已处置"),
+    ReportStatus.CLOSED: _("已办结"),
 }
 REPORTER_CLOCKS = (DeadlineKind.FEEDBACK, DeadlineKind.RESULT)
 KEY_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -93,7 +96,7 @@ def _form_errors(form: forms.Form) -> str:
 
 
 def duration_text(seconds: float) -> str:
-    """"2小时5分钟", "3天4小时", "8分钟": the same words the countdown script writes."""
+    """ "2小时5分钟", "3天4小时", "8分钟": the same words the countdown script writes."""
     minutes = max(int(abs(seconds)) // 60, 0)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
@@ -113,8 +116,12 @@ def _minutes(start: datetime | None, end: datetime | None) -> str:
 def _role_mode(request: HttpRequest) -> str:
     """The list a role sees first: the widest of its report capabilities."""
     scope = scope_for(request.user)
-    for cap, mode in ((Cap.REPORTS_ALL, "district"), (Cap.REPORTS_SUPERVISE, "supervise"),
-                      (Cap.REPORTS_HANDLE, "police"), (Cap.REPORTS_TOWN, "town")):
+    for cap, mode in (
+        (Cap.REPORTS_ALL, "district"),
+        (Cap.REPORTS_SUPERVISE, "supervise"),
+        (Cap.REPORTS_HANDLE, "police"),
+        (Cap.REPORTS_TOWN, "town"),
+    ):
         if scope.can(cap):
             return mode
     return "own"
@@ -144,8 +151,12 @@ def report_list(request: HttpRequest) -> HttpResponse:
     mode = _mode(request)
     scope = scope_for(request.user)
     qs = reports_visible_to(request.user).select_related("police_station", "place_region__parent", "reporter_org")
-    context: dict[str, Any] = {"mode": mode, "now": now, "can_file": scope.can(Cap.REPORT_FILE),
-                               "role_mode": _role_mode(request)}
+    context: dict[str, Any] = {
+        "mode": mode,
+        "now": now,
+        "can_file": scope.can(Cap.REPORT_FILE),
+        "role_mode": _role_mode(request),
+    }
     params = request.GET.copy()
     params.pop("page", None)
     if mode == "own":
@@ -159,10 +170,12 @@ def report_list(request: HttpRequest) -> HttpResponse:
         accept_due = ReportDeadline.objects.filter(report=OuterRef("pk"), kind=DeadlineKind.ACCEPT).values("due_at")[:1]
         qs = qs.annotate(
             accept_due=Subquery(accept_due),
-            closed_last=Case(When(status=ReportStatus.CLOSED, then=Value(1)), default=Value(0),
-                             output_field=IntegerField()),
-            accepted_last=Case(When(accepted_at__isnull=True, then=Value(0)), default=Value(1),
-                               output_field=IntegerField()),
+            closed_last=Case(
+                When(status=ReportStatus.CLOSED, then=Value(1)), default=Value(0), output_field=IntegerField()
+            ),
+            accepted_last=Case(
+                When(accepted_at__isnull=True, then=Value(0)), default=Value(1), output_field=IntegerField()
+            ),
         ).order_by("closed_last", "accepted_last", "-urgent", "accept_due", "-created_at")
     elif mode in ("district", "supervise"):
         qs, filters = _filters(request, _annotate_flags(qs, now), now)
@@ -178,17 +191,28 @@ def report_list(request: HttpRequest) -> HttpResponse:
             report_clocks = [c for c in report_clocks if c.kind in REPORTER_CLOCKS]
         else:  # a list shows what is still to be done; the report shows every clock
             report_clocks = [c for c in report_clocks if c.met_at is None]
-        colour = "red" if any(c.colour == "red" for c in report_clocks) else (
-            "yellow" if any(c.colour == "yellow" for c in report_clocks) else "")
-        rows.append({"report": report, "clocks": _clock_rows(report_clocks, now), "colour": colour,
-                     "status": REPORTER_STATUS.get(report.status, report.get_status_display()),
-                     "accept_time": _minutes(report.created_at, report.accepted_at),
-                     "dispatch_time": _minutes(report.created_at, report.dispatched_at)})
+        colour = (
+            "red"
+            if any(c.colour == "red" for c in report_clocks)
+            else ("yellow" if any(c.colour == "yellow" for c in report_clocks) else "")
+        )
+        rows.append(
+            {
+                "report": report,
+                "clocks": _clock_rows(report_clocks, now),
+                "colour": colour,
+                "status": REPORTER_STATUS.get(report.status, report.get_status_display()),
+                "accept_time": _minutes(report.created_at, report.accepted_at),
+                "dispatch_time": _minutes(report.created_at, report.dispatched_at),
+            }
+        )
     context.update(page=page, rows=rows, querystring=params.urlencode())
     return render(request, "safeguarding/list.html", context)
 
 
-def _filters(request: HttpRequest, qs: QuerySet[FlaggedReport], now: datetime) -> tuple[QuerySet[FlaggedReport], dict[str, Any]]:
+def _filters(
+    request: HttpRequest, qs: QuerySet[FlaggedReport], now: datetime
+) -> tuple[QuerySet[FlaggedReport], dict[str, Any]]:
     g = request.GET
     status = g.get("status", "")
     if status in ReportStatus.values:
@@ -212,9 +236,16 @@ def _filters(request: HttpRequest, qs: QuerySet[FlaggedReport], now: datetime) -
     if code:
         qs = qs.filter(receipt_code=code)
     return qs, {
-        "status": status, "station": station, "town": town, "urgent": g.get("urgent") == "1",
-        "overdue": g.get("overdue") == "1", "escalated": g.get("escalated") == "1", "days": period, "code": code,
-        "statuses": ReportStatus.choices, "towns": f.district_towns(),
+        "status": status,
+        "station": station,
+        "town": town,
+        "urgent": g.get("urgent") == "1",
+        "overdue": g.get("overdue") == "1",
+        "escalated": g.get("escalated") == "1",
+        "days": period,
+        "code": code,
+        "statuses": ReportStatus.choices,
+        "towns": f.district_towns(),
         "stations": Organization.objects.filter(kind=OrgKind.POLICE_STATION).order_by("name"),
     }
 
@@ -223,8 +254,7 @@ def _clock_rows(report_clocks: list[Any], now: datetime) -> list[dict[str, Any]]
     out = []
     for c in report_clocks:
         left = (c.due_at - now).total_seconds()
-        out.append({"clock": c, "open": c.met_at is None, "left": duration_text(left),
-                    "due_iso": c.due_at.isoformat()})
+        out.append({"clock": c, "open": c.met_at is None, "left": duration_text(left), "due_iso": c.due_at.isoformat()})
     return out
 
 
@@ -252,12 +282,20 @@ def _form_page(request: HttpRequest, form: f.ReportForm, key: str, status: int =
             picked = children_visible_to(request.user).filter(pk=uuid.UUID(str(child_id))).first()
         except ValueError:
             picked = None
-    return render(request, "safeguarding/form.html", {
-        "form": form, "key": key, "situations": [(n, SITUATIONS[n], SHORT[n]) for n in SITUATIONS],
-        "checked": {str(v) for v in form.data.getlist("situations")} if form.is_bound else set(),
-        "danger": form.data.get("danger_now", "") if form.is_bound else "", "picked": picked,
-        "can_pick": scope_for(request.user).can(Cap.LEDGER_VIEW),
-    }, status=status)
+    return render(
+        request,
+        "safeguarding/form.html",
+        {
+            "form": form,
+            "key": key,
+            "situations": [(n, SITUATIONS[n], SHORT[n]) for n in SITUATIONS],
+            "checked": {str(v) for v in form.data.getlist("situations")} if form.is_bound else set(),
+            "danger": form.data.get("danger_now", "") if form.is_bound else "",
+            "picked": picked,
+            "can_pick": scope_for(request.user).can(Cap.LEDGER_VIEW),
+        },
+        status=status,
+    )
 
 
 @allow(Cap.REPORT_FILE)
@@ -286,9 +324,13 @@ def report_new(request: HttpRequest) -> HttpResponse:
         form.add_error("place_town", _("请选择发现地点所在的镇（街道）。"))
         return _form_page(request, form, key, status=400)
     try:
-        report, created = services.report_submit(actor=request.user, data=form.report_data(child),
-                                                 idempotency_key=key, attachments=_attachments(request),
-                                                 request=request)
+        report, created = services.report_submit(
+            actor=request.user,
+            data=form.report_data(child),
+            idempotency_key=key,
+            attachments=_attachments(request),
+            request=request,
+        )
     except ValidationError as exc:
         form.add_error(None, _error_text(exc))
         return _form_page(request, form, key, status=400)
@@ -323,8 +365,13 @@ def lookup_children(request: HttpRequest) -> HttpResponse:
     if query:
         qs = apply_search(children_visible_to(request.user), query).select_related("region__parent")
         children = list(qs.order_by("name")[:10])
-        record(actor=request.user, action=Action.SEARCH, object_type="child", request=request,
-               detail={"page": "report_child_pick", "found": len(children)})
+        record(
+            actor=request.user,
+            action=Action.SEARCH,
+            object_type="child",
+            request=request,
+            detail={"page": "report_child_pick", "found": len(children)},
+        )
     return render(request, "safeguarding/_child_options.html", {"children": children, "query": query})
 
 
@@ -341,13 +388,17 @@ def _timeline(report: Report, view: View) -> list[dict[str, Any]]:
             note = event.note  # a deadline's or a placement kind's name, nothing about the child
         else:
             note = ""
-        rows.append({
-            "event": event, "escalated": event.kind == EventKind.ESCALATED, "note": note,
-            "measure": event.get_measure_display() if event.measure else "",
-            "who": _("报告人信息保密") if hidden else (str(event.actor) if event.actor else ""),
-            "org": "" if hidden else (event.organization.name if event.organization else ""),
-            "system": event.kind == EventKind.ESCALATED,
-        })
+        rows.append(
+            {
+                "event": event,
+                "escalated": event.kind == EventKind.ESCALATED,
+                "note": note,
+                "measure": event.get_measure_display() if event.measure else "",
+                "who": _("报告人信息保密") if hidden else (str(event.actor) if event.actor else ""),
+                "org": "" if hidden else (event.organization.name if event.organization else ""),
+                "system": event.kind == EventKind.ESCALATED,
+            }
+        )
     return rows
 
 
@@ -357,14 +408,23 @@ def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
     report, view = report_get_for(request.user, report_id)
     now = timezone.now()
     if view.details:
-        record(actor=request.user, action=Action.VIEW, object_type="report", object_id=report.pk, request=request,
-               detail={"page": "report", "reporter": view.reporter})
+        record(
+            actor=request.user,
+            action=Action.VIEW,
+            object_type="report",
+            object_id=report.pk,
+            request=request,
+            detail={"page": "report", "reporter": view.reporter},
+        )
     full = view.details or view.supervise
     report_clocks = clocks(report, now)
     if not full:
         report_clocks = [c for c in report_clocks if c.kind in REPORTER_CLOCKS]
     context: dict[str, Any] = {
-        "report": report, "view": view, "full": full, "now": now,
+        "report": report,
+        "view": view,
+        "full": full,
+        "now": now,
         "status": REPORTER_STATUS.get(report.status, report.get_status_display()),
         "clocks": _clock_rows(report_clocks, now),
         "timeline": _timeline(report, view) if full else [],
@@ -375,25 +435,31 @@ def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
     if view.details:
         context["child_id_masked"] = mask_id_number(report.child_id_number) if report.child_id_number else ""
         context["attachments"] = list(report.attachments.only("pk", "content_type", "size", "report_id"))
-        context["child_visible"] = report.child_id is not None and children_visible_to(request.user).filter(
-            pk=report.child_id).exists()
+        context["child_visible"] = (
+            report.child_id is not None and children_visible_to(request.user).filter(pk=report.child_id).exists()
+        )
     if view.district or view.details:
         context["placements"] = list(report.placements.all())
     if view.handle:
         now_local = f.now_local()
         context.update(
-            accept_form=f.AcceptForm(initial={"at": now_local}), dispatch_form=f.DispatchForm(initial={"at": now_local}),
-            measure_form=f.MeasureForm(initial={"at": now_local}), notify_form=f.NoteForm(),
-            result_form=f.ResultForm(initial={"outcome": report.outcome, "close": True}))
+            accept_form=f.AcceptForm(initial={"at": now_local}),
+            dispatch_form=f.DispatchForm(initial={"at": now_local}),
+            measure_form=f.MeasureForm(initial={"at": now_local}),
+            notify_form=f.NoteForm(),
+            result_form=f.ResultForm(initial={"outcome": report.outcome, "close": True}),
+        )
     if view.town:
         context["assess_form"] = f.AssessForm()
         context["help_form"] = f.HelpForm()
         context["assessed"] = report.deadlines.filter(kind=DeadlineKind.ASSESSMENT, met_at__isnull=False).exists()
         context["town_task"] = report.deadlines.filter(kind=DeadlineKind.ASSESSMENT).exists()
     if view.district:
-        context.update(placement_form=f.PlacementForm(initial={"received_at": f.now_local()}),
-                       end_form=f.PlacementEndForm(initial={"ended_at": f.now_local()}),
-                       commend_form=f.CommendForm())
+        context.update(
+            placement_form=f.PlacementForm(initial={"received_at": f.now_local()}),
+            end_form=f.PlacementEndForm(initial={"ended_at": f.now_local()}),
+            commend_form=f.CommendForm(),
+        )
     return render(request, "safeguarding/detail.html", context)
 
 
@@ -405,16 +471,27 @@ def attachment(request: HttpRequest, report_id: int, attachment_id: int) -> Http
     item = ReportAttachment.objects.filter(pk=attachment_id, report=report).first()
     if item is None or not view.details:
         raise Http404
-    record(actor=request.user, action=Action.VIEW, object_type="report_attachment", object_id=item.pk,
-           request=request, detail={"report": report.pk})
+    record(
+        actor=request.user,
+        action=Action.VIEW,
+        object_type="report_attachment",
+        object_id=item.pk,
+        request=request,
+        detail={"report": report.pk},
+    )
     response = HttpResponse(base64.b64decode(item.content), content_type=item.content_type)
     response["Cache-Control"] = "private, no-store"
     response["Content-Disposition"] = "inline" if item.content_type.startswith("image/") else "attachment"
     return response
 
 
-def _step(request: HttpRequest, report_id: int, form_class: type[forms.Form],
-          run: Callable[[Report, dict[str, Any]], Any], done: str) -> HttpResponse:
+def _step(
+    request: HttpRequest,
+    report_id: int,
+    form_class: type[forms.Form],
+    run: Callable[[Report, dict[str, Any]], Any],
+    done: str,
+) -> HttpResponse:
     """Validate a step's form, run its service, come back to the report with a message. A
     missing or invisible report is a 404; a step the service refuses to this user is a 403."""
     report, _view = report_get_for(request.user, report_id)
@@ -434,38 +511,67 @@ def _step(request: HttpRequest, report_id: int, form_class: type[forms.Form],
 @allow(Cap.REPORTS_HANDLE)
 @require_POST
 def accept(request: HttpRequest, report_id: int) -> HttpResponse:
-    return _step(request, report_id, f.AcceptForm, lambda r, d: services.report_accept(
-        actor=request.user, report=r, officer=d["officer"], at=d["at"], request=request), _("已受理。"))
+    return _step(
+        request,
+        report_id,
+        f.AcceptForm,
+        lambda r, d: services.report_accept(
+            actor=request.user, report=r, officer=d["officer"], at=d["at"], request=request
+        ),
+        _("已受理。"),
+    )
 
 
 @allow(Cap.REPORTS_HANDLE)
 @require_POST
 def dispatch(request: HttpRequest, report_id: int) -> HttpResponse:
-    return _step(request, report_id, f.DispatchForm, lambda r, d: services.report_dispatch(
-        actor=request.user, report=r, at=d["at"], request=request), _("已登记出警。"))
+    return _step(
+        request,
+        report_id,
+        f.DispatchForm,
+        lambda r, d: services.report_dispatch(actor=request.user, report=r, at=d["at"], request=request),
+        _("已登记出警。"),
+    )
 
 
 @allow(Cap.REPORTS_HANDLE)
 @require_POST
 def measure(request: HttpRequest, report_id: int) -> HttpResponse:
-    return _step(request, report_id, f.MeasureForm, lambda r, d: services.report_measure(
-        actor=request.user, report=r, measure=d["measure"], note=d["note"], at=d["at"], request=request),
-        _("已登记处置措施。"))
+    return _step(
+        request,
+        report_id,
+        f.MeasureForm,
+        lambda r, d: services.report_measure(
+            actor=request.user, report=r, measure=d["measure"], note=d["note"], at=d["at"], request=request
+        ),
+        _("已登记处置措施。"),
+    )
 
 
 @allow(Cap.REPORTS_HANDLE)
 @require_POST
 def notify_town(request: HttpRequest, report_id: int) -> HttpResponse:
-    return _step(request, report_id, f.NoteForm, lambda r, d: services.report_notify_town(
-        actor=request.user, report=r, note=d["note"], request=request), _("已通报镇（街道）政府，并向其派发评估帮扶任务。"))
+    return _step(
+        request,
+        report_id,
+        f.NoteForm,
+        lambda r, d: services.report_notify_town(actor=request.user, report=r, note=d["note"], request=request),
+        _("已通报镇（街道）政府，并向其派发评估帮扶任务。"),
+    )
 
 
 @allow(Cap.REPORTS_HANDLE)
 @require_POST
 def result(request: HttpRequest, report_id: int) -> HttpResponse:
-    return _step(request, report_id, f.ResultForm, lambda r, d: services.report_result(
-        actor=request.user, report=r, outcome=d["outcome"], close=d["close"], request=request),
-        _("处理结果已反馈报告单位。"))
+    return _step(
+        request,
+        report_id,
+        f.ResultForm,
+        lambda r, d: services.report_result(
+            actor=request.user, report=r, outcome=d["outcome"], close=d["close"], request=request
+        ),
+        _("处理结果已反馈报告单位。"),
+    )
 
 
 @allow(Cap.REPORTS_TOWN)
@@ -477,8 +583,9 @@ def assess(request: HttpRequest, report_id: int) -> HttpResponse:
             child = children_visible_to(request.user).filter(pk=data["child"]).first()
             if child is None:
                 raise ValidationError(_("所选儿童不在您可查看的范围内。"))
-        return services.report_assessed(actor=request.user, report=report, note=data["note"], child=child,
-                                        request=request)
+        return services.report_assessed(
+            actor=request.user, report=report, note=data["note"], child=child, request=request
+        )
 
     return _step(request, report_id, f.AssessForm, run, _("评估帮扶情况已记录。"))
 
@@ -487,17 +594,35 @@ def assess(request: HttpRequest, report_id: int) -> HttpResponse:
 @require_POST
 def help_request(request: HttpRequest, report_id: int) -> HttpResponse:
     """Ask the unit the duty catalogue names for a need (treatment, injury assessment, legal aid …)."""
-    return _step(request, report_id, f.HelpForm, lambda r, d: services.report_help(
-        actor=request.user, report=r, need_code=d["need"], note=d["note"], request=request),
-        _("已转交成员单位办理，见其待办事项。"))
+    return _step(
+        request,
+        report_id,
+        f.HelpForm,
+        lambda r, d: services.report_help(
+            actor=request.user, report=r, need_code=d["need"], note=d["note"], request=request
+        ),
+        _("已转交成员单位办理，见其待办事项。"),
+    )
 
 
 @allow(Cap.REPORTS_ALL)
 @require_POST
 def placement_start(request: HttpRequest, report_id: int) -> HttpResponse:
-    return _step(request, report_id, f.PlacementForm, lambda r, d: services.placement_start(
-        actor=request.user, report=r, kind=d["kind"], ground=d["ground"], where=d["where"],
-        received_at=d["received_at"], request=request), _("已登记临时监护安置。"))
+    return _step(
+        request,
+        report_id,
+        f.PlacementForm,
+        lambda r, d: services.placement_start(
+            actor=request.user,
+            report=r,
+            kind=d["kind"],
+            ground=d["ground"],
+            where=d["where"],
+            received_at=d["received_at"],
+            request=request,
+        ),
+        _("已登记临时监护安置。"),
+    )
 
 
 @allow(Cap.REPORTS_ALL)
@@ -507,8 +632,9 @@ def placement_end(request: HttpRequest, report_id: int, placement_id: int) -> Ht
         placement = Placement.objects.filter(pk=placement_id, report=report).first()
         if placement is None:
             raise Http404
-        return services.placement_end(actor=request.user, placement=placement, note=data["note"],
-                                      ended_at=data["ended_at"], request=request)
+        return services.placement_end(
+            actor=request.user, placement=placement, note=data["note"], ended_at=data["ended_at"], request=request
+        )
 
     return _step(request, report_id, f.PlacementEndForm, run, _("安置已结束。"))
 
@@ -516,6 +642,10 @@ def placement_end(request: HttpRequest, report_id: int, placement_id: int) -> Ht
 @allow(Cap.REPORTS_ALL)
 @require_POST
 def commend(request: HttpRequest, report_id: int) -> HttpResponse:
-    return _step(request, report_id, f.CommendForm, lambda r, d: services.report_commend(
-        actor=request.user, report=r, note=d["note"], request=request), _("已记录表扬奖励。"))
-
+    return _step(
+        request,
+        report_id,
+        f.CommendForm,
+        lambda r, d: services.report_commend(actor=request.user, report=r, note=d["note"], request=request),
+        _("已记录表扬奖励。"),
+    )

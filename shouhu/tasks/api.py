@@ -8,7 +8,6 @@ Mounted on the API in shouhu/api/api.py.
   one) is a 409; a missing or empty field is a 422.
 """
 
-
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -42,6 +41,7 @@ def _form_errors(errors: dict[str, list[str]]) -> Exception:
 
 
 # ----- schemas -------------------------------------------------------------------------------------
+
 
 class TaskOut(Schema):
     id: int
@@ -98,11 +98,20 @@ class CompleteIn(Schema):
 
 # ----- operations ----------------------------------------------------------------------------------
 
+
 def task_out(task: Task, escalated: set[int], now: datetime) -> dict[str, Any]:
     return {
-        "id": task.pk, "kind": task.kind, "title": task.title, "state": task.state, "report_id": report_id_of(task),
-        "child_id": task.child_id, "due_at": task.due_at, "overdue": task.due_at < now,
-        "escalated": task.pk in escalated, "accepted_at": task.accepted_at, "handler": task.handler,
+        "id": task.pk,
+        "kind": task.kind,
+        "title": task.title,
+        "state": task.state,
+        "report_id": report_id_of(task),
+        "child_id": task.child_id,
+        "due_at": task.due_at,
+        "overdue": task.due_at < now,
+        "escalated": task.pk in escalated,
+        "accepted_at": task.accepted_at,
+        "handler": task.handler,
         "version": task.version,
     }
 
@@ -113,11 +122,15 @@ def list_tasks(request: AuthedRequest, filters: Query[TaskFilters]) -> dict[str,
     qs = inbox_for(request.auth)
     total = qs.count()
     start = (filters.page - 1) * filters.page_size
-    tasks = list(qs[start:start + filters.page_size])
+    tasks = list(qs[start : start + filters.page_size])
     escalated = escalated_task_ids(tasks)
     now = timezone.now()
-    return {"count": total, "page": filters.page, "page_size": filters.page_size,
-            "items": [task_out(task, escalated, now) for task in tasks]}
+    return {
+        "count": total,
+        "page": filters.page,
+        "page_size": filters.page_size,
+        "items": [task_out(task, escalated, now) for task in tasks],
+    }
 
 
 def _answer(request: AuthedRequest, task_id: int, texts: dict[str, str], call: Callable[[Task], Any]) -> Status:
@@ -128,7 +141,9 @@ def _answer(request: AuthedRequest, task_id: int, texts: dict[str, str], call: C
     try:
         call(task)
     except StaleEdit as exc:
-        return Status(409, {"detail": exc.message, "errors": {"version": [_("当前版本为 %(v)d") % {"v": exc.current_version}]}})
+        return Status(
+            409, {"detail": exc.message, "errors": {"version": [_("当前版本为 %(v)d") % {"v": exc.current_version}]}}
+        )
     except PermissionDenied:
         raise Http404 from None
     except ValidationError as exc:
@@ -146,27 +161,50 @@ TASK_ID = Path(..., ge=1, le=MAX_ID)
 @router.post("/tasks/{task_id}/accept", response=RESPONSES, summary=lazy_str(gettext_lazy("接收事项")))
 @allow(Cap.TASKS)
 def accept_task(request: AuthedRequest, payload: AcceptIn, task_id: int = TASK_ID) -> Status:
-    return _answer(request, task_id, {"handler": payload.handler}, lambda task: services.task_accept(
-        actor=request.auth, task=task, handler=payload.handler, version=payload.version))
+    return _answer(
+        request,
+        task_id,
+        {"handler": payload.handler},
+        lambda task: services.task_accept(
+            actor=request.auth, task=task, handler=payload.handler, version=payload.version
+        ),
+    )
 
 
 @router.post("/tasks/{task_id}/decline", response=RESPONSES, summary=lazy_str(gettext_lazy("退回事项")))
 @allow(Cap.TASKS)
 def decline_task(request: AuthedRequest, payload: DeclineIn, task_id: int = TASK_ID) -> Status:
-    return _answer(request, task_id, {"reason": payload.reason}, lambda task: services.task_decline(
-        actor=request.auth, task=task, reason=payload.reason, version=payload.version))
+    return _answer(
+        request,
+        task_id,
+        {"reason": payload.reason},
+        lambda task: services.task_decline(
+            actor=request.auth, task=task, reason=payload.reason, version=payload.version
+        ),
+    )
 
 
 @router.post("/tasks/{task_id}/progress", response=RESPONSES, summary=lazy_str(gettext_lazy("报告进展或要求补充情况")))
 @allow(Cap.TASKS)
 def progress_task(request: AuthedRequest, payload: ProgressIn, task_id: int = TASK_ID) -> Status:
-    return _answer(request, task_id, {"note": payload.note}, lambda task: services.task_progress(
-        actor=request.auth, task=task, note=payload.note, info_request=payload.info_request,
-        version=payload.version))
+    return _answer(
+        request,
+        task_id,
+        {"note": payload.note},
+        lambda task: services.task_progress(
+            actor=request.auth, task=task, note=payload.note, info_request=payload.info_request, version=payload.version
+        ),
+    )
 
 
 @router.post("/tasks/{task_id}/complete", response=RESPONSES, summary=lazy_str(gettext_lazy("办结事项")))
 @allow(Cap.TASKS)
 def complete_task(request: AuthedRequest, payload: CompleteIn, task_id: int = TASK_ID) -> Status:
-    return _answer(request, task_id, {"outcome": payload.outcome}, lambda task: services.task_complete(
-        actor=request.auth, task=task, outcome=payload.outcome, version=payload.version))
+    return _answer(
+        request,
+        task_id,
+        {"outcome": payload.outcome},
+        lambda task: services.task_complete(
+            actor=request.auth, task=task, outcome=payload.outcome, version=payload.version
+        ),
+    )

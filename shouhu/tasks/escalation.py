@@ -43,8 +43,11 @@ LOCAL_BODIES = (OrgKind.TOWN_GOVERNMENT, OrgKind.VILLAGE_COMMITTEE)
 
 
 def overdue_unescalated(now: datetime):  # noqa: ANN201 — a queryset
-    return (Task.objects.filter(state__in=OPEN_STATES, escalated_at__isnull=True, due_at__lt=now)
-            .exclude(source_type__in=SELF_ESCALATING_SOURCES).order_by("due_at", "id"))
+    return (
+        Task.objects.filter(state__in=OPEN_STATES, escalated_at__isnull=True, due_at__lt=now)
+        .exclude(source_type__in=SELF_ESCALATING_SOURCES)
+        .order_by("due_at", "id")
+    )
 
 
 def escalate_overdue(*, now: datetime | None = None) -> dict[str, int]:
@@ -55,7 +58,7 @@ def escalate_overdue(*, now: datetime | None = None) -> dict[str, int]:
     ids = list(overdue_unescalated(now).values_list("pk", flat=True))
     counts["checked"] = len(ids)
     for start in range(0, len(ids), CHUNK):
-        counts["escalated"] += _escalate_chunk(ids[start:start + CHUNK], now)
+        counts["escalated"] += _escalate_chunk(ids[start : start + CHUNK], now)
     if counts["escalated"]:
         logger.info("overdue tasks escalated: %s", counts)
     return counts
@@ -66,22 +69,37 @@ def _escalate_chunk(ids: list[int], now: datetime) -> int:
     claimed: list[Task] = []
     for task in Task.objects.filter(pk__in=ids).select_related("owner", "requester").order_by("due_at", "id"):
         # Claimed by a conditional UPDATE: a concurrent run (or a step answered meanwhile) wins.
-        if Task.objects.filter(pk=task.pk, escalated_at__isnull=True, state__in=OPEN_STATES,
-                               due_at__lt=now).update(escalated_at=now) == 1:
+        if (
+            Task.objects.filter(pk=task.pk, escalated_at__isnull=True, state__in=OPEN_STATES, due_at__lt=now).update(
+                escalated_at=now
+            )
+            == 1
+        ):
             task.escalated_at = now
             claimed.append(task)
     if not claimed:
         return 0
-    TaskEvent.objects.bulk_create([
-        TaskEvent(task=t, kind=TaskEventKind.ESCALATED, organization=None,
-                  note=_("超过办理期限 %(due)s 仍未办结，已升级督办") % {
-                      "due": timezone.localtime(t.due_at).strftime("%Y-%m-%d %H:%M")})
-        for t in claimed
-    ])
-    record_many(actor=None, action=Action.UPDATE, actor_name="system", events=[
-        {"object_type": "task", "object_id": t.pk, "detail": {"step": "escalated", "owner": t.owner_id}}
-        for t in claimed
-    ])
+    TaskEvent.objects.bulk_create(
+        [
+            TaskEvent(
+                task=t,
+                kind=TaskEventKind.ESCALATED,
+                organization=None,
+                note=_("超过办理期限 %(due)s 仍未办结，已升级督办")
+                % {"due": timezone.localtime(t.due_at).strftime("%Y-%m-%d %H:%M")},
+            )
+            for t in claimed
+        ]
+    )
+    record_many(
+        actor=None,
+        action=Action.UPDATE,
+        actor_name="system",
+        events=[
+            {"object_type": "task", "object_id": t.pk, "detail": {"step": "escalated", "owner": t.owner_id}}
+            for t in claimed
+        ],
+    )
     _tell(claimed)
     return len(claimed)
 
@@ -136,8 +154,7 @@ def _tell(tasks: list[Task]) -> None:
     org_ids = set(own) | set(led) | set(supervised) | set(asked)
     staff: dict[int | None, list[User]] = defaultdict(list)
     leaders: dict[int | None, list[User]] = defaultdict(list)
-    users = (User.objects.filter(organization_id__in=org_ids, is_active=True)
-             .prefetch_related("roles").order_by("id"))
+    users = User.objects.filter(organization_id__in=org_ids, is_active=True).prefetch_related("roles").order_by("id")
     for user in users:
         roles = user.role_set
         if roles & set(TASK_ROLES):
@@ -160,23 +177,47 @@ def _tell(tasks: list[Task]) -> None:
 
     messages: list[Message] = []
     for org_id, late in own.items():
-        messages.append(Message(
-            recipients=tuple(staff[org_id]), kind="task_escalated", url=link(late, "/tasks/?overdue=1"), body=body,
-            title=_("本单位有 %(n)s 项待办超过办理期限，已升级督办") % {"n": len(late)},
-            dedupe_key=f"task_escalated:own:{org_id}:{stamp}"))
+        messages.append(
+            Message(
+                recipients=tuple(staff[org_id]),
+                kind="task_escalated",
+                url=link(late, "/tasks/?overdue=1"),
+                body=body,
+                title=_("本单位有 %(n)s 项待办超过办理期限，已升级督办") % {"n": len(late)},
+                dedupe_key=f"task_escalated:own:{org_id}:{stamp}",
+            )
+        )
     for org_id, late in led.items():
-        messages.append(Message(
-            recipients=tuple(leaders[org_id]), kind="task_escalated", url="/tasks/meeting/", body=body,
-            title=_("%(units)s有 %(n)s 项待办超时未办结，已升级督办") % {"units": units(late), "n": len(late)},
-            dedupe_key=f"task_escalated:lead:{org_id}:{stamp}"))
+        messages.append(
+            Message(
+                recipients=tuple(leaders[org_id]),
+                kind="task_escalated",
+                url="/tasks/meeting/",
+                body=body,
+                title=_("%(units)s有 %(n)s 项待办超时未办结，已升级督办") % {"units": units(late), "n": len(late)},
+                dedupe_key=f"task_escalated:lead:{org_id}:{stamp}",
+            )
+        )
     for org_id, late in supervised.items():
-        messages.append(Message(
-            recipients=tuple(staff[org_id]), kind="task_escalated", url="/tasks/supervision/", body=body,
-            title=_("%(units)s有 %(n)s 项待办超时未办结，请督办") % {"units": units(late), "n": len(late)},
-            dedupe_key=f"task_escalated:supervise:{org_id}:{stamp}"))
+        messages.append(
+            Message(
+                recipients=tuple(staff[org_id]),
+                kind="task_escalated",
+                url="/tasks/supervision/",
+                body=body,
+                title=_("%(units)s有 %(n)s 项待办超时未办结，请督办") % {"units": units(late), "n": len(late)},
+                dedupe_key=f"task_escalated:supervise:{org_id}:{stamp}",
+            )
+        )
     for org_id, late in asked.items():
-        messages.append(Message(
-            recipients=tuple(staff[org_id]), kind="task_escalated", url=link(late, "/tasks/requested/"), body=body,
-            title=_("本单位发起的 %(n)s 项转介超过办理期限仍未办结，已升级督办") % {"n": len(late)},
-            dedupe_key=f"task_escalated:asked:{org_id}:{stamp}"))
+        messages.append(
+            Message(
+                recipients=tuple(staff[org_id]),
+                kind="task_escalated",
+                url=link(late, "/tasks/requested/"),
+                body=body,
+                title=_("本单位发起的 %(n)s 项转介超过办理期限仍未办结，已升级督办") % {"n": len(late)},
+                dedupe_key=f"task_escalated:asked:{org_id}:{stamp}",
+            )
+        )
     notify_many([m for m in messages if m.recipients])

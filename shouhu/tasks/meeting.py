@@ -62,6 +62,7 @@ MAX_DAYS = 3 * 366  # the longest custom period
 
 # ----- the period ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Period:
     kind: str  # "quarter", "year" or "custom"
@@ -75,7 +76,10 @@ class Period:
     @property
     def label(self) -> str:
         if self.kind == "quarter":
-            return _("%(year)s年第%(quarter)s季度") % {"year": self.start.year, "quarter": (self.start.month - 1) // 3 + 1}
+            return _("%(year)s年第%(quarter)s季度") % {
+                "year": self.start.year,
+                "quarter": (self.start.month - 1) // 3 + 1,
+            }
         if self.kind == "year":
             return _("%(year)s年") % {"year": self.start.year}
         return _("%(start)s 至 %(end)s") % {"start": self.start.isoformat(), "end": self.end.isoformat()}
@@ -83,8 +87,10 @@ class Period:
     def bounds(self) -> tuple[datetime, datetime]:
         """Aware datetimes [from, to) in the current (Asia/Shanghai) time zone."""
         tz = timezone.get_current_timezone()
-        return (datetime.combine(self.start, time.min, tzinfo=tz),
-                datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=tz))
+        return (
+            datetime.combine(self.start, time.min, tzinfo=tz),
+            datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=tz),
+        )
 
     def as_params(self) -> dict[str, str]:
         if self.kind == "quarter":
@@ -123,6 +129,7 @@ def period_from(params: Any, *, today: date) -> Period:
 
 
 # ----- the numbers --------------------------------------------------------------------------------
+
 
 @dataclass
 class Figures:
@@ -231,8 +238,15 @@ class Hours(Func):
     def __init__(self, end: Any, start: Any) -> None:
         super().__init__(end, start)
 
-    def as_sql(self, compiler: Any, connection: Any, function: str | None = None, template: str | None = None,
-               arg_joiner: str | None = None, **extra_context: Any) -> tuple[str, list[Any]]:
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, list[Any]]:
         # Func.as_sql's signature; this SQL is written out whole, without a function or a template.
         (end, end_params), (start, start_params) = (compiler.compile(e) for e in self.source_expressions)
         if connection.vendor == "postgresql":
@@ -251,19 +265,39 @@ def task_rows(*, start: datetime, end: datetime, now: datetime) -> Iterable[Task
     in_period = Q(created_at__gte=start, created_at__lt=end)
     overdue = Q(state__in=OPEN_STATES, due_at__lt=now)
     done = Q(state=TaskState.DONE, closed_at__isnull=False)
-    qs = Task.objects.filter(in_period | overdue).order_by().annotate(
-        m_in_period=_flag(in_period),
-        m_overdue=_flag(overdue),
-        m_accept=Case(When(accepted_at__isnull=False, then=Hours(F("accepted_at"), F("created_at"))),
-                      output_field=FloatField()),
-        m_accept_on_time=_flag(Q(accepted_at__isnull=False, accepted_at__lte=F("due_at"))),
-        m_complete=Case(When(done, then=Hours(F("closed_at"), F("created_at"))), output_field=FloatField()),
-        m_complete_on_time=_flag(done & Q(closed_at__lte=F("due_at"))),
-        m_declined_at=Case(When(state=TaskState.DECLINED, then=F("closed_at")), output_field=DateTimeField()),
-        m_escalated=_flag(Q(escalated_at__isnull=False)),
-    ).values_list("owner_id", "kind", "state", "child__region_id", "need_type__name", "decline_reason",
-                  "m_in_period", "m_overdue", "m_accept", "m_accept_on_time", "m_complete", "m_complete_on_time",
-                  "m_declined_at", "m_escalated")
+    qs = (
+        Task.objects.filter(in_period | overdue)
+        .order_by()
+        .annotate(
+            m_in_period=_flag(in_period),
+            m_overdue=_flag(overdue),
+            m_accept=Case(
+                When(accepted_at__isnull=False, then=Hours(F("accepted_at"), F("created_at"))),
+                output_field=FloatField(),
+            ),
+            m_accept_on_time=_flag(Q(accepted_at__isnull=False, accepted_at__lte=F("due_at"))),
+            m_complete=Case(When(done, then=Hours(F("closed_at"), F("created_at"))), output_field=FloatField()),
+            m_complete_on_time=_flag(done & Q(closed_at__lte=F("due_at"))),
+            m_declined_at=Case(When(state=TaskState.DECLINED, then=F("closed_at")), output_field=DateTimeField()),
+            m_escalated=_flag(Q(escalated_at__isnull=False)),
+        )
+        .values_list(
+            "owner_id",
+            "kind",
+            "state",
+            "child__region_id",
+            "need_type__name",
+            "decline_reason",
+            "m_in_period",
+            "m_overdue",
+            "m_accept",
+            "m_accept_on_time",
+            "m_complete",
+            "m_complete_on_time",
+            "m_declined_at",
+            "m_escalated",
+        )
+    )
     for values in qs.iterator(chunk_size=5000):
         yield TaskRow(*values)
 
@@ -272,8 +306,11 @@ def _org_towns() -> dict[int, str]:
     """A town government's or village committee's town (9-digit code prefix): one query."""
     through = Organization.regions.through
     towns: dict[int, str] = {}
-    for org_id, code in through.objects.filter(organization__kind__in=LOCAL_BODIES).order_by(
-            "organization_id", "region_id").values_list("organization_id", "region_id"):
+    for org_id, code in (
+        through.objects.filter(organization__kind__in=LOCAL_BODIES)
+        .order_by("organization_id", "region_id")
+        .values_list("organization_id", "region_id")
+    ):
         towns.setdefault(org_id, code[:9])
     return towns
 
@@ -287,8 +324,11 @@ def meeting_for(actor: Any, *, period: Period, now: datetime | None = None) -> M
     start, end = period.bounds()
 
     orgs = {o.pk: o for o in Organization.objects.only("id", "name", "kind", "parent_id", "is_active")}
-    towns = [t for t in Region.objects.filter(level=RegionLevel.TOWN).order_by("code").only("code", "name")
-             if whole_district or scope.covers_region(t.code[:9])]
+    towns = [
+        t
+        for t in Region.objects.filter(level=RegionLevel.TOWN).order_by("code").only("code", "name")
+        if whole_district or scope.covers_region(t.code[:9])
+    ]
     org_towns = _org_towns()
 
     units_of: dict[int, Organization | None] = {}
@@ -309,8 +349,9 @@ def meeting_for(actor: Any, *, period: Period, now: datetime | None = None) -> M
         return None
 
     unit_rows: dict[str, Figures] = {}
-    for org in sorted((o for o in orgs.values() if o.kind == OrgKind.MEMBER_UNIT and o.is_active),
-                      key=lambda o: o.name):
+    for org in sorted(
+        (o for o in orgs.values() if o.kind == OrgKind.MEMBER_UNIT and o.is_active), key=lambda o: o.name
+    ):
         unit_rows[str(org.pk)] = Figures(key=str(org.pk), name=org.name)
     unit_rows[LOCAL_KEY] = Figures(key=LOCAL_KEY, name=_("镇（街道）、村（社区）"))
     unit_rows[OTHER_KEY] = Figures(key=OTHER_KEY, name=_("其他承办单位"))
@@ -344,10 +385,15 @@ def meeting_for(actor: Any, *, period: Period, now: datetime | None = None) -> M
         town_rows.get(town, no_town).add(row)
         total.add(row)
         if row.in_period and row.state == TaskState.DECLINED:
-            declines[key].append(Decline(
-                at=row.declined_at, organization=owner.name if owner else "", kind=str(kind_names.get(row.kind, row.kind)),
-                need_type=row.need_type or "", reason=row.decline_reason,
-            ))
+            declines[key].append(
+                Decline(
+                    at=row.declined_at,
+                    organization=owner.name if owner else "",
+                    kind=str(kind_names.get(row.kind, row.kind)),
+                    need_type=row.need_type or "",
+                    reason=row.decline_reason,
+                )
+            )
 
     for key, subs in sub_rows.items():
         unit_rows[key].children = sorted(subs.values(), key=lambda f: (f.key != key, f.name))
@@ -360,11 +406,20 @@ def meeting_for(actor: Any, *, period: Period, now: datetime | None = None) -> M
     town_list = list(town_rows.values())
     if no_town.received or no_town.overdue_now:
         town_list.append(no_town)
-    return Meeting(period=period, now=now, units=units, towns=town_list, total=total,
-                   declines=ordered if show_reasons else {}, show_reasons=show_reasons, whole_district=whole_district)
+    return Meeting(
+        period=period,
+        now=now,
+        units=units,
+        towns=town_list,
+        total=total,
+        declines=ordered if show_reasons else {},
+        show_reasons=show_reasons,
+        whole_district=whole_district,
+    )
 
 
 # ----- the chart ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Bar:
@@ -409,21 +464,50 @@ def chart_for(figures: list[Figures], *, label_width: int = 190, bar_width: int 
         rows.append(ChartRow(name=f.name[:14], y=y, text_y=y + 16, accept=bars[0], complete=bars[1]))
         y += row_height
     ticks = [(label_width + round(bar_width * p / 100), p) for p in (0, 25, 50, 75, 100)]
-    return Chart(width=label_width + bar_width + 50, height=y + 6, label_width=label_width, bar_width=bar_width,
-                 rows=rows, ticks=ticks)
+    return Chart(
+        width=label_width + bar_width + 50,
+        height=y + 6,
+        label_width=label_width,
+        bar_width=bar_width,
+        rows=rows,
+        ticks=ticks,
+    )
 
 
 # ----- the spreadsheet ----------------------------------------------------------------------------
 
+
 def figure_headers() -> list[str]:
     """The headings of the figures' columns, in the order of `figure_values`."""
-    return [_("收到任务"), _("按时接收"), _("按时接收率(%)"), _("按时办结"), _("按时办结率(%)"), _("已办结"), _("退回"),
-            _("超时升级督办"), _("当前逾期"), _("接收用时中位数(小时)"), _("办结用时中位数(小时)")]
+    return [
+        _("收到任务"),
+        _("按时接收"),
+        _("按时接收率(%)"),
+        _("按时办结"),
+        _("按时办结率(%)"),
+        _("已办结"),
+        _("退回"),
+        _("超时升级督办"),
+        _("当前逾期"),
+        _("接收用时中位数(小时)"),
+        _("办结用时中位数(小时)"),
+    ]
 
 
 def figure_values(f: Figures) -> list[Any]:
-    return [f.received, f.accepted_on_time, f.accept_share, f.completed_on_time, f.complete_share, f.completed,
-            f.declined, f.escalated, f.overdue_now, f.median_accept_hours, f.median_complete_hours]
+    return [
+        f.received,
+        f.accepted_on_time,
+        f.accept_share,
+        f.completed_on_time,
+        f.complete_share,
+        f.completed,
+        f.declined,
+        f.escalated,
+        f.overdue_now,
+        f.median_accept_hours,
+        f.median_complete_hours,
+    ]
 
 
 def write_meeting(out: Any, *, actor: Any, period: Period, now: datetime | None = None) -> dict[str, Any]:
@@ -444,9 +528,9 @@ def write_meeting(out: Any, *, actor: Any, period: Period, now: datetime | None 
     meeting = meeting_for(actor, period=period, now=now)
     workbook = Workbook(write_only=True)
     sheets = []
-    caption = _("统计期间：%(start)s 至 %(end)s（按任务创建时间）；"
-                "当前逾期为截至 %(now)s 仍未办结且已过期限的任务（不限期间）") % {
-        "start": period.start.isoformat(), "end": period.end.isoformat(), "now": watermark.when}
+    caption = _(
+        "统计期间：%(start)s 至 %(end)s（按任务创建时间）；当前逾期为截至 %(now)s 仍未办结且已过期限的任务（不限期间）"
+    ) % {"start": period.start.isoformat(), "end": period.end.isoformat(), "now": watermark.when}
     headers = figure_headers()
     for sheet, title, first, rows, drill in (
         (_("按成员单位"), _("联席会议成员单位任务办理情况"), _("成员单位"), meeting.units, True),
@@ -470,21 +554,44 @@ def write_meeting(out: Any, *, actor: Any, period: Period, now: datetime | None 
     if meeting.show_reasons:
         ws = workbook.create_sheet(_("退回情况"))
         _widths(ws, [24, 17, 28, 12, 14, 60])
-        ws.append(_cells(ws, [_("成员单位"), _("退回时间"), _("承办单位"), _("类型"), _("需求类型"), _("退回理由")],
-                         font=HEADER_FONT, fill=HEADER_FILL))
+        ws.append(
+            _cells(
+                ws,
+                [_("成员单位"), _("退回时间"), _("承办单位"), _("类型"), _("需求类型"), _("退回理由")],
+                font=HEADER_FONT,
+                fill=HEADER_FILL,
+            )
+        )
         for unit in meeting.units:
             for d in meeting.declines.get(unit.key, []):
                 ws.append(_cells(ws, [unit.name, d.at, d.organization, d.kind, d.need_type, d.reason]))
                 declines += 1
         sheets.append(ws)
-    sheets.append(_notes_sheet(workbook, watermark, [
-        (_("内容"), _("联席会议任务办理情况：按成员单位（含下属单位）、按镇（街道）；不含儿童个人信息")),
-        (_("统计期间"), period.label),
-        (_("口径"), _("按时接收：接收时间不晚于办理期限；按时办结：已办结且办结时间不晚于办理期限；"
-                     "比率以期间内收到的任务数为分母；超时升级督办：期间内收到、因超过办理期限未办结而升级督办的任务；"
-                     "下属单位（学校、派出所、医疗机构等）计入其成员单位")),
-    ]))
+    sheets.append(
+        _notes_sheet(
+            workbook,
+            watermark,
+            [
+                (_("内容"), _("联席会议任务办理情况：按成员单位（含下属单位）、按镇（街道）；不含儿童个人信息")),
+                (_("统计期间"), period.label),
+                (
+                    _("口径"),
+                    _(
+                        "按时接收：接收时间不晚于办理期限；按时办结：已办结且办结时间不晚于办理期限；"
+                        "比率以期间内收到的任务数为分母；超时升级督办：期间内收到、因超过办理期限未办结而升级督办的任务；"
+                        "下属单位（学校、派出所、医疗机构等）计入其成员单位"
+                    ),
+                ),
+            ],
+        )
+    )
     watermark.apply(workbook, sheets, title=_("联席会议任务办理情况"))
     workbook.save(out)
-    return {"kind": "meeting", "period": period.as_params(), "rows": meeting.total.received,
-            "units": len(meeting.units), "towns": len(meeting.towns), "declines": declines}
+    return {
+        "kind": "meeting",
+        "period": period.as_params(),
+        "rows": meeting.total.received,
+        "units": len(meeting.units),
+        "towns": len(meeting.towns),
+        "declines": declines,
+    }

@@ -30,28 +30,42 @@ OPEN_STATES = (TaskState.OPEN, TaskState.IN_PROGRESS)
 class Task(models.Model):
     """Overdue is computed from `due_at`, never stored."""
 
-    owner = models.ForeignKey("org.Organization", on_delete=models.PROTECT, related_name="tasks",
-                              verbose_name=_("承办单位"))
-    child = models.ForeignKey("registry.Child", null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="tasks", verbose_name=_("儿童"))
+    owner = models.ForeignKey(
+        "org.Organization", on_delete=models.PROTECT, related_name="tasks", verbose_name=_("承办单位")
+    )
+    child = models.ForeignKey(
+        "registry.Child", null=True, blank=True, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("儿童")
+    )
     kind = models.CharField(_("类型"), max_length=20, choices=TaskKind.choices)
-    need_type = models.ForeignKey("org.NeedType", null=True, blank=True, on_delete=models.PROTECT,
-                                  related_name="+", verbose_name=_("需求类型"))
+    need_type = models.ForeignKey(
+        "org.NeedType", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("需求类型")
+    )
     title = models.CharField(_("事项"), max_length=120)
     detail = models.TextField(_("说明"), blank=True)
     source_type = models.CharField(max_length=40, blank=True)
     source_id = models.CharField(max_length=64, blank=True)
     due_at = models.DateTimeField(_("办理期限"), db_index=True)
-    state = models.CharField(_("状态"), max_length=20, choices=TaskState.choices, default=TaskState.OPEN,
-                             db_index=True)
+    state = models.CharField(_("状态"), max_length=20, choices=TaskState.choices, default=TaskState.OPEN, db_index=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     closed_at = models.DateTimeField(_("办结时间"), null=True, blank=True)
-    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+", verbose_name=_("办结人"))
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("办结人"),
+    )
     outcome = models.CharField(_("办理结果"), max_length=500, blank=True)
     # Who asked (a referral's case owner, a town asking for help): a declined task returns there.
-    requester = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="tasks_requested", verbose_name=_("发起单位"))
+    requester = models.ForeignKey(
+        "org.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks_requested",
+        verbose_name=_("发起单位"),
+    )
     accepted_at = models.DateTimeField(_("接收时间"), null=True, blank=True)
     handler = models.CharField(_("承办人"), max_length=40, blank=True)
     decline_reason = models.CharField(_("退回理由"), max_length=300, blank=True)
@@ -70,10 +84,15 @@ class Task(models.Model):
         indexes = [models.Index(fields=["owner", "state", "due_at"], name="task_inbox")]
         constraints = [
             # One open task per source: re-evaluating a child never duplicates the unit's work.
-            models.UniqueConstraint(fields=["source_type", "source_id"], condition=Q(state__in=["open", "in_progress"]),
-                                    name="task_one_open_per_source"),
-            models.CheckConstraint(condition=Q(closed_at__isnull=True) | Q(state__in=["done", "cancelled", "declined"]),
-                                   name="task_closed_only_when_done"),
+            models.UniqueConstraint(
+                fields=["source_type", "source_id"],
+                condition=Q(state__in=["open", "in_progress"]),
+                name="task_one_open_per_source",
+            ),
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True) | Q(state__in=["done", "cancelled", "declined"]),
+                name="task_closed_only_when_done",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -96,10 +115,17 @@ class TaskEvent(models.Model):
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("环节"), max_length=20, choices=TaskEventKind.choices)
     at = models.DateTimeField(_("时间"), auto_now_add=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+", verbose_name=_("操作人"))
-    organization = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+", verbose_name=_("单位"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("操作人"),
+    )
+    organization = models.ForeignKey(
+        "org.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("单位")
+    )
     note = models.CharField(_("说明"), max_length=500, blank=True)
 
     class Meta:

@@ -29,8 +29,11 @@ def task_get_for(actor: Any, task_id: int) -> Task:
     org_id = scope_for(actor).organization_id
     if org_id is None:
         raise Http404
-    task = (Task.objects.filter(Q(owner_id=org_id) | Q(requester_id=org_id), pk=task_id)
-            .select_related("owner", "requester", "child", "child__region", "need_type").first())
+    task = (
+        Task.objects.filter(Q(owner_id=org_id) | Q(requester_id=org_id), pk=task_id)
+        .select_related("owner", "requester", "child", "child__region", "need_type")
+        .first()
+    )
     if task is None:
         raise Http404
     return task
@@ -58,8 +61,11 @@ def escalated_task_ids(tasks: list[Task]) -> set[int]:
     escalated = {t.pk for t in tasks if t.escalated_at is not None}
     report_ids = {rid for t in tasks if (rid := report_id_of(t)) is not None}
     if report_ids:
-        hot = set(ReportDeadline.objects.filter(report_id__in=report_ids, escalated_at__isnull=False)
-                  .values_list("report_id", flat=True))
+        hot = set(
+            ReportDeadline.objects.filter(report_id__in=report_ids, escalated_at__isnull=False).values_list(
+                "report_id", flat=True
+            )
+        )
         escalated |= {t.pk for t in tasks if report_id_of(t) in hot}
     return escalated
 
@@ -90,7 +96,7 @@ def _median(qs: QuerySet[Task], expression: Any, n: int) -> timedelta | None:
     read the one or two middle rows, so a large period never loads every row."""
     if n == 0:
         return None
-    values = list(qs.annotate(d=expression).order_by("d").values_list("d", flat=True)[(n - 1) // 2: n // 2 + 1])
+    values = list(qs.annotate(d=expression).order_by("d").values_list("d", flat=True)[(n - 1) // 2 : n // 2 + 1])
     return sum(values, timedelta()) / len(values)
 
 
@@ -102,8 +108,9 @@ def response_figures(*, organization_id: int, days: int = FIGURES_DAYS, now: Any
     still open past their deadline (withdrawn and declined tasks are counted separately).
     """
     now = now or timezone.now()
-    period = Task.objects.filter(owner_id=organization_id, created_at__gte=now - timedelta(days=days),
-                                 created_at__lte=now)
+    period = Task.objects.filter(
+        owner_id=organization_id, created_at__gte=now - timedelta(days=days), created_at__lte=now
+    )
     done = Q(state=TaskState.DONE)
     counts = period.aggregate(
         received=Count("pk"),
@@ -115,11 +122,14 @@ def response_figures(*, organization_id: int, days: int = FIGURES_DAYS, now: Any
     to_accept = ExpressionWrapper(F("accepted_at") - F("created_at"), output_field=DurationField())
     to_complete = ExpressionWrapper(F("closed_at") - F("created_at"), output_field=DurationField())
     return ResponseFigures(
-        days=days, received=counts["received"], accepted=counts["accepted"],
+        days=days,
+        received=counts["received"],
+        accepted=counts["accepted"],
         median_accept=_median(period.filter(accepted_at__isnull=False), to_accept, counts["accepted"]),
         completed=counts["completed"],
         median_complete=_median(period.filter(done), to_complete, counts["completed"]),
-        due=counts["completed"] + counts["late_open"], on_time=counts["on_time"],
+        due=counts["completed"] + counts["late_open"],
+        on_time=counts["on_time"],
     )
 
 
@@ -129,9 +139,12 @@ def requested_by(actor: Any) -> QuerySet[Task]:
     org_id = scope_for(actor).organization_id
     if org_id is None:
         return Task.objects.none()
-    return (Task.objects.filter(requester_id=org_id).exclude(owner_id=org_id)
-            .select_related("owner", "need_type")
-            .order_by(F("closed_at").desc(nulls_first=True), "due_at", "id"))
+    return (
+        Task.objects.filter(requester_id=org_id)
+        .exclude(owner_id=org_id)
+        .select_related("owner", "need_type")
+        .order_by(F("closed_at").desc(nulls_first=True), "due_at", "id")
+    )
 
 
 def supervised_org_ids(actor: Any) -> set[int] | None:
@@ -159,8 +172,11 @@ def supervision_for(actor: Any) -> QuerySet[Task]:
     """Open tasks past their deadline of the organisations the actor supervises (numbers and units
     only: the page shows no child)."""
     org_ids = supervised_org_ids(actor)
-    qs = (Task.objects.filter(state__in=OPEN_STATES, due_at__lt=timezone.now())
-          .select_related("owner", "owner__parent", "need_type").order_by("due_at", "id"))
+    qs = (
+        Task.objects.filter(state__in=OPEN_STATES, due_at__lt=timezone.now())
+        .select_related("owner", "owner__parent", "need_type")
+        .order_by("due_at", "id")
+    )
     if org_ids is None:
         return qs
     return qs.filter(owner_id__in=org_ids)

@@ -36,17 +36,34 @@ def task_open(
         existing = Task.objects.filter(source_type=source_type, source_id=source_id, state__in=OPEN_STATES).first()
         if existing is not None:
             return existing
-    task = Task(owner=owner, child=child, kind=kind, need_type=need_type, title=title[:120], detail=detail,
-                source_type=source_type, source_id=source_id, due_at=due_at)
+    task = Task(
+        owner=owner,
+        child=child,
+        kind=kind,
+        need_type=need_type,
+        title=title[:120],
+        detail=detail,
+        source_type=source_type,
+        source_id=source_id,
+        due_at=due_at,
+    )
     task.full_clean()
     task.save()
     if child is not None:
         ChildShare.objects.get_or_create(
-            child=child, organization=owner, source_type="task", source_id=str(task.pk),
+            child=child,
+            organization=owner,
+            source_type="task",
+            source_id=str(task.pk),
             defaults={"reason": title[:100]},
         )
-    record(actor=actor, action=Action.CREATE, object_type="task", object_id=task.pk,
-           detail={"kind": kind, "owner": owner.pk, "child": str(child.pk) if child else None})
+    record(
+        actor=actor,
+        action=Action.CREATE,
+        object_type="task",
+        object_id=task.pk,
+        detail={"kind": kind, "owner": owner.pk, "child": str(child.pk) if child else None},
+    )
     return task
 
 
@@ -66,11 +83,14 @@ def task_close(*, actor: Any, task: Task, state: str, outcome: str, version: int
     current.version += 1
     current.save(update_fields=["state", "outcome", "closed_at", "closed_by", "version"])
     end_share(current)
-    TaskEvent.objects.create(task=current, kind=TaskEventKind.COMPLETED if state == TaskState.DONE
-                             else TaskEventKind.CANCELLED, actor=current.closed_by,
-                             organization=getattr(current.closed_by, "organization", None), note=outcome[:500])
-    record(actor=actor, action=Action.UPDATE, object_type="task", object_id=current.pk,
-           detail={"state": state})
+    TaskEvent.objects.create(
+        task=current,
+        kind=TaskEventKind.COMPLETED if state == TaskState.DONE else TaskEventKind.CANCELLED,
+        actor=current.closed_by,
+        organization=getattr(current.closed_by, "organization", None),
+        note=outcome[:500],
+    )
+    record(actor=actor, action=Action.UPDATE, object_type="task", object_id=current.pk, detail={"state": state})
     return current
 
 
@@ -81,7 +101,6 @@ def cancel_for_source(*, actor: Any, source_type: str, source_id: str, outcome: 
         task_close(actor=actor, task=task, state=TaskState.CANCELLED, outcome=outcome, version=None)
         count += 1
     return count
-
 
 
 def end_share(task: Task) -> int:
@@ -112,8 +131,9 @@ def _owned(actor: Any, task: Task, version: int | None) -> Task:
 
 def _step(actor: Any, task: Task, kind: str, note: str = "") -> TaskEvent:
     user = actor if getattr(actor, "is_authenticated", False) else None
-    event = TaskEvent.objects.create(task=task, kind=kind, actor=user, organization=getattr(user, "organization", None),
-                                     note=(note or "")[:500])
+    event = TaskEvent.objects.create(
+        task=task, kind=kind, actor=user, organization=getattr(user, "organization", None), note=(note or "")[:500]
+    )
     record(actor=actor, action=Action.UPDATE, object_type="task", object_id=task.pk, detail={"step": kind})
     return event
 
@@ -151,14 +171,21 @@ def task_decline(*, actor: Any, task: Task, reason: str, version: int | None = N
     if current.requester_id:
         from shouhu.notify.services import notify
 
-        notify(organization=current.requester, kind="task_declined", title=_("有一项转介被退回，请查看理由"),
-               body=_("请登录平台查看退回理由并重新安排。"), url="/tasks/", dedupe_key=f"task_declined:{current.pk}")
+        notify(
+            organization=current.requester,
+            kind="task_declined",
+            title=_("有一项转介被退回，请查看理由"),
+            body=_("请登录平台查看退回理由并重新安排。"),
+            url="/tasks/",
+            dedupe_key=f"task_declined:{current.pk}",
+        )
     return current
 
 
 @transaction.atomic
-def task_progress(*, actor: Any, task: Task, note: str, info_request: bool = False,
-                  version: int | None = None) -> TaskEvent:
+def task_progress(
+    *, actor: Any, task: Task, note: str, info_request: bool = False, version: int | None = None
+) -> TaskEvent:
     """A progress note, or a request for more information from whoever asked."""
     current = _owned(actor, task, version)
     note = (note or "").strip()

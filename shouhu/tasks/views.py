@@ -37,7 +37,9 @@ RESTRICTED_DETAIL = gettext_lazy("说明涉及受限信息，您的角色无权�
 
 
 class CloseForm(ShouhuForm):
-    state = forms.ChoiceField(choices=[(TaskState.DONE, gettext_lazy("办结")), (TaskState.CANCELLED, gettext_lazy("撤销"))])
+    state = forms.ChoiceField(
+        choices=[(TaskState.DONE, gettext_lazy("办结")), (TaskState.CANCELLED, gettext_lazy("撤销"))]
+    )
     outcome = forms.CharField(label=gettext_lazy("办理结果"), max_length=500)
     version = forms.IntegerField(widget=forms.HiddenInput)
 
@@ -93,10 +95,18 @@ def inbox(request: HttpRequest) -> HttpResponse:
         task.escalated = task.pk in escalated
     params = request.GET.copy()
     params.pop("page", None)
-    return render(request, "tasks/inbox.html", {
-        "page": page, "now": now, "overdue_only": overdue_only, "kind": kind, "kinds": TaskKind.choices,
-        "querystring": params.urlencode(),
-    })
+    return render(
+        request,
+        "tasks/inbox.html",
+        {
+            "page": page,
+            "now": now,
+            "overdue_only": overdue_only,
+            "kind": kind,
+            "kinds": TaskKind.choices,
+            "querystring": params.urlencode(),
+        },
+    )
 
 
 @allow(Cap.TASKS)
@@ -131,9 +141,16 @@ def supervision(request: HttpRequest) -> HttpResponse:
     for task in page.object_list:
         task.days_late = (now - task.due_at).days
     org_ids = supervised_org_ids(request.user)
-    return render(request, "tasks/supervision.html", {
-        "page": page, "now": now, "querystring": "", "supervises": org_ids is None or bool(org_ids),
-    })
+    return render(
+        request,
+        "tasks/supervision.html",
+        {
+            "page": page,
+            "now": now,
+            "querystring": "",
+            "supervises": org_ids is None or bool(org_ids),
+        },
+    )
 
 
 @allow(Cap.TASKS)
@@ -146,12 +163,20 @@ def detail(request: HttpRequest, task_id: int) -> HttpResponse:
     owner = task.owner_id == org_id
     events = list(task.events.select_related("actor", "organization"))
     child_visible = task.child_id is not None and children_visible_to(request.user).filter(pk=task.child_id).exists()
-    return render(request, "tasks/detail.html", {
-        "t": task, "events": events, "owner": owner,
-        "overdue": task.state in OPEN_STATES and task.due_at < timezone.now(),
-        "can_answer": owner and task.state in OPEN_STATES, "escalated": bool(escalated_task_ids([task])),
-        "child_visible": child_visible, "back": "detail",
-    })
+    return render(
+        request,
+        "tasks/detail.html",
+        {
+            "t": task,
+            "events": events,
+            "owner": owner,
+            "overdue": task.state in OPEN_STATES and task.due_at < timezone.now(),
+            "can_answer": owner and task.state in OPEN_STATES,
+            "escalated": bool(escalated_task_ids([task])),
+            "child_visible": child_visible,
+            "back": "detail",
+        },
+    )
 
 
 @allow(Cap.TASKS)
@@ -165,8 +190,13 @@ def close(request: HttpRequest, task_id: int) -> HttpResponse:
         messages.error(request, "；".join(str(e) for errs in form.errors.values() for e in errs))
     else:
         try:
-            task_close(actor=request.user, task=task, state=form.cleaned_data["state"],
-                       outcome=form.cleaned_data["outcome"], version=form.cleaned_data["version"])
+            task_close(
+                actor=request.user,
+                task=task,
+                state=form.cleaned_data["state"],
+                outcome=form.cleaned_data["outcome"],
+                version=form.cleaned_data["version"],
+            )
         except StaleEdit as exc:
             messages.error(request, exc.message)
         except ValidationError as exc:
@@ -176,8 +206,9 @@ def close(request: HttpRequest, task_id: int) -> HttpResponse:
     return redirect("tasks:inbox")
 
 
-def _answer_view(form_class: type[AnswerForm], call: Callable[[Any, Task, dict[str, Any]], Any],
-                 done: Any) -> Callable[[HttpRequest, int], HttpResponse]:
+def _answer_view(
+    form_class: type[AnswerForm], call: Callable[[Any, Task, dict[str, Any]], Any], done: Any
+) -> Callable[[HttpRequest, int], HttpResponse]:
     """A small POST form of the owner organisation, calling one service; back to where it was sent from."""
 
     @allow(Cap.TASKS)
@@ -205,12 +236,31 @@ def _answer_view(form_class: type[AnswerForm], call: Callable[[Any, Task, dict[s
     return view
 
 
-accept = _answer_view(AcceptForm, lambda actor, task, data: services.task_accept(
-    actor=actor, task=task, handler=data["handler"], version=data["version"]), gettext_lazy("已接收：%(title)s"))
-decline = _answer_view(DeclineForm, lambda actor, task, data: services.task_decline(
-    actor=actor, task=task, reason=data["reason"], version=data["version"]), gettext_lazy("已退回：%(title)s"))
-progress = _answer_view(ProgressForm, lambda actor, task, data: services.task_progress(
-    actor=actor, task=task, note=data["note"], info_request=data["info_request"], version=data["version"]),
-    gettext_lazy("已记录进展：%(title)s"))
-complete = _answer_view(CompleteForm, lambda actor, task, data: services.task_complete(
-    actor=actor, task=task, outcome=data["outcome"], version=data["version"]), gettext_lazy("已办结：%(title)s"))
+accept = _answer_view(
+    AcceptForm,
+    lambda actor, task, data: services.task_accept(
+        actor=actor, task=task, handler=data["handler"], version=data["version"]
+    ),
+    gettext_lazy("已接收：%(title)s"),
+)
+decline = _answer_view(
+    DeclineForm,
+    lambda actor, task, data: services.task_decline(
+        actor=actor, task=task, reason=data["reason"], version=data["version"]
+    ),
+    gettext_lazy("已退回：%(title)s"),
+)
+progress = _answer_view(
+    ProgressForm,
+    lambda actor, task, data: services.task_progress(
+        actor=actor, task=task, note=data["note"], info_request=data["info_request"], version=data["version"]
+    ),
+    gettext_lazy("已记录进展：%(title)s"),
+)
+complete = _answer_view(
+    CompleteForm,
+    lambda actor, task, data: services.task_complete(
+        actor=actor, task=task, outcome=data["outcome"], version=data["version"]
+    ),
+    gettext_lazy("已办结：%(title)s"),
+)

@@ -25,11 +25,19 @@ def meeting(request: HttpRequest) -> HttpResponse:
     period = period_from(request.GET, today=today)
     data = meeting_for(request.user, period=period)
     this_quarter = quarter_of(today)
-    return render(request, "tasks/meeting.html", {
-        "m": data, "period": period, "chart": chart_for(data.units),
-        "years": list(range(today.year, today.year - 5, -1)), "quarters": [1, 2, 3, 4],
-        "this_quarter": this_quarter, "export_query": urlencode(period.as_params()),
-    })
+    return render(
+        request,
+        "tasks/meeting.html",
+        {
+            "m": data,
+            "period": period,
+            "chart": chart_for(data.units),
+            "years": list(range(today.year, today.year - 5, -1)),
+            "quarters": [1, 2, 3, 4],
+            "this_quarter": this_quarter,
+            "export_query": urlencode(period.as_params()),
+        },
+    )
 
 
 @allow(Cap.STATS_VIEW)
@@ -39,11 +47,16 @@ def meeting_xlsx(request: HttpRequest) -> FileResponse:
     period = period_from(request.GET, today=timezone.localdate())
     stream = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
     detail = write_meeting(stream, actor=request.user, period=period)
-    record(actor=request.user, action=Action.EXPORT, object_type="stats", request=request,
-           detail={**detail, "via": "web"})
+    record(
+        actor=request.user, action=Action.EXPORT, object_type="stats", request=request, detail={**detail, "via": "web"}
+    )
     stream.seek(0)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = FileResponse(stream, as_attachment=True, filename=_("联席会议任务办理情况_%(at)s.xlsx") % {"at": stamp},
-                            content_type=XLSX_CONTENT_TYPE)
+    response = FileResponse(
+        stream,
+        as_attachment=True,
+        filename=_("联席会议任务办理情况_%(at)s.xlsx") % {"at": stamp},
+        content_type=XLSX_CONTENT_TYPE,
+    )
     response["Cache-Control"] = "no-store"
     return response

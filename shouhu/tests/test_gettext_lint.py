@@ -20,10 +20,20 @@ from shouhu.intake.dates import _YM, _YMD
 
 ROOT = Path(__file__).resolve().parents[1]  # the shouhu package
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-GETTEXT = frozenset({
-    "_", "gettext", "gettext_lazy", "gettext_noop", "ngettext", "ngettext_lazy",
-    "pgettext", "pgettext_lazy", "npgettext", "npgettext_lazy",
-})
+GETTEXT = frozenset(
+    {
+        "_",
+        "gettext",
+        "gettext_lazy",
+        "gettext_noop",
+        "ngettext",
+        "ngettext_lazy",
+        "pgettext",
+        "pgettext_lazy",
+        "npgettext",
+        "npgettext_lazy",
+    }
+)
 
 # Modules whose Chinese literals are all data.
 DATA_MODULES: dict[str, str] = {
@@ -47,22 +57,26 @@ DATA_MODULES: dict[str, str] = {
 
 # Literals that are data in a module whose other Chinese text is for people.
 DATA_LITERALS: dict[str, tuple[str, frozenset[str]]] = {
-    "settings.py": ("the TOTP issuer, stored in authenticator apps; the language's own name (never translated)",
-                    frozenset({"守护 Shouhu", "简体中文"})),
+    "settings.py": (
+        "the TOTP issuer, stored in authenticator apps; the language's own name (never translated)",
+        frozenset({"守护 Shouhu", "简体中文"}),
+    ),
     "intake/dates.py": ("the date patterns people type (年, 月, 日 are input)", frozenset({_YMD.pattern, _YM.pattern})),
-    "intake/reader.py": ("the default ethnicity stored; a header suffix, committee suffixes and yes/no values "
-                         "that the reader matches in the file",
-                         frozenset({"汉族", "姓名", "村民委员会", "居民委员会", "村委会", "居委会", "村委", "村", "是", "否"})),
+    "intake/reader.py": (
+        "the default ethnicity stored; a header suffix, committee suffixes and yes/no values "
+        "that the reader matches in the file",
+        frozenset({"汉族", "姓名", "村民委员会", "居民委员会", "村委会", "居委会", "村委", "村", "是", "否"}),
+    ),
     "registry/models.py": ("the default ethnicity, a stored value", frozenset({"汉族"})),
 }
 
 
-
-
 def _modules() -> list[Path]:
     return sorted(
-        p for p in ROOT.rglob("*.py")
-        if "tests" not in p.relative_to(ROOT).parts and "migrations" not in p.relative_to(ROOT).parts
+        p
+        for p in ROOT.rglob("*.py")
+        if "tests" not in p.relative_to(ROOT).parts
+        and "migrations" not in p.relative_to(ROOT).parts
         and p.name != "conftest.py"
     )
 
@@ -97,9 +111,14 @@ def test_every_chinese_literal_goes_through_gettext():
         if where in DATA_MODULES:
             continue
         allowed = DATA_LITERALS.get(where, ("", frozenset()))[1]
-        offenders += [f"shouhu/{where}:{line}: {text[:60]!r}"
-                      for line, text in untranslated(path.read_text(encoding="utf-8")) if text not in allowed]
-    assert offenders == [], "wrap these in gettext (or list them here as data, with the reason):\n" + "\n".join(offenders)
+        offenders += [
+            f"shouhu/{where}:{line}: {text[:60]!r}"
+            for line, text in untranslated(path.read_text(encoding="utf-8"))
+            if text not in allowed
+        ]
+    assert offenders == [], "wrap these in gettext (or list them here as data, with the reason):\n" + "\n".join(
+        offenders
+    )
 
 
 def test_the_allow_lists_name_existing_modules_and_literals():
@@ -112,11 +131,11 @@ def test_the_allow_lists_name_existing_modules_and_literals():
 
 def test_the_lint_sees_a_bare_message_and_accepts_a_wrapped_one():
     found = untranslated(
-        'from django.http import HttpResponse\n'
-        'from django.utils.translation import gettext as _\n'
-        'def view(request, n):\n'
+        "from django.http import HttpResponse\n"
+        "from django.utils.translation import gettext as _\n"
+        "def view(request, n):\n"
         '    """视图。"""\n'
-        '    # 注释\n'
+        "    # 注释\n"
         '    ok = _("第%(n)d行") % {"n": n}\n'
         '    also = gettext_lazy("台账") if n else ngettext("%(n)d 人", "%(n)d 人", n)\n'
         '    bad = _(f"第{n}行")\n'

@@ -34,11 +34,13 @@ class RiskAssessment(models.Model):
     child = models.ForeignKey("registry.Child", on_delete=models.CASCADE, related_name="risk_assessments")
     level = models.CharField(_("风险等级"), max_length=10, choices=RiskLevel.choices)
     reason = models.TextField(_("理由"))
-    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
-                               verbose_name=_("评定人"))
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("评定人")
+    )
     set_at = models.DateTimeField(_("评定时间"), auto_now_add=True)
-    visit = models.ForeignKey("Visit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                              verbose_name=_("来源走访"))
+    visit = models.ForeignKey(
+        "Visit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("来源走访")
+    )
 
     class Meta:
         ordering = ["child", "-set_at", "-id"]
@@ -53,8 +55,9 @@ class RiskAssessment(models.Model):
 class VisitPlan(models.Model):
     """One per child in the ledger: when the next visit is due, and why (the rule and its numbers)."""
 
-    child = models.OneToOneField("registry.Child", on_delete=models.CASCADE, related_name="visit_plan",
-                                 primary_key=True)
+    child = models.OneToOneField(
+        "registry.Child", on_delete=models.CASCADE, related_name="visit_plan", primary_key=True
+    )
     region = models.ForeignKey("org.Region", on_delete=models.PROTECT, related_name="+", db_index=False)
     risk_level = models.CharField(_("风险等级"), max_length=10, choices=RiskLevel.choices, blank=True)
     interval_days = models.PositiveIntegerField(_("走访周期（天）"), null=True, blank=True)
@@ -119,10 +122,12 @@ class Visit(models.Model):
     the town supervisor with a comment and then edited and submitted again."""
 
     child = models.ForeignKey("registry.Child", on_delete=models.CASCADE, related_name="visits")
-    visitor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
-                                verbose_name=_("走访人"))
-    organization = models.ForeignKey("org.Organization", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+", verbose_name=_("单位"))
+    visitor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("走访人")
+    )
+    organization = models.ForeignKey(
+        "org.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("单位")
+    )
     # Chosen by the browser when the form is opened: a form sent twice (the network dropped and it
     # was sent again) finds the first visit instead of making a second.
     idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -142,8 +147,14 @@ class Visit(models.Model):
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     submitted_at = models.DateTimeField(_("提交时间"), null=True, blank=True)
     returned_comment = models.CharField(_("退回意见"), max_length=300, blank=True)
-    returned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+", verbose_name=_("退回人"))
+    returned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("退回人"),
+    )
     returned_at = models.DateTimeField(_("退回时间"), null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
 
@@ -151,11 +162,14 @@ class Visit(models.Model):
         ordering = ["-visited_on", "-id"]
         verbose_name = _("走访记录")
         verbose_name_plural = _("走访记录")
-        indexes = [models.Index(fields=["child", "-visited_on"], name="visit_child_latest"),
-                   models.Index(fields=["visitor", "state"], name="visit_visitor_state")]
+        indexes = [
+            models.Index(fields=["child", "-visited_on"], name="visit_child_latest"),
+            models.Index(fields=["visitor", "state"], name="visit_visitor_state"),
+        ]
         constraints = [
-            models.CheckConstraint(condition=Q(state="draft") | Q(submitted_at__isnull=False),
-                                   name="visit_submitted_at_unless_draft"),
+            models.CheckConstraint(
+                condition=Q(state="draft") | Q(submitted_at__isnull=False), name="visit_submitted_at_unless_draft"
+            ),
         ]
 
     def __str__(self) -> str:

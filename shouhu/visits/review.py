@@ -110,15 +110,21 @@ def _prefix_q(prefixes: Iterable[str], column: str) -> Q:
 def plan_numbers(prefixes: Iterable[str], today: date) -> dict[str, Numbers]:
     """Plan numbers per region code (the child's region) under these prefixes: one GROUP BY query."""
     end = week_end(today)
-    rows = (VisitPlan.objects.filter(_prefix_q(prefixes, "region__code"))
-            .values("region_id").order_by("region_id")
-            .annotate(planned=Count("pk", filter=Q(next_due__isnull=False)),
-                      overdue=Count("pk", filter=Q(next_due__lt=today)),
-                      week=Count("pk", filter=Q(next_due__gte=today, next_due__lte=end)),
-                      periodic=Count("pk", filter=Q(interval_days__isnull=False)),
-                      covered=Count("pk", filter=Q(interval_days__isnull=False, last_visit_on__isnull=False,
-                                                   next_due__gte=today)),
-                      first_overdue=Count("pk", filter=Q(first_visit=True, next_due__lt=today))))
+    rows = (
+        VisitPlan.objects.filter(_prefix_q(prefixes, "region__code"))
+        .values("region_id")
+        .order_by("region_id")
+        .annotate(
+            planned=Count("pk", filter=Q(next_due__isnull=False)),
+            overdue=Count("pk", filter=Q(next_due__lt=today)),
+            week=Count("pk", filter=Q(next_due__gte=today, next_due__lte=end)),
+            periodic=Count("pk", filter=Q(interval_days__isnull=False)),
+            covered=Count(
+                "pk", filter=Q(interval_days__isnull=False, last_visit_on__isnull=False, next_due__gte=today)
+            ),
+            first_overdue=Count("pk", filter=Q(first_visit=True, next_due__lt=today)),
+        )
+    )
     return {r.pop("region_id"): Numbers(**r) for r in rows}
 
 
@@ -128,11 +134,17 @@ def visit_numbers(prefixes: Iterable[str], today: date) -> dict[str, Numbers]:
     since_quality = today - timedelta(days=QUALITY_DAYS)
     recent = Q(state=VisitState.SUBMITTED, visited_on__gte=since_quality)
     complete = recent & ~Q(guardianship_assessment="") & Q(checklist__has_keys=list(CHECKLIST_KEYS))
-    rows = (Visit.objects.filter(_prefix_q(prefixes, "child__region__code"))
-            .filter(Q(returned_at__gte=since_returned) | recent)
-            .values("child__region_id").order_by("child__region_id")
-            .annotate(returned=Count("pk", filter=Q(returned_at__gte=since_returned)),
-                      submitted=Count("pk", filter=recent), complete=Count("pk", filter=complete)))
+    rows = (
+        Visit.objects.filter(_prefix_q(prefixes, "child__region__code"))
+        .filter(Q(returned_at__gte=since_returned) | recent)
+        .values("child__region_id")
+        .order_by("child__region_id")
+        .annotate(
+            returned=Count("pk", filter=Q(returned_at__gte=since_returned)),
+            submitted=Count("pk", filter=recent),
+            complete=Count("pk", filter=complete),
+        )
+    )
     return {r.pop("child__region_id"): Numbers(**r) for r in rows}
 
 
@@ -185,15 +197,19 @@ def review_for(actor: Any, *, town_code: str | None = None, today: date | None =
             per_town[code[:TOWN_PREFIX]].add(n)
         rows = [Row(region=t, numbers=per_town.get(t.prefix, Numbers()), drill=True) for t in towns]
     else:
-        regions = list(Region.objects.filter(_prefix_q(prefixes, "code"))
-                       .filter(Q(level=RegionLevel.VILLAGE) | Q(code__in=list(numbers)))
-                       .select_related("parent").order_by("code"))
+        regions = list(
+            Region.objects.filter(_prefix_q(prefixes, "code"))
+            .filter(Q(level=RegionLevel.VILLAGE) | Q(code__in=list(numbers)))
+            .select_related("parent")
+            .order_by("code")
+        )
         rows = [Row(region=r, numbers=numbers.get(r.code, Numbers())) for r in regions]
         if town is None and len(prefixes) == 1 and len(prefixes[0]) == TOWN_PREFIX:
             town = Region.objects.filter(code=f"{prefixes[0]}000", level=RegionLevel.TOWN).first()
     drilled = town_code is not None and any(len(p) < TOWN_PREFIX for p in scope_prefixes)
-    review = Review(today=today, week_end=week_end(today), town=town, by_town=by_town, drilled=drilled, rows=rows,
-                    total=total)
+    review = Review(
+        today=today, week_end=week_end(today), town=town, by_town=by_town, drilled=drilled, rows=rows, total=total
+    )
     if not by_town and prefixes:
         review.directors = director_rows(prefixes, numbers)
     if prefixes:
@@ -205,13 +221,19 @@ def director_rows(prefixes: tuple[str, ...], numbers: dict[str, Numbers]) -> lis
     """Each active village director whose regions overlap these prefixes, with the workload of their
     own regions: children with a plan, overdue, their drafts and returned records still open.
     In region-code order: this is a workload table, not a ranking."""
-    directors = (User.objects.filter(is_active=True, roles__role=Role.VILLAGE_DIRECTOR,
-                                     organization__isnull=False).distinct()
-                 .select_related("organization").prefetch_related("organization__regions"))
+    directors = (
+        User.objects.filter(is_active=True, roles__role=Role.VILLAGE_DIRECTOR, organization__isnull=False)
+        .distinct()
+        .select_related("organization")
+        .prefetch_related("organization__regions")
+    )
     out: list[DirectorRow] = []
     for user in directors:
-        regions = [r for r in user.organization.regions.all()  # type: ignore[union-attr]
-                   if any(_region_prefix(r).startswith(p) or p.startswith(_region_prefix(r)) for p in prefixes)]
+        regions = [
+            r
+            for r in user.organization.regions.all()  # type: ignore[union-attr]
+            if any(_region_prefix(r).startswith(p) or p.startswith(_region_prefix(r)) for p in prefixes)
+        ]
         if not regions:
             continue
         own = tuple(_region_prefix(r) for r in regions)
@@ -221,10 +243,15 @@ def director_rows(prefixes: tuple[str, ...], numbers: dict[str, Numbers]) -> lis
                 n.add(region_numbers)
         out.append(DirectorRow(user=user, regions=sorted(regions, key=lambda r: r.code), numbers=n))
     if out:
-        open_work = (Visit.objects.filter(visitor_id__in=[d.user.pk for d in out],
-                                          state__in=[VisitState.DRAFT, VisitState.RETURNED])
-                     .filter(_prefix_q(prefixes, "child__region__code"))
-                     .values("visitor_id", "state").order_by().annotate(n=Count("pk")))
+        open_work = (
+            Visit.objects.filter(
+                visitor_id__in=[d.user.pk for d in out], state__in=[VisitState.DRAFT, VisitState.RETURNED]
+            )
+            .filter(_prefix_q(prefixes, "child__region__code"))
+            .values("visitor_id", "state")
+            .order_by()
+            .annotate(n=Count("pk"))
+        )
         counts = {(r["visitor_id"], r["state"]): r["n"] for r in open_work}
         for d in out:
             d.drafts = counts.get((d.user.pk, VisitState.DRAFT), 0)
@@ -237,8 +264,12 @@ def latest_visits(actor: Any, prefixes: tuple[str, ...], limit: int = LATEST_VIS
     """The latest submitted visits under these prefixes that the actor may see, newest first."""
     from shouhu.visits.selectors import visits_for
 
-    return list(visits_for(actor).filter(_prefix_q(prefixes, "child__region__code"), state=VisitState.SUBMITTED)
-                .select_related("child__region__parent").order_by("-submitted_at", "-id")[:limit])
+    return list(
+        visits_for(actor)
+        .filter(_prefix_q(prefixes, "child__region__code"), state=VisitState.SUBMITTED)
+        .select_related("child__region__parent")
+        .order_by("-submitted_at", "-id")[:limit]
+    )
 
 
 # ----- the digest ----------------------------------------------------------------------------------
@@ -249,17 +280,24 @@ DIGEST_ROLES = (Role.VILLAGE_DIRECTOR, Role.TOWN_SUPERVISOR)
 def due_counts_by_region(today: date) -> dict[str, tuple[int, int]]:
     """(overdue, due this week) per region code, district-wide: one GROUP BY query."""
     end = week_end(today)
-    rows = (VisitPlan.objects.filter(next_due__lte=end)
-            .values("region_id").order_by("region_id")
-            .annotate(overdue=Count("pk", filter=Q(next_due__lt=today)),
-                      week=Count("pk", filter=Q(next_due__gte=today))))
+    rows = (
+        VisitPlan.objects.filter(next_due__lte=end)
+        .values("region_id")
+        .order_by("region_id")
+        .annotate(overdue=Count("pk", filter=Q(next_due__lt=today)), week=Count("pk", filter=Q(next_due__gte=today)))
+    )
     return {r["region_id"]: (r["overdue"], r["week"]) for r in rows}
 
 
 def digest_recipients() -> list[User]:
     """Active users with a role that gets the digest (a village director or a town supervisor)."""
-    return list(User.objects.filter(is_active=True, roles__role__in=DIGEST_ROLES).distinct()
-                .select_related("organization").prefetch_related("organization__regions").order_by("pk"))
+    return list(
+        User.objects.filter(is_active=True, roles__role__in=DIGEST_ROLES)
+        .distinct()
+        .select_related("organization")
+        .prefetch_related("organization__regions")
+        .order_by("pk")
+    )
 
 
 def due_counts_for(user: User, counts: dict[str, tuple[int, int]]) -> tuple[int, int]:

@@ -34,8 +34,9 @@ class Plan:
     basis: str  # a Chinese sentence: which rule, which numbers
 
 
-def plan(*, registered_on: date, last_visit_on: date | None, categories: Iterable[str], risk_level: str,
-         params: Any) -> Plan:
+def plan(
+    *, registered_on: date, last_visit_on: date | None, categories: Iterable[str], risk_level: str, params: Any
+) -> Plan:
     """The next due date and why. `params` is a `Params` (attributes visit_*)."""
     from shouhu.policy.rules import CATEGORY_NAMES
 
@@ -60,5 +61,9 @@ def plan(*, registered_on: date, last_visit_on: date | None, categories: Iterabl
         return Plan(due, interval, True, _("纳入台账后%(n)d个工作日内首次走访") % {"n": days})
     if interval is None:
         return Plan(None, None, False, _("无已认定类别、风险等级不高：不设定期走访"))
-    return Plan(last_visit_on + timedelta(days=interval), interval, False,
-                _("%(why)s：每%(n)d天走访一次") % {"why": why, "n": interval})
+    return Plan(
+        last_visit_on + timedelta(days=interval),
+        interval,
+        False,
+        _("%(why)s：每%(n)d天走访一次") % {"why": why, "n": interval},
+    )

@@ -30,8 +30,11 @@ def region_q(actor: Any, field: str = "region__code") -> Q:
 def plans_for(actor: Any) -> QuerySet[VisitPlan]:
     """The visit plans of the children in the actor's regions, most overdue first. Only children in
     the ledger have a plan (refresh_plans deletes a plan when its child leaves), so no join."""
-    return (VisitPlan.objects.filter(region_q(actor), next_due__isnull=False)
-            .select_related("child", "region", "region__parent").order_by("next_due", "child_id"))
+    return (
+        VisitPlan.objects.filter(region_q(actor), next_due__isnull=False)
+        .select_related("child", "region", "region__parent")
+        .order_by("next_due", "child_id")
+    )
 
 
 def due_filter(qs: QuerySet[VisitPlan], which: str, today: date, week_end: date) -> QuerySet[VisitPlan]:
@@ -46,9 +49,11 @@ def due_filter(qs: QuerySet[VisitPlan], which: str, today: date, week_end: date)
 def visits_for(actor: Any) -> QuerySet[Visit]:
     """Visits of the children in the actor's regions; drafts only their author's."""
     me = getattr(actor, "pk", None)
-    return (Visit.objects.filter(region_q(actor, "child__region__code"))
-            .exclude(Q(state="draft") & ~Q(visitor_id=me))
-            .select_related("child", "child__region", "visitor"))
+    return (
+        Visit.objects.filter(region_q(actor, "child__region__code"))
+        .exclude(Q(state="draft") & ~Q(visitor_id=me))
+        .select_related("child", "child__region", "visitor")
+    )
 
 
 def visit_get_for(actor: Any, pk: Any) -> Visit:

@@ -35,8 +35,19 @@ PHOTO_MAX_PER_VISIT = 6
 _PHOTO_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
 
 # Fields of a visit the form writes.
-VISIT_FIELDS = ("visited_on", "mode", "met", "checklist", "child_lives_alone", "parents_contact_weekly", "parents_last_contact",
-                "carer_performance", "guardianship_assessment", "notes", "location")
+VISIT_FIELDS = (
+    "visited_on",
+    "mode",
+    "met",
+    "checklist",
+    "child_lives_alone",
+    "parents_contact_weekly",
+    "parents_last_contact",
+    "carer_performance",
+    "guardianship_assessment",
+    "notes",
+    "location",
+)
 
 
 # ----- plans ---------------------------------------------------------------------------------------
@@ -49,7 +60,7 @@ def refresh_plans(child_ids: Iterable[Any], *, today: date | None = None) -> int
     ids = list(child_ids)
     written = 0
     for start in range(0, len(ids), 1000):
-        chunk = ids[start:start + 1000]
+        chunk = ids[start : start + 1000]
         computed, gone = plans_computed(chunk, today=today)
         if gone:
             VisitPlan.objects.filter(child_id__in=gone).delete()
@@ -64,8 +75,19 @@ def refresh_plans(child_ids: Iterable[Any], *, today: date | None = None) -> int
                     setattr(row, k, v)
                 update.append(row)
         VisitPlan.objects.bulk_create(create)
-        VisitPlan.objects.bulk_update(update, ["region_id", "risk_level", "interval_days", "next_due", "first_visit",
-                                               "basis", "last_visit_on", "updated_at"])
+        VisitPlan.objects.bulk_update(
+            update,
+            [
+                "region_id",
+                "risk_level",
+                "interval_days",
+                "next_due",
+                "first_visit",
+                "basis",
+                "last_visit_on",
+                "updated_at",
+            ],
+        )
         written += len(create) + len(update)
     return written
 
@@ -82,19 +104,37 @@ def plans_computed(child_ids: list[Any], *, today: date) -> tuple[dict[Any, dict
     active = [c for c in children if c[1] == LedgerStatus.ACTIVE]
     pks = [c[0] for c in active]
     cats: dict[Any, set[str]] = {}
-    for child_id, code in ChildCategory.objects.filter(
-            child_id__in=pks, valid_from__lte=today).exclude(valid_to__lt=today).values_list("child_id", "code"):
+    for child_id, code in (
+        ChildCategory.objects.filter(child_id__in=pks, valid_from__lte=today)
+        .exclude(valid_to__lt=today)
+        .values_list("child_id", "code")
+    ):
         cats.setdefault(child_id, set()).add(code)
     risks = latest_risks(pks)
-    last = dict(Visit.objects.filter(child_id__in=pks, state=VisitState.SUBMITTED).values("child_id")
-                .annotate(last=Max("visited_on")).values_list("child_id", "last"))
+    last = dict(
+        Visit.objects.filter(child_id__in=pks, state=VisitState.SUBMITTED)
+        .values("child_id")
+        .annotate(last=Max("visited_on"))
+        .values_list("child_id", "last")
+    )
     computed: dict[Any, dict[str, Any]] = {}
     for pk, _status, region_id, registered_at in active:
-        p = plan(registered_on=timezone.localtime(registered_at).date(), last_visit_on=last.get(pk),
-                 categories=cats.get(pk, ()), risk_level=risks.get(pk, ""), params=params)
-        computed[pk] = {"region_id": region_id, "risk_level": risks.get(pk, ""), "interval_days": p.interval_days,
-                        "next_due": p.next_due, "first_visit": p.first_visit, "basis": p.basis[:200],
-                        "last_visit_on": last.get(pk)}
+        p = plan(
+            registered_on=timezone.localtime(registered_at).date(),
+            last_visit_on=last.get(pk),
+            categories=cats.get(pk, ()),
+            risk_level=risks.get(pk, ""),
+            params=params,
+        )
+        computed[pk] = {
+            "region_id": region_id,
+            "risk_level": risks.get(pk, ""),
+            "interval_days": p.interval_days,
+            "next_due": p.next_due,
+            "first_visit": p.first_visit,
+            "basis": p.basis[:200],
+            "last_visit_on": last.get(pk),
+        }
     return computed, gone
 
 
@@ -109,8 +149,11 @@ def plan_preview(child_id: Any, *, today: date | None = None) -> VisitPlan | Non
 def latest_risks(child_ids: list[Any]) -> dict[Any, str]:
     """Each child's current risk level (its latest assessment), '' for none."""
     out: dict[Any, str] = {}
-    rows = (RiskAssessment.objects.filter(child_id__in=child_ids).order_by("child_id", "-set_at", "-id")
-            .values_list("child_id", "level"))
+    rows = (
+        RiskAssessment.objects.filter(child_id__in=child_ids)
+        .order_by("child_id", "-set_at", "-id")
+        .values_list("child_id", "level")
+    )
     for child_id, level in rows:
         out.setdefault(child_id, level)
     return out
@@ -135,8 +178,13 @@ def risk_set(*, actor: Any, child: Child, level: str, reason: str, visit: Visit 
     item.full_clean()
     item.save()
     # Not the reason: it may describe the family. The assessment row (by id) keeps it.
-    record(actor=actor, action=Action.UPDATE, object_type="child", object_id=child.pk,
-           detail={"risk_level": level, "risk_assessment": item.pk})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="child",
+        object_id=child.pk,
+        detail={"risk_level": level, "risk_assessment": item.pk},
+    )
     schedule_refresh(child.pk)
     return item
 
@@ -154,9 +202,18 @@ def _check_photo(data: bytes) -> str:
 
 
 @transaction.atomic
-def visit_save(*, actor: Any, child: Child, data: dict[str, Any], key: uuid.UUID | str, submit: bool,
-               visit: Visit | None = None, version: int | None = None, photos: list[bytes] | None = None,
-               request: Any = None) -> tuple[Visit, bool]:
+def visit_save(
+    *,
+    actor: Any,
+    child: Child,
+    data: dict[str, Any],
+    key: uuid.UUID | str,
+    submit: bool,
+    visit: Visit | None = None,
+    version: int | None = None,
+    photos: list[bytes] | None = None,
+    request: Any = None,
+) -> tuple[Visit, bool]:
     """Create (or, with `visit`, edit) a visit record; `submit` finishes it, otherwise a draft.
 
     `key` is the form's idempotency key: the same key sent again returns the visit it made, with
@@ -170,8 +227,9 @@ def visit_save(*, actor: Any, child: Child, data: dict[str, Any], key: uuid.UUID
             if existing.child_id != child.pk or existing.visitor_id != getattr(actor, "pk", None):
                 raise PermissionDenied
             return existing, False
-        visit = Visit(child=child, visitor=actor, organization=getattr(actor, "organization", None),
-                      idempotency_key=key)
+        visit = Visit(
+            child=child, visitor=actor, organization=getattr(actor, "organization", None), idempotency_key=key
+        )
         action = Action.CREATE
     else:
         visit = Visit.objects.select_for_update().get(pk=visit.pk)
@@ -210,11 +268,18 @@ def visit_save(*, actor: Any, child: Child, data: dict[str, Any], key: uuid.UUID
         if stored >= PHOTO_MAX_PER_VISIT:
             raise ValidationError({"photos": [_("每次走访最多%(n)d张照片。") % {"n": PHOTO_MAX_PER_VISIT}]})
         content_type = _check_photo(content)
-        VisitPhoto.objects.create(visit=visit, content_type=content_type, size=len(content),
-                                  content=base64.b64encode(content).decode("ascii"))
+        VisitPhoto.objects.create(
+            visit=visit, content_type=content_type, size=len(content), content=base64.b64encode(content).decode("ascii")
+        )
         stored += 1
-    record(actor=actor, action=action, object_type="visit", object_id=visit.pk, request=request,
-           detail={"child": str(child.pk), "state": visit.state, "photos": len(photos or [])})
+    record(
+        actor=actor,
+        action=action,
+        object_type="visit",
+        object_id=visit.pk,
+        request=request,
+        detail={"child": str(child.pk), "state": visit.state, "photos": len(photos or [])},
+    )
     if submit:
         schedule_refresh(child.pk)
     return visit, True
@@ -233,14 +298,25 @@ def visit_return(*, actor: Any, visit: Visit, comment: str, request: Any = None)
     current.returned_by, current.returned_at = actor, timezone.now()
     current.version += 1
     current.save()
-    record(actor=actor, action=Action.UPDATE, object_type="visit", object_id=current.pk, request=request,
-           detail={"child": str(current.child_id), "returned": True})
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        object_type="visit",
+        object_id=current.pk,
+        request=request,
+        detail={"child": str(current.child_id), "returned": True},
+    )
     from shouhu.notify.services import notify
 
     if current.visitor_id:
-        notify(recipients=[current.visitor], kind="visit_returned", title=_("有一条走访记录被退回"),
-               body=_("镇（街道）督导员退回了您的一条走访记录，请查看退回意见并修改后重新提交。"),
-               url=f"/visits/{current.pk}/", dedupe_key=f"visit_returned:{current.pk}:{current.version}")
+        notify(
+            recipients=[current.visitor],
+            kind="visit_returned",
+            title=_("有一条走访记录被退回"),
+            body=_("镇（街道）督导员退回了您的一条走访记录，请查看退回意见并修改后重新提交。"),
+            url=f"/visits/{current.pk}/",
+            dedupe_key=f"visit_returned:{current.pk}:{current.version}",
+        )
     schedule_refresh(current.child_id)  # a returned visit no longer counts as the last visit
     return current
 
@@ -265,11 +341,22 @@ def help_request(*, actor: Any, child: Child, need_code: str, note: str, visit: 
     unit_code = LOCAL_UNITS.get(need_code) or routes().get(need_code, "civil_affairs")
     owner = local_unit(child, unit_code)
     if owner is None:
-        raise ValidationError({"need": [_("目录中没有承办“%(n)s”的单位，请联系区民政局（联席办）。") % {"n": need.name}]})
+        raise ValidationError(
+            {"need": [_("目录中没有承办“%(n)s”的单位，请联系区民政局（联席办）。") % {"n": need.name}]}
+        )
     source_id = f"{visit.pk if visit else 'child'}:{child.pk}:{need_code}"
-    return task_open(actor=actor, owner=owner, kind=TaskKind.REFERRAL, child=child, need_type=need,
-                     title=_("走访发现：%(n)s") % {"n": need.name}, detail=(note or "").strip()[:1000],
-                     due_at=workday_deadline(15), source_type="visit_help", source_id=source_id)
+    return task_open(
+        actor=actor,
+        owner=owner,
+        kind=TaskKind.REFERRAL,
+        child=child,
+        need_type=need,
+        title=_("走访发现：%(n)s") % {"n": need.name},
+        detail=(note or "").strip()[:1000],
+        due_at=workday_deadline(15),
+        source_type="visit_help",
+        source_id=source_id,
+    )
 
 
 def overdue_days(next_due: date | None, today: date | None = None) -> int:

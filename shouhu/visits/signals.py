@@ -20,8 +20,9 @@ def schedule(child_id: Any) -> None:
 
 
 @receiver(post_save, sender="registry.Child", dispatch_uid="visits_child_saved")
-def child_saved(sender: Any, instance: Any, created: bool = False, raw: bool = False, update_fields: Any = None,
-                **kwargs: Any) -> None:
+def child_saved(
+    sender: Any, instance: Any, created: bool = False, raw: bool = False, update_fields: Any = None, **kwargs: Any
+) -> None:
     if raw:
         return
     schedule(instance.pk)

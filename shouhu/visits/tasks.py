@@ -33,15 +33,24 @@ def send_digest(*, today: date | None = None) -> dict[str, int]:
             result["nothing_due"] += 1
             continue
         if overdue and week:
-            title = _("走访提醒：%(overdue)d 名儿童走访已逾期，%(week)d 名本周到期") % {"overdue": overdue, "week": week}
+            title = _("走访提醒：%(overdue)d 名儿童走访已逾期，%(week)d 名本周到期") % {
+                "overdue": overdue,
+                "week": week,
+            }
         elif overdue:
             title = _("走访提醒：%(overdue)d 名儿童走访已逾期") % {"overdue": overdue}
         else:
             title = _("走访提醒：%(week)d 名儿童走访本周到期") % {"week": week}
         body = _("请打开走访计划查看名单并安排走访。")
         url = "/visits/?due=overdue" if overdue else "/visits/?due=week"
-        created = notify(recipients=[user], kind=DIGEST_KIND, title=title, body=body, url=url,
-                         dedupe_key=f"{DIGEST_KIND}:{today.isoformat()}")
+        created = notify(
+            recipients=[user],
+            kind=DIGEST_KIND,
+            title=title,
+            body=body,
+            url=url,
+            dedupe_key=f"{DIGEST_KIND}:{today.isoformat()}",
+        )
         result["notified" if created else "already_notified"] += 1
     return result
 

@@ -55,8 +55,11 @@ def due_list(request: HttpRequest) -> HttpResponse:
     end = services.week_end(today)
     counts = {key: due_filter(base, key, today, end).count() for key, _label in TABS}
     context: dict[str, Any] = {
-        "tabs": [(key, label, counts[key]) for key, label in TABS], "which": which, "today": today,
-        "can_review": scope_for(request.user).can(Cap.VISIT_REVIEW)}
+        "tabs": [(key, label, counts[key]) for key, label in TABS],
+        "which": which,
+        "today": today,
+        "can_review": scope_for(request.user).can(Cap.VISIT_REVIEW),
+    }
     if which == ENTRUSTMENT_TAB:
         context.update(_entrustment_needs(request))
         return render(request, "visits/due_list.html", context)
@@ -85,8 +88,14 @@ def _entrustment_needs(request: HttpRequest) -> dict[str, Any]:
         qs = qs.filter(region__code__startswith=town[:9])
     needs = children_needing_entrustment(qs, timezone.localdate())
     if needs:
-        record(actor=request.user, action=Action.VIEW, object_type="child", object_id="", request=request,
-               detail={"page": "entrustment_needs", "children": [str(n.child.pk) for n in needs[:500]]})
+        record(
+            actor=request.user,
+            action=Action.VIEW,
+            object_type="child",
+            object_id="",
+            request=request,
+            detail={"page": "entrustment_needs", "children": [str(n.child.pk) for n in needs[:500]]},
+        )
     return {"needs": needs[:500], "needs_more": max(len(needs) - 500, 0), "town": town}
 
 
@@ -100,13 +109,27 @@ def _plan_of(child: Any) -> VisitPlan | None:
 def child_visits(request: HttpRequest, pk: str) -> HttpResponse:
     """A child's plan, risk level with its history, and visits."""
     child = child_get_for(request.user, pk, request=request)
-    record(actor=request.user, action=Action.VIEW, object_type="child", object_id=child.pk, request=request,
-           detail={"page": "visits"})
+    record(
+        actor=request.user,
+        action=Action.VIEW,
+        object_type="child",
+        object_id=child.pk,
+        request=request,
+        detail={"page": "visits"},
+    )
     visits = list(visits_for(request.user).filter(child=child)[:100])
-    return render(request, "visits/child.html", {
-        "child": child, "plan": _plan_of(child), "visits": visits,
-        "risks": list(RiskAssessment.objects.filter(child=child).select_related("set_by")[:20]),
-        "risk_form": RiskForm(), "today": timezone.localdate()})
+    return render(
+        request,
+        "visits/child.html",
+        {
+            "child": child,
+            "plan": _plan_of(child),
+            "visits": visits,
+            "risks": list(RiskAssessment.objects.filter(child=child).select_related("set_by")[:20]),
+            "risk_form": RiskForm(),
+            "today": timezone.localdate(),
+        },
+    )
 
 
 @allow(Cap.VISITS)
@@ -118,8 +141,13 @@ def risk_set(request: HttpRequest, pk: str) -> HttpResponse:
         visit = None
         if request.POST.get("visit"):
             visit = Visit.objects.filter(pk=request.POST["visit"], child=child).first()
-        services.risk_set(actor=request.user, child=child, level=form.cleaned_data["level"],
-                          reason=form.cleaned_data["reason"], visit=visit)
+        services.risk_set(
+            actor=request.user,
+            child=child,
+            level=form.cleaned_data["level"],
+            reason=form.cleaned_data["reason"],
+            visit=visit,
+        )
         messages.success(request, _("风险等级已更新，走访计划随之调整。"))
     else:
         messages.error(request, _("未更新风险等级：请选择等级并写明理由。"))
@@ -145,8 +173,11 @@ def visit_new(request: HttpRequest, pk: str) -> HttpResponse:
     last = last_visit(child.pk)
     if request.method == "GET":
         form = VisitForm(initial=initial_from(last))
-        return render(request, "visits/form.html", {"child": child, "form": form, "key": uuid.uuid4(), "last": last,
-                                                    "plan": _plan_of(child)})
+        return render(
+            request,
+            "visits/form.html",
+            {"child": child, "form": form, "key": uuid.uuid4(), "last": last, "plan": _plan_of(child)},
+        )
     try:
         key = uuid.UUID(request.POST.get("key", ""))
     except ValueError:
@@ -154,20 +185,42 @@ def visit_new(request: HttpRequest, pk: str) -> HttpResponse:
     form = VisitForm(request.POST)
     if key is None or not form.is_valid():
         if _wants_json(request):
-            return JsonResponse({"ok": False, "errors": form.errors.get_json_data() if key else {
-                "key": [{"message": _("表单已过期，请刷新页面后重新填写。")}]}}, status=400)
-        return render(request, "visits/form.html", {"child": child, "form": form, "key": key or uuid.uuid4(),
-                                                    "last": last, "plan": _plan_of(child)}, status=400)
+            return JsonResponse(
+                {
+                    "ok": False,
+                    "errors": form.errors.get_json_data()
+                    if key
+                    else {"key": [{"message": _("表单已过期，请刷新页面后重新填写。")}]},
+                },
+                status=400,
+            )
+        return render(
+            request,
+            "visits/form.html",
+            {"child": child, "form": form, "key": key or uuid.uuid4(), "last": last, "plan": _plan_of(child)},
+            status=400,
+        )
     submit = request.POST.get("action") != "draft"
     try:
-        visit, created = services.visit_save(actor=request.user, child=child, data=form.visit_data(), key=key,
-                                             submit=submit, photos=_photos(request), request=request)
+        visit, created = services.visit_save(
+            actor=request.user,
+            child=child,
+            data=form.visit_data(),
+            key=key,
+            submit=submit,
+            photos=_photos(request),
+            request=request,
+        )
     except ValidationError as exc:
         if _wants_json(request):
             return JsonResponse({"ok": False, "errors": {"__all__": [{"message": _error_text(exc)}]}}, status=400)
         form.add_error(None, exc)
-        return render(request, "visits/form.html", {"child": child, "form": form, "key": key, "last": last,
-                                                    "plan": _plan_of(child)}, status=400)
+        return render(
+            request,
+            "visits/form.html",
+            {"child": child, "form": form, "key": key, "last": last, "plan": _plan_of(child)},
+            status=400,
+        )
     except PermissionDenied:
         raise Http404 from None
     url = reverse("visits:detail", args=[visit.pk])
@@ -176,7 +229,9 @@ def visit_new(request: HttpRequest, pk: str) -> HttpResponse:
     else:
         messages.info(request, _("这份走访记录此前已经保存，没有重复记录。"))
     if _wants_json(request):  # the page's script goes to `url` next, where the message shows
-        return JsonResponse({"ok": True, "id": visit.pk, "url": url, "created": created}, status=201 if created else 200)
+        return JsonResponse(
+            {"ok": True, "id": visit.pk, "url": url, "created": created}, status=201 if created else 200
+        )
     return redirect(url)
 
 
@@ -194,10 +249,17 @@ def visit_detail(request: HttpRequest, visit_id: int) -> HttpResponse:
             form = VisitForm(request.POST)
             if form.is_valid():
                 try:
-                    services.visit_save(actor=request.user, child=child, data=form.visit_data(), key=visit.idempotency_key,
-                                        submit=request.POST.get("action") != "draft", visit=visit,
-                                        version=int(request.POST.get("version") or 0), photos=_photos(request),
-                                        request=request)
+                    services.visit_save(
+                        actor=request.user,
+                        child=child,
+                        data=form.visit_data(),
+                        key=visit.idempotency_key,
+                        submit=request.POST.get("action") != "draft",
+                        visit=visit,
+                        version=int(request.POST.get("version") or 0),
+                        photos=_photos(request),
+                        request=request,
+                    )
                 except StaleEdit:
                     messages.error(request, _("保存失败：这条记录在您编辑期间已被修改，请刷新后再试。"))
                 except ValidationError as exc:
@@ -206,24 +268,50 @@ def visit_detail(request: HttpRequest, visit_id: int) -> HttpResponse:
                     messages.success(request, _("已保存。"))
                     return redirect("visits:detail", visit_id=visit.pk)
         else:
-            form = VisitForm(initial={**initial_from(visit), "visited_on": visit.visited_on, "notes": visit.notes,
-                                      "location": visit.location})
+            form = VisitForm(
+                initial={
+                    **initial_from(visit),
+                    "visited_on": visit.visited_on,
+                    "notes": visit.notes,
+                    "location": visit.location,
+                }
+            )
     elif request.method == "POST":
         raise PermissionDenied
-    record(actor=request.user, action=Action.VIEW, object_type="visit", object_id=visit.pk, request=request,
-           detail={"child": str(child.pk)})
+    record(
+        actor=request.user,
+        action=Action.VIEW,
+        object_type="visit",
+        object_id=visit.pk,
+        request=request,
+        detail={"child": str(child.pk)},
+    )
     found = _findings_of(child, visit) if visit.state != VisitState.DRAFT else []
     scope = scope_for(request.user)
     current_risk = RiskAssessment.objects.filter(child=child).order_by("-set_at", "-id").first()
-    return render(request, "visits/detail.html", {
-        "visit": visit, "child": child, "form": form, "editable": editable, "findings": found,
-        "photos": list(visit.photos.values_list("pk", flat=True)),
-        "concerns": [(label, (visit.checklist or {}).get(key, {}).get("note", "")) for key, label in CHECKLIST
-                     if not (visit.checklist or {}).get(key, {}).get("ok", True)],
-        "risk_form": RiskForm(initial={"level": current_risk.level} if current_risk else None),
-        "current_risk": current_risk, "help_form": HelpForm(), "return_form": ReturnForm(),
-        "can_return": scope.can(Cap.VISIT_REVIEW) and visit.state == VisitState.SUBMITTED,
-        "key": visit.idempotency_key})
+    return render(
+        request,
+        "visits/detail.html",
+        {
+            "visit": visit,
+            "child": child,
+            "form": form,
+            "editable": editable,
+            "findings": found,
+            "photos": list(visit.photos.values_list("pk", flat=True)),
+            "concerns": [
+                (label, (visit.checklist or {}).get(key, {}).get("note", ""))
+                for key, label in CHECKLIST
+                if not (visit.checklist or {}).get(key, {}).get("ok", True)
+            ],
+            "risk_form": RiskForm(initial={"level": current_risk.level} if current_risk else None),
+            "current_risk": current_risk,
+            "help_form": HelpForm(),
+            "return_form": ReturnForm(),
+            "can_return": scope.can(Cap.VISIT_REVIEW) and visit.state == VisitState.SUBMITTED,
+            "key": visit.idempotency_key,
+        },
+    )
 
 
 def _findings_of(child: Child, visit: Visit) -> list[Any]:
@@ -231,8 +319,9 @@ def _findings_of(child: Child, visit: Visit) -> list[Any]:
     from shouhu.registry.selectors import entrustment_issues_of
 
     today = timezone.localdate()
-    return findings(birth_date=child.birth_date, entrustment_issues=entrustment_issues_of(child, today), visit=visit,
-                    today=today)
+    return findings(
+        birth_date=child.birth_date, entrustment_issues=entrustment_issues_of(child, today), visit=visit, today=today
+    )
 
 
 @allow(Cap.VISIT_REVIEW)
@@ -244,8 +333,9 @@ def visit_return(request: HttpRequest, visit_id: int) -> HttpResponse:
         messages.error(request, _("请填写退回意见。"))
     else:
         try:
-            services.visit_return(actor=request.user, visit=visit, comment=form.cleaned_data["comment"],
-                                  request=request)
+            services.visit_return(
+                actor=request.user, visit=visit, comment=form.cleaned_data["comment"], request=request
+            )
         except ValidationError as exc:
             messages.error(request, _error_text(exc))
         else:
@@ -264,13 +354,21 @@ def help_request(request: HttpRequest, visit_id: int) -> HttpResponse:
         messages.error(request, _("请选择需要帮助的事项。"))
         return redirect("visits:detail", visit_id=visit.pk)
     try:
-        task = services.help_request(actor=request.user, child=child, need_code=form.cleaned_data["need"],
-                                     note=form.cleaned_data["note"], visit=visit)
+        task = services.help_request(
+            actor=request.user,
+            child=child,
+            need_code=form.cleaned_data["need"],
+            note=form.cleaned_data["note"],
+            visit=visit,
+        )
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:
-        messages.success(request, _("已转给%(u)s办理（期限 %(d)s）。") % {
-            "u": task.owner.name, "d": timezone.localtime(task.due_at).strftime("%Y-%m-%d")})
+        messages.success(
+            request,
+            _("已转给%(u)s办理（期限 %(d)s）。")
+            % {"u": task.owner.name, "d": timezone.localtime(task.due_at).strftime("%Y-%m-%d")},
+        )
     return redirect("visits:detail", visit_id=visit.pk)
 
 
@@ -283,8 +381,14 @@ def photo(request: HttpRequest, photo_id: int) -> HttpResponse:
         raise Http404
     visit = visit_get_for(request.user, item.visit_id)
     child_get_for(request.user, visit.child_id, request=request)
-    record(actor=request.user, action=Action.VIEW, object_type="visit_photo", object_id=item.pk, request=request,
-           detail={"visit": visit.pk, "child": str(visit.child_id)})
+    record(
+        actor=request.user,
+        action=Action.VIEW,
+        object_type="visit_photo",
+        object_id=item.pk,
+        request=request,
+        detail={"visit": visit.pk, "child": str(visit.child_id)},
+    )
     response = HttpResponse(base64.b64decode(item.content), content_type=item.content_type)
     response["Cache-Control"] = "private, no-store"
     response["Content-Disposition"] = "inline"

@@ -21,9 +21,18 @@ def review(request: HttpRequest) -> HttpResponse:
     data = review_for(request.user, town_code=town_code)
     if data.latest:
         # The numbers are not personal data; the latest-visits list names children: a view.
-        record(actor=request.user, action=Action.VIEW, object_type="visit_review",
-               object_id=data.town.code if data.town else "", request=request,
-               detail={"page": "visit_review", "children": sorted({str(v.child_id) for v in data.latest}),
-                       "visits": [v.pk for v in data.latest]})
-    return render(request, "visits/review.html", {"review": data, "returned_days": RETURNED_DAYS,
-                                                  "quality_days": QUALITY_DAYS})
+        record(
+            actor=request.user,
+            action=Action.VIEW,
+            object_type="visit_review",
+            object_id=data.town.code if data.town else "",
+            request=request,
+            detail={
+                "page": "visit_review",
+                "children": sorted({str(v.child_id) for v in data.latest}),
+                "visits": [v.pk for v in data.latest],
+            },
+        )
+    return render(
+        request, "visits/review.html", {"review": data, "returned_days": RETURNED_DAYS, "quality_days": QUALITY_DAYS}
+    )

@@ -69,15 +69,27 @@ def district(api_as):  # noqa: ANN001
 
 def create_body(region_code: str, **overrides) -> dict:
     body = {
-        "name": "陈小龙", "id_number": new_id_number(date(2014, 4, 4)), "region": region_code,
-        "school_stage": "primary", "health": "healthy",
+        "name": "陈小龙",
+        "id_number": new_id_number(date(2014, 4, 4)),
+        "region": region_code,
+        "school_stage": "primary",
+        "health": "healthy",
         "household": {"address": "武进区湖塘镇示例路3号", "economic_status": "dibao", "income_sources": ["farming"]},
         "family": [
-            {"relation": "father", "name": "陈大龙", "id_number": make_id_number("320402", date(1985, 1, 1), 15),
-             "phone": "13812340000", "is_guardian": True,
-             "situations": [{"kind": "out_for_work", "since": "2023-01-01"}]},
-            {"relation": "mother", "name": "王小燕", "phone": "0519-86123456",
-             "situations": [{"kind": "serious_illness", "since": "2022-05-01"}]},
+            {
+                "relation": "father",
+                "name": "陈大龙",
+                "id_number": make_id_number("320402", date(1985, 1, 1), 15),
+                "phone": "13812340000",
+                "is_guardian": True,
+                "situations": [{"kind": "out_for_work", "since": "2023-01-01"}],
+            },
+            {
+                "relation": "mother",
+                "name": "王小燕",
+                "phone": "0519-86123456",
+                "situations": [{"kind": "serious_illness", "since": "2022-05-01"}],
+            },
         ],
         "entrustment": {"carer_name": "陈爷爷", "carer_relation": "grandfather_p", "carer_birth_date": "1955-01-01"},
     }
@@ -86,6 +98,7 @@ def create_body(region_code: str, **overrides) -> dict:
 
 
 # ----- authentication ----------------------------------------------------------------------
+
 
 def test_issue_token_prints_a_token_and_stores_only_its_hash(db, users):
     token = issue("district")
@@ -149,6 +162,7 @@ def test_openapi_schema_is_served_to_a_logged_in_user(client, users):
 
 # ----- list and search ---------------------------------------------------------------------
 
+
 def test_list_is_scoped_filtered_and_paginated(api_as, hutang_village, niutang_village, make_child):
     mine = make_child(hutang_village, name="周小舟", school_stage="junior")
     theirs = make_child(niutang_village, name="周小舟")
@@ -159,9 +173,12 @@ def test_list_is_scoped_filtered_and_paginated(api_as, hutang_village, niutang_v
     assert all(item["region_code"].startswith(hutang_village.code) for item in body["items"])
     item = next(i for i in body["items"] if i["id"] == str(mine.pk))
     assert "id_number" not in item and "id_number_masked" not in item
-    assert str(mine.pk) in {i["id"] for i in api.get("/children", {"school_stage": "junior", "q": "周"}).json()["items"]}
-    assert str(mine.pk) not in {i["id"] for i in api.get("/children", {"school_stage": "primary", "q": "周"}).json()[
-        "items"]}
+    assert str(mine.pk) in {
+        i["id"] for i in api.get("/children", {"school_stage": "junior", "q": "周"}).json()["items"]
+    }
+    assert str(mine.pk) not in {
+        i["id"] for i in api.get("/children", {"school_stage": "primary", "q": "周"}).json()["items"]
+    }
     page1 = api_as("district").get("/children", {"page_size": 7}).json()
     page2 = api_as("district").get("/children", {"page_size": 7, "page": 2}).json()
     assert page1["count"] == page2["count"] > 14
@@ -169,8 +186,9 @@ def test_list_is_scoped_filtered_and_paginated(api_as, hutang_village, niutang_v
     assert not {i["id"] for i in page1["items"]} & {i["id"] for i in page2["items"]}
 
 
-@pytest.mark.parametrize("q", ["32041220150308123X", "32041220150308123x", "３２０４１２２０１５０３０８１２３Ｘ",
-                               "320412150308123"])
+@pytest.mark.parametrize(
+    "q", ["32041220150308123X", "32041220150308123x", "３２０４１２２０１５０３０８１２３Ｘ", "320412150308123"]
+)
 def test_id_number_in_a_get_query_is_400(district, q):
     response = district.get("/children", {"q": q})
     assert response.status_code == 400
@@ -195,6 +213,7 @@ def test_filter_values_are_bounded(district):
 
 
 # ----- detail ----------------------------------------------------------------------------
+
 
 def test_detail_masks_identifiers_and_is_audited(district, hutang_village, make_child):
     child = make_child(hutang_village)
@@ -231,9 +250,16 @@ def test_judicial_situations_are_counted_not_shown_without_clearance(api_as, hut
     from shouhu.registry.models import ChildShare
 
     child = make_child(hutang_village)
-    services.member_create(actor=users["district"], child=child, data={
-        "relation": "father", "name": "某某", "capacity": "none",
-        "situations": [{"kind": "imprisoned", "since": date(2022, 1, 1)}]})
+    services.member_create(
+        actor=users["district"],
+        child=child,
+        data={
+            "relation": "father",
+            "name": "某某",
+            "capacity": "none",
+            "situations": [{"kind": "imprisoned", "since": date(2022, 1, 1)}],
+        },
+    )
     ChildShare.objects.create(child=child, organization=users["police"].organization, reason="测试转介")
     police = api_as("police").get(f"/children/{child.pk}").json()
     [father] = police["family"]
@@ -243,6 +269,7 @@ def test_judicial_situations_are_counted_not_shown_without_clearance(api_as, hut
 
 
 # ----- create ----------------------------------------------------------------------------
+
 
 def test_create_child_with_family_and_carer(api_as, hutang_village):
     api = api_as("village_hutang")
@@ -255,7 +282,11 @@ def test_create_child_with_family_and_carer(api_as, hutang_village):
     assert out["birth_date"] == "2014-04-04" and out["gender"] in {"M", "F"}
     # Fields the client left out take the model's defaults, as on the registration page.
     assert (child.ethnicity, child.hukou_registered, child.hukou_type, child.guardianship_type) == (
-        "汉族", True, "rural", "ordinary")
+        "汉族",
+        True,
+        "rural",
+        "ordinary",
+    )
     assert out["household"]["economic_status"] == "dibao"
     assert sorted(m["relation"] for m in out["family"]) == ["father", "mother"]
     father = next(m for m in out["family"] if m["relation"] == "father")
@@ -270,8 +301,11 @@ def test_create_child_with_family_and_carer(api_as, hutang_village):
         ({"id_number": "320412201503081234"}, "id_number", "校验位"),
         ({"id_number": "3204122015030812"}, "id_number", "18位"),
         ({"gender": "F", "id_number": make_id_number("320481", date(2014, 4, 4), 17)}, "gender", "性别"),
-        ({"birth_date": "2014-04-05", "id_number": make_id_number("320481", date(2014, 4, 4), 19)}, "birth_date",
-         "出生日期"),
+        (
+            {"birth_date": "2014-04-05", "id_number": make_id_number("320481", date(2014, 4, 4), 19)},
+            "birth_date",
+            "出生日期",
+        ),
         ({"region": "320412102001"}, "region", ""),
         ({"school_stage": "university"}, "school_stage", ""),
         ({"note": "<script>" * 300}, "note", ""),
@@ -319,30 +353,33 @@ def test_schema_errors_are_422_in_chinese(district):
     errors = response.json()["errors"]
     assert {"id_number", "name", "region", "school_stage"} <= set(errors)
     assert all(CJK.search(m) for ms in errors.values() for m in ms)
-    response = district.client.post(f"{API}/children", "{not json", content_type="application/json",
-                                    headers=district.headers)
+    response = district.client.post(
+        f"{API}/children", "{not json", content_type="application/json", headers=district.headers
+    )
     assert response.status_code in {400, 422}
 
 
 def test_create_duplicate_is_422_with_link_only_when_visible(api_as, hutang_village, niutang_village, make_child):
     existing = make_child(hutang_village, name="钱多多")
-    response = api_as("village_hutang").post("/children", create_body(hutang_village.code,
-                                                                      id_number=existing.id_number))
+    response = api_as("village_hutang").post(
+        "/children", create_body(hutang_village.code, id_number=existing.id_number)
+    )
     assert response.status_code == 422 and str(existing.pk) in " ".join(response.json()["errors"]["id_number"])
-    response = api_as("village_niutang").post("/children", create_body(niutang_village.code,
-                                                                       id_number=existing.id_number))
+    response = api_as("village_niutang").post(
+        "/children", create_body(niutang_village.code, id_number=existing.id_number)
+    )
     assert response.status_code == 422
     message = " ".join(response.json()["errors"]["id_number"])
     assert str(existing.pk) not in message and "钱多多" not in message
 
 
 def test_adult_is_refused(district, hutang_village):
-    response = district.post("/children", create_body(hutang_village.code,
-                                                      id_number=new_id_number(date(2000, 1, 1))))
+    response = district.post("/children", create_body(hutang_village.code, id_number=new_id_number(date(2000, 1, 1))))
     assert response.status_code == 422 and "年满18周岁" in " ".join(response.json()["errors"]["id_number"])
 
 
 # ----- patch -----------------------------------------------------------------------------
+
 
 def test_patch_updates_and_bumps_the_version(api_as, hutang_village, make_child):
     child = make_child(hutang_village)
@@ -363,8 +400,10 @@ def test_patch_of_the_id_number_derives_birth_date_and_gender(district, hutang_v
     assert response.status_code == 200, response.json()
     assert (response.json()["birth_date"], response.json()["gender"]) == ("2015-08-03", "F")
     # A birth date the client does send is still cross-checked.
-    response = district.patch(f"/children/{child.pk}", {"version": 2, "id_number": new_id_number(date(2015, 3, 8)),
-                                                        "birth_date": "2015-03-09"})
+    response = district.patch(
+        f"/children/{child.pk}",
+        {"version": 2, "id_number": new_id_number(date(2015, 3, 8)), "birth_date": "2015-03-09"},
+    )
     assert response.status_code == 422 and "birth_date" in response.json()["errors"]
 
 
@@ -387,10 +426,12 @@ def test_patch_needs_a_version(district, hutang_village, make_child):
 
 def test_patch_invalid_is_422_and_changes_nothing(district, hutang_village, make_child):
     child = make_child(hutang_village)
-    for body, field in (({"version": 1, "id_number": "123"}, "id_number"),
-                        ({"version": 1, "birth_date": "2999-01-01"}, "birth_date"),
-                        ({"version": 1, "health": "disabled"}, "disability_type"),
-                        ({"version": 1, "name": "<b>x</b>"}, "name")):
+    for body, field in (
+        ({"version": 1, "id_number": "123"}, "id_number"),
+        ({"version": 1, "birth_date": "2999-01-01"}, "birth_date"),
+        ({"version": 1, "health": "disabled"}, "disability_type"),
+        ({"version": 1, "name": "<b>x</b>"}, "name"),
+    ):
         response = district.patch(f"/children/{child.pk}", body)
         assert response.status_code == 422, body
         assert field in response.json()["errors"]
@@ -419,6 +460,7 @@ def test_shared_child_is_read_only_for_the_share(api_as, users, hutang_village, 
 
 # ----- roles -----------------------------------------------------------------------------
 
+
 def test_leader_gets_403_everywhere(api_as, hutang_village, make_child):
     child = make_child(hutang_village)
     api = api_as("leader")
@@ -441,8 +483,16 @@ def test_unit_staff_see_nothing_unshared_and_cannot_write(api_as, hutang_village
 
 # ----- what fuzzing found ------------------------------------------------------------------
 
-@pytest.mark.parametrize("params", [{"school_stage": "\x00"}, {"q": "张\x00"}, {"health": "a\x00b"},
-                                    {"guardianship_type": "\x00", "gender": "\x00", "age_band": "\x00"}])
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"school_stage": "\x00"},
+        {"q": "张\x00"},
+        {"health": "a\x00b"},
+        {"guardianship_type": "\x00", "gender": "\x00", "age_band": "\x00"},
+    ],
+)
 def test_nul_in_filters_is_not_a_server_error(district, params):
     """PostgreSQL refuses NUL in text; a filter or search term carrying one is just no match."""
     assert district.get("/children", params).status_code == 200
@@ -493,7 +543,10 @@ def test_session_writes_need_the_csrf_token(db, users, hutang_village):
     assert counts() == before
     # A bearer token is not a cookie: no CSRF token needed.
     token = issue("village_hutang")
-    response = Client(enforce_csrf_checks=True).post(f"{API}/children", create_body(hutang_village.code),
-                                                     content_type="application/json",
-                                                     headers={"Authorization": f"Bearer {token}"})
+    response = Client(enforce_csrf_checks=True).post(
+        f"{API}/children",
+        create_body(hutang_village.code),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 201

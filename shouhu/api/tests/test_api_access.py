@@ -7,8 +7,9 @@ from shouhu.api.auth import issue_token
 
 def test_a_role_without_the_capability_gets_403_whatever_body_it_sends(client, users):
     token = issue_token(users["leader"])
-    response = client.post("/api/v1/children", data="{not json", content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = client.post(
+        "/api/v1/children", data="{not json", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
     assert response.status_code == 403
     assert "无权" in response.json()["detail"]
 

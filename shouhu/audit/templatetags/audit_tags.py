@@ -67,8 +67,13 @@ VALUES = {
     False: _("否"),
 }
 
-_FIELD_MODELS = ("registry.Child", "registry.Household", "registry.FamilyMember", "registry.Entrustment",
-                 "registry.ParentSituation")
+_FIELD_MODELS = (
+    "registry.Child",
+    "registry.Household",
+    "registry.FamilyMember",
+    "registry.Entrustment",
+    "registry.ParentSituation",
+)
 
 
 def _field_label(name: str) -> str:

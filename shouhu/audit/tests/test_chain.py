@@ -40,8 +40,13 @@ def verify_audit(monkeypatch):  # noqa: ANN001, ANN201
 def events(db, users):  # noqa: ANN001
     """Ten fresh events at the end of the chain."""
     return [
-        record(actor=users["district"], action=Action.VIEW, object_type="child", object_id=f"test-{i}",
-               detail={"i": i, "名": "测试"})
+        record(
+            actor=users["district"],
+            action=Action.VIEW,
+            object_type="child",
+            object_id=f"test-{i}",
+            detail={"i": i, "名": "测试"},
+        )
         for i in range(10)
     ]
 
@@ -69,6 +74,7 @@ def raw_delete(seq: int) -> None:
 
 # ----- the chain -------------------------------------------------------------------------------
 
+
 def test_events_link_to_their_predecessor(events):
     for prev, event in zip(events, events[1:], strict=False):
         assert event.seq == prev.seq + 1
@@ -82,8 +88,9 @@ def test_events_link_to_their_predecessor(events):
 
 def test_event_records_actor_organisation_and_ip(db, users, rf):
     request = rf.get("/", REMOTE_ADDR="10.1.2.3")
-    event = record(actor=users["town_hutang"], action=Action.EXPORT, object_type="child", object_id="x",
-                   request=request)
+    event = record(
+        actor=users["town_hutang"], action=Action.EXPORT, object_type="child", object_id="x", request=request
+    )
     event.refresh_from_db()
     assert event.actor_id == users["town_hutang"].pk and event.actor_name == "town_hutang"
     assert event.organization_id == users["town_hutang"].organization_id
@@ -108,6 +115,7 @@ def test_verify_audit_prints_ok_with_the_count(events, verify_audit):
 
 
 # ----- the database refuses changes -------------------------------------------------------------
+
 
 def test_orm_update_is_refused_by_the_database(events):
     target = events[3]
@@ -139,6 +147,7 @@ def test_truncate_is_refused_on_postgresql(events):
 
 
 # ----- a tampering superuser is found ----------------------------------------------------------
+
 
 @pytest.mark.parametrize("where", ["middle", "tail"])
 def test_an_edited_row_is_detected(events, verify_audit, where):
@@ -200,6 +209,7 @@ def test_triggers_are_back_after_the_tampering_tests(events):
 
 
 # ----- the log page ------------------------------------------------------------------------
+
 
 def test_audit_log_page_for_district_and_auditor_only(client, users, events):
     for username in ("district", "auditor"):

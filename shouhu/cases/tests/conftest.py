@@ -25,12 +25,24 @@ def child(db, hutang_village, users):
 
     id_number = make_id_number("320404", date(2014, 6, 1), next(_seq))
     info = parse_id_number(id_number)
-    data = {"name": "李小雨", "id_number": id_number, "gender": info.gender, "birth_date": info.birth_date,
-            "region": hutang_village, "school_stage": "primary", "ethnicity": "汉族", "hukou_type": "rural",
-            "health": "healthy", "guardianship_type": "ordinary",
-            "school_name": users["school_hutang"].organization.name}
-    return registry.child_create(actor=users["district"], data=data,
-                                 household={"address": "武进区湖塘镇示例路2号", "economic_status": "ordinary"})
+    data = {
+        "name": "李小雨",
+        "id_number": id_number,
+        "gender": info.gender,
+        "birth_date": info.birth_date,
+        "region": hutang_village,
+        "school_stage": "primary",
+        "ethnicity": "汉族",
+        "hukou_type": "rural",
+        "health": "healthy",
+        "guardianship_type": "ordinary",
+        "school_name": users["school_hutang"].organization.name,
+    }
+    return registry.child_create(
+        actor=users["district"],
+        data=data,
+        household={"address": "武进区湖塘镇示例路2号", "economic_status": "ordinary"},
+    )
 
 
 @pytest.fixture
@@ -41,5 +53,11 @@ def case(users, child):
 @pytest.fixture
 def referred(users, case):
     goal = services.goal_add(actor=users["town_hutang"], case=case, text="返校就读")
-    return services.action_add(actor=users["town_hutang"], goal=goal, text="劝返复学", mode=ActionMode.REFERRAL,
-                               need_code="dropout", note="已辍学两周")
+    return services.action_add(
+        actor=users["town_hutang"],
+        goal=goal,
+        text="劝返复学",
+        mode=ActionMode.REFERRAL,
+        need_code="dropout",
+        note="已辍学两周",
+    )

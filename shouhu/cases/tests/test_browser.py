@@ -43,17 +43,34 @@ def world(demo_live, users, make_child, hutang_village):  # noqa: ANN001
     from shouhu.org.models import Organization, Role, User, UserRole
     from shouhu.visits.services import visit_save
 
-    justice = User.objects.create_user(username=JUSTICE_USER, password=PASSWORD, full_name="区司法局（演示）",
-                                       organization=Organization.objects.get(code="justice"), is_demo=True)
+    justice = User.objects.create_user(
+        username=JUSTICE_USER,
+        password=PASSWORD,
+        full_name="区司法局（演示）",
+        organization=Organization.objects.get(code="justice"),
+        is_demo=True,
+    )
     UserRole.objects.create(user=justice, role=Role.UNIT_STAFF)
-    child = make_child(hutang_village, actor=users["village_hutang"], name=CHILD,
-                       school_name=users["school_hutang"].organization.name)
+    child = make_child(
+        hutang_village, actor=users["village_hutang"], name=CHILD, school_name=users["school_hutang"].organization.name
+    )
     today = timezone.localdate()
-    data = {"visited_on": today, "mode": "home", "met": ["child"],
-            "checklist": {k: {"ok": k != "school", "note": "两周没去上学" if k == "school" else ""}
-                          for k in ("living", "safety", "food", "school", "health", "mood")},
-            "child_lives_alone": True, "parents_contact_weekly": False, "parents_last_contact": today,
-            "carer_performance": "poor", "guardianship_assessment": "poor", "notes": "", "location": ""}
+    data = {
+        "visited_on": today,
+        "mode": "home",
+        "met": ["child"],
+        "checklist": {
+            k: {"ok": k != "school", "note": "两周没去上学" if k == "school" else ""}
+            for k in ("living", "safety", "food", "school", "health", "mood")
+        },
+        "child_lives_alone": True,
+        "parents_contact_weekly": False,
+        "parents_last_contact": today,
+        "carer_performance": "poor",
+        "guardianship_assessment": "poor",
+        "notes": "",
+        "location": "",
+    }
     visit, _ = visit_save(actor=users["village_hutang"], child=child, data=data, key=uuid.uuid4(), submit=True)
     return {"base": demo_live.url, "child": child, "visit": visit}
 
@@ -100,8 +117,16 @@ def test_a_visit_finding_becomes_a_case_referred_answered_closed_and_printed(wor
     assert case.opened_from == "visit" and case.source_ref == str(world["visit"].pk)
 
     # 2. The assessment: guardianship 3 and schooling 3 make it orange, with the reasons shown.
-    scores = {"safety": 2, "guardianship": 3, "physical_health": 1, "mental_health": 2, "schooling": 3,
-              "economic": 2, "housing": 1, "social_support": 2}
+    scores = {
+        "safety": 2,
+        "guardianship": 3,
+        "physical_health": 1,
+        "mental_health": 2,
+        "schooling": 3,
+        "economic": 2,
+        "housing": 1,
+        "social_support": 2,
+    }
     for key, score in scores.items():
         town.locator(f"input[name=score_{key}][value='{score}']").check()
     town.locator("#id_evidence_guardianship").fill("父母在外务工，独自居住，无人照料")
@@ -194,8 +219,16 @@ def test_a_visit_finding_becomes_a_case_referred_answered_closed_and_printed(wor
     # 8. The chronology shows every step, in order.
     town.goto(f"{base}/cases/child/{child.pk}/chronology/")
     text = town.locator("main").inner_text()
-    steps = ["走访", "立案", "调查评估", "个案转介：控辍保学", "已家访劝返", "请先由镇里确认监护人联系方式后再转",
-             "已指派法律援助律师", "结案"]
+    steps = [
+        "走访",
+        "立案",
+        "调查评估",
+        "个案转介：控辍保学",
+        "已家访劝返",
+        "请先由镇里确认监护人联系方式后再转",
+        "已指派法律援助律师",
+        "结案",
+    ]
     positions = [text.find(step) for step in steps]
     assert all(p >= 0 for p in positions), dict(zip(steps, positions, strict=True))
     shot(town, "cases-chronology")
@@ -209,8 +242,9 @@ def test_a_visit_finding_becomes_a_case_referred_answered_closed_and_printed(wor
     with open(pdf, "rb") as fh:
         assert fh.read(5) == b"%PDF-"
     assert shutil.which("pdftotext"), "pdftotext missing: apt-get install poppler-utils"
-    layer = subprocess.run(["pdftotext", "-raw", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True,
-                           check=True).stdout
+    layer = subprocess.run(
+        ["pdftotext", "-raw", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
     for text in (CHILD, "控辍保学", "法律援助", "已结案", "第 1 页"):
         assert text in layer, f"{text!r} not in the PDF's text layer"
 

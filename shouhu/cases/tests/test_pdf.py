@@ -21,8 +21,10 @@ from shouhu.tasks.models import Task
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("pdffonts") is None,
-                       reason="PDF tests skipped: pdftotext/pdffonts not found (apt-get install poppler-utils)"),
+    pytest.mark.skipif(
+        shutil.which("pdftotext") is None or shutil.which("pdffonts") is None,
+        reason="PDF tests skipped: pdftotext/pdffonts not found (apt-get install poppler-utils)",
+    ),
 ]
 
 
@@ -48,17 +50,30 @@ def worked_case(users, referred):
     """A case with two assessments, a plan with a referral one unit declined, a service and a review."""
     case = referred.goal.case
     town = users["town_hutang"]
-    services.assessment_add(actor=town, case=case, scores=make_scores(schooling=3),
-                            evidence={"schooling": "已连续两周未到校"})
-    services.assessment_add(actor=town, case=case, scores=make_scores(safety=3, schooling=2),
-                            evidence={"safety": "夜间经常独自在家"}, override_level="red",
-                            override_reason="祖母住院，无人照看")
+    services.assessment_add(
+        actor=town, case=case, scores=make_scores(schooling=3), evidence={"schooling": "已连续两周未到校"}
+    )
+    services.assessment_add(
+        actor=town,
+        case=case,
+        scores=make_scores(safety=3, schooling=2),
+        evidence={"safety": "夜间经常独自在家"},
+        override_level="red",
+        override_reason="祖母住院，无人照看",
+    )
     task = Task.objects.get(owner__code="education", source_id__startswith=f"{referred.pk}:")
     task_services.task_decline(actor=users["education"], task=task, reason="请先由学校劝返")
     from datetime import date
 
-    services.service_add(actor=town, case=case, kind="心理辅导", on=date(2026, 3, 2), hours=1.5,
-                         provider="阳光社工服务中心", note="初次面谈")
+    services.service_add(
+        actor=town,
+        case=case,
+        kind="心理辅导",
+        on=date(2026, 3, 2),
+        hours=1.5,
+        provider="阳光社工服务中心",
+        note="初次面谈",
+    )
     services.review_add(actor=town, case=case, on=date(2026, 3, 9), note="已返校三天")
     return case
 
@@ -69,7 +84,7 @@ def test_summary_pdf_has_the_case_in_chinese(client, users, worked_case, tmp_pat
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     disposition = response["Content-Disposition"]
-    assert disposition.startswith(f'attachment; filename="case-{case.pk}-summary-') and ".pdf\"" in disposition
+    assert disposition.startswith(f'attachment; filename="case-{case.pk}-summary-') and '.pdf"' in disposition
     assert "filename*=UTF-8''%E4%B8%AA%E6%A1%88%E6%91%98%E8%A6%81_" in disposition  # 个案摘要_
     assert response["Cache-Control"] == "no-store"
     assert response.content.startswith(b"%PDF-")
@@ -95,8 +110,9 @@ def test_assessment_pdf_has_the_domains_evidence_and_level(client, users, worked
     assert "已连续两周未到校" in text and "就学情况评分为3" in text
     assert "夜间经常独自在家" not in text  # the later assessment's evidence is not this report's
     assert "无（首次评估）" in text
-    later = text_of(_get(client, users["town_hutang"],
-                         reverse("cases:assessment_pdf", args=[case.pk, latest.pk])).content, tmp_path)
+    later = text_of(
+        _get(client, users["town_hutang"], reverse("cases:assessment_pdf", args=[case.pk, latest.pk])).content, tmp_path
+    )
     assert "夜间经常独自在家" in later and "人工调整为" in later and "town_hutang" in later
 
 
@@ -117,8 +133,10 @@ def test_bundled_font_is_embedded(client, users, case, tmp_path):
 
 
 def test_rare_character_falls_back_to_a_system_font(client, users, hutang_village, make_child, tmp_path):
-    if shutil.which("fc-list") is None or "Noto Sans CJK" not in subprocess.run(
-            ["fc-list"], capture_output=True, text=True).stdout:
+    if (
+        shutil.which("fc-list") is None
+        or "Noto Sans CJK" not in subprocess.run(["fc-list"], capture_output=True, text=True).stdout
+    ):
         pytest.skip("fonts-noto-cjk not installed")
     child = make_child(hutang_village, name="王玥堃")  # 玥 and 堃 are outside GB2312
     case = services.case_open(actor=users["town_hutang"], child=child)
@@ -134,8 +152,10 @@ def test_pdfs_answer_whoever_the_case_page_answers(client, users, worked_case, u
     assessment = case.assessments.first()
     assert client.get(reverse("cases:summary_pdf", args=[case.pk])).status_code == expected
     assert client.get(reverse("cases:assessment_pdf", args=[case.pk, assessment.pk])).status_code == expected
-    assert expected == {"town_hutang": 200, "district": 200, "town_niutang": 404, "education": 403,
-                        "village_hutang": 403}[username]
+    assert (
+        expected
+        == {"town_hutang": 200, "district": 200, "town_niutang": 404, "education": 403, "village_hutang": 403}[username]
+    )
 
 
 def test_assessment_of_another_case_is_404(client, users, case, make_child, hutang_village):
@@ -166,8 +186,14 @@ def test_fetcher_serves_project_files_only(tmp_path):
     assert pdf.project_file(font.as_uri()) == font
     outside = tmp_path / "x.css"
     outside.write_text("body {}")
-    for url in ("http://127.0.0.1/x.css", "https://example.com/font.otf", "data:text/css,body{}", outside.as_uri(),
-                (pdf.ROOT / ".." / ".." / "etc" / "passwd").as_uri(), "file://elsewhere/x.css"):
+    for url in (
+        "http://127.0.0.1/x.css",
+        "https://example.com/font.otf",
+        "data:text/css,body{}",
+        outside.as_uri(),
+        (pdf.ROOT / ".." / ".." / "etc" / "passwd").as_uri(),
+        "file://elsewhere/x.css",
+    ):
         with pytest.raises(ValueError):
             pdf.project_file(url)
         with pytest.raises(ValueError):

@@ -13,18 +13,21 @@ def scores(**changes: int) -> dict[str, int]:
     return {**ALL_ONES, **changes}
 
 
-@pytest.mark.parametrize(("given", "level"), [
-    (scores(), "green"),
-    (dict.fromkeys(rules.DOMAIN_KEYS, 2), "green"),  # every domain 2: still below every threshold
-    (scores(housing=3), "yellow"),  # one non-key 3
-    (scores(economic=3, housing=2), "yellow"),
-    (scores(safety=3), "orange"),  # a key domain at 3
-    (scores(guardianship=3), "orange"),
-    (scores(housing=3, economic=3), "orange"),  # two 3s
-    (scores(housing=4), "red"),  # any 4
-    (scores(safety=4, guardianship=3), "red"),
-    (dict.fromkeys(rules.DOMAIN_KEYS, 3), "orange"),  # all 3 but no 4: not red
-])
+@pytest.mark.parametrize(
+    ("given", "level"),
+    [
+        (scores(), "green"),
+        (dict.fromkeys(rules.DOMAIN_KEYS, 2), "green"),  # every domain 2: still below every threshold
+        (scores(housing=3), "yellow"),  # one non-key 3
+        (scores(economic=3, housing=2), "yellow"),
+        (scores(safety=3), "orange"),  # a key domain at 3
+        (scores(guardianship=3), "orange"),
+        (scores(housing=3, economic=3), "orange"),  # two 3s
+        (scores(housing=4), "red"),  # any 4
+        (scores(safety=4, guardianship=3), "red"),
+        (dict.fromkeys(rules.DOMAIN_KEYS, 3), "orange"),  # all 3 but no 4: not red
+    ],
+)
 def test_derive_levels(given, level):
     derived = rules.derive(given)
     assert derived.level == level

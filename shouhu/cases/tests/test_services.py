@@ -25,8 +25,9 @@ def test_one_open_case_per_child(users, case, child):
 
 
 def test_assessment_derives_level_and_sets_visit_risk(users, case):
-    first = services.assessment_add(actor=users["town_hutang"], case=case, scores=make_scores(housing=3),
-                                    evidence={"housing": "房屋漏雨"})
+    first = services.assessment_add(
+        actor=users["town_hutang"], case=case, scores=make_scores(housing=3), evidence={"housing": "房屋漏雨"}
+    )
     assert first.level == "yellow" and first.evidence == {"housing": "房屋漏雨"}
     case.refresh_from_db()
     assert case.risk_level == "yellow" and case.next_review_due
@@ -37,8 +38,13 @@ def test_assessment_derives_level_and_sets_visit_risk(users, case):
 def test_override_needs_a_reason(users, case):
     with pytest.raises(ValidationError):
         services.assessment_add(actor=users["town_hutang"], case=case, scores=make_scores(), override_level="orange")
-    item = services.assessment_add(actor=users["town_hutang"], case=case, scores=make_scores(),
-                                   override_level="orange", override_reason="父亲近期出狱，需密切关注")
+    item = services.assessment_add(
+        actor=users["town_hutang"],
+        case=case,
+        scores=make_scores(),
+        override_level="orange",
+        override_reason="父亲近期出狱，需密切关注",
+    )
     assert item.derived_level == "green" and item.level == "orange"
 
 
@@ -54,8 +60,9 @@ def test_referral_routed_by_catalogue_with_requester_and_school(users, referred)
 
 def test_legal_aid_goes_to_justice(users, case):
     goal = services.goal_add(actor=users["town_hutang"], case=case, text="维护权益")
-    action = services.action_add(actor=users["town_hutang"], goal=goal, text="申请法律援助", mode=ActionMode.REFERRAL,
-                                 need_code="legal_aid")
+    action = services.action_add(
+        actor=users["town_hutang"], goal=goal, text="申请法律援助", mode=ActionMode.REFERRAL, need_code="legal_aid"
+    )
     task = Task.objects.get(source_type=REFERRAL_SOURCE, source_id__startswith=f"{action.pk}:")
     assert task.owner.code == "justice"
 
@@ -93,8 +100,9 @@ def test_low_risk_closes_directly_and_reopen_keeps_history(users, case):
     closed = services.case_close(actor=users["town_hutang"], case=case, reason="risk_removed", summary="监护落实")
     assert closed.state == CaseState.CLOSED
     with pytest.raises(ValidationError):
-        services.service_add(actor=users["town_hutang"], case=closed, kind="探访", on=closed.closed_at.date(),
-                             hours=1, provider="社工")
+        services.service_add(
+            actor=users["town_hutang"], case=closed, kind="探访", on=closed.closed_at.date(), hours=1, provider="社工"
+        )
     reopened = services.case_reopen(actor=users["town_hutang"], case=closed, reason="再次发现独居")
     assert reopened.state == CaseState.OPEN and reopened.closure_reason == ""
     kinds = list(CaseEvent.objects.filter(case=case).values_list("kind", flat=True))
@@ -106,12 +114,20 @@ def test_service_and_review(users, case):
     from datetime import date
 
     services.assessment_add(actor=users["town_hutang"], case=case, scores=make_scores(safety=3))
-    service = services.service_add(actor=users["town_hutang"], case=case, kind="心理疏导", on=date(2026, 5, 1),
-                                   hours="1.5", provider="阳光社工", note="情绪稳定")
+    service = services.service_add(
+        actor=users["town_hutang"],
+        case=case,
+        kind="心理疏导",
+        on=date(2026, 5, 1),
+        hours="1.5",
+        provider="阳光社工",
+        note="情绪稳定",
+    )
     assert str(service.hours) == "1.5"
     with pytest.raises(ValidationError):
-        services.service_add(actor=users["town_hutang"], case=case, kind="x", on=date(2026, 5, 1), hours=0,
-                             provider="p")
+        services.service_add(
+            actor=users["town_hutang"], case=case, kind="x", on=date(2026, 5, 1), hours=0, provider="p"
+        )
     services.review_add(actor=users["town_hutang"], case=case, on=date(2026, 5, 2), note="按计划推进")
     case.refresh_from_db()
     assert case.next_review_due == date(2026, 6, 1)  # orange: 30 days
@@ -122,8 +138,9 @@ def test_the_level_decides_who_is_alerted(users, case, settings):
 
     def alerted() -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for username, title in Notification.objects.filter(kind="case_risk").values_list("recipient__username",
-                                                                                         "title"):
+        for username, title in Notification.objects.filter(kind="case_risk").values_list(
+            "recipient__username", "title"
+        ):
             out.setdefault(username, []).append(title)
         return out
 

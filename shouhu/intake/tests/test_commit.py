@@ -29,8 +29,21 @@ def ledger_child(director, hutang_village):  # noqa: ANN001
 
     village = hutang_village
 
-    data = xlsx([HEADERS, [village.name, "周小川", new_id_number(date(2013, 5, 6)), "小学", "湖塘镇人民路8号", "周大海",
-                           "13812345678", "外出务工"]])
+    data = xlsx(
+        [
+            HEADERS,
+            [
+                village.name,
+                "周小川",
+                new_id_number(date(2013, 5, 6)),
+                "小学",
+                "湖塘镇人民路8号",
+                "周大海",
+                "13812345678",
+                "外出务工",
+            ],
+        ]
+    )
     [result] = validate_rows(read_rows(data, "seed.xlsx"), director)
     assert result.ok, [str(e) for e in result.errors]
     return services.child_create(actor=director, **result.create_kwargs())
@@ -55,7 +68,11 @@ def test_commit_creates_and_updates_with_history_and_audit(db, director, hutang_
 
     assert imp.state == "committed" and imp.committed_at is not None
     assert {k: imp.counts[k] for k in ("new", "changed", "unchanged", "invalid")} == {
-        "new": 1, "changed": 1, "unchanged": 0, "invalid": 0}
+        "new": 1,
+        "changed": 1,
+        "unchanged": 0,
+        "invalid": 0,
+    }
     assert imp.file_bytes() == data and imp.size == len(data) and imp.format == "xlsx"
     assert imp.imported_by == director and imp.organization == director.organization
     created = Child.objects.get(name="郑新来")
@@ -81,14 +98,22 @@ def test_commit_creates_and_updates_with_history_and_audit(db, director, hutang_
         cursor.execute("SELECT file FROM intake_surveyimport WHERE id = %s", [imp.pk])
         stored = bytes(cursor.fetchone()[0])
         assert not stored.startswith(b"PK") and data not in stored  # not the plain zip
-        cursor.execute("SELECT replaced FROM intake_surveyimportitem WHERE survey_import_id = %s AND action = %s",
-                       [imp.pk, "changed"])
+        cursor.execute(
+            "SELECT replaced FROM intake_surveyimportitem WHERE survey_import_id = %s AND action = %s",
+            [imp.pk, "changed"],
+        )
         assert "人民路" not in cursor.fetchone()[0]
 
 
 def test_invalid_rows_write_nothing_and_record_a_failed_import(db, director, hutang_village, ledger_child):
-    data = xlsx([HEADERS, _new_row(hutang_village), _row(hutang_village, ledger_child, 就学阶段="初中"),
-                 [hutang_village.name, "王错号", "320481201501019999", "小学", "", "", "", ""]])
+    data = xlsx(
+        [
+            HEADERS,
+            _new_row(hutang_village),
+            _row(hutang_village, ledger_child, 就学阶段="初中"),
+            [hutang_village.name, "王错号", "320481201501019999", "小学", "", "", "", ""],
+        ]
+    )
     before = _ledger_counts()
 
     imp = import_commit(actor=director, source=data, filename="x.xlsx")
@@ -111,7 +136,11 @@ def test_the_same_file_twice_changes_nothing_the_second_time(db, director, hutan
 
     assert (first.counts["new"], first.counts["changed"]) == (1, 1)
     assert {k: second.counts[k] for k in ("new", "changed", "unchanged", "invalid")} == {
-        "new": 0, "changed": 0, "unchanged": 2, "invalid": 0}
+        "new": 0,
+        "changed": 0,
+        "unchanged": 2,
+        "invalid": 0,
+    }
     assert second.state == "committed" and not second.items.exists()
     assert second.sha256 == first.sha256
     # only the second import's own audit event was added
@@ -119,11 +148,9 @@ def test_the_same_file_twice_changes_nothing_the_second_time(db, director, hutan
     assert SurveyImport.objects.filter(sha256=first.sha256).count() == 2
 
 
-def test_family_and_carer_columns_of_a_ledger_child_are_applied_and_undone(db, director, hutang_village,
-                                                                          ledger_child):
+def test_family_and_carer_columns_of_a_ledger_child_are_applied_and_undone(db, director, hutang_village, ledger_child):
     headers = [*HEADERS, "母亲姓名", "受委托人姓名", "受委托人与儿童关系"]
-    row = [*_row(hutang_village, ledger_child, 父亲联系电话="13987654321", 父亲情况="服刑"), "李春梅", "周奶奶",
-           "祖母"]
+    row = [*_row(hutang_village, ledger_child, 父亲联系电话="13987654321", 父亲情况="服刑"), "李春梅", "周奶奶", "祖母"]
     imp = import_commit(actor=director, source=xlsx([headers, row]), filename="x.xlsx")
     assert imp.counts["changed"] == 1 and imp.counts["not_applied"] == 0, imp.counts
     father = ledger_child.family.get(relation="father")
@@ -173,8 +200,13 @@ def test_a_user_who_may_not_edit_the_ledger_cannot_import(db, users, hutang_vill
 
 
 def test_undo_deletes_created_and_restores_changed(db, director, hutang_village, ledger_child):
-    data = xlsx([HEADERS, _new_row(hutang_village),
-                 _row(hutang_village, ledger_child, 就学阶段="初中", 现住址="湖塘镇长安路100号")])
+    data = xlsx(
+        [
+            HEADERS,
+            _new_row(hutang_village),
+            _row(hutang_village, ledger_child, 就学阶段="初中", 现住址="湖塘镇长安路100号"),
+        ]
+    )
     imp = import_commit(actor=director, source=data, filename="x.xlsx")
     created_pk = imp.items.get(action="created").child_id
     created_household = Child.objects.get(pk=created_pk).household_id
@@ -227,8 +259,9 @@ def test_undo_of_a_failed_import_is_refused(db, director, hutang_village):
 
 
 def test_an_outsider_cannot_undo_the_import(db, users, director, hutang_village):
-    imp = import_commit(actor=director, source=xlsx([HEADERS, _new_row(hutang_village, name="外人撤销娃")]),
-                        filename="x.xlsx")
+    imp = import_commit(
+        actor=director, source=xlsx([HEADERS, _new_row(hutang_village, name="外人撤销娃")]), filename="x.xlsx"
+    )
     with pytest.raises(PermissionDenied):
         import_undo(actor=users["village_niutang"], imp=imp)
     assert Child.objects.filter(name="外人撤销娃").exists()

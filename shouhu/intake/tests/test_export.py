@@ -46,8 +46,10 @@ def _exports(user: Any) -> list[AuditEvent]:
 
 # ----- who gets what -----------------------------------------------------------------------------
 
-def test_village_director_export_holds_exactly_the_children_of_their_ledger(users, hutang_village, niutang_village,
-                                                                              make_child):
+
+def test_village_director_export_holds_exactly_the_children_of_their_ledger(
+    users, hutang_village, niutang_village, make_child
+):
     mine = make_child(hutang_village, name="湖塘导出娃")
     other = make_child(niutang_village, name="牛塘导出娃")
     director = users["village_hutang"]
@@ -107,6 +109,7 @@ def test_export_is_an_attachment_never_cached(users):
 
 # ----- masking -------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def child_with_phone(hutang_village, make_child):
     child = make_child(hutang_village, name="电话娃")
@@ -155,9 +158,15 @@ def test_a_shared_child_outside_the_directors_regions_stays_masked(users, niutan
 
 # ----- formula injection --------------------------------------------------------------------------
 
+
 def test_cells_that_a_spreadsheet_would_evaluate_are_neutralised(users, hutang_village, make_child):
-    child = make_child(hutang_village, name="公式娃", note='=HYPERLINK("http://evil.example","点我")',
-                       school_name="+1+2", illness="@SUM(1)")
+    child = make_child(
+        hutang_village,
+        name="公式娃",
+        note='=HYPERLINK("http://evil.example","点我")',
+        school_name="+1+2",
+        illness="@SUM(1)",
+    )
     # A name as an old import or the admin could have stored it, bypassing the form.
     Child.objects.filter(pk=child.pk).update(name="=1+1\x07")
     FamilyMember.objects.create(child=child, relation="father", name="-2+3", phone="", is_guardian=True)
@@ -184,6 +193,7 @@ def test_neutralise():
 
 # ----- watermark ----------------------------------------------------------------------------------
 
+
 def test_watermark_in_header_footer_and_properties(users):
     user = users["town_hutang"]
     workbook = _workbook(_client(user).get(LEDGER))
@@ -205,6 +215,7 @@ def test_watermark_in_header_footer_and_properties(users):
 
 # ----- statistics ----------------------------------------------------------------------------------
 
+
 def _table(workbook: Any, sheet: str) -> dict[str, dict[str, Any]]:
     rows = list(workbook[sheet].iter_rows(values_only=True))
     header = rows[2]
@@ -224,7 +235,9 @@ def test_statistics_numbers_are_right_and_hold_no_name(users, hutang_village, ma
         assert table["合计"]["合计"] == active.count(), sheet
         assert table["湖塘镇"]["合计"] == by_town["湖塘镇"]["在册儿童"], sheet
     stages = _table(workbook, "就学阶段")
-    assert stages["湖塘镇"]["初中"] == active.filter(region__code__startswith="320412100", school_stage="junior").count()
+    assert (
+        stages["湖塘镇"]["初中"] == active.filter(region__code__startswith="320412100", school_stage="junior").count()
+    )
     assert stages["合计"]["初中"] == active.filter(school_stage="junior").count()
 
     cells = [c for ws in workbook.worksheets for row in ws.iter_rows(values_only=True) for c in row if c is not None]
@@ -247,9 +260,13 @@ def test_town_supervisor_statistics_cover_only_their_town(users, hutang_village,
 
 # ----- the ledger page ----------------------------------------------------------------------------
 
+
 def test_ledger_page_offers_the_export_with_its_filters(users):
-    html = _client(users["village_hutang"]).get(reverse("registry:ledger"), {"school_stage": "junior",
-                                                                              "page": "2"}).content.decode()
+    html = (
+        _client(users["village_hutang"])
+        .get(reverse("registry:ledger"), {"school_stage": "junior", "page": "2"})
+        .content.decode()
+    )
     assert f'action="{LEDGER}"' in html and "导出Excel" in html
     assert '<input type="hidden" name="school_stage" value="junior">' in html
     assert 'name="page"' not in html.split('id="ledger-export"')[1].split("</form>")[0]
@@ -258,8 +275,9 @@ def test_ledger_page_offers_the_export_with_its_filters(users):
     assert "导出Excel" in police_html and 'name="unmasked"' not in police_html
 
 
-def test_export_reads_the_ledger_in_a_constant_number_of_queries(users, hutang_village, make_child,
-                                                                 django_assert_max_num_queries):
+def test_export_reads_the_ledger_in_a_constant_number_of_queries(
+    users, hutang_village, make_child, django_assert_max_num_queries
+):
     for n in range(5):
         child = make_child(hutang_village, name=f"查询娃{n}")
         FamilyMember.objects.create(child=child, relation="mother", name="查询妈", phone="13900000000")

@@ -45,14 +45,17 @@ def test_region_narrows_and_unmasked_shows_full_numbers(users, hutang_village, m
     assert summary["masked"] is False and summary["unmasked_rows"] == len(rows)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--as", "nobody"], "nobody"),
-    (["--as", "leader"], "无权查看儿童台账"),
-    (["--as", "police", "--unmasked"], "--unmasked"),
-    (["--as", "district", "--region", "999999999999"], "不存在"),
-    (["--as", "district", "--region", "3204"], "不存在"),
-    (["--as", "village_hutang", "--region", "320412102000"], "不在用户"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--as", "nobody"], "nobody"),
+        (["--as", "leader"], "无权查看儿童台账"),
+        (["--as", "police", "--unmasked"], "--unmasked"),
+        (["--as", "district", "--region", "999999999999"], "不存在"),
+        (["--as", "district", "--region", "3204"], "不存在"),
+        (["--as", "village_hutang", "--region", "320412102000"], "不在用户"),
+    ],
+)
 def test_refusals_exit_with_code_1_and_write_nothing(users, tmp_path, args, message):
     target = tmp_path / "refused.xlsx"
     before = AuditEvent.objects.filter(action="export").count()

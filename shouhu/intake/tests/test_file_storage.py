@@ -32,8 +32,15 @@ def uploader(users):  # noqa: ANN001
 
 
 def _import(uploader, data: bytes = b"") -> SurveyImport:  # noqa: ANN001
-    imp = SurveyImport(filename="摸底.xlsx", sha256="0" * 64, size=len(data), format="xlsx",
-                       imported_by=uploader, organization=uploader.organization, state=ImportState.PREVIEWED)
+    imp = SurveyImport(
+        filename="摸底.xlsx",
+        sha256="0" * 64,
+        size=len(data),
+        format="xlsx",
+        imported_by=uploader,
+        organization=uploader.organization,
+        state=ImportState.PREVIEWED,
+    )
     imp.set_file(data)
     imp.full_clean()
     imp.save()
@@ -126,8 +133,10 @@ def test_the_migration_rewrites_the_rows_in_the_database(uploader):
         if connection.vendor == "postgresql":  # the rows' deferred foreign-key checks, before ALTER TABLE
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("ALTER TABLE intake_surveyimport ADD COLUMN content text NOT NULL DEFAULT ''")
-        cursor.execute("UPDATE intake_surveyimport SET content = %s, file = %s WHERE id = %s",
-                       [crypto.encrypt(base64.b64encode(data).decode("ascii")), b"", imp.pk])
+        cursor.execute(
+            "UPDATE intake_surveyimport SET content = %s, file = %s WHERE id = %s",
+            [crypto.encrypt(base64.b64encode(data).decode("ascii")), b"", imp.pk],
+        )
     editor = SimpleNamespace(connection=connection)
 
     migration.forwards(apps, editor)

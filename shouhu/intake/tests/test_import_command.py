@@ -45,7 +45,12 @@ def test_imports_and_prints_the_summary(users, hutang_village, tmp_path):
     summary, error = _run(str(path), "--as", "village_hutang")
     assert error is None
     assert {k: summary[k] for k in ("new", "changed", "unchanged", "invalid", "committed")} == {
-        "new": 1, "changed": 0, "unchanged": 0, "invalid": 0, "committed": True}
+        "new": 1,
+        "changed": 0,
+        "unchanged": 0,
+        "invalid": 0,
+        "committed": True,
+    }
     imp = SurveyImport.objects.get(pk=summary["import"])
     assert imp.imported_by == users["village_hutang"] and imp.filename == "湖塘村.xlsx"
     assert Child.objects.filter(name="命令导入娃").exists()
@@ -67,8 +72,9 @@ def test_dry_run_writes_nothing(users, hutang_village, tmp_path):
 def test_invalid_rows_exit_1_commit_nothing_and_write_the_report(users, hutang_village, tmp_path, dry_run):
     path = _file(tmp_path, [_good(hutang_village, "不该导入娃"), _bad(hutang_village)])
     report = tmp_path / "errors.xlsx"
-    summary, error = _run(str(path), "--as", "village_hutang", "--report", str(report),
-                          *(["--dry-run"] if dry_run else []))
+    summary, error = _run(
+        str(path), "--as", "village_hutang", "--report", str(report), *(["--dry-run"] if dry_run else [])
+    )
     assert error is not None and error.returncode == 1
     assert summary["invalid"] == 1 and summary["new"] == 1 and summary["committed"] is False
     assert not Child.objects.filter(name="不该导入娃").exists()

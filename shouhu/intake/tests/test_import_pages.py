@@ -58,8 +58,9 @@ def test_upload_preview_then_confirm_creates_children(client, director, hutang_v
 
 def test_invalid_file_shows_errors_no_confirm_and_the_error_workbook(client, director, hutang_village):  # noqa: F811
     client.force_login(director)
-    data = xlsx([HEADERS, _new_row(hutang_village),
-                 [hutang_village.name, "错号码", "12345", "小学", "湖塘镇1号", "", "", ""]])
+    data = xlsx(
+        [HEADERS, _new_row(hutang_village), [hutang_village.name, "错号码", "12345", "小学", "湖塘镇1号", "", "", ""]]
+    )
     response = _upload(client, data)
     html = response.content.decode()
     assert response.status_code == 200 and response.context["preview"].counts["invalid"] == 1
@@ -74,11 +75,14 @@ def test_invalid_file_shows_errors_no_confirm_and_the_error_workbook(client, dir
     assert SurveyImport.objects.filter(state="failed").exists()
 
 
-@pytest.mark.parametrize(("name", "data", "expected"), [
-    ("empty.xlsx", b"", "文件"),
-    ("fake.xlsx", b"this is not a spreadsheet at all" * 10, ""),
-    ("notes.txt", b"hello", ""),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("empty.xlsx", b"", "文件"),
+        ("fake.xlsx", b"this is not a spreadsheet at all" * 10, ""),
+        ("notes.txt", b"hello", ""),
+    ],
+)
 def test_bad_uploads_are_a_message_not_a_500(client, director, name, data, expected):  # noqa: F811
     client.force_login(director)
     response = _upload(client, data, name)
@@ -103,7 +107,9 @@ def test_history_undo_and_other_villages_get_404(client, users, director, hutang
     client.post(reverse("intake:import_confirm", args=[_previewed(director).pk]))
     imp = SurveyImport.objects.get(state="committed")
     history = client.get(reverse("intake:imports"))
-    assert history.status_code == 200 and imp.filename in history.content.decode() and "撤销" in history.content.decode()
+    assert (
+        history.status_code == 200 and imp.filename in history.content.decode() and "撤销" in history.content.decode()
+    )
 
     other = users["village_niutang"]
     client.force_login(other)

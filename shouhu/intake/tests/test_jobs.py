@@ -157,7 +157,7 @@ def test_a_dead_worker_is_reported_and_the_import_restarts(client, director, hut
     HUEY.put(jobs._key(imp.pk, imp.attempts, "beat"), long_ago)  # noqa: SLF001
     html = client.get(_status(imp)).content.decode()
     assert "后台导入中断，台账没有任何改动" in html and 'id="import-restart"' in html
-    assert 'hx-trigger' not in html
+    assert "hx-trigger" not in html
     assert not Child.objects.filter(name="重来一次").exists()
 
     response = client.post(reverse("intake:import_restart", args=[imp.pk]))

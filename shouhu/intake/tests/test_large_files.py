@@ -26,8 +26,21 @@ def _csv_of_50_mb(village_name: str) -> bytes:
     cell = "x" * 100_000
     lines = [",".join([*HEADERS, *notes])]
     for i in range(ROWS):
-        lines.append(",".join([village_name, f"大文件{i:02d}", new_id_number(date(2013, 1 + i % 12, 1 + i)),
-                               "小学", "", "", "", "", *[cell] * NOTES]))
+        lines.append(
+            ",".join(
+                [
+                    village_name,
+                    f"大文件{i:02d}",
+                    new_id_number(date(2013, 1 + i % 12, 1 + i)),
+                    "小学",
+                    "",
+                    "",
+                    "",
+                    "",
+                    *[cell] * NOTES,
+                ]
+            )
+        )
     data = ("\n".join(lines) + "\n").encode("utf-8")
     assert SIZE * 0.95 < len(data) < SIZE * 1.05
     return data

@@ -28,34 +28,54 @@ def ledger_child(director, hutang_village):  # noqa: ANN001
     from shouhu.registry import services
 
     child_id = new_id_number(date(2013, 5, 6))
-    data = xlsx([HEADERS, [hutang_village.name, "周小川", child_id, "小学", "湖塘镇人民路8号", "周大海",
-                           "13812345678", "外出务工"]])
+    data = xlsx(
+        [
+            HEADERS,
+            [hutang_village.name, "周小川", child_id, "小学", "湖塘镇人民路8号", "周大海", "13812345678", "外出务工"],
+        ]
+    )
     [result] = validate_rows(read_rows(data, "seed.xlsx"), director)
     assert result.ok, [str(e) for e in result.errors]
     return services.child_create(actor=director, **result.create_kwargs())
 
 
 def _row(village, child, **changes):  # noqa: ANN001
-    values = {"所在村（社区）": village.name, "姓名": child.name, "身份证号": child.id_number, "就学阶段": "小学",
-              "现住址": "湖塘镇人民路8号", "父亲姓名": "周大海", "父亲联系电话": "13812345678", "父亲情况": "外出务工"}
+    values = {
+        "所在村（社区）": village.name,
+        "姓名": child.name,
+        "身份证号": child.id_number,
+        "就学阶段": "小学",
+        "现住址": "湖塘镇人民路8号",
+        "父亲姓名": "周大海",
+        "父亲联系电话": "13812345678",
+        "父亲情况": "外出务工",
+    }
     values.update(changes)
     return [values[h] for h in HEADERS]
 
 
 def test_counts_and_rows_for_a_mixed_file(db, director, hutang_village, ledger_child, make_child):
     other = make_child(hutang_village, actor=director, name="吴小亮")
-    data = xlsx([
-        HEADERS,
-        [hutang_village.name, "郑新来", new_id_number(date(2016, 2, 2)), "幼儿园", "", "", "", ""],  # new
-        _row(hutang_village, ledger_child, 就学阶段="初中"),  # changed
-        [hutang_village.name, other.name, other.id_number, "小学", "", "", "", ""],  # unchanged
-        [hutang_village.name, "王错号", "320481201501019999", "小学", "", "", "", ""],  # invalid ID
-        [hutang_village.name, "周小川", ledger_child.id_number, "小学", "", "", "", ""],  # the same ID again
-    ], title="湖塘村摸底排查表")
+    data = xlsx(
+        [
+            HEADERS,
+            [hutang_village.name, "郑新来", new_id_number(date(2016, 2, 2)), "幼儿园", "", "", "", ""],  # new
+            _row(hutang_village, ledger_child, 就学阶段="初中"),  # changed
+            [hutang_village.name, other.name, other.id_number, "小学", "", "", "", ""],  # unchanged
+            [hutang_village.name, "王错号", "320481201501019999", "小学", "", "", "", ""],  # invalid ID
+            [hutang_village.name, "周小川", ledger_child.id_number, "小学", "", "", "", ""],  # the same ID again
+        ],
+        title="湖塘村摸底排查表",
+    )
     preview = preview_import(actor=director, source=data, filename="湖塘村.xlsx")
     assert preview.counts == {"new": 1, "changed": 1, "unchanged": 1, "invalid": 2}
     assert [(p.row, p.status) for p in preview.rows] == [
-        (3, "new"), (4, "changed"), (5, "unchanged"), (6, "invalid"), (7, "invalid")]
+        (3, "new"),
+        (4, "changed"),
+        (5, "unchanged"),
+        (6, "invalid"),
+        (7, "invalid"),
+    ]
     assert [p.name for p in preview.rows] == ["郑新来", "周小川", "吴小亮", "王错号", "周小川"]
     assert preview.rows[1].existing_child_id == ledger_child.pk and preview.rows[2].existing_child_id == other.pk
     assert preview.rows[0].existing_child_id is None and preview.rows[0].diffs == []
@@ -63,7 +83,9 @@ def test_counts_and_rows_for_a_mixed_file(db, director, hutang_village, ledger_c
     assert [e.row for e in preview.errors] == sorted(e.row for e in preview.errors)
     assert {e.row for e in preview.errors} == {6, 7}
     assert {(e.row, e.letter, e.column) for e in preview.errors if e.key == "id_number"} >= {
-        (6, "C", "身份证号"), (7, "C", "身份证号")}
+        (6, "C", "身份证号"),
+        (7, "C", "身份证号"),
+    }
     assert not preview.ok and preview.total == 5
     assert preview.format == "xlsx" and preview.sheet and preview.header_row == 2
     assert preview.sha256 == hashlib.sha256(data).hexdigest()
@@ -71,8 +93,19 @@ def test_counts_and_rows_for_a_mixed_file(db, director, hutang_village, ledger_c
 
 
 def test_diff_shows_old_and_new_masked_and_labelled(db, director, hutang_village, ledger_child):
-    data = xlsx([HEADERS, _row(hutang_village, ledger_child, 就学阶段="初中", 现住址="湖塘镇长安路100号",
-                               父亲联系电话="13987654321", 父亲情况="服刑")])
+    data = xlsx(
+        [
+            HEADERS,
+            _row(
+                hutang_village,
+                ledger_child,
+                就学阶段="初中",
+                现住址="湖塘镇长安路100号",
+                父亲联系电话="13987654321",
+                父亲情况="服刑",
+            ),
+        ]
+    )
     preview = preview_import(actor=director, source=data, filename="x.xlsx")
     [row] = preview.rows
     assert row.status == "changed"
@@ -96,9 +129,12 @@ def test_a_blank_cell_is_not_an_edit(db, director, hutang_village, ledger_child)
 
 def test_a_value_the_ledger_lacks_is_shown_as_added(db, director, hutang_village, make_child):
     child = make_child(hutang_village, actor=director)  # no family
-    data = xlsx([["姓名", "身份证号", "就学阶段", "母亲姓名", "母亲身份证号", "母亲联系电话"],
-                 [child.name, child.id_number, "小学", "李春梅", adult_id(date(1989, 4, 4), male=False),
-                  "13700001234"]])
+    data = xlsx(
+        [
+            ["姓名", "身份证号", "就学阶段", "母亲姓名", "母亲身份证号", "母亲联系电话"],
+            [child.name, child.id_number, "小学", "李春梅", adult_id(date(1989, 4, 4), male=False), "13700001234"],
+        ]
+    )
     preview = preview_import(actor=director, source=data, filename="x.xlsx")
     [row] = preview.rows
     assert row.status == "changed"
@@ -113,17 +149,103 @@ def test_a_file_equal_to_the_ledger_is_all_unchanged(db, director, hutang_villag
     """Idempotence, seen from the preview: import a full file, then preview it again."""
     from shouhu.registry import services
 
-    headers = ["村", "姓名", "身份证号", "民族", "户口性质", "健康状况", "残疾类别", "残疾等级", "就学阶段", "学校",
-               "是否寄宿", "监护类型", "家庭住址", "家庭经济状况", "收入来源", "已获救助", "父亲姓名", "父亲情况",
-               "父亲情况起始日期", "母亲姓名", "母亲情况", "母亲残疾等级", "爷爷姓名", "受委托人姓名", "受委托人与儿童关系",
-               "受委托人联系电话", "受委托人出生日期", "委托起始日期", "是否签订委托监护确认书", "确认书签订日期"]
+    headers = [
+        "村",
+        "姓名",
+        "身份证号",
+        "民族",
+        "户口性质",
+        "健康状况",
+        "残疾类别",
+        "残疾等级",
+        "就学阶段",
+        "学校",
+        "是否寄宿",
+        "监护类型",
+        "家庭住址",
+        "家庭经济状况",
+        "收入来源",
+        "已获救助",
+        "父亲姓名",
+        "父亲情况",
+        "父亲情况起始日期",
+        "母亲姓名",
+        "母亲情况",
+        "母亲残疾等级",
+        "爷爷姓名",
+        "受委托人姓名",
+        "受委托人与儿童关系",
+        "受委托人联系电话",
+        "受委托人出生日期",
+        "委托起始日期",
+        "是否签订委托监护确认书",
+        "确认书签订日期",
+    ]
     rows = [
-        [hutang_village.name, "冯小雨", new_id_number(date(2014, 4, 4)), "汉", "农业", "残疾", "肢体残疾", "二级",
-         "小学", "湖塘实验小学", "是", "一般", "湖塘镇某路1号", "低保户", "外出务工、务农", "低保，医疗救助", "冯大",
-         "服刑在押", "2022.1.1", "陈二", "重残", "一级", "冯老", "冯老", "爷爷", "13900001111", "1960-01-01",
-         "2023/9/1", "是", "2023年9月1日"],
-        [hutang_village.code, "蒋小米", new_id_number(date(2017, 7, 7)), "", "", "", "", "", "幼儿园", "", "否", "",
-         "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""],
+        [
+            hutang_village.name,
+            "冯小雨",
+            new_id_number(date(2014, 4, 4)),
+            "汉",
+            "农业",
+            "残疾",
+            "肢体残疾",
+            "二级",
+            "小学",
+            "湖塘实验小学",
+            "是",
+            "一般",
+            "湖塘镇某路1号",
+            "低保户",
+            "外出务工、务农",
+            "低保，医疗救助",
+            "冯大",
+            "服刑在押",
+            "2022.1.1",
+            "陈二",
+            "重残",
+            "一级",
+            "冯老",
+            "冯老",
+            "爷爷",
+            "13900001111",
+            "1960-01-01",
+            "2023/9/1",
+            "是",
+            "2023年9月1日",
+        ],
+        [
+            hutang_village.code,
+            "蒋小米",
+            new_id_number(date(2017, 7, 7)),
+            "",
+            "",
+            "",
+            "",
+            "",
+            "幼儿园",
+            "",
+            "否",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
     ]
     data = xlsx([headers, *rows])
     first = preview_import(actor=director, source=data, filename="x.xlsx")
@@ -145,12 +267,14 @@ def test_the_preview_writes_nothing(db, director, hutang_village, ledger_child):
         return [model.objects.count() for model in models]
 
     before = counts()
-    data = xlsx([
-        HEADERS,
-        _row(hutang_village, ledger_child, 就学阶段="初中", 父亲联系电话="13987654321"),
-        [hutang_village.name, "郑新来", new_id_number(date(2016, 2, 2)), "幼儿园", "某路", "郑父", "", "外出务工"],
-        [hutang_village.name, "王错号", "123", "小学", "", "", "", ""],
-    ])
+    data = xlsx(
+        [
+            HEADERS,
+            _row(hutang_village, ledger_child, 就学阶段="初中", 父亲联系电话="13987654321"),
+            [hutang_village.name, "郑新来", new_id_number(date(2016, 2, 2)), "幼儿园", "某路", "郑父", "", "外出务工"],
+            [hutang_village.name, "王错号", "123", "小学", "", "", "", ""],
+        ]
+    )
     preview = preview_import(actor=director, source=data, filename="x.xlsx")
     assert preview.counts == {"new": 1, "changed": 1, "unchanged": 0, "invalid": 1}
     assert counts() == before
@@ -159,8 +283,9 @@ def test_the_preview_writes_nothing(db, director, hutang_village, ledger_child):
 
 
 def test_csv_upload_and_header_warnings(db, director, hutang_village, ledger_child):
-    data = csv_bytes([["姓名", "身份证号", "就学阶段", "爱好"], [ledger_child.name, ledger_child.id_number, "小学", "画画"]],
-                     "gbk")
+    data = csv_bytes(
+        [["姓名", "身份证号", "就学阶段", "爱好"], [ledger_child.name, ledger_child.id_number, "小学", "画画"]], "gbk"
+    )
     preview = preview_import(actor=director, source=data, filename="名单.csv")
     assert preview.format == "csv" and preview.sheet == "CSV"
     assert preview.counts["unchanged"] == 1
@@ -203,8 +328,9 @@ def test_ledger_children_are_compared_in_batches(db, director, hutang_village, m
 
     from shouhu.intake import preview as p
 
-    children = [make_child(hutang_village, actor=director, name=f"批次{n}", birth=date(2014, 1, n + 1))
-                for n in range(5)]
+    children = [
+        make_child(hutang_village, actor=director, name=f"批次{n}", birth=date(2014, 1, n + 1)) for n in range(5)
+    ]
     rows = [["姓名", "身份证号", "就学阶段"]]
     rows += [[c.name, c.id_number, "初中" if n % 2 else "小学"] for n, c in enumerate(children)]
     data = xlsx(rows)
@@ -221,8 +347,9 @@ def test_ledger_children_are_compared_in_batches(db, director, hutang_village, m
         data = xlsx(rows[: count + 1])
         with CaptureQueriesContext(connection) as context:
             preview_import(actor=director, source=data, filename="x.xlsx")
-        queries[count] = sum("registry_familymember" in q["sql"] or "registry_entrustment" in q["sql"]
-                             for q in context.captured_queries)
+        queries[count] = sum(
+            "registry_familymember" in q["sql"] or "registry_entrustment" in q["sql"] for q in context.captured_queries
+        )
     assert queries[1] == queries[5] == 2, queries
 
 
@@ -230,13 +357,43 @@ def test_coded_values_show_their_chinese_labels(db, users, hutang_village, make_
     from shouhu.org.models import Region
 
     town = users["town_hutang"]
-    other = (Region.objects.filter(parent=hutang_village.parent, level=5).exclude(code=hutang_village.code)
-             .order_by("code").first())
+    other = (
+        Region.objects.filter(parent=hutang_village.parent, level=5)
+        .exclude(code=hutang_village.code)
+        .order_by("code")
+        .first()
+    )
     child = make_child(hutang_village, actor=town)
-    data = xlsx([["村（社区）代码", "姓名", "身份证号", "就学阶段", "健康状况", "残疾类别", "残疾等级", "是否寄宿",
-                  "监护类型", "家庭经济状况", "收入来源"],
-                 [other.code, child.name, child.id_number, "小学", "残疾", "肢体", "二级", "是", "较好", "低保",
-                  "务农、外出务工"]])
+    data = xlsx(
+        [
+            [
+                "村（社区）代码",
+                "姓名",
+                "身份证号",
+                "就学阶段",
+                "健康状况",
+                "残疾类别",
+                "残疾等级",
+                "是否寄宿",
+                "监护类型",
+                "家庭经济状况",
+                "收入来源",
+            ],
+            [
+                other.code,
+                child.name,
+                child.id_number,
+                "小学",
+                "残疾",
+                "肢体",
+                "二级",
+                "是",
+                "较好",
+                "低保",
+                "务农、外出务工",
+            ],
+        ]
+    )
     preview = preview_import(actor=town, source=data, filename="x.xlsx")
     [row] = preview.rows
     assert {d.label: (d.old, d.new) for d in row.diffs} == {

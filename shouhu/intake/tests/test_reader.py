@@ -85,8 +85,17 @@ def test_title_row_and_two_row_merged_header(db, director, hutang_village):
     )
     reader = read_rows(data, "survey.xlsx")
     assert reader.header.row == 3
-    assert set(reader.header.by_key) >= {"region", "name", "id_number", "school_stage", "father_name",
-                                          "father_id_number", "father_phone", "father_situation", "note"}
+    assert set(reader.header.by_key) >= {
+        "region",
+        "name",
+        "id_number",
+        "school_stage",
+        "father_name",
+        "father_id_number",
+        "father_phone",
+        "father_situation",
+        "note",
+    }
     assert reader.header.by_key["father_name"].header == "父亲情况/姓名"
     rows = list(reader)
     assert [raw.row for raw in rows] == [4]
@@ -100,10 +109,12 @@ def test_title_row_and_two_row_merged_header(db, director, hutang_village):
 
 def test_columns_in_any_order_with_variants_and_unknown_columns(db, director, hutang_village):
     child_id = new_id_number(date(2016, 1, 2))
-    data = xlsx([
-        ["序号", "公民身份号码", "儿童姓名", "学段", "村（居）", "爱好"],
-        [1, child_id, "李小花", "幼儿园", hutang_village.code, "画画"],
-    ])
+    data = xlsx(
+        [
+            ["序号", "公民身份号码", "儿童姓名", "学段", "村（居）", "爱好"],
+            [1, child_id, "李小花", "幼儿园", hutang_village.code, "画画"],
+        ]
+    )
     reader = read_rows(data, "a.xlsx")
     assert [c.header for c in reader.header.unknown] == ["爱好"]  # 序号 is ignored silently
     assert reader.header.warnings() == ["以下列无法识别，已忽略：F列“爱好”。"]
@@ -120,14 +131,16 @@ def test_no_header_in_first_ten_rows(db):
 
 
 def test_empty_rows_are_skipped_and_row_numbers_kept(db, director, hutang_village):
-    data = xlsx([
-        ["姓名", "身份证号", "就学阶段", "所在村（社区）"],
-        [None, None, None, None],
-        ["王一", new_id_number(date(2014, 2, 2)), "小学", hutang_village.name],
-        ["", "  ", "", ""],
-        ["王二", new_id_number(date(2014, 3, 3)), "初中", hutang_village.name],
-        [None, None, None, hutang_village.name],  # only the pre-filled village: empty
-    ])
+    data = xlsx(
+        [
+            ["姓名", "身份证号", "就学阶段", "所在村（社区）"],
+            [None, None, None, None],
+            ["王一", new_id_number(date(2014, 2, 2)), "小学", hutang_village.name],
+            ["", "  ", "", ""],
+            ["王二", new_id_number(date(2014, 3, 3)), "初中", hutang_village.name],
+            [None, None, None, hutang_village.name],  # only the pre-filled village: empty
+        ]
+    )
     rows = rows_of(data, "x.xlsx")
     assert [raw.row for raw in rows] == [3, 5]
     validator = RowValidator(director)
@@ -139,7 +152,9 @@ def test_empty_rows_are_skipped_and_row_numbers_kept(db, director, hutang_villag
 
 def test_id_typed_as_a_number_is_refused_with_the_excel_fix(db, director, hutang_village):
     child_id = new_id_number(date(2015, 3, 8))
-    data = xlsx([["姓名", "身份证号", "就学阶段", "村"], ["张三", int(child_id[:17] + "1"), "小学", hutang_village.name]])
+    data = xlsx(
+        [["姓名", "身份证号", "就学阶段", "村"], ["张三", int(child_id[:17] + "1"), "小学", hutang_village.name]]
+    )
     result = validate_row(rows_of(data, "x.xlsx")[0], director)
     assert not result.ok
     [error] = [e for e in result.errors if e.key == "id_number"]
@@ -148,7 +163,9 @@ def test_id_typed_as_a_number_is_refused_with_the_excel_fix(db, director, hutang
 
 
 def test_id_in_scientific_notation_from_csv_is_refused(db, director, hutang_village):
-    data = csv_bytes([["姓名", "身份证号", "就学阶段", "村"], ["张三", "3.20412E+17", "小学", hutang_village.name]], "utf-8")
+    data = csv_bytes(
+        [["姓名", "身份证号", "就学阶段", "村"], ["张三", "3.20412E+17", "小学", hutang_village.name]], "utf-8"
+    )
     result = validate_row(rows_of(data, "x.csv")[0], director)
     [error] = [e for e in result.errors if e.key == "id_number"]
     assert "3.20412E+17" in error.message and "文本" in error.message
@@ -157,11 +174,20 @@ def test_id_in_scientific_notation_from_csv_is_refused(db, director, hutang_vill
 def test_full_width_digits_and_stray_spaces(db, director, hutang_village):
     child_id = new_id_number(date(2013, 7, 9))
     full = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in child_id)
-    data = xlsx([
-        ["姓名", "身份证号", "出生日期", "就学阶段", "村", "父亲姓名", "父亲电话"],
-        [" 赵  小龙 ", f" {full[:6]} {full[6:]} ", "２０１３年７月９日", " 小学 ", f" {hutang_village.name} ",
-         "赵大龙", "138 1234 5678"],
-    ])
+    data = xlsx(
+        [
+            ["姓名", "身份证号", "出生日期", "就学阶段", "村", "父亲姓名", "父亲电话"],
+            [
+                " 赵  小龙 ",
+                f" {full[:6]} {full[6:]} ",
+                "２０１３年７月９日",
+                " 小学 ",
+                f" {hutang_village.name} ",
+                "赵大龙",
+                "138 1234 5678",
+            ],
+        ]
+    )
     result = validate_row(rows_of(data, "x.xlsx")[0], director)
     assert result.ok, [str(e) for e in result.errors]
     assert result.child["id_number"] == child_id and result.child["name"] == "赵 小龙"
@@ -169,21 +195,38 @@ def test_full_width_digits_and_stray_spaces(db, director, hutang_village):
     assert result.members[0]["phone"] == "13812345678"
 
 
-@pytest.mark.parametrize("cell", ["2013.7.9", "2013-07-09", "2013/7/9", "2013年7月9日", "20130709", 20130709,
-                                  41464, "41464", date(2013, 7, 9)])
+@pytest.mark.parametrize(
+    "cell",
+    ["2013.7.9", "2013-07-09", "2013/7/9", "2013年7月9日", "20130709", 20130709, 41464, "41464", date(2013, 7, 9)],
+)
 def test_birth_date_forms(db, director, hutang_village, cell):  # noqa: ANN001
-    data = xlsx([["姓名", "身份证号", "出生日期", "就学阶段", "村"],
-                 ["钱小", new_id_number(date(2013, 7, 9)), cell, "小学", hutang_village.name]])
+    data = xlsx(
+        [
+            ["姓名", "身份证号", "出生日期", "就学阶段", "村"],
+            ["钱小", new_id_number(date(2013, 7, 9)), cell, "小学", hutang_village.name],
+        ]
+    )
     result = validate_row(rows_of(data, "x.xlsx")[0], director)
     assert result.ok, [str(e) for e in result.errors]
     assert result.child["birth_date"] == date(2013, 7, 9)
 
 
 def test_bad_date_and_coded_values_are_cell_errors(db, director, hutang_village):
-    data = xlsx([
-        ["姓名", "身份证号", "出生日期", "就学阶段", "健康状况", "村", "母亲姓名", "母亲情况"],
-        ["孙小", new_id_number(date(2013, 7, 9)), "2013年2月30日", "大学", "很好", hutang_village.name, "李梅", "出差"],
-    ])
+    data = xlsx(
+        [
+            ["姓名", "身份证号", "出生日期", "就学阶段", "健康状况", "村", "母亲姓名", "母亲情况"],
+            [
+                "孙小",
+                new_id_number(date(2013, 7, 9)),
+                "2013年2月30日",
+                "大学",
+                "很好",
+                hutang_village.name,
+                "李梅",
+                "出差",
+            ],
+        ]
+    )
     result = validate_row(rows_of(data, "x.xlsx")[0], director)
     by_column = {e.column: e.message for e in result.errors}
     assert "不存在" in by_column["出生日期"]
@@ -195,8 +238,12 @@ def test_bad_date_and_coded_values_are_cell_errors(db, director, hutang_village)
 
 
 def test_birth_date_disagreeing_with_id_uses_the_form_message(db, director, hutang_village):
-    data = xlsx([["姓名", "身份证号", "出生日期", "就学阶段", "村"],
-                 ["周小", new_id_number(date(2013, 7, 9)), "2013-07-10", "小学", hutang_village.name]])
+    data = xlsx(
+        [
+            ["姓名", "身份证号", "出生日期", "就学阶段", "村"],
+            ["周小", new_id_number(date(2013, 7, 9)), "2013-07-10", "小学", hutang_village.name],
+        ]
+    )
     result = validate_row(rows_of(data, "x.xlsx")[0], director)
     [error] = result.errors
     assert error.column == "出生日期" and "与身份证号不一致" in error.message
@@ -204,8 +251,13 @@ def test_birth_date_disagreeing_with_id_uses_the_form_message(db, director, huta
 
 def test_duplicate_id_in_the_file(db, director, hutang_village):
     child_id = new_id_number(date(2012, 1, 1))
-    data = xlsx([["姓名", "身份证号", "就学阶段", "村"],
-                 ["吴一", child_id, "小学", hutang_village.name], ["吴一", child_id.lower(), "小学", hutang_village.name]])
+    data = xlsx(
+        [
+            ["姓名", "身份证号", "就学阶段", "村"],
+            ["吴一", child_id, "小学", hutang_village.name],
+            ["吴一", child_id.lower(), "小学", hutang_village.name],
+        ]
+    )
     validator = RowValidator(director)
     first, second = (validator.validate(raw) for raw in rows_of(data, "x.xlsx"))
     assert first.ok
@@ -214,13 +266,15 @@ def test_duplicate_id_in_the_file(db, director, hutang_village):
 
 def test_village_by_code_name_out_of_scope_and_unknown(db, director, hutang_village, niutang_village):
     ids = [new_id_number(date(2012, 1, d)) for d in range(1, 5)]
-    data = xlsx([
-        ["姓名", "身份证号", "就学阶段", "所在村（社区）"],
-        ["甲一", ids[0], "小学", hutang_village.code],
-        ["甲二", ids[1], "小学", niutang_village.name],
-        ["甲三", ids[2], "小学", "不存在村"],
-        ["甲四", ids[3], "小学", niutang_village.code],
-    ])
+    data = xlsx(
+        [
+            ["姓名", "身份证号", "就学阶段", "所在村（社区）"],
+            ["甲一", ids[0], "小学", hutang_village.code],
+            ["甲二", ids[1], "小学", niutang_village.name],
+            ["甲三", ids[2], "小学", "不存在村"],
+            ["甲四", ids[3], "小学", niutang_village.code],
+        ]
+    )
     results = [validate_row(raw, director) for raw in rows_of(data, "x.xlsx")]
     assert results[0].ok
     assert "管辖范围" in results[1].errors[0].message
@@ -262,14 +316,70 @@ def test_full_row_validates_and_creates_through_the_service(db, director, hutang
     from shouhu.registry.models import Child
 
     child_id = new_id_number(date(2014, 4, 4))
-    headers = ["村", "姓名", "身份证号", "民族", "户口性质", "健康状况", "残疾类别", "残疾等级", "就学阶段", "学校",
-               "是否寄宿", "监护类型", "家庭住址", "家庭经济状况", "收入来源", "已获救助", "父亲姓名", "父亲情况",
-               "父亲情况起始日期", "母亲姓名", "母亲情况", "母亲残疾等级", "爷爷姓名", "受委托人姓名", "受委托人与儿童关系",
-               "受委托人联系电话", "受委托人出生日期", "委托起始日期", "是否签订委托监护确认书", "确认书签订日期"]
-    row = [hutang_village.name, "冯小雨", child_id, "汉", "农业", "残疾", "肢体残疾", "二级", "小学", "湖塘实验小学",
-           "是", "一般", "湖塘镇某路1号", "低保户", "外出务工、务农", "低保，医疗救助", "冯大", "服刑在押",
-           "2022.1.1", "陈二", "重残", "一级", "冯老", "冯老", "爷爷", "13900001111", "1960-01-01", "2023/9/1", "是",
-           "2023年9月1日"]
+    headers = [
+        "村",
+        "姓名",
+        "身份证号",
+        "民族",
+        "户口性质",
+        "健康状况",
+        "残疾类别",
+        "残疾等级",
+        "就学阶段",
+        "学校",
+        "是否寄宿",
+        "监护类型",
+        "家庭住址",
+        "家庭经济状况",
+        "收入来源",
+        "已获救助",
+        "父亲姓名",
+        "父亲情况",
+        "父亲情况起始日期",
+        "母亲姓名",
+        "母亲情况",
+        "母亲残疾等级",
+        "爷爷姓名",
+        "受委托人姓名",
+        "受委托人与儿童关系",
+        "受委托人联系电话",
+        "受委托人出生日期",
+        "委托起始日期",
+        "是否签订委托监护确认书",
+        "确认书签订日期",
+    ]
+    row = [
+        hutang_village.name,
+        "冯小雨",
+        child_id,
+        "汉",
+        "农业",
+        "残疾",
+        "肢体残疾",
+        "二级",
+        "小学",
+        "湖塘实验小学",
+        "是",
+        "一般",
+        "湖塘镇某路1号",
+        "低保户",
+        "外出务工、务农",
+        "低保，医疗救助",
+        "冯大",
+        "服刑在押",
+        "2022.1.1",
+        "陈二",
+        "重残",
+        "一级",
+        "冯老",
+        "冯老",
+        "爷爷",
+        "13900001111",
+        "1960-01-01",
+        "2023/9/1",
+        "是",
+        "2023年9月1日",
+    ]
     data = xlsx([headers, row])
     result = validate_row(rows_of(data, "x.xlsx")[0], director)
     assert result.ok, [str(e) for e in result.errors]
@@ -289,8 +399,12 @@ def test_full_row_validates_and_creates_through_the_service(db, director, hutang
 
 def test_parent_errors_name_the_parent_column(db, director, hutang_village):
     mother_id = adult_id(date(1988, 1, 1), male=True)  # a man's number
-    data = xlsx([["姓名", "身份证号", "就学阶段", "村", "母亲身份证号", "母亲情况"],
-                 ["褚一", new_id_number(date(2012, 1, 1)), "小学", hutang_village.name, mother_id, "重残"]])
+    data = xlsx(
+        [
+            ["姓名", "身份证号", "就学阶段", "村", "母亲身份证号", "母亲情况"],
+            ["褚一", new_id_number(date(2012, 1, 1)), "小学", hutang_village.name, mother_id, "重残"],
+        ]
+    )
     result = validate_row(rows_of(data, "x.xlsx")[0], director)
     columns = {e.column for e in result.errors}
     assert {"母亲身份证号"} <= columns  # 性别与“母亲”不符
@@ -303,8 +417,13 @@ def test_parent_errors_name_the_parent_column(db, director, hutang_village):
 
 @pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8-sig", "utf-8"])
 def test_csv_encodings(db, director, hutang_village, encoding):  # noqa: ANN001
-    data = csv_bytes([["姓名", "身份证号", "就学阶段", "所在村（社区）", "备注"],
-                      ["欧阳小娟", new_id_number(date(2011, 11, 11)), "初中", hutang_village.name, "镕"]], encoding)
+    data = csv_bytes(
+        [
+            ["姓名", "身份证号", "就学阶段", "所在村（社区）", "备注"],
+            ["欧阳小娟", new_id_number(date(2011, 11, 11)), "初中", hutang_village.name, "镕"],
+        ],
+        encoding,
+    )
     [raw] = rows_of(data, "名单.csv")
     result = validate_row(raw, director)
     assert result.ok, [str(e) for e in result.errors]
@@ -312,7 +431,9 @@ def test_csv_encodings(db, director, hutang_village, encoding):  # noqa: ANN001
 
 
 def test_csv_separated_by_tabs_in_utf16(db, director, hutang_village):
-    text = "姓名\t身份证号\t就学阶段\t村\r\n" + f"欧阳\t{new_id_number(date(2011, 1, 1))}\t初中\t{hutang_village.name}\r\n"
+    text = (
+        "姓名\t身份证号\t就学阶段\t村\r\n" + f"欧阳\t{new_id_number(date(2011, 1, 1))}\t初中\t{hutang_village.name}\r\n"
+    )
     [raw] = rows_of(text.encode("utf-16"), "x.csv")
     assert validate_row(raw, director).ok
 
@@ -463,9 +584,13 @@ def test_same_village_name_in_two_places_asks_for_the_code(db, users, hutang_vil
 
     town = hutang_village.parent
     twin = Region.objects.create(code=town.code[:9] + "999", name=hutang_village.name, level=5, parent=town)
-    data = xlsx([["姓名", "身份证号", "就学阶段", "村", "村代码"],
-                 ["双一", new_id_number(date(2012, 1, 1)), "小学", hutang_village.name, ""],
-                 ["双二", new_id_number(date(2012, 1, 2)), "小学", hutang_village.name, twin.code]])
+    data = xlsx(
+        [
+            ["姓名", "身份证号", "就学阶段", "村", "村代码"],
+            ["双一", new_id_number(date(2012, 1, 1)), "小学", hutang_village.name, ""],
+            ["双二", new_id_number(date(2012, 1, 2)), "小学", hutang_village.name, twin.code],
+        ]
+    )
     first, second = (validate_row(raw, users["town_hutang"]) for raw in rows_of(data, "x.xlsx"))
     assert "多个" in first.errors[0].message and twin.code in first.errors[0].message
     assert second.ok and second.child["region"].code == twin.code
@@ -475,9 +600,13 @@ def test_village_committee_suffix_and_town_prefix(db, users, hutang_village):
     town = hutang_village.parent
     name = hutang_village.name
     committee = name[:-1] + "村民委员会" if name.endswith("村") else name + "居民委员会"
-    data = xlsx([["姓名", "身份证号", "就学阶段", "村"],
-                 ["前一", new_id_number(date(2012, 1, 3)), "小学", town.name + name],
-                 ["前二", new_id_number(date(2012, 1, 4)), "小学", committee]])
+    data = xlsx(
+        [
+            ["姓名", "身份证号", "就学阶段", "村"],
+            ["前一", new_id_number(date(2012, 1, 3)), "小学", town.name + name],
+            ["前二", new_id_number(date(2012, 1, 4)), "小学", committee],
+        ]
+    )
     results = [validate_row(raw, users["town_hutang"]) for raw in rows_of(data, "x.xlsx")]
     assert [res.ok for res in results] == [True, True], [str(e) for res in results for e in res.errors]
 
@@ -502,8 +631,15 @@ def test_every_column_under_a_group_cell(db, director, hutang_village):
     )
     reader = read_rows(data, "x.xlsx")
     assert {k: c.letter for k, c in reader.header.by_key.items()} == {
-        "name": "A", "id_number": "B", "school_stage": "C", "region": "D", "mother_name": "E",
-        "mother_id_number": "F", "carer_name": "G", "carer_relation": "H"}
+        "name": "A",
+        "id_number": "B",
+        "school_stage": "C",
+        "region": "D",
+        "mother_name": "E",
+        "mother_id_number": "F",
+        "carer_name": "G",
+        "carer_relation": "H",
+    }
     result = validate_row(next(reader), director)
     assert result.ok, [str(e) for e in result.errors]
     assert result.members[0]["id_number"] == mother_id

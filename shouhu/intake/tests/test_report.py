@@ -65,8 +65,9 @@ def _check(report: bytes, preview, sheet_title: str | None = None) -> None:  # n
         assert marked[coordinate] == "\n".join(messages)
     listing = [tuple(row) for row in wb[LIST_SHEET].iter_rows(values_only=True)]
     assert listing[0] == ("行", "列", "说明")
-    assert listing[1:] == [(e.row, f"{e.letter}列 {e.column}" if e.letter else e.column, e.message)
-                           for e in preview.errors]
+    assert listing[1:] == [
+        (e.row, f"{e.letter}列 {e.column}" if e.letter else e.column, e.message) for e in preview.errors
+    ]
 
 
 def test_xlsx_report_marks_exactly_the_bad_cells(db, director, hutang_village):
@@ -178,8 +179,12 @@ def test_filled_template_report_keeps_the_template(db, director, hutang_village,
     filled = {
         FIRST_DATA_ROW: {"name": child.name, "id_number": child.id_number, "school_stage": "初中"},  # changed
         FIRST_DATA_ROW + 1: {"name": "模板新", "id_number": new_id_number(date(2016, 6, 6)), "school_stage": "幼儿园"},
-        FIRST_DATA_ROW + 2: {"name": "模板错", "id_number": new_id_number(date(2016, 6, 7)), "school_stage": "幼儿园",
-                             "health": "残疾"},  # no disability type and grade
+        FIRST_DATA_ROW + 2: {
+            "name": "模板错",
+            "id_number": new_id_number(date(2016, 6, 7)),
+            "school_stage": "幼儿园",
+            "health": "残疾",
+        },  # no disability type and grade
     }
     for row, values in filled.items():
         for key, value in values.items():

@@ -27,11 +27,34 @@ def _assorted() -> bytes:
     """One cell of each kind a sheet can hold, some rows and columns left empty."""
     wb = Workbook()
     ws = wb.active
-    ws.append(["文字", 1, 2.5, True, False, date(2015, 3, 8), datetime(2015, 3, 8, 10, 30), time(10, 30),
-               timedelta(hours=30), 320412201503081234, "=1+1", None, "末列"])
-    for ref, value, fmt in (("B3", 5, None), ("C3", "&<>\"'", None), ("D3", 42000, "yyyy/m/d"), ("E3", 42000, "0.00"),
-                            ("F3", 42000.5, "[$-F800]dddd, mmmm dd, yyyy"), ("G3", 20, 'yyyy"年"m"月"d"日"'),
-                            ("H3", 20, "[Red]0.00"), ("I3", 1.5, "[h]:mm:ss"), ("J3", 45000, "yyyy年m月d日")):
+    ws.append(
+        [
+            "文字",
+            1,
+            2.5,
+            True,
+            False,
+            date(2015, 3, 8),
+            datetime(2015, 3, 8, 10, 30),
+            time(10, 30),
+            timedelta(hours=30),
+            320412201503081234,
+            "=1+1",
+            None,
+            "末列",
+        ]
+    )
+    for ref, value, fmt in (
+        ("B3", 5, None),
+        ("C3", "&<>\"'", None),
+        ("D3", 42000, "yyyy/m/d"),
+        ("E3", 42000, "0.00"),
+        ("F3", 42000.5, "[$-F800]dddd, mmmm dd, yyyy"),
+        ("G3", 20, 'yyyy"年"m"月"d"日"'),
+        ("H3", 20, "[Red]0.00"),
+        ("I3", 1.5, "[h]:mm:ss"),
+        ("J3", 45000, "yyyy年m月d日"),
+    ):
         ws[ref] = value
         if fmt:
             ws[ref].number_format = fmt
@@ -70,17 +93,30 @@ def _excel_like() -> bytes:
             if info.filename == "xl/worksheets/sheet1.xml":
                 data = re.sub(r'<c r="([A-Z]+\d+)" t="inlineStr"><is><t>([^<]*)</t></is></c>', shared, data)
             elif info.filename == "xl/_rels/workbook.xml.rels":
-                data = data.replace("</Relationships>", '<Relationship Id="rIdSST" Type="http://schemas.openxmlformats.org/'
-                                    'officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
-                                    "</Relationships>")
+                data = data.replace(
+                    "</Relationships>",
+                    '<Relationship Id="rIdSST" Type="http://schemas.openxmlformats.org/'
+                    'officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+                    "</Relationships>",
+                )
             elif info.filename == "[Content_Types].xml":
-                data = data.replace("</Types>", '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
-                                    'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+                data = data.replace(
+                    "</Types>",
+                    '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                    'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+                )
             new.writestr(info.filename, data)
-        items = ["<si><r><t>富</t></r><r><rPr><b/></rPr><t>文本</t></r><rPh sb=\"0\" eb=\"1\"><t>fu</t></rPh></si>"
-                 if text == "富文本" else f"<si><t>{text}</t></si>" for text in strings]
-        new.writestr("xl/sharedStrings.xml", '<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.'
-                     f'openxmlformats.org/spreadsheetml/2006/main" count="{len(items)}">{"".join(items)}</sst>')
+        items = [
+            '<si><r><t>富</t></r><r><rPr><b/></rPr><t>文本</t></r><rPh sb="0" eb="1"><t>fu</t></rPh></si>'
+            if text == "富文本"
+            else f"<si><t>{text}</t></si>"
+            for text in strings
+        ]
+        new.writestr(
+            "xl/sharedStrings.xml",
+            '<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.'
+            f'openxmlformats.org/spreadsheetml/2006/main" count="{len(items)}">{"".join(items)}</sst>',
+        )
     return out.getvalue()
 
 
@@ -105,8 +141,18 @@ def _big_sheet(rows: int) -> bytes:
     ws = wb.create_sheet("摸底排查表")
     ws.append(HEADERS)
     for i in range(rows):
-        ws.append(["人民村", f"学生{i:05d}", make_id_number("320411", date(2014, 1, 1) + timedelta(days=i), 1), "小学",
-                   f"湖塘镇人民路{i}号", "", "", ""])
+        ws.append(
+            [
+                "人民村",
+                f"学生{i:05d}",
+                make_id_number("320411", date(2014, 1, 1) + timedelta(days=i), 1),
+                "小学",
+                f"湖塘镇人民路{i}号",
+                "",
+                "",
+                "",
+            ]
+        )
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -135,7 +181,10 @@ def test_the_reader_yields_rows_lazily_and_estimates_the_total(db):
 
 
 def test_a_csv_is_decoded_as_it_is_read(db):
-    text = "\n".join([",".join(HEADERS), "人民村,王五," + make_id_number("320411", date(2015, 1, 1), 3) + ",小学,,,,"]) + "\n"
+    text = (
+        "\n".join([",".join(HEADERS), "人民村,王五," + make_id_number("320411", date(2015, 1, 1), 3) + ",小学,,,,"])
+        + "\n"
+    )
     for encoding in ("utf-8", "utf-8-sig", "gb18030", "utf-16"):
         [row] = list(read_rows(text.encode(encoding), "表.csv"))
         assert row.values["name"] == "王五", encoding
@@ -174,12 +223,53 @@ def test_copy_writes_the_rows_bulk_create_writes(db, director, hutang_village, m
     from shouhu.intake.reader import RowValidator
 
     def rows(tag: str, seq: int) -> list[dict]:
-        data = xlsx([["所在村（社区）", "姓名", "身份证号", "就学阶段", "现住址", "家庭经济状况", "父亲姓名", "父亲身份证号",
-                      "父亲联系电话", "父亲情况", "父亲情况起始日期", "母亲姓名", "母亲情况", "受委托人姓名", "受委托人与儿童关系",
-                      "受委托人联系电话", "委托起始日期", "收入来源"]] + [
-            [hutang_village.name, f"{tag}童{i}", make_id_number("320404", date(2014, 2, 1 + i), seq + 2 * i), "小学", f"人民路{i}号", "低保",
-             f"{tag}父", "", "13812345678", "外出务工", "2020-01-0" + str(i + 1), f"{tag}母", "死亡", "王奶奶", "祖母",
-             "13987654321", "2021-05-01", "务农、政府救助"] for i in range(3)])
+        data = xlsx(
+            [
+                [
+                    "所在村（社区）",
+                    "姓名",
+                    "身份证号",
+                    "就学阶段",
+                    "现住址",
+                    "家庭经济状况",
+                    "父亲姓名",
+                    "父亲身份证号",
+                    "父亲联系电话",
+                    "父亲情况",
+                    "父亲情况起始日期",
+                    "母亲姓名",
+                    "母亲情况",
+                    "受委托人姓名",
+                    "受委托人与儿童关系",
+                    "受委托人联系电话",
+                    "委托起始日期",
+                    "收入来源",
+                ]
+            ]
+            + [
+                [
+                    hutang_village.name,
+                    f"{tag}童{i}",
+                    make_id_number("320404", date(2014, 2, 1 + i), seq + 2 * i),
+                    "小学",
+                    f"人民路{i}号",
+                    "低保",
+                    f"{tag}父",
+                    "",
+                    "13812345678",
+                    "外出务工",
+                    "2020-01-0" + str(i + 1),
+                    f"{tag}母",
+                    "死亡",
+                    "王奶奶",
+                    "祖母",
+                    "13987654321",
+                    "2021-05-01",
+                    "务农、政府救助",
+                ]
+                for i in range(3)
+            ]
+        )
         validator = RowValidator(director)
         raw = list(read_rows(data, f"{tag}.xlsx"))
         validator.prefetch(raw)
@@ -197,9 +287,24 @@ def test_copy_writes_the_rows_bulk_create_writes(db, director, hutang_village, m
     bulk = services.children_create_bulk(actor=director, rows=rows("乙", 301))
     monkeypatch.undo()
 
-    ignore = {"id", "history_id", "history_date", "name", "name_pinyin", "name_initials", "id_number",
-              "id_number_index", "child_id", "household_id", "member_id", "registered_at", "updated_at", "birth_date",
-              "address", "since"}
+    ignore = {
+        "id",
+        "history_id",
+        "history_date",
+        "name",
+        "name_pinyin",
+        "name_initials",
+        "id_number",
+        "id_number_index",
+        "child_id",
+        "household_id",
+        "member_id",
+        "registered_at",
+        "updated_at",
+        "birth_date",
+        "address",
+        "since",
+    }
 
     def same(model: type, a: list, b: list, key: str) -> None:
         rows_a, rows_b = _rows_of(model, a, key=key), _rows_of(model, b, key=key)
@@ -238,8 +343,10 @@ def test_the_new_childrens_evaluation_reads_them_from_the_import(db, director, h
     from shouhu.intake.jobs import evaluate_import
     from shouhu.intake.services import import_commit
 
-    rows = [HEADERS] + [[hutang_village.name, f"新童{i}", make_id_number("320411", date(2015, 4, 1 + i), 9), "小学",
-                         "", "", "", ""] for i in range(3)]
+    rows = [HEADERS] + [
+        [hutang_village.name, f"新童{i}", make_id_number("320411", date(2015, 4, 1 + i), 9), "小学", "", "", "", ""]
+        for i in range(3)
+    ]
     imp = import_commit(actor=director, source=xlsx(rows), filename="新.xlsx")
     assert imp.state == "committed" and imp.counts["new"] == 3
     assert evaluate_import.call_local(imp.pk) == {"children": 3, "changed": 3}
@@ -251,8 +358,10 @@ def test_a_background_commit_leaves_the_kept_file_as_it_was_stored(db, director,
     from shouhu.intake import jobs
     from shouhu.intake.models import ImportState, SurveyImport
 
-    rows = [HEADERS] + [[hutang_village.name, f"后台{i}", make_id_number("320411", date(2015, 5, 1 + i), 11), "小学",
-                         "", "", "", ""] for i in range(2)]
+    rows = [HEADERS] + [
+        [hutang_village.name, f"后台{i}", make_id_number("320411", date(2015, 5, 1 + i), 11), "小学", "", "", "", ""]
+        for i in range(2)
+    ]
     data = xlsx(rows)
     imp = jobs.start_check(actor=director, data=data, filename="后台.xlsx")  # huey immediate: checked now
 

@@ -50,8 +50,10 @@ def test_template_for_a_village(db, hutang_village):
         assert get_column_letter(column_index(key)) in covered, key
     options = wb["选项"]
     assert options.sheet_state == "hidden"
-    values = {options.cell(1, c).value: [options.cell(r, c).value for r in range(2, options.max_row + 1)]
-              for c in range(1, options.max_column + 1)}
+    values = {
+        options.cell(1, c).value: [options.cell(r, c).value for r in range(2, options.max_row + 1)]
+        for c in range(1, options.max_column + 1)
+    }
     assert [v for v in values["就学阶段"] if v] == list(BY_KEY["school_stage"].options)
     help_text = " ".join(str(c.value) for row in wb[HELP_SHEET].iter_rows() for c in row if c.value)
     assert "文本" in help_text and "3.20412E+17" in help_text and hutang_village.code in help_text
@@ -62,8 +64,15 @@ def test_filled_template_reads_back(db, users, hutang_village):
     ws = wb[DATA_SHEET]
     row = FIRST_DATA_ROW + 1  # the first pre-filled row left empty: skipped
     child_id = new_id_number(date(2016, 6, 6))
-    for key, value in {"name": "模板娃", "id_number": child_id, "school_stage": "幼儿园", "health": "健康",
-                       "birth_date": date(2016, 6, 6), "father_name": "模板爸", "father_situation": "外出务工"}.items():
+    for key, value in {
+        "name": "模板娃",
+        "id_number": child_id,
+        "school_stage": "幼儿园",
+        "health": "健康",
+        "birth_date": date(2016, 6, 6),
+        "father_name": "模板爸",
+        "father_situation": "外出务工",
+    }.items():
         ws.cell(row, column_index(key), value)
     buffer = io.BytesIO()
     wb.save(buffer)

@@ -83,9 +83,16 @@ print(imp.attempts)
 
 
 def _env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"SHOUHU_TESTING", "SHOUHU_DATABASE_URL", "SHOUHU_REDIS_URL"}}
-    env.update(SHOUHU_DEMO="1", SHOUHU_VAR_DIR=str(var_dir), DJANGO_SETTINGS_MODULE="shouhu.settings",
-               PYTHONPATH=str(BASE_DIR), SHOUHU_LOG_LEVEL="WARNING")
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"SHOUHU_TESTING", "SHOUHU_DATABASE_URL", "SHOUHU_REDIS_URL"}
+    }
+    env.update(
+        SHOUHU_DEMO="1",
+        SHOUHU_VAR_DIR=str(var_dir),
+        DJANGO_SETTINGS_MODULE="shouhu.settings",
+        PYTHONPATH=str(BASE_DIR),
+        SHOUHU_LOG_LEVEL="WARNING",
+    )
     return env
 
 
@@ -96,15 +103,28 @@ def _script(var_dir: Path, name: str, code: str) -> str:
 
 
 def _run(var_dir: Path, code: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, _script(var_dir, "step.py", code), *args], cwd=BASE_DIR,
-                          env=_env(var_dir), capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, _script(var_dir, "step.py", code), *args],
+        cwd=BASE_DIR,
+        env=_env(var_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.strip().splitlines()[-1]
 
 
 def _start(var_dir: Path, args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, cwd=BASE_DIR, env=_env(var_dir), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=open(var_dir / "worker.log", "ab"))  # noqa: SIM115
+    return subprocess.Popen(
+        args,
+        cwd=BASE_DIR,
+        env=_env(var_dir),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=open(var_dir / "worker.log", "ab"),
+    )  # noqa: SIM115
 
 
 def _kill(proc: subprocess.Popen[bytes], sig: int) -> None:
@@ -136,16 +156,28 @@ def _wait(condition, seconds: float, what: str, proc: subprocess.Popen[bytes], v
 
 
 def test_a_killed_worker_leaves_no_partial_import_and_the_restart_completes(db, hutang_village, tmp_path):  # noqa: ANN001
-    rows = [HEADERS] + [[hutang_village.name, f"测试{i:03d}", new_id_number(date(2012 + i % 8, 1 + i % 12, 1 + i % 27)),
-                         "小学", "", "", "", ""] for i in range(ROWS)]
+    rows = [HEADERS] + [
+        [
+            hutang_village.name,
+            f"测试{i:03d}",
+            new_id_number(date(2012 + i % 8, 1 + i % 12, 1 + i % 27)),
+            "小学",
+            "",
+            "",
+            "",
+            "",
+        ]
+        for i in range(ROWS)
+    ]
     source = tmp_path / "big.xlsx"
     source.write_bytes(xlsx(rows))
     setup = json.loads(_run(tmp_path, SETUP, str(source)))
     import_id, before = setup["import"], setup["children"]
 
     marker = tmp_path / "in_transaction"
-    worker = _start(tmp_path, [sys.executable, _script(tmp_path, "worker.py", WORKER_HANGING_BEFORE_COMMIT),
-                               str(marker)])
+    worker = _start(
+        tmp_path, [sys.executable, _script(tmp_path, "worker.py", WORKER_HANGING_BEFORE_COMMIT), str(marker)]
+    )
     try:
         _wait(lambda: marker.exists() and marker.read_text().strip(), 90, "the commit's last write", worker, tmp_path)
         assert int(marker.read_text()) == before + ROWS  # every child written, inside the open transaction
@@ -156,19 +188,26 @@ def test_a_killed_worker_leaves_no_partial_import_and_the_restart_completes(db, 
 
     assert _query(tmp_path, "SELECT COUNT(*) FROM registry_child") == (before,)
     assert _query(tmp_path, "SELECT COUNT(*) FROM intake_surveyimportitem") == (0,)
-    assert _query(tmp_path, "SELECT state, attempts, committed_at FROM intake_surveyimport WHERE id = ?",
-                  import_id) == ("committing", 1, None)
+    assert _query(
+        tmp_path, "SELECT state, attempts, committed_at FROM intake_surveyimport WHERE id = ?", import_id
+    ) == ("committing", 1, None)
     assert _query(tmp_path, "SELECT COUNT(*) FROM audit_auditevent WHERE action = 'import'") == (0,)
 
     time.sleep(1.2)  # the dead worker's last heartbeat ages past the (shortened) limit
     assert _run(tmp_path, RESTART, str(import_id)) == "2"
     worker = _start(tmp_path, [sys.executable, "manage.py", "run_huey", "--workers", "1", "--worker-type", "thread"])
     try:
-        _wait(lambda: _query(tmp_path, "SELECT state FROM intake_surveyimport WHERE id = ?", import_id)[0]
-              == "committed", 90, "the restarted commit", worker, tmp_path)
+        _wait(
+            lambda: _query(tmp_path, "SELECT state FROM intake_surveyimport WHERE id = ?", import_id)[0] == "committed",
+            90,
+            "the restarted commit",
+            worker,
+            tmp_path,
+        )
     finally:
         _kill(worker, signal.SIGTERM)
     assert _query(tmp_path, "SELECT COUNT(*) FROM registry_child") == (before + ROWS,)
     assert _query(tmp_path, "SELECT COUNT(*) FROM intake_surveyimportitem") == (ROWS,)
-    assert _query(tmp_path, "SELECT attempts, finished_at IS NOT NULL FROM intake_surveyimport WHERE id = ?",
-                  import_id) == (2, 1)
+    assert _query(
+        tmp_path, "SELECT attempts, finished_at IS NOT NULL FROM intake_surveyimport WHERE id = ?", import_id
+    ) == (2, 1)

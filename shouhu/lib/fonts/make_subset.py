@@ -45,7 +45,8 @@ WEIGHTS = ("Regular", "Bold")
 RANGES = (
     (0x0020, 0x007E),  # ASCII
     (0x00A0, 0x00BF),  # Latin-1 punctuation and signs
-    (0x00D7, 0x00D7), (0x00F7, 0x00F7),  # × ÷
+    (0x00D7, 0x00D7),
+    (0x00F7, 0x00F7),  # × ÷
     (0x2000, 0x206F),  # general punctuation
     (0x3000, 0x303F),  # CJK symbols and punctuation
     (0xFF00, 0xFFEF),  # full-width and half-width forms
@@ -92,8 +93,13 @@ def rename(font: TTFont, weight: str) -> None:
     # Only the names that identify the font change; copyright, trademark, designers and the
     # licence (IDs 0, 7–14) stay as the original has them.
     name.names = [r for r in name.names if r.nameID not in (1, 2, 3, 4, 6, 16, 17)]
-    for name_id, value in ((1, FAMILY), (2, weight), (3, f"{ps_name};subset of NotoSansCJKsc-{weight} 2.004"),
-                           (4, full), (6, ps_name)):
+    for name_id, value in (
+        (1, FAMILY),
+        (2, weight),
+        (3, f"{ps_name};subset of NotoSansCJKsc-{weight} 2.004"),
+        (4, full),
+        (6, ps_name),
+    ):
         name.setName(value, name_id, 3, 1, 0x409)
         name.setName(value, name_id, 1, 0, 0)
     cff = font["CFF "].cff
@@ -147,8 +153,9 @@ def write_licence(out_dir: Path) -> Path:
     copyright_file = Path("/usr/share/doc/fonts-noto-cjk/copyright")
     lines = copyright_file.read_text(encoding="utf-8").splitlines()
     # The stand-alone licence paragraph (the first "License: SIL-1.1" line only names it).
-    start = next(i for i, line in enumerate(lines[:-1])
-                 if line == "License: SIL-1.1" and lines[i + 1].startswith(" ")) + 1
+    start = (
+        next(i for i, line in enumerate(lines[:-1]) if line == "License: SIL-1.1" and lines[i + 1].startswith(" ")) + 1
+    )
     body = []
     for line in lines[start:]:
         if not line.startswith(" "):

@@ -42,8 +42,13 @@ class FakeServer:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                seen = Seen(self.command, parts.path, parse_qs(parts.query), dict(self.headers),
-                            json.loads(raw) if raw else None)
+                seen = Seen(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    dict(self.headers),
+                    json.loads(raw) if raw else None,
+                )
                 server.seen.append(seen)
                 status, payload = server.answer(seen)
                 data = json.dumps(payload).encode()

@@ -47,6 +47,7 @@ def stored(users):
 
 # ----- SMS gateway -------------------------------------------------------------------------------
 
+
 @SITE
 def test_sms_posts_the_title_and_an_absolute_link_with_the_api_key(fake_server, users):
     server = fake_server(lambda seen: (200, {"ok": True, "id": "m1"}))
@@ -56,12 +57,23 @@ def test_sms_posts_the_title_and_an_absolute_link_with_the_api_key(fake_server, 
     [seen] = server.seen
     assert (seen.method, seen.path) == ("POST", "/send")
     assert seen.headers["Authorization"] == "Bearer k-123"
-    assert seen.body == {"to": "13800000000", "text": "【守护】收到一份新的强制报告 https://shouhu.example.gov.cn/tasks/",
-                         "reference": str(notification.pk)}
+    assert seen.body == {
+        "to": "13800000000",
+        "text": "【守护】收到一份新的强制报告 https://shouhu.example.gov.cn/tasks/",
+        "reference": str(notification.pk),
+    }
 
 
-@pytest.mark.parametrize(("status", "error"), [(500, DeliveryError), (503, DeliveryError), (429, DeliveryError),
-                                               (400, PermanentDeliveryError), (401, PermanentDeliveryError)])
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (500, DeliveryError),
+        (503, DeliveryError),
+        (429, DeliveryError),
+        (400, PermanentDeliveryError),
+        (401, PermanentDeliveryError),
+    ],
+)
 def test_sms_gateway_errors_are_transient_or_permanent_by_status(fake_server, users, status, error):
     server = fake_server(lambda seen: (status, {"error": "13800000000 rejected"}))
     with pytest.raises(error) as raised:
@@ -108,6 +120,7 @@ def test_sms_refuses_a_non_http_url():
 
 # ----- WeCom -------------------------------------------------------------------------------------
 
+
 class WeComFake:
     """The two endpoints of WeCom's application messages, with tokens that can expire."""
 
@@ -146,9 +159,15 @@ def test_wecom_sends_a_text_card_with_a_cached_token(fake_server, users):
     assert fake.tokens_issued == 1  # the token is reused until shortly before it expires
     send = [s for s in server.seen if s.path == "/cgi-bin/message/send"]
     assert send[0].body == {
-        "touser": "ZhangSan", "msgtype": "textcard", "agentid": 1000002,
-        "textcard": {"title": "收到一份新的强制报告", "description": "请及时处理。",
-                     "url": "https://shouhu.example.gov.cn/tasks/", "btntxt": "详情"},
+        "touser": "ZhangSan",
+        "msgtype": "textcard",
+        "agentid": 1000002,
+        "textcard": {
+            "title": "收到一份新的强制报告",
+            "description": "请及时处理。",
+            "url": "https://shouhu.example.gov.cn/tasks/",
+            "btntxt": "详情",
+        },
     }
 
 
@@ -163,12 +182,15 @@ def test_wecom_renews_an_expired_token_once_and_resends(fake_server, users):
     assert [s.path for s in server.seen].count("/cgi-bin/message/send") == 2
 
 
-@pytest.mark.parametrize(("errcode", "invaliduser", "error"), [
-    (-1, "", DeliveryError),  # system busy
-    (45009, "", DeliveryError),  # rate limited
-    (81013, "", PermanentDeliveryError),  # every recipient invalid
-    (0, "zhangsan", PermanentDeliveryError),  # accepted, but this user is outside the app's range
-])
+@pytest.mark.parametrize(
+    ("errcode", "invaliduser", "error"),
+    [
+        (-1, "", DeliveryError),  # system busy
+        (45009, "", DeliveryError),  # rate limited
+        (81013, "", PermanentDeliveryError),  # every recipient invalid
+        (0, "zhangsan", PermanentDeliveryError),  # accepted, but this user is outside the app's range
+    ],
+)
 def test_wecom_errors(fake_server, users, errcode, invaliduser, error):
     fake = WeComFake()
     fake.send_errcode, fake.invaliduser = errcode, invaliduser
@@ -217,6 +239,7 @@ def test_wecom_from_settings_reads_the_environment(monkeypatch):
 
 # ----- email and log -----------------------------------------------------------------------------
 
+
 @SITE
 @override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
 def test_email_goes_through_djangos_backend_to_the_users_address(users, use_channels):
@@ -242,6 +265,7 @@ def test_the_log_channel_writes_ids_only(users, caplog):
 
 
 # ----- configuration -----------------------------------------------------------------------------
+
 
 def test_the_default_channels_are_the_inbox_and_the_log():
     channels.reset_channels()

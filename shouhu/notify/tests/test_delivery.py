@@ -113,8 +113,10 @@ def test_a_claimed_delivery_is_not_taken_by_a_second_worker_until_its_lease_runs
     assert Delivery.objects.get(notification=n).attempts == 2
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks (SKIP LOCKED) need PostgreSQL; "
-                    "SQLite serialises writers, which the lease test above covers")
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="row locks (SKIP LOCKED) need PostgreSQL; SQLite serialises writers, which the lease test above covers",
+)
 @pytest.mark.django_db
 def test_concurrent_loops_send_each_delivery_exactly_once(use_channels, monkeypatch):
     """Four workers at once over committed rows, each on its own connection, in small batches.
@@ -139,11 +141,13 @@ def test_concurrent_loops_send_each_delivery_exactly_once(use_channels, monkeypa
         try:
             users = list(User.objects.filter(is_active=True).order_by("id")[:10])
             for i in range(4):
-                ids += [n.pk for n in notify(recipients=users, dedupe_key=f"concurrency-{i}", channels=["sms"],
-                                             **ALERT)]
+                ids += [
+                    n.pk for n in notify(recipients=users, dedupe_key=f"concurrency-{i}", channels=["sms"], **ALERT)
+                ]
             # notify()'s on-commit delivery ran already (autocommit): make them all due again
-            Delivery.objects.filter(notification_id__in=ids).update(state="pending", attempts=0,
-                                                                   next_attempt_at=timezone.now(), sent_at=None)
+            Delivery.objects.filter(notification_id__in=ids).update(
+                state="pending", attempts=0, next_attempt_at=timezone.now(), sent_at=None
+            )
             slow.sent.clear()
             results: list[dict[str, int]] = []
             errors: list[BaseException] = []
@@ -161,8 +165,13 @@ def test_concurrent_loops_send_each_delivery_exactly_once(use_channels, monkeypa
                 t.start()
             for t in threads:
                 t.join()
-            outcome.update(ids=list(ids), results=results, errors=errors, sent=sorted(pk for _, pk in slow.sent),
-                           rows=set(Delivery.objects.filter(notification_id__in=ids).values_list("state", "attempts")))
+            outcome.update(
+                ids=list(ids),
+                results=results,
+                errors=errors,
+                sent=sorted(pk for _, pk in slow.sent),
+                rows=set(Delivery.objects.filter(notification_id__in=ids).values_list("state", "attempts")),
+            )
         except BaseException as exc:  # noqa: BLE001
             outcome["failure"] = exc
         finally:

@@ -37,8 +37,9 @@ def test_deliveries_are_attempted_after_the_commit_only(users, use_channels, dja
     assert Delivery.objects.get(notification=n).state == DeliveryState.SENT
 
 
-def test_a_rolled_back_caller_leaves_no_notification_and_sends_nothing(users, use_channels,
-                                                                         django_capture_on_commit_callbacks):
+def test_a_rolled_back_caller_leaves_no_notification_and_sends_nothing(
+    users, use_channels, django_capture_on_commit_callbacks
+):
     log = RecordingChannel("log")
     use_channels(log)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -105,8 +106,9 @@ def test_inactive_recipients_are_skipped(users, use_channels):
     assert [n.recipient for n in notify(recipients=[gone, users["leader"]], **ALERT)] == [users["leader"]]
 
 
-@pytest.mark.parametrize("url", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)",
-                                 "tasks/", "/a b"])
+@pytest.mark.parametrize(
+    "url", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "tasks/", "/a b"]
+)
 def test_only_a_relative_platform_link_is_accepted(users, use_channels, url):
     use_channels()
     with pytest.raises(ValidationError):
@@ -150,14 +152,20 @@ def test_notify_many_batches_and_deduplicates(users, django_assert_max_num_queri
     from shouhu.notify.services import Message, notify_many
 
     a, b, c = users["district"], users["town_hutang"], users["village_hutang"]
-    messages = [Message((a, b), "report_new", "收到一份强制报告", "/reports/1/", "", "k1"),
-                Message((b, c, c), "report_new", "本镇收到一份强制报告", "/reports/1/", "", "k1"),
-                Message((c,), "report_receipt", "回执", "/reports/1/", "", "k2")]
+    messages = [
+        Message((a, b), "report_new", "收到一份强制报告", "/reports/1/", "", "k1"),
+        Message((b, c, c), "report_new", "本镇收到一份强制报告", "/reports/1/", "", "k1"),
+        Message((c,), "report_receipt", "回执", "/reports/1/", "", "k2"),
+    ]
     with django_assert_max_num_queries(8):
         created = notify_many(messages)
     # b has "k1" once (the first message wins), c once per key; nobody twice for one key.
     assert sorted((n.recipient.username, n.dedupe_key) for n in created) == [
-        ("district", "k1"), ("town_hutang", "k1"), ("village_hutang", "k1"), ("village_hutang", "k2")]
+        ("district", "k1"),
+        ("town_hutang", "k1"),
+        ("village_hutang", "k1"),
+        ("village_hutang", "k2"),
+    ]
     assert notify_many(messages) == []  # the same event again: nothing new
     assert Notification.objects.filter(dedupe_key__in=["k1", "k2"]).count() == 4
     assert Delivery.objects.filter(notification__in=created).exists() or not Delivery.objects.exists()

@@ -51,6 +51,7 @@ def _share(child: Child, organization: Organization, *, expires_at: Any = None) 
 
 # ----- region scope ------------------------------------------------------------------------------
 
+
 def test_village_director_cannot_see_other_village(users, hutang_village, make_child):
     child = make_child(hutang_village, name="湖塘娃")
     outsider = users["village_niutang"]
@@ -118,6 +119,7 @@ def test_district_sees_all(users, hutang_village, niutang_village, make_child):
 
 # ----- member units and shares -------------------------------------------------------------------
 
+
 def test_member_unit_sees_nothing_until_a_child_is_shared_then_reads_only(users, hutang_village, make_child):
     child = make_child(hutang_village, name="共享娃")
     staff = users["education"]
@@ -137,8 +139,10 @@ def test_member_unit_sees_nothing_until_a_child_is_shared_then_reads_only(users,
     assert client.get("/api/v1/children").json()["count"] == 1
     # Read-only: member units hold no edit capability at all.
     assert client.get(reverse("registry:child_edit", args=[child.pk])).status_code == 403
-    assert client.patch(_api(child), {"version": child.version, "note": "x"},
-                        content_type="application/json").status_code == 403
+    assert (
+        client.patch(_api(child), {"version": child.version, "note": "x"}, content_type="application/json").status_code
+        == 403
+    )
     # The share is with the organisation, not with the unit's other sub-organisations.
     assert _client(users["school_hutang"]).get(_detail(child)).status_code == 404
 
@@ -154,12 +158,15 @@ def test_a_shared_child_is_read_only_even_for_a_role_that_edits(users, hutang_vi
     assert client.get(reverse("registry:child_edit", args=[child.pk])).status_code == 404
     assert client.post(reverse("registry:child_exit", args=[child.pk]), {}).status_code == 404
     assert client.post(reverse("registry:unmask", args=[child.pk]), {"field": "child.id_number"}).status_code == 404
-    assert client.patch(_api(child), {"version": child.version, "note": "x"},
-                        content_type="application/json").status_code == 404
+    assert (
+        client.patch(_api(child), {"version": child.version, "note": "x"}, content_type="application/json").status_code
+        == 404
+    )
     child.refresh_from_db()
     assert child.version == 1
-    assert AuditEvent.objects.filter(action=Action.DENIED, actor_id=director.pk, object_id=str(child.pk),
-                                     detail__why="shared_read_only").exists()
+    assert AuditEvent.objects.filter(
+        action=Action.DENIED, actor_id=director.pk, object_id=str(child.pk), detail__why="shared_read_only"
+    ).exists()
 
 
 def test_an_expired_share_grants_nothing(users, hutang_village, make_child):
@@ -176,6 +183,7 @@ def test_an_expired_share_grants_nothing(users, hutang_village, make_child):
 
 
 # ----- leaders: numbers only ---------------------------------------------------------------------
+
 
 def test_leader_gets_counts_only(users, hutang_village, make_child):
     child = make_child(hutang_village, name="统计娃")
@@ -202,6 +210,7 @@ def test_leader_gets_counts_only(users, hutang_village, make_child):
 
 # ----- separated administrators (三员分立) --------------------------------------------------------
 
+
 def _cannot_read_children(client: Client, child: Child) -> None:
     assert client.get(reverse("registry:ledger")).status_code == 403
     assert client.get(_detail(child)).status_code == 403
@@ -215,13 +224,22 @@ def test_system_admin_manages_organisations_and_users_but_not_audit_or_children(
 
     assert client.get(reverse("admin:org_organization_changelist")).status_code == 200
     assert client.get(reverse("admin:org_user_changelist")).status_code == 200
-    response = client.post(reverse("admin:org_organization_add"), {
-        "name": "武进区示例社工站", "short_name": "", "kind": "social_work", "code": "", "parent": "", "is_active": "on",
-    })
+    response = client.post(
+        reverse("admin:org_organization_add"),
+        {
+            "name": "武进区示例社工站",
+            "short_name": "",
+            "kind": "social_work",
+            "code": "",
+            "parent": "",
+            "is_active": "on",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     org = Organization.objects.get(name="武进区示例社工站")
-    assert AuditEvent.objects.filter(action=Action.ADMIN_CHANGE, actor_id=users["admin"].pk,
-                                     object_id=str(org.pk)).exists()
+    assert AuditEvent.objects.filter(
+        action=Action.ADMIN_CHANGE, actor_id=users["admin"].pk, object_id=str(org.pk)
+    ).exists()
 
     assert client.get(reverse("audit:log")).status_code == 403
     _cannot_read_children(client, child)
@@ -236,8 +254,9 @@ def test_administrator_sent_to_log_in_from_the_admin_lands_in_the_admin(users):
     assert response.redirect_chain[-1][0].startswith(reverse("login"))
     login_url = response.redirect_chain[-1][0]
     next_url = login_url.split("next=", 1)[1]
-    response = client.post(login_url, {"username": "admin", "password": DEMO_PASSWORD, "next": unquote(next_url)},
-                           follow=True)
+    response = client.post(
+        login_url, {"username": "admin", "password": DEMO_PASSWORD, "next": unquote(next_url)}, follow=True
+    )
     assert response.status_code == 200
     assert response.redirect_chain[-1][0] == reverse("admin:index")
 
@@ -252,10 +271,15 @@ def test_system_admin_cannot_grant_roles(users):
 def _role_formset(user: User, *, add: str) -> dict[str, str]:
     roles = list(UserRole.objects.filter(user=user).order_by("id"))
     data = {
-        "username": user.username, "full_name": user.full_name, "organization": str(user.organization_id or ""),
-        "email": "", "is_active": "on",
-        "roles-TOTAL_FORMS": str(len(roles) + 1), "roles-INITIAL_FORMS": str(len(roles)),
-        "roles-MIN_NUM_FORMS": "0", "roles-MAX_NUM_FORMS": "1000",
+        "username": user.username,
+        "full_name": user.full_name,
+        "organization": str(user.organization_id or ""),
+        "email": "",
+        "is_active": "on",
+        "roles-TOTAL_FORMS": str(len(roles) + 1),
+        "roles-INITIAL_FORMS": str(len(roles)),
+        "roles-MIN_NUM_FORMS": "0",
+        "roles-MAX_NUM_FORMS": "1000",
     }
     for i, role in enumerate(roles):
         data |= {f"roles-{i}-id": str(role.pk), f"roles-{i}-user": str(user.pk), f"roles-{i}-role": role.role}
@@ -270,8 +294,9 @@ def test_security_admin_edits_roles_and_nothing_else(users, hutang_village, make
     security = users["security"]
     client = _client(security)
 
-    response = client.post(reverse("admin:org_user_change", args=[leader.pk]),
-                           _role_formset(leader, add=Role.UNIT_STAFF))
+    response = client.post(
+        reverse("admin:org_user_change", args=[leader.pk]), _role_formset(leader, add=Role.UNIT_STAFF)
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     assert set(UserRole.objects.filter(user=leader).values_list("role", flat=True)) == {Role.LEADER, Role.UNIT_STAFF}
     event = AuditEvent.objects.get(action=Action.ROLE_CHANGE, actor_id=security.pk, object_id=str(leader.pk))
@@ -301,6 +326,7 @@ def test_audit_admin_reads_the_audit_log_but_no_child_data(users, hutang_village
 
 # ----- sensitivity labels ------------------------------------------------------------------------
 
+
 def _child_with_imprisoned_father(region: Region, actor: User) -> Child:
     from shouhu.lib.idnumber import make_id_number, parse_id_number
     from shouhu.registry import services
@@ -309,14 +335,35 @@ def _child_with_imprisoned_father(region: Region, actor: User) -> Child:
     info = parse_id_number(id_number)
     return services.child_create(
         actor=actor,
-        data={"name": "司法娃", "id_number": id_number, "gender": info.gender, "birth_date": info.birth_date,
-              "region": region, "school_stage": "primary", "ethnicity": "汉族", "hukou_type": "rural",
-              "health": "healthy", "guardianship_type": "parent_incapable"},
+        data={
+            "name": "司法娃",
+            "id_number": id_number,
+            "gender": info.gender,
+            "birth_date": info.birth_date,
+            "region": region,
+            "school_stage": "primary",
+            "ethnicity": "汉族",
+            "hukou_type": "rural",
+            "health": "healthy",
+            "guardianship_type": "parent_incapable",
+        },
         household={"address": "武进区湖塘镇示例路2号"},
-        members=[{"relation": "father", "name": "司大山", "is_guardian": True, "capacity": "none",
-                  "situations": [{"kind": "imprisoned", "since": date(2021, 6, 1)}]},
-                 {"relation": "mother", "name": "林小芳", "is_guardian": True, "capacity": "full",
-                  "situations": [{"kind": "out_for_work", "since": date(2022, 2, 1)}]}],
+        members=[
+            {
+                "relation": "father",
+                "name": "司大山",
+                "is_guardian": True,
+                "capacity": "none",
+                "situations": [{"kind": "imprisoned", "since": date(2021, 6, 1)}],
+            },
+            {
+                "relation": "mother",
+                "name": "林小芳",
+                "is_guardian": True,
+                "capacity": "full",
+                "situations": [{"kind": "out_for_work", "since": date(2022, 2, 1)}],
+            },
+        ],
     )
 
 
@@ -349,8 +396,13 @@ def test_policy_explanations_quoting_a_judicial_fact_are_hidden_without_clearanc
     from shouhu.policy.models import CATEGORY_CHOICES, Proposal
 
     child = _child_with_imprisoned_father(hutang_village, users["village_hutang"])
-    Proposal.objects.create(child=child, kind="add", code=CATEGORY_CHOICES[0][0], as_of=date.today(),
-                            explanation="父亲服刑在押（2021-06-01 起，已满6个月）")
+    Proposal.objects.create(
+        child=child,
+        kind="add",
+        code=CATEGORY_CHOICES[0][0],
+        as_of=date.today(),
+        explanation="父亲服刑在押（2021-06-01 起，已满6个月）",
+    )
     staff = users["police_hutang"]
     _share(child, staff.organization)
     url = reverse("policy:child", args=[child.pk])
@@ -366,15 +418,23 @@ def test_task_detail_quoting_a_judicial_fact_is_hidden_without_clearance(users, 
 
     child = _child_with_imprisoned_father(hutang_village, users["village_hutang"])
     for username in ("police_hutang", "village_hutang"):
-        Task.objects.create(owner=users[username].organization, child=child, kind="entitlement_gap",
-                            title="落实待遇", detail="父亲服刑在押，母亲外出务工", due_at=timezone.now() + timedelta(days=5),
-                            source_type="test", source_id=username)
+        Task.objects.create(
+            owner=users[username].organization,
+            child=child,
+            kind="entitlement_gap",
+            title="落实待遇",
+            detail="父亲服刑在押，母亲外出务工",
+            due_at=timezone.now() + timedelta(days=5),
+            source_type="test",
+            source_id=username,
+        )
     hidden = _client(users["police_hutang"]).get(reverse("tasks:inbox")).content.decode()
     assert "落实待遇" in hidden and "服刑在押" not in hidden
     assert "服刑在押" in _client(users["village_hutang"]).get(reverse("tasks:inbox")).content.decode()
 
 
 # ----- the project's own lint --------------------------------------------------------------------
+
 
 def test_no_bare_child_manager_in_views_or_api():
     """Reads go through `children_visible_to` / `child_get_for`, never `Child.objects`, in a view or the API."""

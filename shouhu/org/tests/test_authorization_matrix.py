@@ -46,17 +46,56 @@ ROLE_CAPS: dict[str, frozenset[Cap]] = {
     Role.SYSTEM_ADMIN: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.ORG_ADMIN}),
     Role.SECURITY_ADMIN: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.ROLE_ADMIN}),
     Role.AUDIT_ADMIN: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.AUDIT_VIEW}),
-    Role.DISTRICT_OFFICER: frozenset({
-        Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.AUDIT_VIEW, Cap.STATS_VIEW, Cap.API_TOKEN,
-        Cap.POLICY_CONFIRM, Cap.POLICY_SETTINGS, Cap.TASKS, Cap.VISITS, Cap.VISIT_REVIEW, Cap.REPORT_FILE,
-        Cap.REPORTS_ALL, Cap.CASES, Cap.CASES_APPROVE,
-    }),
-    Role.TOWN_SUPERVISOR: frozenset({
-        Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.STATS_VIEW, Cap.POLICY_CONFIRM, Cap.TASKS,
-        Cap.VISITS, Cap.VISIT_REVIEW, Cap.REPORT_FILE, Cap.REPORTS_TOWN, Cap.CASES,
-    }),
-    Role.VILLAGE_DIRECTOR: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.LEDGER_EDIT, Cap.UNMASK, Cap.TASKS,
-                                      Cap.VISITS, Cap.REPORT_FILE}),
+    Role.DISTRICT_OFFICER: frozenset(
+        {
+            Cap.HOME,
+            Cap.NOTIFICATIONS,
+            Cap.LEDGER_VIEW,
+            Cap.LEDGER_EDIT,
+            Cap.UNMASK,
+            Cap.AUDIT_VIEW,
+            Cap.STATS_VIEW,
+            Cap.API_TOKEN,
+            Cap.POLICY_CONFIRM,
+            Cap.POLICY_SETTINGS,
+            Cap.TASKS,
+            Cap.VISITS,
+            Cap.VISIT_REVIEW,
+            Cap.REPORT_FILE,
+            Cap.REPORTS_ALL,
+            Cap.CASES,
+            Cap.CASES_APPROVE,
+        }
+    ),
+    Role.TOWN_SUPERVISOR: frozenset(
+        {
+            Cap.HOME,
+            Cap.NOTIFICATIONS,
+            Cap.LEDGER_VIEW,
+            Cap.LEDGER_EDIT,
+            Cap.UNMASK,
+            Cap.STATS_VIEW,
+            Cap.POLICY_CONFIRM,
+            Cap.TASKS,
+            Cap.VISITS,
+            Cap.VISIT_REVIEW,
+            Cap.REPORT_FILE,
+            Cap.REPORTS_TOWN,
+            Cap.CASES,
+        }
+    ),
+    Role.VILLAGE_DIRECTOR: frozenset(
+        {
+            Cap.HOME,
+            Cap.NOTIFICATIONS,
+            Cap.LEDGER_VIEW,
+            Cap.LEDGER_EDIT,
+            Cap.UNMASK,
+            Cap.TASKS,
+            Cap.VISITS,
+            Cap.REPORT_FILE,
+        }
+    ),
     Role.UNIT_STAFF: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS, Cap.REPORT_FILE}),
     Role.REPORTER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.REPORT_FILE}),
     Role.PROVIDER: frozenset({Cap.HOME, Cap.NOTIFICATIONS, Cap.LEDGER_VIEW, Cap.TASKS, Cap.REPORT_FILE, Cap.CASES}),
@@ -276,8 +315,9 @@ ROUTES: dict[str, Route] = {
     "children/<uuid:pk>/entrustment/<int:entrustment_id>/renew/": Route(caps=EDIT, child="edit"),
     # The matrix's carers have no scan: whoever may unmask gets 404 (missing and out of scope alike);
     # downloads in and out of scope are tested in shouhu/registry/tests/test_entrustment.py.
-    "children/<uuid:pk>/entrustment/<int:entrustment_id>/scan/": Route(caps=UNMASK, child="edit",
-                                                                       expect=_no_scan_expect),
+    "children/<uuid:pk>/entrustment/<int:entrustment_id>/scan/": Route(
+        caps=UNMASK, child="edit", expect=_no_scan_expect
+    ),
     "children/<uuid:pk>/exit/": Route(caps=EDIT, child="edit", method="post"),
     "children/<uuid:pk>/reenter/": Route(caps=EDIT, child="edit", method="post"),
     "children/<uuid:pk>/unmask/": Route(caps=UNMASK, child="edit", method="post", data={"field": "nothing"}),
@@ -287,7 +327,8 @@ ROUTES: dict[str, Route] = {
     "children/<uuid:pk>/policy/proposals/<int:proposal_id>/": Route(caps=CONFIRM, child="edit", method="post"),
     "children/<uuid:pk>/policy/manual/": Route(caps=CONFIRM, child="edit", method="post"),
     "children/<uuid:pk>/policy/entitlements/<int:entitlement_id>/": Route(
-        caps=_caps(Cap.LEDGER_VIEW, Cap.TASKS), child="edit", method="post"),
+        caps=_caps(Cap.LEDGER_VIEW, Cap.TASKS), child="edit", method="post"
+    ),
     "proposals/": Route(caps=CONFIRM),
     "policy/parameters/": Route(caps=_caps(Cap.POLICY_SETTINGS)),
     # The unit's inbox; a task is closed only by its owner organisation.
@@ -316,17 +357,21 @@ ROUTES: dict[str, Route] = {
     # Survey import pages: whoever registers children. A previewed file is its uploader's only and an
     # import its organisation's only: the matrix's accounts own none, so a permitted account gets 404.
     "intake/import/": Route(caps=EDIT),
-    "intake/import/<int:import_id>/errors.xlsx": Route(caps=EDIT, url="/intake/import/999999999/errors.xlsx",
-                                                        expect=_no_import_expect),
-    "intake/import/<int:import_id>/confirm/": Route(caps=EDIT, url="/intake/import/999999999/confirm/", method="post",
-                                                     expect=_no_import_expect),
+    "intake/import/<int:import_id>/errors.xlsx": Route(
+        caps=EDIT, url="/intake/import/999999999/errors.xlsx", expect=_no_import_expect
+    ),
+    "intake/import/<int:import_id>/confirm/": Route(
+        caps=EDIT, url="/intake/import/999999999/confirm/", method="post", expect=_no_import_expect
+    ),
     "intake/imports/": Route(caps=EDIT),
     # An import's status page and its 重新开始 (background imports): the uploader's only.
     "intake/imports/<int:import_id>/": Route(caps=EDIT, url="/intake/imports/999999999/", expect=_no_import_expect),
-    "intake/imports/<int:import_id>/restart/": Route(caps=EDIT, url="/intake/imports/999999999/restart/",
-                                                      method="post", expect=_no_import_expect),
-    "intake/imports/<int:import_id>/undo/": Route(caps=EDIT, url="/intake/imports/999999999/undo/", method="post",
-                                                   expect=_no_import_expect),
+    "intake/imports/<int:import_id>/restart/": Route(
+        caps=EDIT, url="/intake/imports/999999999/restart/", method="post", expect=_no_import_expect
+    ),
+    "intake/imports/<int:import_id>/undo/": Route(
+        caps=EDIT, url="/intake/imports/999999999/undo/", method="post", expect=_no_import_expect
+    ),
     # Home visits: due lists and records in the role's regions; a child out of view is a 404, and
     # so is a visit (the matrix's accounts have none: whoever holds the capability gets 404).
     "visits/": Route(caps=_caps(Cap.VISITS)),
@@ -336,39 +381,59 @@ ROUTES: dict[str, Route] = {
     "visits/child/<uuid:pk>/": Route(caps=_caps(Cap.VISITS), child="view"),
     "visits/child/<uuid:pk>/new/": Route(caps=_caps(Cap.VISITS), child="view"),
     "visits/child/<uuid:pk>/risk/": Route(caps=_caps(Cap.VISITS), child="view", method="post"),
-    "visits/<int:visit_id>/": Route(caps=_caps(Cap.VISITS), url="/visits/999999999/",
-                                    expect=_no_object_expect(Cap.VISITS)),
-    "visits/<int:visit_id>/return/": Route(caps=_caps(Cap.VISIT_REVIEW), url="/visits/999999999/return/",
-                                           method="post", expect=_no_object_expect(Cap.VISIT_REVIEW)),
-    "visits/<int:visit_id>/help/": Route(caps=_caps(Cap.VISITS), url="/visits/999999999/help/", method="post",
-                                         expect=_no_object_expect(Cap.VISITS)),
-    "visits/photo/<int:photo_id>/": Route(caps=_caps(Cap.VISITS), url="/visits/photo/999999999/",
-                                          expect=_no_object_expect(Cap.VISITS)),
+    "visits/<int:visit_id>/": Route(
+        caps=_caps(Cap.VISITS), url="/visits/999999999/", expect=_no_object_expect(Cap.VISITS)
+    ),
+    "visits/<int:visit_id>/return/": Route(
+        caps=_caps(Cap.VISIT_REVIEW),
+        url="/visits/999999999/return/",
+        method="post",
+        expect=_no_object_expect(Cap.VISIT_REVIEW),
+    ),
+    "visits/<int:visit_id>/help/": Route(
+        caps=_caps(Cap.VISITS), url="/visits/999999999/help/", method="post", expect=_no_object_expect(Cap.VISITS)
+    ),
+    "visits/photo/<int:photo_id>/": Route(
+        caps=_caps(Cap.VISITS), url="/visits/photo/999999999/", expect=_no_object_expect(Cap.VISITS)
+    ),
     # Case management: town supervisors and the district office; a case is a 404 to whoever holds
     # the capability (the matrix has none), the chronology follows the child's scope.
     "cases/": Route(caps=_caps(Cap.CASES)),
     "cases/new/": Route(caps=_caps(Cap.CASES), expect=_no_object_expect(Cap.CASES)),
     "cases/child/<uuid:pk>/chronology/": Route(caps=_caps(Cap.CASES), child="view"),
-    "cases/<int:case_id>/": Route(caps=_caps(Cap.CASES), url="/cases/999999999/",
-                                  expect=_no_object_expect(Cap.CASES)),
-    "cases/<int:case_id>/assess/": Route(caps=_caps(Cap.CASES), url="/cases/999999999/assess/",
-                                         expect=_no_object_expect(Cap.CASES)),
-    "cases/<int:case_id>/summary.pdf": Route(caps=_caps(Cap.CASES), url="/cases/999999999/summary.pdf",
-                                             expect=_no_object_expect(Cap.CASES)),
+    "cases/<int:case_id>/": Route(caps=_caps(Cap.CASES), url="/cases/999999999/", expect=_no_object_expect(Cap.CASES)),
+    "cases/<int:case_id>/assess/": Route(
+        caps=_caps(Cap.CASES), url="/cases/999999999/assess/", expect=_no_object_expect(Cap.CASES)
+    ),
+    "cases/<int:case_id>/summary.pdf": Route(
+        caps=_caps(Cap.CASES), url="/cases/999999999/summary.pdf", expect=_no_object_expect(Cap.CASES)
+    ),
     "cases/<int:case_id>/assessment/<int:assessment_id>.pdf": Route(
-        caps=_caps(Cap.CASES), url="/cases/999999999/assessment/999999999.pdf", expect=_no_object_expect(Cap.CASES)),
-    **{f"cases/<int:case_id>/{step}/": Route(caps=_caps(Cap.CASES), url=f"/cases/999999999/{step}/", method="post",
-                                             expect=_no_object_expect(Cap.CASES))
-       for step in ("goal", "action", "refer", "service", "review", "close", "reopen", "worker")},
-    "cases/<int:case_id>/approve/": Route(caps=_caps(Cap.CASES_APPROVE), url="/cases/999999999/approve/",
-                                          method="post", expect=_no_object_expect(Cap.CASES_APPROVE)),
+        caps=_caps(Cap.CASES), url="/cases/999999999/assessment/999999999.pdf", expect=_no_object_expect(Cap.CASES)
+    ),
+    **{
+        f"cases/<int:case_id>/{step}/": Route(
+            caps=_caps(Cap.CASES), url=f"/cases/999999999/{step}/", method="post", expect=_no_object_expect(Cap.CASES)
+        )
+        for step in ("goal", "action", "refer", "service", "review", "close", "reopen", "worker")
+    },
+    "cases/<int:case_id>/approve/": Route(
+        caps=_caps(Cap.CASES_APPROVE),
+        url="/cases/999999999/approve/",
+        method="post",
+        expect=_no_object_expect(Cap.CASES_APPROVE),
+    ),
     # One's own notifications (every role); another user's notification is as missing as none.
     "notifications/": Route(caps=_caps(Cap.NOTIFICATIONS)),
-    "notifications/<int:notification_id>/": Route(caps=_caps(Cap.NOTIFICATIONS), url="/notifications/999999999/",
-                                                  expect=_no_notification_expect),
-    "notifications/<int:notification_id>/read/": Route(caps=_caps(Cap.NOTIFICATIONS), method="post",
-                                                       url="/notifications/999999999/read/",
-                                                       expect=_no_notification_expect),
+    "notifications/<int:notification_id>/": Route(
+        caps=_caps(Cap.NOTIFICATIONS), url="/notifications/999999999/", expect=_no_notification_expect
+    ),
+    "notifications/<int:notification_id>/read/": Route(
+        caps=_caps(Cap.NOTIFICATIONS),
+        method="post",
+        url="/notifications/999999999/read/",
+        expect=_no_notification_expect,
+    ),
     "notifications/read-all/": Route(caps=_caps(Cap.NOTIFICATIONS), method="post"),
     # Mandatory reports (pages): one list for every role that files, handles, assesses, oversees or
     # supervises; the matrix has no report, so a report's pages are a 404 to whoever may see reports
@@ -380,7 +445,8 @@ ROUTES: dict[str, Route] = {
     "reports/<int:report_id>/": _report_route("", *REPORT_READERS, method="get"),
     "reports/<int:report_id>/receipt/": _report_route("receipt/", Cap.REPORT_FILE, method="get"),
     "reports/<int:report_id>/attachments/<int:attachment_id>/": _report_route(
-        "attachments/1/", Cap.REPORTS_HANDLE, Cap.REPORTS_TOWN, Cap.REPORTS_ALL, method="get"),
+        "attachments/1/", Cap.REPORTS_HANDLE, Cap.REPORTS_TOWN, Cap.REPORTS_ALL, method="get"
+    ),
     "reports/<int:report_id>/accept/": _report_route("accept/", Cap.REPORTS_HANDLE),
     "reports/<int:report_id>/dispatch/": _report_route("dispatch/", Cap.REPORTS_HANDLE),
     "reports/<int:report_id>/measure/": _report_route("measure/", Cap.REPORTS_HANDLE),
@@ -418,7 +484,8 @@ ROUTES: dict[str, Route] = {
     "admin/jsi18n/": Route(admin=True, caps=ADMINS),
     # Organisations for the user form's organisation field: only who may view organisations.
     "admin/autocomplete/": Route(
-        admin=True, caps=_caps(Cap.ORG_ADMIN),
+        admin=True,
+        caps=_caps(Cap.ORG_ADMIN),
         data={"app_label": "org", "model_name": "user", "field_name": "organization"},
     ),
     "admin/r/<path:content_type_id>/<path:object_id>/": Route(admin=True, caps=ADMINS, admin_result=NOT_FOUND),
@@ -435,13 +502,15 @@ class AdminModel:
     delete: frozenset[Cap]
 
 
-ORG_ONLY = AdminModel(view=_caps(Cap.ORG_ADMIN), add=_caps(Cap.ORG_ADMIN), change=_caps(Cap.ORG_ADMIN),
-                      delete=_caps(Cap.ORG_ADMIN))
+ORG_ONLY = AdminModel(
+    view=_caps(Cap.ORG_ADMIN), add=_caps(Cap.ORG_ADMIN), change=_caps(Cap.ORG_ADMIN), delete=_caps(Cap.ORG_ADMIN)
+)
 # Axes' logs use Django's model permissions, which no role grants.
 CLOSED = AdminModel(view=NOBODY, add=NOBODY, change=NOBODY, delete=NOBODY)
 # Lockouts and authenticators: the security administrator views and deletes (unlocks, resets).
-SECURITY = AdminModel(view=_caps(Cap.ROLE_ADMIN), add=NOBODY, change=_caps(Cap.ROLE_ADMIN),
-                      delete=_caps(Cap.ROLE_ADMIN))
+SECURITY = AdminModel(
+    view=_caps(Cap.ROLE_ADMIN), add=NOBODY, change=_caps(Cap.ROLE_ADMIN), delete=_caps(Cap.ROLE_ADMIN)
+)
 
 ADMIN_MODELS: dict[str, AdminModel] = {
     "org/region": ORG_ONLY,
@@ -498,11 +567,21 @@ API_OPERATIONS: dict[tuple[str, str], ApiOperation] = {
     ("PATCH", "/children/{child_id}"): ApiOperation(caps=EDIT, child="edit", body={"version": 1, "gender": "Q"}),
     # Reports: a body that passes the schema but names no region (422); the report walk's URL keeps its
     # "{report_id}" placeholder, which whoever may read reports gets back as a 422 (not a number).
-    ("POST", "/reports"): ApiOperation(caps=_caps(Cap.REPORT_FILE), body={
-        "situations": [4], "child": {"name": "测"}, "found_at": "2026-01-01T08:00:00",
-        "place_region_code": "000000000000", "place": "", "description": "矩阵测试", "danger_now": False}),
-    ("GET", "/reports/{report_id}"): ApiOperation(caps=_caps(Cap.REPORT_FILE, Cap.REPORTS_HANDLE, Cap.REPORTS_TOWN,
-                                                             Cap.REPORTS_ALL, Cap.REPORTS_SUPERVISE)),
+    ("POST", "/reports"): ApiOperation(
+        caps=_caps(Cap.REPORT_FILE),
+        body={
+            "situations": [4],
+            "child": {"name": "测"},
+            "found_at": "2026-01-01T08:00:00",
+            "place_region_code": "000000000000",
+            "place": "",
+            "description": "矩阵测试",
+            "danger_now": False,
+        },
+    ),
+    ("GET", "/reports/{report_id}"): ApiOperation(
+        caps=_caps(Cap.REPORT_FILE, Cap.REPORTS_HANDLE, Cap.REPORTS_TOWN, Cap.REPORTS_ALL, Cap.REPORTS_SUPERVISE)
+    ),
     ("GET", "/tasks"): ApiOperation(caps=_caps(Cap.TASKS)),
     # The answers: the walk's URL keeps its "{task_id}" placeholder, a 422 for whoever holds TASKS.
     ("POST", "/tasks/{task_id}/accept"): ApiOperation(caps=_caps(Cap.TASKS), body={"handler": "矩阵"}),
@@ -526,6 +605,7 @@ def api_expected(op: ApiOperation, username: str, child: str | None) -> str:
 
 
 # ----- walking the project -----------------------------------------------------------------------
+
 
 def url_patterns(patterns: list[Any] | None = None, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
     """(full route, pattern) for every URL pattern of the project, recursively."""
@@ -607,27 +687,46 @@ def _register(*, actor: User, region: Region, name: str, seq: int) -> Any:
     id_number = make_id_number("320481", date(2014, 5, 20), seq)
     info = parse_id_number(id_number)
     data = {
-        "name": name, "id_number": id_number, "gender": info.gender, "birth_date": info.birth_date,
-        "region": region, "school_stage": "primary", "ethnicity": "汉族", "hukou_type": "rural",
-        "health": "healthy", "guardianship_type": "ordinary",
+        "name": name,
+        "id_number": id_number,
+        "gender": info.gender,
+        "birth_date": info.birth_date,
+        "region": region,
+        "school_stage": "primary",
+        "ethnicity": "汉族",
+        "hukou_type": "rural",
+        "health": "healthy",
+        "guardianship_type": "ordinary",
     }
     members = [
-        {"relation": "father", "name": name[0] + "大伟", "is_guardian": True, "capacity": "none",
-         "situations": [{"kind": "imprisoned", "since": date(2022, 1, 1)}]},
-        {"relation": "mother", "name": "王丽", "is_guardian": True, "capacity": "full",
-         "situations": [{"kind": "out_for_work", "since": date(2023, 3, 1)}]},
+        {
+            "relation": "father",
+            "name": name[0] + "大伟",
+            "is_guardian": True,
+            "capacity": "none",
+            "situations": [{"kind": "imprisoned", "since": date(2022, 1, 1)}],
+        },
+        {
+            "relation": "mother",
+            "name": "王丽",
+            "is_guardian": True,
+            "capacity": "full",
+            "situations": [{"kind": "out_for_work", "since": date(2023, 3, 1)}],
+        },
     ]
     entrustment = {"carer_name": name[0] + "老汉", "carer_relation": "grandfather_p", "since": date(2023, 3, 1)}
-    return services.child_create(actor=actor, data=data, household={"address": "武进区示例路8号"},
-                                 members=members, entrustment=entrustment)
+    return services.child_create(
+        actor=actor, data=data, household={"address": "武进区示例路8号"}, members=members, entrustment=entrustment
+    )
 
 
 def _policy_rows(child: Any) -> tuple[int, int]:
     """A pending proposal and an entitlement for the child (the engine runs only after a commit)."""
     from shouhu.policy.models import CATEGORY_CHOICES, ChildEntitlement, Proposal
 
-    proposal = Proposal.objects.create(child=child, kind="add", code=CATEGORY_CHOICES[0][0],
-                                       explanation="矩阵测试", as_of=date.today())
+    proposal = Proposal.objects.create(
+        child=child, kind="add", code=CATEGORY_CHOICES[0][0], explanation="矩阵测试", as_of=date.today()
+    )
     entitlement = ChildEntitlement.objects.create(child=child, code="matrix", name="示例待遇", explanation="矩阵测试")
     return proposal.pk, entitlement.pk
 
@@ -641,11 +740,15 @@ def _closed_admin_objects() -> dict[str, str]:
     common = {"username": "someone", "ip_address": "10.0.0.9", "user_agent": "test", "path_info": "/login/"}
     owner = User.objects.create(username="matrix_device_owner", is_active=False)
     return {
-        "axes/accessattempt": str(AccessAttempt.objects.create(
-            **common, http_accept="*/*", get_data="", post_data="", failures_since_start=1, attempt_time=now).pk),
+        "axes/accessattempt": str(
+            AccessAttempt.objects.create(
+                **common, http_accept="*/*", get_data="", post_data="", failures_since_start=1, attempt_time=now
+            ).pk
+        ),
         "axes/accesslog": str(AccessLog.objects.create(**common, http_accept="*/*", attempt_time=now).pk),
-        "axes/accessfailurelog": str(AccessFailureLog.objects.create(
-            **common, http_accept="*/*", attempt_time=now, locked_out=False).pk),
+        "axes/accessfailurelog": str(
+            AccessFailureLog.objects.create(**common, http_accept="*/*", attempt_time=now, locked_out=False).pk
+        ),
         "otp_totp/totpdevice": str(TOTPDevice.objects.create(user=owner, name="phone", confirmed=False).pk),
     }
 
@@ -671,16 +774,22 @@ def world(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
             child_in = _register(actor=district, region=hutang, name="湖小明", seq=901)
             child_out = _register(actor=district, region=niutang, name="牛小红", seq=903)
             police_hutang = User.objects.get(username="police_hutang")
-            ChildShare.objects.create(child=child_in, organization=police_hutang.organization,
-                                      reason="矩阵测试：派出所受理的报告")
-            task = Task.objects.create(owner=User.objects.get(username="village_hutang").organization,
-                                       kind="supervised_item", title="矩阵测试事项",
-                                       due_at=timezone.now() + timedelta(days=3))
+            ChildShare.objects.create(
+                child=child_in, organization=police_hutang.organization, reason="矩阵测试：派出所受理的报告"
+            )
+            task = Task.objects.create(
+                owner=User.objects.get(username="village_hutang").organization,
+                kind="supervised_item",
+                title="矩阵测试事项",
+                due_at=timezone.now() + timedelta(days=3),
+            )
             policy = {IN: _policy_rows(child_in), OUT: _policy_rows(child_out)}
             world = World(
                 children={IN: str(child_in.pk), OUT: str(child_out.pk)},
-                members={IN: child_in.family.order_by("id").first().pk,
-                         OUT: child_out.family.order_by("id").first().pk},
+                members={
+                    IN: child_in.family.order_by("id").first().pk,
+                    OUT: child_out.family.order_by("id").first().pk,
+                },
                 entrustments={IN: child_in.entrustments.get().pk, OUT: child_out.entrustments.get().pk},
                 proposals={key: rows[0] for key, rows in policy.items()},
                 entitlements={key: rows[1] for key, rows in policy.items()},
@@ -705,6 +814,7 @@ def world(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
 
 
 # ----- the tests ---------------------------------------------------------------------------------
+
 
 def test_role_table_mirrors_the_access_module() -> None:
     assert ROLE_CAPS == access.ROLE_CAPS

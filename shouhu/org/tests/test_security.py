@@ -61,6 +61,7 @@ def _pages(users: dict[str, User], child: Child) -> list[tuple[Client, str]]:
 
 # ----- headers -----------------------------------------------------------------------------------
 
+
 def test_every_authenticated_response_is_not_stored(users, hutang_village, make_child):
     child = make_child(hutang_village)
     for client, url in _pages(users, child):
@@ -95,8 +96,11 @@ def test_content_security_policy_allows_no_third_party_origin(users, hutang_vill
 
 
 def test_other_security_headers(users):
-    for response in (_client().get(reverse("login")), _client(users["district"]).get(reverse("home")),
-                     _client(users["district"]).get("/api/v1/children")):
+    for response in (
+        _client().get(reverse("login")),
+        _client(users["district"]).get(reverse("home")),
+        _client(users["district"]).get("/api/v1/children"),
+    ):
         assert response["X-Content-Type-Options"] == "nosniff"
         assert response["Referrer-Policy"] == "same-origin"
         assert response["X-Frame-Options"] == "DENY"
@@ -113,12 +117,16 @@ def test_pages_load_nothing_from_another_origin(users, hutang_village, make_chil
         response = client.get(url)
         if "html" not in response.get("Content-Type", ""):
             continue
-        foreign = [link for link in ASSET.findall(response.content.decode())
-                   if re.match(r"^(?:[a-z]+:)?//", link, re.IGNORECASE)]
+        foreign = [
+            link
+            for link in ASSET.findall(response.content.decode())
+            if re.match(r"^(?:[a-z]+:)?//", link, re.IGNORECASE)
+        ]
         assert foreign == [], url
 
 
 # ----- sessions ----------------------------------------------------------------------------------
+
 
 def _age_session(client: Client, **seconds_ago: int) -> None:
     session = client.session
@@ -177,6 +185,7 @@ def test_logout_destroys_the_server_side_session(users):
 
 # ----- logins ------------------------------------------------------------------------------------
 
+
 def _login(client: Client, username: str, password: str) -> Any:
     return client.post(reverse("login"), {"username": username, "password": password})
 
@@ -204,8 +213,9 @@ def test_demo_account_cannot_log_in_outside_demo_mode(demo_account, settings):
     response = _login(client, demo_account.username, DEMO_PASSWORD)
     assert response.status_code == 200 and "用户名或密码不正确" in response.content.decode()
     assert _logged_out(client)
-    assert AuditEvent.objects.filter(action=Action.LOGIN_FAILED, actor_name=demo_account.username,
-                                     ip="10.3.0.2").exists()
+    assert AuditEvent.objects.filter(
+        action=Action.LOGIN_FAILED, actor_name=demo_account.username, ip="10.3.0.2"
+    ).exists()
     # ... nor use a token it was issued before.
     from shouhu.api.auth import issue_token
 
@@ -268,6 +278,7 @@ def test_admin_site_requires_the_second_factor(users, settings):
 
 # ----- production settings -----------------------------------------------------------------------
 
+
 def test_check_deploy_passes_with_production_settings(tmp_path):
     """`manage.py check --deploy` in a fresh interpreter (no pytest, so not TESTING) with production env."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOUHU_", "PYTEST", "DJANGO_"))}
@@ -281,13 +292,18 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 # ----- no personal data in URLs ------------------------------------------------------------------
+
 
 def test_ledger_search_posts_to_a_url_without_the_query(users, hutang_village, make_child):
     child = make_child(hutang_village, name="检索娃")

@@ -8,8 +8,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 FACTS = {
     "as_of": "2026-11-28",
-    "child": {"birth_date": "2014-05-01", "hukou_type": "rural", "disability": None, "serious_illness": False,
-              "household_assistance": [], "street_child": False, "lives_with_parents": False},
+    "child": {
+        "birth_date": "2014-05-01",
+        "hukou_type": "rural",
+        "disability": None,
+        "serious_illness": False,
+        "household_assistance": [],
+        "street_child": False,
+        "lives_with_parents": False,
+    },
     "parents": [
         {"role": "father", "situations": [{"kind": "imprisoned", "since": "2025-01-01", "until": None}]},
         {"role": "mother", "situations": [{"kind": "lost_contact", "since": "2026-03-01", "until": None}]},
@@ -19,8 +26,12 @@ FACTS = {
 
 def run(stdin: str):
     return subprocess.run(
-        [sys.executable, "manage.py", "classify", "--json", "-"], input=stdin, capture_output=True, text=True,
-        cwd=ROOT, env={"PATH": "/usr/bin:/bin", "SHOUHU_DEMO": "1", "SHOUHU_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"},
+        [sys.executable, "manage.py", "classify", "--json", "-"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "SHOUHU_DEMO": "1", "SHOUHU_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"},
         timeout=60,
     )
 
@@ -37,12 +48,15 @@ def test_classify_prints_categories_with_sources_without_a_database():
     assert units["de_facto_allowance"] == "civil_affairs"
 
 
-@pytest.mark.parametrize(("mutate", "field"), [
-    (lambda f: f.update(as_of="2026-02-30"), "as_of"),
-    (lambda f: f["child"].update(hukou_type="city"), "child.hukou_type"),
-    (lambda f: f["parents"][0]["situations"][0].update(kind="jail"), "parents[0].situations[0].kind"),
-    (lambda f: f["child"].update(disability={"grade": 7, "type": "physical"}), "child.disability.grade"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda f: f.update(as_of="2026-02-30"), "as_of"),
+        (lambda f: f["child"].update(hukou_type="city"), "child.hukou_type"),
+        (lambda f: f["parents"][0]["situations"][0].update(kind="jail"), "parents[0].situations[0].kind"),
+        (lambda f: f["child"].update(disability={"grade": 7, "type": "physical"}), "child.disability.grade"),
+    ],
+)
 def test_invalid_input_exits_2_naming_the_field(mutate, field):
     facts = json.loads(json.dumps(FACTS))
     mutate(facts)

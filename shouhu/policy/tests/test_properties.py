@@ -38,8 +38,11 @@ def all_facts(draw):
     child = ChildFacts(
         birth_date=birth,
         hukou_type=draw(st.sampled_from(["rural", "urban"])),
-        disability=draw(st.one_of(st.none(), st.builds(Disability, st.integers(1, 4),
-                                                          st.sampled_from(["physical", "intellectual"])))),
+        disability=draw(
+            st.one_of(
+                st.none(), st.builds(Disability, st.integers(1, 4), st.sampled_from(["physical", "intellectual"]))
+            )
+        ),
         serious_illness=draw(st.booleans()),
         household_assistance=frozenset(draw(st.lists(st.sampled_from(["dibao", "tekun", "dibao_edge"]), max_size=2))),
         street_child=draw(st.booleans()),
@@ -65,8 +68,16 @@ def test_moving_past_the_16th_birthday_never_adds_left_behind(f, days):
     assert "left_behind" not in evaluate(replace(f, as_of=later)).categories
 
 
-QUALIFYING = ["severe_disability", "serious_illness", "imprisoned", "drug_rehab", "restricted_liberty",
-              "lost_contact", "guardianship_revoked", "deported"]
+QUALIFYING = [
+    "severe_disability",
+    "serious_illness",
+    "imprisoned",
+    "drug_rehab",
+    "restricted_liberty",
+    "lost_contact",
+    "guardianship_revoked",
+    "deported",
+]
 
 
 @settings(max_examples=300, deadline=None)

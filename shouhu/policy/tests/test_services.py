@@ -35,12 +35,30 @@ AS_OF = date(2026, 11, 28)
 def left_behind_child(make_child, hutang_village, users):
     child = make_child(hutang_village, name="留守甲", birth=date(2016, 4, 1))
     for relation in ("father", "mother"):
-        registry.member_create(actor=users["district"], child=child, data={
-            "relation": relation, "name": "家长", "id_number": "", "phone": "", "work_place": "苏州",
-            "is_guardian": True, "capacity": "full", "birth_date": None,
-            "situations": [{"kind": "out_for_work", "since": date(2024, 1, 1), "until": None,
-                            "disability_grade": None, "disability_type": "", "note": ""}],
-        })
+        registry.member_create(
+            actor=users["district"],
+            child=child,
+            data={
+                "relation": relation,
+                "name": "家长",
+                "id_number": "",
+                "phone": "",
+                "work_place": "苏州",
+                "is_guardian": True,
+                "capacity": "full",
+                "birth_date": None,
+                "situations": [
+                    {
+                        "kind": "out_for_work",
+                        "since": date(2024, 1, 1),
+                        "until": None,
+                        "disability_grade": None,
+                        "disability_type": "",
+                        "note": "",
+                    }
+                ],
+            },
+        )
     return child
 
 
@@ -64,8 +82,9 @@ def test_reevaluating_does_not_duplicate_proposals(left_behind_child):
 
 def test_confirming_creates_the_category_entitlements_and_unit_tasks(left_behind_child, users):
     evaluate_child(child_id=left_behind_child.pk, as_of=AS_OF)
-    proposal_decide(actor=users["town_hutang"], proposal=pending(left_behind_child, "left_behind"), confirm=True,
-                    reason="")
+    proposal_decide(
+        actor=users["town_hutang"], proposal=pending(left_behind_child, "left_behind"), confirm=True, reason=""
+    )
     evaluate_child(child_id=left_behind_child.pk, as_of=AS_OF)  # on_commit does not run inside a test transaction
     category = ChildCategory.objects.get(child=left_behind_child, code="left_behind", valid_to__isnull=True)
     assert category.confirmed_by == users["town_hutang"]
@@ -85,17 +104,23 @@ def test_confirming_creates_the_category_entitlements_and_unit_tasks(left_behind
 def test_rejecting_needs_a_reason(left_behind_child, users):
     evaluate_child(child_id=left_behind_child.pk, as_of=AS_OF)
     with pytest.raises(ValidationError):
-        proposal_decide(actor=users["town_hutang"], proposal=pending(left_behind_child, "left_behind"),
-                        confirm=False, reason=" ")
-    proposal = proposal_decide(actor=users["town_hutang"], proposal=pending(left_behind_child, "left_behind"),
-                               confirm=False, reason="父母已返乡，登记待更新")
+        proposal_decide(
+            actor=users["town_hutang"], proposal=pending(left_behind_child, "left_behind"), confirm=False, reason=" "
+        )
+    proposal = proposal_decide(
+        actor=users["town_hutang"],
+        proposal=pending(left_behind_child, "left_behind"),
+        confirm=False,
+        reason="父母已返乡，登记待更新",
+    )
     assert proposal.state == ProposalState.REJECTED
 
 
 def test_turning_16_proposes_to_end_left_behind(left_behind_child, users):
     evaluate_child(child_id=left_behind_child.pk, as_of=AS_OF)
-    proposal_decide(actor=users["town_hutang"], proposal=pending(left_behind_child, "left_behind"), confirm=True,
-                    reason="")
+    proposal_decide(
+        actor=users["town_hutang"], proposal=pending(left_behind_child, "left_behind"), confirm=True, reason=""
+    )
     evaluate_child(child_id=left_behind_child.pk, as_of=date(2032, 4, 2))
     removal = pending(left_behind_child, "left_behind")
     assert removal.kind == "remove" and "已满16周岁" in removal.explanation
@@ -106,14 +131,14 @@ def test_turning_16_proposes_to_end_left_behind(left_behind_child, users):
 
 def test_recording_an_entitlement_closes_the_task(left_behind_child, users):
     evaluate_child(child_id=left_behind_child.pk, as_of=AS_OF)
-    proposal_decide(actor=users["town_hutang"], proposal=pending(left_behind_child, "left_behind"), confirm=True,
-                    reason="")
+    proposal_decide(
+        actor=users["town_hutang"], proposal=pending(left_behind_child, "left_behind"), confirm=True, reason=""
+    )
     evaluate_child(child_id=left_behind_child.pk, as_of=AS_OF)
     ent = ChildEntitlement.objects.get(child=left_behind_child, code="family_education")
     with pytest.raises(ValidationError):
         entitlement_record(actor=users["district"], entitlement=ent, state="refused", version=ent.version, reason="")
-    entitlement_record(actor=users["district"], entitlement=ent, state="receiving", version=ent.version,
-                       on=AS_OF)
+    entitlement_record(actor=users["district"], entitlement=ent, state="receiving", version=ent.version, on=AS_OF)
     ent.refresh_from_db()
     assert ent.state == EntitlementState.RECEIVING
     assert Task.objects.get(source_type="entitlement", source_id=str(ent.pk)).state == "done"
@@ -123,8 +148,9 @@ def test_manual_category_needs_a_reason_and_changes_the_jiangsu_class(make_child
     child = make_child(hutang_village, name="监护甲")
     with pytest.raises(ValidationError):
         manual_category_set(actor=users["town_hutang"], child=child, code="guardianship_missing", on=True, reason="")
-    manual_category_set(actor=users["town_hutang"], child=child, code="guardianship_missing", on=True,
-                        reason="走访发现长期无人照料")
+    manual_category_set(
+        actor=users["town_hutang"], child=child, code="guardianship_missing", on=True, reason="走访发现长期无人照料"
+    )
     evaluate_child(child_id=child.pk, as_of=timezone.localdate())  # the category counts from today
     assert pending(child, "jiangsu_2").kind == "add"
     with pytest.raises(ValidationError):
@@ -135,7 +161,6 @@ def test_nightly_run_writes_only_what_changed(left_behind_child):
     first = reevaluate_all(as_of=AS_OF)
     assert first["changed"] >= 1
     assert reevaluate_all(as_of=AS_OF)["changed"] == 0
-
 
 
 @pytest.mark.django_db

@@ -19,16 +19,16 @@ def poor_child(make_child, hutang_village, users):
     from shouhu.registry import services
 
     child = make_child(hutang_village, name="低保甲", birth=date(2014, 6, 1))
-    services.household_update(actor=users["district"], child=child, data={"economic_status": "dibao"},
-                              version=child.household.version)
+    services.household_update(
+        actor=users["district"], child=child, data={"economic_status": "dibao"}, version=child.household.version
+    )
     evaluate_child(child_id=child.pk)
     return child
 
 
 def decide(client, child, code, decision, reason=""):
     proposal = Proposal.objects.get(child=child, code=code, state=ProposalState.PENDING)
-    return client.post(reverse("policy:decide", args=[child.pk, proposal.pk]),
-                       {"decision": decision, "reason": reason})
+    return client.post(reverse("policy:decide", args=[child.pk, proposal.pk]), {"decision": decision, "reason": reason})
 
 
 def test_town_supervisor_confirms_from_the_work_list_and_the_units_get_tasks(client, users, poor_child):
@@ -71,9 +71,16 @@ def test_the_responsible_unit_records_the_entitlement_and_the_task_closes(client
     inbox = client.get(reverse("tasks:inbox")).content.decode()
     assert "教育资助" in inbox and poor_child.name in inbox
     url = reverse("policy:entitlement", args=[poor_child.pk, ent.pk])
-    response = client.post(url, {f"e{ent.pk}-state": "receiving", f"e{ent.pk}-on": "2026-09-01",
-                                 f"e{ent.pk}-amount": "500", f"e{ent.pk}-reason": "",
-                                 f"e{ent.pk}-version": ent.version})
+    response = client.post(
+        url,
+        {
+            f"e{ent.pk}-state": "receiving",
+            f"e{ent.pk}-on": "2026-09-01",
+            f"e{ent.pk}-amount": "500",
+            f"e{ent.pk}-reason": "",
+            f"e{ent.pk}-version": ent.version,
+        },
+    )
     assert response.status_code == 302
     ent.refresh_from_db()
     assert ent.state == "receiving" and ent.amount_granted == 500
@@ -108,13 +115,23 @@ def test_district_home_counts_categories_per_town(client, users, poor_child):
 def test_district_sets_a_parameter_version_and_bad_values_get_a_chinese_message(client, users):
     client.force_login(users["district"])
     url = reverse("policy:parameters")
-    bad = client.post(url, {"key": "jiangsu_class2_ratio", "value": "1.5", "effective_from": "2026-12-01",
-                            "source": "测试"})
+    bad = client.post(
+        url, {"key": "jiangsu_class2_ratio", "value": "1.5", "effective_from": "2026-12-01", "source": "测试"}
+    )
     assert bad.status_code == 400 and "比例在0到1之间" in bad.content.decode()
-    ok = client.post(url, {"key": "orphan_scattered_monthly", "value": "1800", "effective_from": "2026-12-01",
-                           "source": "常民发〔2026〕1号"})
+    ok = client.post(
+        url,
+        {
+            "key": "orphan_scattered_monthly",
+            "value": "1800",
+            "effective_from": "2026-12-01",
+            "source": "常民发〔2026〕1号",
+        },
+    )
     assert ok.status_code == 302
     assert PolicyParameter.objects.get(key="orphan_scattered_monthly").value == "1800"
-    assert params_on(date(2026, 11, 30)).orphan_scattered_monthly != params_on(date(2026, 12, 1)).orphan_scattered_monthly
+    assert (
+        params_on(date(2026, 11, 30)).orphan_scattered_monthly != params_on(date(2026, 12, 1)).orphan_scattered_monthly
+    )
     client.force_login(users["town_hutang"])
     assert client.get(url).status_code == 403

@@ -209,7 +209,13 @@ def test_village_director_registers_finds_edits_and_a_stale_tab_loses_nothing(wo
     _shot(second, "detail-print")
     second.emulate_media(media="screen")
     second.set_viewport_size({"width": 360, "height": 740})
-    for url in (detail_url, f"{detail_url}?tab=family", f"{detail_url}edit/", f"{base}/children/new/", f"{base}/children/"):
+    for url in (
+        detail_url,
+        f"{detail_url}?tab=family",
+        f"{detail_url}edit/",
+        f"{base}/children/new/",
+        f"{base}/children/",
+    ):
         second.goto(url)
         assert _no_horizontal_overflow(second), f"horizontal overflow at 360 px: {url}"
 

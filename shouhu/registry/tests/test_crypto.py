@@ -18,6 +18,7 @@ PREFIXES = ("sm4gcm.1:", "aesgcm.1:")
 
 # ----- crypto ----------------------------------------------------------------------------------
 
+
 def test_encrypt_round_trip_names_its_algorithm():
     token = crypto.encrypt("32041220150308123X")
     assert token.startswith(PREFIXES)
@@ -105,6 +106,7 @@ def test_malformed_key_is_refused(settings, bad):
 
 # ----- encryption at rest ----------------------------------------------------------------------
 
+
 def _raw(table: str, column: str, pk_column: str, pk) -> str:  # noqa: ANN001
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {column} FROM {table} WHERE {pk_column} = %s", [pk])  # noqa: S608
@@ -115,20 +117,36 @@ def test_personal_identifiers_are_ciphertext_in_the_database(db, hutang_village,
     from shouhu.registry import services
 
     child = make_child(hutang_village)
-    member = services.member_create(actor=None, child=child, data={
-        "relation": "father", "name": "张大山", "id_number": make_id_number("320402", date(1985, 1, 2), 11),
-        "phone": "13812345678", "capacity": "full",
-    })
-    ent = services.entrustment_save(actor=None, child=child, entrustment=None, version=None, data={
-        "carer_name": "李奶奶", "carer_relation": "grandmother_m", "carer_phone": "13987654321",
-        "carer_id_number": make_id_number("320402", date(1985, 6, 1), 22),
-    })
+    member = services.member_create(
+        actor=None,
+        child=child,
+        data={
+            "relation": "father",
+            "name": "张大山",
+            "id_number": make_id_number("320402", date(1985, 1, 2), 11),
+            "phone": "13812345678",
+            "capacity": "full",
+        },
+    )
+    ent = services.entrustment_save(
+        actor=None,
+        child=child,
+        entrustment=None,
+        version=None,
+        data={
+            "carer_name": "李奶奶",
+            "carer_relation": "grandmother_m",
+            "carer_phone": "13987654321",
+            "carer_id_number": make_id_number("320402", date(1985, 6, 1), 22),
+        },
+    )
     child.refresh_from_db()
     raw = {
-        "child.id_number": (_raw("registry_child", "id_number", "id",
-                                 Child._meta.pk.get_db_prep_value(child.pk, connection)), child.id_number),
-        "household.address": (_raw("registry_household", "address", "id", child.household_id),
-                              child.household.address),
+        "child.id_number": (
+            _raw("registry_child", "id_number", "id", Child._meta.pk.get_db_prep_value(child.pk, connection)),
+            child.id_number,
+        ),
+        "household.address": (_raw("registry_household", "address", "id", child.household_id), child.household.address),
         "member.id_number": (_raw("registry_familymember", "id_number", "id", member.pk), member.id_number),
         "member.phone": (_raw("registry_familymember", "phone", "id", member.pk), member.phone),
         "carer.phone": (_raw("registry_entrustment", "carer_phone", "id", ent.pk), ent.carer_phone),
@@ -160,12 +178,14 @@ def test_family_member_blind_index_uses_person_purpose(db, hutang_village, make_
 
     child = make_child(hutang_village)
     id_number = make_id_number("320402", date(1984, 4, 4), 33)
-    member = services.member_create(actor=None, child=child, data={
-        "relation": "father", "name": "王强", "id_number": id_number, "capacity": "full"})
+    member = services.member_create(
+        actor=None, child=child, data={"relation": "father", "name": "王强", "id_number": id_number, "capacity": "full"}
+    )
     assert FamilyMember.objects.get(pk=member.pk).id_number_index == crypto.blind_index(id_number, purpose="person_id")
 
 
 # ----- ID numbers -----------------------------------------------------------------------------
+
 
 def test_parse_valid_id_number():
     value = make_id_number("320412", date(2015, 3, 8), 123)
@@ -178,8 +198,11 @@ def test_parse_valid_id_number():
 
 
 def test_lower_case_x_and_full_width_digits_are_normalised():
-    value = next(make_id_number("320412", date(2014, 7, 1), s) for s in range(1000)
-                 if make_id_number("320412", date(2014, 7, 1), s).endswith("X"))
+    value = next(
+        make_id_number("320412", date(2014, 7, 1), s)
+        for s in range(1000)
+        if make_id_number("320412", date(2014, 7, 1), s).endswith("X")
+    )
     assert parse_id_number(value.lower()).value == value
     full_width = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in value.lower())
     assert full_width != value
@@ -224,6 +247,7 @@ def test_future_birth_date_in_id_is_refused():
 
 
 # ----- text --------------------------------------------------------------------------------
+
 
 def test_pinyin_keys():
     assert pinyin_keys("张小明") == ("zhangxiaoming", "zxm")

@@ -15,7 +15,8 @@ def _version_in(html: str) -> str:
 
 
 def test_after_a_conflict_the_form_shows_what_changed_and_a_second_save_applies_the_users_text(
-        client, users, hutang_village, make_child):
+    client, users, hutang_village, make_child
+):
     client.force_login(users["village_hutang"])
     child = make_child(hutang_village)
     url = reverse("registry:child_edit", args=[child.pk])
@@ -54,9 +55,21 @@ def test_member_form_masks_phone_and_id(client, users, hutang_village, make_chil
 
     client.force_login(users["village_hutang"])
     child = make_child(hutang_village)
-    member = services.member_create(actor=users["village_hutang"], child=child, data={
-        "relation": "mother", "name": "李梅", "id_number": "", "phone": "13912345678", "work_place": "",
-        "is_guardian": True, "capacity": "full", "birth_date": None, "situations": []})
+    member = services.member_create(
+        actor=users["village_hutang"],
+        child=child,
+        data={
+            "relation": "mother",
+            "name": "李梅",
+            "id_number": "",
+            "phone": "13912345678",
+            "work_place": "",
+            "is_guardian": True,
+            "capacity": "full",
+            "birth_date": None,
+            "situations": [],
+        },
+    )
     html = client.get(reverse("registry:member_edit", args=[child.pk, member.pk])).content.decode()
     assert "13912345678" not in html and "139****5678" in html
 

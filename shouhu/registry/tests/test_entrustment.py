@@ -28,10 +28,22 @@ from shouhu.registry.selectors import (
 TODAY = date(2026, 3, 10)
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-ELIGIBLE = {"full_capacity": "True", "able_to_care": "True", "bar_record": "False", "bar_addiction": "False",
-            "bar_neglect": "False", "bar_unsuitable": "False"}
-ELIGIBLE_VALUES = {"full_capacity": True, "able_to_care": True, "bar_record": False, "bar_addiction": False,
-                   "bar_neglect": False, "bar_unsuitable": False}
+ELIGIBLE = {
+    "full_capacity": "True",
+    "able_to_care": "True",
+    "bar_record": "False",
+    "bar_addiction": "False",
+    "bar_neglect": "False",
+    "bar_unsuitable": "False",
+}
+ELIGIBLE_VALUES = {
+    "full_capacity": True,
+    "able_to_care": True,
+    "bar_record": False,
+    "bar_addiction": False,
+    "bar_neglect": False,
+    "bar_unsuitable": False,
+}
 BASE = {"carer_name": "张奶奶", "carer_relation": "grandmother_p", "carer_birth_date": "1958-01-01"}
 
 
@@ -40,6 +52,7 @@ def _form(data: dict, files: dict | None = None, **kwargs) -> EntrustmentForm:  
 
 
 # ----- the form ------------------------------------------------------------------------------------
+
 
 def test_a_carer_under_18_is_refused(db):
     young = (timezone.localdate() - timedelta(days=17 * 366)).isoformat()
@@ -83,10 +96,17 @@ def test_a_written_notice_date_is_the_notice(db):
     assert not future.is_valid() and "school_informed_on" in future.errors
 
 
-@pytest.mark.parametrize(("content", "ok"), [
-    (PDF, True), (PNG, True), (b"\xff\xd8\xff\xe0" + b"\x00" * 20, True),
-    (b"MZ\x90\x00 not a scan", False), (b"<html><script>alert(1)</script>", False), (b"GIF89a....", False),
-])
+@pytest.mark.parametrize(
+    ("content", "ok"),
+    [
+        (PDF, True),
+        (PNG, True),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 20, True),
+        (b"MZ\x90\x00 not a scan", False),
+        (b"<html><script>alert(1)</script>", False),
+        (b"GIF89a....", False),
+    ],
+)
 def test_scan_type_is_read_from_the_content(db, content, ok):
     # The name and the declared type are the sender's to choose: only the bytes count.
     upload = SimpleUploadedFile("scan.pdf", content, content_type="application/pdf")
@@ -111,16 +131,41 @@ def test_a_scan_needs_a_signed_agreement(db):
 
 def test_a_signed_agreement_keeps_its_carer(db, users, hutang_village, make_child):
     child = make_child(hutang_village)
-    ent = services.entrustment_save(actor=users["district"], child=child, entrustment=None, version=None, data={
-        "carer_name": "张奶奶", "carer_relation": "grandmother_p", "agreement_signed": True,
-        "agreement_date": date(2025, 1, 1)})
-    form = EntrustmentForm({"carer_name": "王阿姨", "carer_relation": "other", "version": "1",
-                            "agreement_signed": "on", "agreement_date": "2025-01-01"}, instance=ent)
+    ent = services.entrustment_save(
+        actor=users["district"],
+        child=child,
+        entrustment=None,
+        version=None,
+        data={
+            "carer_name": "张奶奶",
+            "carer_relation": "grandmother_p",
+            "agreement_signed": True,
+            "agreement_date": date(2025, 1, 1),
+        },
+    )
+    form = EntrustmentForm(
+        {
+            "carer_name": "王阿姨",
+            "carer_relation": "other",
+            "version": "1",
+            "agreement_signed": "on",
+            "agreement_date": "2025-01-01",
+        },
+        instance=ent,
+    )
     assert not form.is_valid()
     assert "新的委托" in form.errors["carer_name"][0]
-    same = EntrustmentForm({"carer_name": "张奶奶", "carer_relation": "grandmother_p", "version": "1",
-                            "agreement_signed": "on", "agreement_date": "2025-01-01", "carer_phone": "13711112222"},
-                           instance=ent)
+    same = EntrustmentForm(
+        {
+            "carer_name": "张奶奶",
+            "carer_relation": "grandmother_p",
+            "version": "1",
+            "agreement_signed": "on",
+            "agreement_date": "2025-01-01",
+            "carer_phone": "13711112222",
+        },
+        instance=ent,
+    )
     assert same.is_valid(), same.errors
 
 
@@ -128,19 +173,38 @@ def test_the_import_rebinds_the_form_without_the_new_questions(db):
     form = EntrustmentForm()
     form.in_bulk = True
     for name in ("张奶奶", "李爷爷"):
-        form.rebind({"carer_name": name, "carer_relation": "grandmother_p", "agreement_signed": False,
-                     "village_informed": False, "school_informed": False}, instance=None)
+        form.rebind(
+            {
+                "carer_name": name,
+                "carer_relation": "grandmother_p",
+                "agreement_signed": False,
+                "village_informed": False,
+                "school_informed": False,
+            },
+            instance=None,
+        )
         assert form.is_valid(), form.errors
         assert form.cleaned_data["agreement_scan"] is None and form.cleaned_data["full_capacity"] is None
 
 
 # ----- services ---------------------------------------------------------------------------------------
 
+
 def test_eligibility_records_who_checked(db, users, hutang_village, make_child):
     child = make_child(hutang_village)
     actor = users["village_hutang"]
-    ent = services.entrustment_save(actor=actor, child=child, entrustment=None, version=None, data={
-        **BASE, "carer_birth_date": date(1958, 1, 1), **ELIGIBLE_VALUES, "eligibility_checked_on": date(2026, 1, 2)})
+    ent = services.entrustment_save(
+        actor=actor,
+        child=child,
+        entrustment=None,
+        version=None,
+        data={
+            **BASE,
+            "carer_birth_date": date(1958, 1, 1),
+            **ELIGIBLE_VALUES,
+            "eligibility_checked_on": date(2026, 1, 2),
+        },
+    )
     ent.refresh_from_db()
     assert ent.eligibility_checked and ent.eligibility_checked_by == actor
     assert ent.eligibility_checked_on == date(2026, 1, 2) and ent.eligibility_problems() == []
@@ -149,11 +213,17 @@ def test_eligibility_records_who_checked(db, users, hutang_village, make_child):
 def test_renewal_ends_the_old_agreement_the_day_before(db, users, hutang_village, make_child):
     child = make_child(hutang_village)
     actor = users["village_hutang"]
-    old = services.entrustment_save(actor=actor, child=child, entrustment=None, version=None, data={
-        **BASE, "since": date(2024, 1, 1)})
+    old = services.entrustment_save(
+        actor=actor, child=child, entrustment=None, version=None, data={**BASE, "since": date(2024, 1, 1)}
+    )
     before = AuditEvent.objects.count()
-    new = services.entrustment_renew(actor=actor, child=child, previous=old, version=1, data={
-        "carer_name": "李爷爷", "carer_relation": "grandfather_m", "since": date(2026, 2, 1)})
+    new = services.entrustment_renew(
+        actor=actor,
+        child=child,
+        previous=old,
+        version=1,
+        data={"carer_name": "李爷爷", "carer_relation": "grandfather_m", "since": date(2026, 2, 1)},
+    )
     old.refresh_from_db()
     assert (old.until, old.version) == (date(2026, 1, 31), 2)
     assert (new.carer_name, new.since, new.until) == ("李爷爷", date(2026, 2, 1), None)
@@ -161,19 +231,22 @@ def test_renewal_ends_the_old_agreement_the_day_before(db, users, hutang_village
     assert len(events) == 1
     assert events[0].detail["entrustment_renewed"]["previous_until"] == "2026-01-31"
     with pytest.raises(services.StaleEdit):
-        services.entrustment_renew(actor=actor, child=child, previous=old, version=1,
-                                   data={**BASE, "since": date(2026, 3, 1)})
+        services.entrustment_renew(
+            actor=actor, child=child, previous=old, version=1, data={**BASE, "since": date(2026, 3, 1)}
+        )
 
 
 def test_renewal_must_start_after_the_old_one(db, users, hutang_village, make_child):
     from django.core.exceptions import ValidationError
 
     child = make_child(hutang_village)
-    old = services.entrustment_save(actor=users["district"], child=child, entrustment=None, version=None,
-                                    data={**BASE, "since": date(2025, 5, 1)})
+    old = services.entrustment_save(
+        actor=users["district"], child=child, entrustment=None, version=None, data={**BASE, "since": date(2025, 5, 1)}
+    )
     with pytest.raises(ValidationError):
-        services.entrustment_renew(actor=users["district"], child=child, previous=old, version=1,
-                                   data={**BASE, "since": date(2025, 5, 1)})
+        services.entrustment_renew(
+            actor=users["district"], child=child, previous=old, version=1, data={**BASE, "since": date(2025, 5, 1)}
+        )
     old.refresh_from_db()
     assert old.until is None and Entrustment.objects.filter(child=child).count() == 1
 
@@ -181,17 +254,27 @@ def test_renewal_must_start_after_the_old_one(db, users, hutang_village, make_ch
 def test_the_scan_is_stored_encrypted_and_replaced(db, users, hutang_village, make_child):
     child = make_child(hutang_village)
     actor = users["village_hutang"]
-    ent = services.entrustment_save(actor=actor, child=child, entrustment=None, version=None, data={
-        **BASE, "agreement_signed": True, "agreement_date": date(2025, 1, 1),
-        "agreement_scan": (PDF, "application/pdf")})
+    ent = services.entrustment_save(
+        actor=actor,
+        child=child,
+        entrustment=None,
+        version=None,
+        data={
+            **BASE,
+            "agreement_signed": True,
+            "agreement_date": date(2025, 1, 1),
+            "agreement_scan": (PDF, "application/pdf"),
+        },
+    )
     scan = EntrustmentScan.objects.get(entrustment=ent)
     assert scan.file_bytes() == PDF and scan.size == len(PDF) and scan.uploaded_by == actor
     with connection.cursor() as cursor:
         cursor.execute("SELECT content FROM registry_entrustmentscan WHERE id = %s", [scan.pk])
         raw = cursor.fetchone()[0]
     assert "JVBERi" not in raw and "%PDF" not in raw  # neither the bytes nor their base64
-    services.entrustment_save(actor=actor, child=child, entrustment=ent, version=1,
-                              data={"agreement_scan": (PNG, "image/png")})
+    services.entrustment_save(
+        actor=actor, child=child, entrustment=ent, version=1, data={"agreement_scan": (PNG, "image/png")}
+    )
     scan = EntrustmentScan.objects.get(entrustment=ent)
     assert (scan.content_type, scan.file_bytes()) == ("image/png", PNG)
     last = AuditEvent.objects.order_by("-seq").first()
@@ -200,15 +283,26 @@ def test_the_scan_is_stored_encrypted_and_replaced(db, users, hutang_village, ma
 
 # ----- the findings (pure) ----------------------------------------------------------------------------
 
+
 def _agreement(**kw) -> AgreementFact:  # noqa: ANN003
-    values = {"since": date(2025, 1, 1), "agreement_signed": True, "agreement_date": date(2025, 1, 1),
-              "carer_birth_date": date(1960, 1, 1), "village_informed": True, "school_informed": True,
-              "eligibility": tuple(ELIGIBLE_VALUES.items()), "pk": 1, **kw}
+    values = {
+        "since": date(2025, 1, 1),
+        "agreement_signed": True,
+        "agreement_date": date(2025, 1, 1),
+        "carer_birth_date": date(1960, 1, 1),
+        "village_informed": True,
+        "school_informed": True,
+        "eligibility": tuple(ELIGIBLE_VALUES.items()),
+        "pk": 1,
+        **kw,
+    }
     return AgreementFact(**values)
 
 
-BOTH_OUT = (ParentSituationFact("father", "out_for_work", date(2024, 6, 1)),
-            ParentSituationFact("mother", "out_for_work", date(2024, 6, 1)))
+BOTH_OUT = (
+    ParentSituationFact("father", "out_for_work", date(2024, 6, 1)),
+    ParentSituationFact("mother", "out_for_work", date(2024, 6, 1)),
+)
 
 
 def _codes(*agreements: AgreementFact, situations=BOTH_OUT, stage: str = "primary", today: date = TODAY):  # noqa: ANN001, ANN202
@@ -220,15 +314,18 @@ def test_a_complete_agreement_has_no_findings():
     assert _codes(_agreement()) == []
 
 
-@pytest.mark.parametrize(("change", "code"), [
-    ({"agreement_signed": False, "agreement_date": None}, "not_signed"),
-    ({"carer_birth_date": date(2008, 3, 10)}, "carer_minor"),  # 18th birthday today: still under 18
-    ({"eligibility": tuple({**ELIGIBLE_VALUES, "bar_addiction": True}.items())}, "carer_barred"),
-    ({"eligibility": tuple({**ELIGIBLE_VALUES, "full_capacity": False}.items())}, "carer_barred"),
-    ({"eligibility": tuple((name, None) for name in ELIGIBLE_VALUES)}, "eligibility_unchecked"),
-    ({"village_informed": False}, "village_not_told"),
-    ({"school_informed": False}, "school_not_told"),
-])
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"agreement_signed": False, "agreement_date": None}, "not_signed"),
+        ({"carer_birth_date": date(2008, 3, 10)}, "carer_minor"),  # 18th birthday today: still under 18
+        ({"eligibility": tuple({**ELIGIBLE_VALUES, "bar_addiction": True}.items())}, "carer_barred"),
+        ({"eligibility": tuple({**ELIGIBLE_VALUES, "full_capacity": False}.items())}, "carer_barred"),
+        ({"eligibility": tuple((name, None) for name in ELIGIBLE_VALUES)}, "eligibility_unchecked"),
+        ({"village_informed": False}, "village_not_told"),
+        ({"school_informed": False}, "school_not_told"),
+    ],
+)
 def test_each_gap_is_a_finding(change, code):
     assert _codes(_agreement(**change)) == [code]
 
@@ -256,14 +353,17 @@ def test_the_latest_current_agreement_counts():
 
 
 def test_renewal_when_a_parent_comes_home_or_leaves_after_signing():
-    returned = (ParentSituationFact("father", "out_for_work", date(2024, 6, 1), date(2026, 2, 1)),
-                ParentSituationFact("mother", "out_for_work", date(2024, 6, 1)))
+    returned = (
+        ParentSituationFact("father", "out_for_work", date(2024, 6, 1), date(2026, 2, 1)),
+        ParentSituationFact("mother", "out_for_work", date(2024, 6, 1)),
+    )
     assert _codes(_agreement(), situations=returned) == ["renewal_parent_returned"]
-    returned_before = (ParentSituationFact("father", "out_for_work", date(2023, 6, 1), date(2024, 12, 31)),
-                       *BOTH_OUT)
+    returned_before = (ParentSituationFact("father", "out_for_work", date(2023, 6, 1), date(2024, 12, 31)), *BOTH_OUT)
     assert _codes(_agreement(), situations=returned_before) == []  # before the agreement: no change since
-    left = (ParentSituationFact("father", "out_for_work", date(2024, 6, 1)),
-            ParentSituationFact("mother", "out_for_work", date(2025, 9, 1)))
+    left = (
+        ParentSituationFact("father", "out_for_work", date(2024, 6, 1)),
+        ParentSituationFact("mother", "out_for_work", date(2025, 9, 1)),
+    )
     facts = EntrustmentFacts(today=TODAY, school_stage="primary", agreements=(_agreement(),), situations=left)
     findings = entrustment_findings(facts)
     assert [code for code, _ in findings] == ["renewal_parent_left"]
@@ -272,8 +372,8 @@ def test_renewal_when_a_parent_comes_home_or_leaves_after_signing():
 
 # ----- the selector -------------------------------------------------------------------------------------
 
-def _left_behind(make_child, region, *, mother: str = "out_for_work", birth: date = date(2015, 3, 8),
-                 **extra) -> Child:  # noqa: ANN001
+
+def _left_behind(make_child, region, *, mother: str = "out_for_work", birth: date = date(2015, 3, 8), **extra) -> Child:  # noqa: ANN001
     from shouhu.registry.models import FamilyMember, ParentSituation
 
     child = make_child(region, birth=birth, **extra)
@@ -285,10 +385,20 @@ def _left_behind(make_child, region, *, mother: str = "out_for_work", birth: dat
 
 
 def _valid(child: Child, **extra) -> Entrustment:  # noqa: ANN003
-    values = {"carer_name": "张奶奶", "carer_relation": "grandmother_p", "carer_birth_date": date(1958, 1, 1),
-              "since": date(2025, 1, 1), "agreement_signed": True, "agreement_date": date(2025, 1, 1),
-              "village_informed": True, "village_informed_on": date(2025, 1, 2), "school_informed": True,
-              **ELIGIBLE_VALUES, "eligibility_checked_on": date(2025, 1, 1), **extra}
+    values = {
+        "carer_name": "张奶奶",
+        "carer_relation": "grandmother_p",
+        "carer_birth_date": date(1958, 1, 1),
+        "since": date(2025, 1, 1),
+        "agreement_signed": True,
+        "agreement_date": date(2025, 1, 1),
+        "village_informed": True,
+        "village_informed_on": date(2025, 1, 2),
+        "school_informed": True,
+        **ELIGIBLE_VALUES,
+        "eligibility_checked_on": date(2025, 1, 1),
+        **extra,
+    }
     return Entrustment.objects.create(child=child, **values)
 
 
@@ -312,8 +422,12 @@ def test_selector_lists_left_behind_children_without_a_valid_agreement(db, hutan
     unsigned = _left_behind(make_child, hutang_village, name="庚七")
     _valid(unsigned, agreement_signed=False, agreement_date=None)
     assert _needing(none, valid, minor, barred, unchecked, untold, unsigned) == {
-        none.pk: ["no_entrustment"], minor.pk: ["carer_minor"], barred.pk: ["carer_barred"],
-        unchecked.pk: ["eligibility_unchecked"], untold.pk: ["school_not_told"], unsigned.pk: ["not_signed"],
+        none.pk: ["no_entrustment"],
+        minor.pk: ["carer_minor"],
+        barred.pk: ["carer_barred"],
+        unchecked.pk: ["eligibility_unchecked"],
+        untold.pk: ["school_not_told"],
+        unsigned.pk: ["not_signed"],
     }
 
 
@@ -326,19 +440,32 @@ def test_selector_reads_left_behind_from_the_facts(db, hutang_village, make_chil
     sixteen_today = _left_behind(make_child, hutang_village, birth=date(2010, 3, 10), name="戊五")
     sixteen = _left_behind(make_child, hutang_village, birth=date(2010, 3, 9), name="己六")
     assert set(_needing(other_incapable, other_home, urban, with_parents, sixteen_today, sixteen)) == {
-        other_incapable.pk, sixteen_today.pk}
+        other_incapable.pk,
+        sixteen_today.pk,
+    }
 
 
 def test_selector_follows_a_confirmed_category(db, users, hutang_village, make_child):
     from shouhu.policy.models import ChildCategory
 
     confirmed = make_child(hutang_village, name="甲一")  # no facts in the registry, but confirmed
-    ChildCategory.objects.create(child=confirmed, code="left_behind", explanation="人工认定",
-                                 valid_from=date(2025, 1, 1), confirmed_by=users["district"])
+    ChildCategory.objects.create(
+        child=confirmed,
+        code="left_behind",
+        explanation="人工认定",
+        valid_from=date(2025, 1, 1),
+        confirmed_by=users["district"],
+    )
     ended = _left_behind(make_child, hutang_village, name="乙二")  # facts say yes; a person ended it
-    ChildCategory.objects.create(child=ended, code="left_behind", explanation="人工认定",
-                                 valid_from=date(2024, 1, 1), valid_to=date(2025, 12, 31),
-                                 ended_reason="随父母生活", confirmed_by=users["district"])
+    ChildCategory.objects.create(
+        child=ended,
+        code="left_behind",
+        explanation="人工认定",
+        valid_from=date(2024, 1, 1),
+        valid_to=date(2025, 12, 31),
+        ended_reason="随父母生活",
+        confirmed_by=users["district"],
+    )
     exited = _left_behind(make_child, hutang_village, name="丙三")
     Child.objects.filter(pk=exited.pk).update(status="exited", exit_date=date(2026, 1, 1), exit_reason="moved_away")
     assert _needing(confirmed, ended, exited) == {confirmed.pk: ["no_entrustment"]}
@@ -357,6 +484,7 @@ def test_selector_asks_a_fixed_number_of_queries(db, hutang_village, make_child)
 
 # ----- the pages -----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def director(client, users):  # noqa: ANN001
     client.force_login(users["village_hutang"])
@@ -364,8 +492,15 @@ def director(client, users):  # noqa: ANN001
 
 
 def _post_data(**extra) -> dict:  # noqa: ANN003
-    return {**BASE, "since": "2025-01-01", "agreement_signed": "on", "agreement_date": "2025-01-01",
-            "village_informed_on": "2025-01-03", **ELIGIBLE, **extra}
+    return {
+        **BASE,
+        "since": "2025-01-01",
+        "agreement_signed": "on",
+        "agreement_date": "2025-01-01",
+        "village_informed_on": "2025-01-03",
+        **ELIGIBLE,
+        **extra,
+    }
 
 
 def test_the_edit_page_shows_the_checklist(client, director, hutang_village, make_child):
@@ -380,8 +515,9 @@ def test_the_edit_page_shows_the_checklist(client, director, hutang_village, mak
 def test_upload_then_download_is_audited(client, director, users, hutang_village, make_child):
     child = make_child(hutang_village)
     upload = SimpleUploadedFile("协议.pdf", PDF, content_type="application/pdf")
-    response = client.post(reverse("registry:entrustment_create", args=[child.pk]),
-                           {**_post_data(), "agreement_scan": upload})
+    response = client.post(
+        reverse("registry:entrustment_create", args=[child.pk]), {**_post_data(), "agreement_scan": upload}
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     ent = child.entrustments.get()
     assert (ent.eligibility_checked_by, ent.village_informed) == (director, True)
@@ -396,20 +532,35 @@ def test_upload_then_download_is_audited(client, director, users, hutang_village
     events = AuditEvent.objects.filter(action="export", object_id=str(child.pk)).order_by("seq")
     assert events.count() == before + 2
     assert events.last().detail == {"entrustment_scan": ent.pk, "content_type": "application/pdf"}
-    assert "确认书扫描件" in client.get(reverse("registry:child_detail", args=[child.pk]) + "?tab=family").content.decode()
+    assert (
+        "确认书扫描件" in client.get(reverse("registry:child_detail", args=[child.pk]) + "?tab=family").content.decode()
+    )
 
 
-@pytest.mark.parametrize(("username", "status"), [
-    ("village_niutang", 404),  # another village
-    ("town_niutang", 404),  # another town
-    ("police_hutang", 403),  # the child is shared with the station, but it may not unmask
-    ("school_hutang", 403),
-])
+@pytest.mark.parametrize(
+    ("username", "status"),
+    [
+        ("village_niutang", 404),  # another village
+        ("town_niutang", 404),  # another town
+        ("police_hutang", 403),  # the child is shared with the station, but it may not unmask
+        ("school_hutang", 403),
+    ],
+)
 def test_outsiders_cannot_download_the_scan(client, users, hutang_village, make_child, username, status):
     child = make_child(hutang_village)
-    ent = services.entrustment_save(actor=users["district"], child=child, entrustment=None, version=None, data={
-        **BASE, "carer_birth_date": None, "agreement_signed": True, "agreement_date": date(2025, 1, 1),
-        "agreement_scan": (PDF, "application/pdf")})
+    ent = services.entrustment_save(
+        actor=users["district"],
+        child=child,
+        entrustment=None,
+        version=None,
+        data={
+            **BASE,
+            "carer_birth_date": None,
+            "agreement_signed": True,
+            "agreement_date": date(2025, 1, 1),
+            "agreement_scan": (PDF, "application/pdf"),
+        },
+    )
     client.force_login(users[username])
     before = AuditEvent.objects.filter(action="export").count()
     response = client.get(reverse("registry:entrustment_scan", args=[child.pk, ent.pk]))
@@ -422,23 +573,40 @@ def test_outsiders_cannot_download_the_scan(client, users, hutang_village, make_
 
 def test_a_scan_of_another_childs_agreement_is_not_found(client, director, users, hutang_village, make_child):
     mine, other = make_child(hutang_village, name="甲一"), make_child(hutang_village, name="乙二")
-    ent = services.entrustment_save(actor=users["district"], child=other, entrustment=None, version=None, data={
-        **BASE, "carer_birth_date": None, "agreement_signed": True, "agreement_date": date(2025, 1, 1),
-        "agreement_scan": (PDF, "application/pdf")})
+    ent = services.entrustment_save(
+        actor=users["district"],
+        child=other,
+        entrustment=None,
+        version=None,
+        data={
+            **BASE,
+            "carer_birth_date": None,
+            "agreement_signed": True,
+            "agreement_date": date(2025, 1, 1),
+            "agreement_scan": (PDF, "application/pdf"),
+        },
+    )
     assert client.get(reverse("registry:entrustment_scan", args=[mine.pk, ent.pk])).status_code == 404
 
 
 def test_renewal_through_the_page(client, director, users, hutang_village, make_child):
     child = make_child(hutang_village)
-    old = services.entrustment_save(actor=director, child=child, entrustment=None, version=None,
-                                    data={**BASE, "carer_birth_date": date(1958, 1, 1), "since": date(2024, 1, 1)})
+    old = services.entrustment_save(
+        actor=director,
+        child=child,
+        entrustment=None,
+        version=None,
+        data={**BASE, "carer_birth_date": date(1958, 1, 1), "since": date(2024, 1, 1)},
+    )
     url = reverse("registry:entrustment_renew", args=[child.pk, old.pk])
     page = client.get(url)
     assert page.status_code == 200 and "张奶奶" in page.content.decode()
     detail = client.get(reverse("registry:child_detail", args=[child.pk]) + "?tab=family").content.decode()
     assert url in detail and "新的委托" in detail
-    response = client.post(url, _post_data(carer_name="李爷爷", carer_relation="grandfather_m", since="2026-01-01",
-                                           version=str(old.version)))
+    response = client.post(
+        url,
+        _post_data(carer_name="李爷爷", carer_relation="grandfather_m", since="2026-01-01", version=str(old.version)),
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     old.refresh_from_db()
     assert old.until == date(2025, 12, 31)

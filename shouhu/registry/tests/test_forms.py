@@ -24,10 +24,25 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 def child_post(region, **overrides):  # noqa: ANN001, ANN201
     data = {
-        "name": "王小红", "id_number": new_id_number(date(2016, 5, 20)), "gender": "", "birth_date": "",
-        "ethnicity": "汉族", "hukou_registered": "on", "hukou_type": "rural", "hukou_place": "", "region": region.code,
-        "health": "healthy", "disability_type": "", "disability_grade": "", "illness": "", "school_stage": "primary",
-        "school_name": "", "grade": "", "guardianship_type": "ordinary", "guardianship_assessment": "", "note": "",
+        "name": "王小红",
+        "id_number": new_id_number(date(2016, 5, 20)),
+        "gender": "",
+        "birth_date": "",
+        "ethnicity": "汉族",
+        "hukou_registered": "on",
+        "hukou_type": "rural",
+        "hukou_place": "",
+        "region": region.code,
+        "health": "healthy",
+        "disability_type": "",
+        "disability_grade": "",
+        "illness": "",
+        "school_stage": "primary",
+        "school_name": "",
+        "grade": "",
+        "guardianship_type": "ordinary",
+        "guardianship_assessment": "",
+        "note": "",
     }
     data.update(overrides)
     return data
@@ -102,7 +117,9 @@ def test_future_birth_date_in_id_is_refused(db, director, hutang_village):
 
 
 def test_typed_future_birth_date_is_refused(db, director, hutang_village):
-    form = form_for(director, child_post(hutang_village, birth_date=(timezone.localdate() + timedelta(days=3)).isoformat()))
+    form = form_for(
+        director, child_post(hutang_village, birth_date=(timezone.localdate() + timedelta(days=3)).isoformat())
+    )
     assert not form.is_valid()
     assert any("晚于今天" in e for e in form.errors["birth_date"])
     assert_chinese_errors(form)
@@ -199,8 +216,10 @@ def test_oversized_text_is_refused(db, director, hutang_village):
 
 
 def test_html_in_text_is_kept_as_text(db, director, hutang_village):
-    form = form_for(director, child_post(hutang_village, note="<script>alert(1)</script>",
-                                         school_name='<img src=x onerror="alert(1)">'))
+    form = form_for(
+        director,
+        child_post(hutang_village, note="<script>alert(1)</script>", school_name='<img src=x onerror="alert(1)">'),
+    )
     assert form.is_valid(), form.errors
     assert form.cleaned_data["note"] == "<script>alert(1)</script>"
 
@@ -234,14 +253,25 @@ def test_invalid_form_writes_nothing(db, director, hutang_village):
 
 # ----- family members, situations, carers, households -------------------------------------------
 
+
 def member_post(**overrides):  # noqa: ANN201
-    data = {"relation": "father", "name": "王大山", "id_number": "", "birth_date": "", "phone": "",
-            "work_place": "", "is_guardian": "on", "capacity": "full"}
+    data = {
+        "relation": "father",
+        "name": "王大山",
+        "id_number": "",
+        "birth_date": "",
+        "phone": "",
+        "work_place": "",
+        "is_guardian": "on",
+        "capacity": "full",
+    }
     data.update(overrides)
     return data
 
 
-@pytest.mark.parametrize("phone", ["13812345678", "0519-86123456", "051986123456", "+86 138 1234 5678", "１３８１２３４５６７８"])
+@pytest.mark.parametrize(
+    "phone", ["13812345678", "0519-86123456", "051986123456", "+86 138 1234 5678", "１３８１２３４５６７８"]
+)
 def test_valid_phones(db, phone):
     form = FamilyMemberForm(member_post(phone=phone))
     assert form.is_valid(), form.errors

@@ -14,8 +14,23 @@ from shouhu.registry.models import Child, Entrustment, FamilyMember, Household, 
 from shouhu.registry.tests.test_services import CARER, FATHER, MOTHER
 
 MODELS = (Child, Household, FamilyMember, ParentSituation, Entrustment)
-UNCOMPARED = {"history_id", "history_date", "history_user_id", "registered_at", "created_at", "updated_at", "id", "child_id", "household_id", "member_id", "id_number",
-              "id_number_index", "name", "name_pinyin", "name_initials"}
+UNCOMPARED = {
+    "history_id",
+    "history_date",
+    "history_user_id",
+    "registered_at",
+    "created_at",
+    "updated_at",
+    "id",
+    "child_id",
+    "household_id",
+    "member_id",
+    "id_number",
+    "id_number_index",
+    "name",
+    "name_pinyin",
+    "name_initials",
+}
 
 
 def _family(users, region, name: str) -> Child:  # noqa: ANN001
@@ -24,11 +39,23 @@ def _family(users, region, name: str) -> Child:  # noqa: ANN001
     number = new_id_number(date(2014, 6, 1))
     info = parse_id_number(number)
     return services.child_create(
-        actor=users["district"], household={"address": "武进区湖塘镇示例路1号", "economic_status": "ordinary"},
-        members=[FATHER, MOTHER], entrustment=CARER,
-        data={"name": name, "id_number": number, "gender": info.gender, "birth_date": info.birth_date,
-              "region": region, "school_stage": "primary", "ethnicity": "汉族", "hukou_type": "rural",
-              "health": "healthy", "guardianship_type": "ordinary"})
+        actor=users["district"],
+        household={"address": "武进区湖塘镇示例路1号", "economic_status": "ordinary"},
+        members=[FATHER, MOTHER],
+        entrustment=CARER,
+        data={
+            "name": name,
+            "id_number": number,
+            "gender": info.gender,
+            "birth_date": info.birth_date,
+            "region": region,
+            "school_stage": "primary",
+            "ethnicity": "汉族",
+            "hukou_type": "rural",
+            "health": "healthy",
+            "guardianship_type": "ordinary",
+        },
+    )
 
 
 def _deletion_rows(child_pk, household_pk) -> dict[str, list[dict]]:  # noqa: ANN001
@@ -44,7 +71,8 @@ def _deletion_rows(child_pk, household_pk) -> dict[str, list[dict]]:  # noqa: AN
         else:
             rows = rows.filter(child_id=child_pk)
         out[model.__name__] = sorted(
-            ({k: v for k, v in row.items() if k not in UNCOMPARED} for row in rows.values()), key=repr)
+            ({k: v for k, v in row.items() if k not in UNCOMPARED} for row in rows.values()), key=repr
+        )
     return out
 
 
@@ -64,7 +92,8 @@ def test_bulk_deletion_history_is_the_per_record_history(users, hutang_village):
         for a, b in zip(per_record[name], in_bulk[name], strict=True):
             assert {k: (v, b[k]) for k, v in a.items() if v != b[k]} == {}, name
     assert set(Child.history.filter(id=two.pk, history_type="-").values_list("history_user", flat=True)) == {
-        users["district"].pk}
+        users["district"].pk
+    }
 
 
 @pytest.mark.django_db

@@ -48,8 +48,9 @@ def test_search_term_lives_in_the_session_not_in_the_url(client, director, xiaom
     assert "张小明" not in url and "%E5%BC%A0" not in url
 
 
-@pytest.mark.parametrize("q", ["张小明", "张小", "小明", "zhangxiaoming", "ZhangXiaoming", "zhang xiao ming", "zxm",
-                               "ZXM", "zhangx"])
+@pytest.mark.parametrize(
+    "q", ["张小明", "张小", "小明", "zhangxiaoming", "ZhangXiaoming", "zhang xiao ming", "zxm", "ZXM", "zhangx"]
+)
 def test_search_by_name_pinyin_and_initials(client, director, xiaoming, q):
     _, ids = search(client, q)
     assert str(xiaoming.pk) in ids
@@ -90,8 +91,9 @@ def test_search_is_scoped(client, users, niutang_village, make_child, xiaoming):
 def test_search_keeps_the_filters(client, director, users, xiaoming):
     from shouhu.registry import services
 
-    services.child_exit(actor=users["district"], child=xiaoming, reason="other", exit_date=date(2025, 1, 1), note="",
-                        version=1)
+    services.child_exit(
+        actor=users["district"], child=xiaoming, reason="other", exit_date=date(2025, 1, 1), note="", version=1
+    )
     url, ids = search(client, "zxm", status="exited")
     assert "status=exited" in url
     assert str(xiaoming.pk) in ids
@@ -131,6 +133,7 @@ def test_the_term_is_shown_escaped(client, director):
 
 
 # ----- the selector ------------------------------------------------------------------------
+
 
 def test_looks_like_id_number():
     assert looks_like_id_number("32041220150308123X")

@@ -20,38 +20,65 @@ def events_for(child: Child) -> list[AuditEvent]:
 
 
 def counts() -> tuple[int, ...]:
-    return tuple(model.objects.count() for model in (Child, Household, FamilyMember, ParentSituation, Entrustment,
-                                                     AuditEvent))
+    return tuple(
+        model.objects.count() for model in (Child, Household, FamilyMember, ParentSituation, Entrustment, AuditEvent)
+    )
 
 
 FATHER = {
-    "relation": "father", "name": "张大山", "id_number": make_id_number("320402", date(1986, 2, 3), 11),
-    "phone": "13812345678", "work_place": "苏州", "is_guardian": True, "capacity": "full",
+    "relation": "father",
+    "name": "张大山",
+    "id_number": make_id_number("320402", date(1986, 2, 3), 11),
+    "phone": "13812345678",
+    "work_place": "苏州",
+    "is_guardian": True,
+    "capacity": "full",
     "situations": [{"kind": "out_for_work", "since": date(2023, 2, 1)}],
 }
 MOTHER = {
-    "relation": "mother", "name": "李小芳", "phone": "13912345678", "is_guardian": True, "capacity": "full",
+    "relation": "mother",
+    "name": "李小芳",
+    "phone": "13912345678",
+    "is_guardian": True,
+    "capacity": "full",
     "situations": [{"kind": "out_for_work", "since": date(2023, 3, 1)}],
 }
 CARER = {
-    "carer_name": "张奶奶", "carer_relation": "grandmother_p", "carer_phone": "13711112222",
-    "carer_birth_date": date(1958, 1, 1), "since": date(2023, 2, 1), "agreement_signed": True,
-    "agreement_date": date(2023, 2, 1), "village_informed": True,
+    "carer_name": "张奶奶",
+    "carer_relation": "grandmother_p",
+    "carer_phone": "13711112222",
+    "carer_birth_date": date(1958, 1, 1),
+    "since": date(2023, 2, 1),
+    "agreement_signed": True,
+    "agreement_date": date(2023, 2, 1),
+    "village_informed": True,
 }
 
 
 def child_data(region, **extra):  # noqa: ANN001, ANN201
     id_number = new_id_number(date(2015, 6, 1))
-    return {"name": "张小明", "id_number": id_number, "gender": "M", "birth_date": date(2015, 6, 1),
-            "region": region, "school_stage": "primary", "health": "healthy", "guardianship_type": "ordinary",
-            **extra}
+    return {
+        "name": "张小明",
+        "id_number": id_number,
+        "gender": "M",
+        "birth_date": date(2015, 6, 1),
+        "region": region,
+        "school_stage": "primary",
+        "health": "healthy",
+        "guardianship_type": "ordinary",
+        **extra,
+    }
 
 
 def test_child_create_writes_everything_and_one_audit_event(db, users, hutang_village):
     actor = users["village_hutang"]
-    child = services.child_create(actor=actor, data=child_data(hutang_village),
-                                  household={"address": "湖塘镇示例路2号", "economic_status": "dibao"},
-                                  members=[FATHER, MOTHER], entrustment=CARER)
+    child = services.child_create(
+        actor=actor,
+        data=child_data(hutang_village),
+        household={"address": "湖塘镇示例路2号", "economic_status": "dibao"},
+        members=[FATHER, MOTHER],
+        entrustment=CARER,
+    )
     child.refresh_from_db()
     assert child.registered_by == actor
     assert (child.name_pinyin, child.name_initials) == ("zhangxiaoming", "zxm")
@@ -74,8 +101,9 @@ def test_child_create_refuses_a_duplicate_without_partial_write(db, users, hutan
     services.child_create(actor=users["district"], data=data, household={"address": "甲"})
     before = counts()
     with pytest.raises(ValidationError) as excinfo:
-        services.child_create(actor=users["district"], data={**data, "name": "李四"},
-                              household={"address": "乙"}, members=[FATHER])
+        services.child_create(
+            actor=users["district"], data={**data, "name": "李四"}, household={"address": "乙"}, members=[FATHER]
+        )
     assert "已在台账中登记" in excinfo.value.message_dict["id_number"][0]
     assert counts() == before
 
@@ -83,16 +111,23 @@ def test_child_create_refuses_a_duplicate_without_partial_write(db, users, hutan
 def test_child_create_refuses_invalid_model_data_without_partial_write(db, users, hutang_village):
     before = counts()
     with pytest.raises(ValidationError):
-        services.child_create(actor=users["district"], data=child_data(hutang_village, school_stage="university"),
-                              household={"address": "甲"})
+        services.child_create(
+            actor=users["district"],
+            data=child_data(hutang_village, school_stage="university"),
+            household={"address": "甲"},
+        )
     assert counts() == before
 
 
 def test_update_records_changed_fields_but_never_personal_values(db, users, hutang_village, make_child):
     child = make_child(hutang_village)
     new_id = new_id_number(date(2015, 3, 8))
-    updated = services.child_update(actor=users["town_hutang"], child=child, version=1,
-                                    data={"school_stage": "junior", "id_number": new_id, "name": "张晓明"})
+    updated = services.child_update(
+        actor=users["town_hutang"],
+        child=child,
+        version=1,
+        data={"school_stage": "junior", "id_number": new_id, "name": "张晓明"},
+    )
     assert updated.version == 2
     child.refresh_from_db()
     assert child.school_stage == "junior" and child.id_number == new_id
@@ -120,8 +155,7 @@ def test_stale_child_update_is_refused_and_changes_nothing(db, users, hutang_vil
     services.child_update(actor=users["district"], child=child, version=1, data={"grade": "三年级"})
     before = counts()
     with pytest.raises(services.StaleEdit) as excinfo:
-        services.child_update(actor=users["town_hutang"], child=child, version=version,
-                              data={"grade": "四年级"})
+        services.child_update(actor=users["town_hutang"], child=child, version=version, data={"grade": "四年级"})
     assert excinfo.value.current_version == 2
     assert "他人修改" in excinfo.value.message
     child.refresh_from_db()
@@ -131,8 +165,9 @@ def test_stale_child_update_is_refused_and_changes_nothing(db, users, hutang_vil
 
 def test_household_update_and_stale_household(db, users, hutang_village, make_child):
     child = make_child(hutang_village)
-    hh = services.household_update(actor=users["district"], child=child, version=1,
-                                   data={"economic_status": "tekun", "address": "新地址1号"})
+    hh = services.household_update(
+        actor=users["district"], child=child, version=1, data={"economic_status": "tekun", "address": "新地址1号"}
+    )
     assert hh.version == 2 and hh.address == "新地址1号"
     event = events_for(child)[-1]
     assert event.detail["household"]["address"] == ["***", "***"]
@@ -155,7 +190,10 @@ def test_member_update_replaces_situations_and_checks_version(db, users, hutang_
     child = make_child(hutang_village)
     member = services.member_create(actor=users["district"], child=child, data=FATHER)
     updated = services.member_update(
-        actor=users["district"], member=member, version=1, data={"work_place": "上海"},
+        actor=users["district"],
+        member=member,
+        version=1,
+        data={"work_place": "上海"},
         situations=[{"kind": "serious_illness", "since": date(2024, 1, 1)}],
     )
     assert updated.version == 2
@@ -165,8 +203,9 @@ def test_member_update_replaces_situations_and_checks_version(db, users, hutang_
     assert event.detail["changes"]["situations"] == [1, 1]
     before = counts()
     with pytest.raises(services.StaleEdit):
-        services.member_update(actor=users["district"], member=member, version=1, data={"work_place": "杭州"},
-                               situations=[])
+        services.member_update(
+            actor=users["district"], member=member, version=1, data={"work_place": "杭州"}, situations=[]
+        )
     assert counts() == before
     assert FamilyMember.objects.get(pk=member.pk).work_place == "上海"
 
@@ -186,11 +225,13 @@ def test_entrustment_save_create_then_stale(db, users, hutang_village, make_chil
     child = make_child(hutang_village)
     ent = services.entrustment_save(actor=users["district"], child=child, data=CARER, entrustment=None, version=None)
     assert ent.version == 1
-    services.entrustment_save(actor=users["district"], child=child, data={"school_informed": True},
-                              entrustment=ent, version=1)
+    services.entrustment_save(
+        actor=users["district"], child=child, data={"school_informed": True}, entrustment=ent, version=1
+    )
     with pytest.raises(services.StaleEdit):
-        services.entrustment_save(actor=users["district"], child=child, data={"village_informed": False},
-                                  entrustment=ent, version=1)
+        services.entrustment_save(
+            actor=users["district"], child=child, data={"village_informed": False}, entrustment=ent, version=1
+        )
     ent.refresh_from_db()
     assert ent.version == 2 and ent.village_informed is True and ent.school_informed is True
 
@@ -198,10 +239,15 @@ def test_entrustment_save_create_then_stale(db, users, hutang_village, make_chil
 def test_exit_and_reenter(db, users, hutang_village, make_child):
     child = make_child(hutang_village)
     actor = users["village_hutang"]
-    exited = services.child_exit(actor=actor, child=child, reason="moved_away", exit_date=date(2025, 9, 1),
-                                 note="随父母迁往上海", version=1)
+    exited = services.child_exit(
+        actor=actor, child=child, reason="moved_away", exit_date=date(2025, 9, 1), note="随父母迁往上海", version=1
+    )
     assert (exited.status, exited.exit_reason, exited.exit_date, exited.version) == (
-        "exited", "moved_away", date(2025, 9, 1), 2)
+        "exited",
+        "moved_away",
+        date(2025, 9, 1),
+        2,
+    )
     with pytest.raises(ValidationError):
         services.child_exit(actor=actor, child=child, reason="other", exit_date=date(2025, 9, 2), note="", version=2)
     back = services.child_reenter(actor=actor, child=child, note="已返回本村居住", version=2)
@@ -218,8 +264,9 @@ def test_exit_and_reenter(db, users, hutang_village, make_child):
 def test_exit_before_birth_is_refused(db, users, hutang_village, make_child):
     child = make_child(hutang_village, birth=date(2015, 3, 8))
     with pytest.raises(ValidationError) as excinfo:
-        services.child_exit(actor=users["district"], child=child, reason="other", exit_date=date(2015, 1, 1),
-                            note="", version=1)
+        services.child_exit(
+            actor=users["district"], child=child, reason="other", exit_date=date(2015, 1, 1), note="", version=1
+        )
     assert "出生日期" in excinfo.value.message_dict["exit_date"][0]
     child.refresh_from_db()
     assert child.status == "active"
@@ -228,8 +275,9 @@ def test_exit_before_birth_is_refused(db, users, hutang_village, make_child):
 def test_stale_exit_is_refused(db, users, hutang_village, make_child):
     child = make_child(hutang_village)
     with pytest.raises(services.StaleEdit):
-        services.child_exit(actor=users["district"], child=child, reason="other", exit_date=date(2025, 1, 1),
-                            note="", version=5)
+        services.child_exit(
+            actor=users["district"], child=child, reason="other", exit_date=date(2025, 1, 1), note="", version=5
+        )
     child.refresh_from_db()
     assert child.status == "active"
 
@@ -237,7 +285,8 @@ def test_stale_exit_is_refused(db, users, hutang_village, make_child):
 def test_audit_chain_holds_after_a_series_of_writes(db, users, hutang_village, make_child):
     child = make_child(hutang_village)
     services.child_update(actor=users["district"], child=child, version=1, data={"grade": "二年级"})
-    services.child_exit(actor=users["district"], child=child, reason="other", exit_date=date(2025, 1, 1), note="",
-                        version=2)
+    services.child_exit(
+        actor=users["district"], child=child, reason="other", exit_date=date(2025, 1, 1), note="", version=2
+    )
     result = verify_chain()
     assert result.ok, result

@@ -18,8 +18,9 @@ from shouhu.registry.views import PAGE_SIZE
 
 
 def counts() -> tuple[int, ...]:
-    return tuple(model.objects.count() for model in (Child, Household, FamilyMember, ParentSituation, Entrustment,
-                                                     AuditEvent))
+    return tuple(
+        model.objects.count() for model in (Child, Household, FamilyMember, ParentSituation, Entrustment, AuditEvent)
+    )
 
 
 def audit(child: Child, action: str) -> list[AuditEvent]:
@@ -27,8 +28,12 @@ def audit(child: Child, action: str) -> list[AuditEvent]:
 
 
 def situations(prefix: str, rows: list[dict[str, str]]) -> dict[str, str]:
-    data = {f"{prefix}-TOTAL_FORMS": str(max(len(rows), 1)), f"{prefix}-INITIAL_FORMS": "0",
-            f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "8"}
+    data = {
+        f"{prefix}-TOTAL_FORMS": str(max(len(rows), 1)),
+        f"{prefix}-INITIAL_FORMS": "0",
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "8",
+    }
     for i, row in enumerate(rows):
         data.update({f"{prefix}-{i}-{k}": v for k, v in row.items()})
     return data
@@ -41,20 +46,47 @@ MOTHER_ID = make_id_number("320402", date(1988, 4, 5), 12)
 def create_post(region, **overrides) -> dict[str, str]:  # noqa: ANN001
     """What the browser sends from the registration page: child, household, both parents, carer."""
     data = {
-        "name": "张小明", "id_number": new_id_number(date(2015, 6, 1)), "gender": "", "birth_date": "",
-        "ethnicity": "汉族", "hukou_registered": "on", "hukou_type": "rural", "hukou_place": "江苏省常州市武进区",
-        "region": region.code, "health": "healthy", "school_stage": "primary", "school_name": "湖塘中心小学",
-        "grade": "四年级", "guardianship_type": "ordinary", "guardianship_assessment": "", "note": "",
-        "hh-address": "武进区湖塘镇示例村8号", "hh-economic_status": "ordinary", "hh-housing": "",
-        "father-relation": "father", "father-name": "张大山", "father-id_number": FATHER_ID,
-        "father-phone": "13812345678", "father-work_place": "苏州", "father-is_guardian": "on",
+        "name": "张小明",
+        "id_number": new_id_number(date(2015, 6, 1)),
+        "gender": "",
+        "birth_date": "",
+        "ethnicity": "汉族",
+        "hukou_registered": "on",
+        "hukou_type": "rural",
+        "hukou_place": "江苏省常州市武进区",
+        "region": region.code,
+        "health": "healthy",
+        "school_stage": "primary",
+        "school_name": "湖塘中心小学",
+        "grade": "四年级",
+        "guardianship_type": "ordinary",
+        "guardianship_assessment": "",
+        "note": "",
+        "hh-address": "武进区湖塘镇示例村8号",
+        "hh-economic_status": "ordinary",
+        "hh-housing": "",
+        "father-relation": "father",
+        "father-name": "张大山",
+        "father-id_number": FATHER_ID,
+        "father-phone": "13812345678",
+        "father-work_place": "苏州",
+        "father-is_guardian": "on",
         "father-capacity": "full",
-        "mother-relation": "mother", "mother-name": "李小芳", "mother-id_number": MOTHER_ID,
-        "mother-phone": "13912345678", "mother-work_place": "上海", "mother-is_guardian": "on",
+        "mother-relation": "mother",
+        "mother-name": "李小芳",
+        "mother-id_number": MOTHER_ID,
+        "mother-phone": "13912345678",
+        "mother-work_place": "上海",
+        "mother-is_guardian": "on",
         "mother-capacity": "full",
-        "carer-carer_name": "张奶奶", "carer-carer_relation": "grandmother_p", "carer-carer_phone": "13711112222",
-        "carer-carer_birth_date": "1960-01-01", "carer-since": "2023-02-01", "carer-agreement_signed": "on",
-        "carer-agreement_date": "2023-02-01", "carer-village_informed": "on",
+        "carer-carer_name": "张奶奶",
+        "carer-carer_relation": "grandmother_p",
+        "carer-carer_phone": "13711112222",
+        "carer-carer_birth_date": "1960-01-01",
+        "carer-since": "2023-02-01",
+        "carer-agreement_signed": "on",
+        "carer-agreement_date": "2023-02-01",
+        "carer-village_informed": "on",
         **situations("father-sit", [{"kind": "out_for_work", "since": "2023-02-01"}]),
         **situations("mother-sit", [{"kind": "out_for_work", "since": "2023-03-01"}]),
     }
@@ -64,14 +96,26 @@ def create_post(region, **overrides) -> dict[str, str]:  # noqa: ANN001
 
 def child_edit_post(child: Child, **overrides) -> dict[str, str]:
     data = {
-        "name": child.name, "id_number": child.id_number, "gender": child.gender,
-        "birth_date": child.birth_date.isoformat(), "ethnicity": child.ethnicity,
-        "hukou_registered": "on" if child.hukou_registered else "", "hukou_type": child.hukou_type,
-        "hukou_place": child.hukou_place, "region": child.region_id, "health": child.health,
-        "disability_type": child.disability_type, "disability_grade": child.disability_grade or "",
-        "illness": child.illness, "school_stage": child.school_stage, "school_name": child.school_name,
-        "grade": child.grade, "guardianship_type": child.guardianship_type,
-        "guardianship_assessment": child.guardianship_assessment, "note": child.note, "version": str(child.version),
+        "name": child.name,
+        "id_number": child.id_number,
+        "gender": child.gender,
+        "birth_date": child.birth_date.isoformat(),
+        "ethnicity": child.ethnicity,
+        "hukou_registered": "on" if child.hukou_registered else "",
+        "hukou_type": child.hukou_type,
+        "hukou_place": child.hukou_place,
+        "region": child.region_id,
+        "health": child.health,
+        "disability_type": child.disability_type,
+        "disability_grade": child.disability_grade or "",
+        "illness": child.illness,
+        "school_stage": child.school_stage,
+        "school_name": child.school_name,
+        "grade": child.grade,
+        "guardianship_type": child.guardianship_type,
+        "guardianship_assessment": child.guardianship_assessment,
+        "note": child.note,
+        "version": str(child.version),
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not False}
@@ -84,6 +128,7 @@ def director(client, users):  # noqa: ANN001
 
 
 # ----- registration --------------------------------------------------------------------------
+
 
 def test_create_page_shows_the_form(client, director):
     response = client.get(reverse("registry:child_create"))
@@ -104,7 +149,11 @@ def test_register_child_with_parents_situations_and_carer(client, director, huta
     father = child.family.get(relation="father")
     mother = child.family.get(relation="mother")
     assert (father.name, father.id_number, father.phone, father.birth_date) == (
-        "张大山", FATHER_ID, "13812345678", date(1986, 2, 3))
+        "张大山",
+        FATHER_ID,
+        "13812345678",
+        date(1986, 2, 3),
+    )
     assert list(father.situations.values_list("kind", "since")) == [("out_for_work", date(2023, 2, 1))]
     assert list(mother.situations.values_list("kind", flat=True)) == ["out_for_work"]
     carer = child.entrustments.get()
@@ -115,11 +164,24 @@ def test_register_child_with_parents_situations_and_carer(client, director, huta
 
 
 def test_register_child_without_parents_or_carer(client, director, hutang_village):
-    data = create_post(hutang_village, **{"father-name": "", "father-id_number": "", "father-phone": "",
-                                          "mother-name": "", "mother-id_number": "", "mother-phone": "",
-                                          "carer-carer_name": "", "carer-carer_relation": "", "carer-carer_phone": "",
-                                          "carer-carer_birth_date": "", "carer-agreement_signed": "",
-                                          "carer-agreement_date": "", "carer-since": ""})
+    data = create_post(
+        hutang_village,
+        **{
+            "father-name": "",
+            "father-id_number": "",
+            "father-phone": "",
+            "mother-name": "",
+            "mother-id_number": "",
+            "mother-phone": "",
+            "carer-carer_name": "",
+            "carer-carer_relation": "",
+            "carer-carer_phone": "",
+            "carer-carer_birth_date": "",
+            "carer-agreement_signed": "",
+            "carer-agreement_date": "",
+            "carer-since": "",
+        },
+    )
     data.update(situations("father-sit", []))
     data.update(situations("mother-sit", []))
     response = client.post(reverse("registry:child_create"), data)
@@ -132,9 +194,16 @@ def test_register_child_without_parents_or_carer(client, director, hutang_villag
     ("overrides", "field_id", "fragment"),
     [
         ({"id_number": "320412201503081234"}, "id_id_number", "校验位"),
-        ({"gender": "F", "id_number": make_id_number("320481", date(2015, 6, 1), 11)}, "id_gender", "性别与身份证号不一致"),
-        ({"birth_date": "2015-06-02", "id_number": make_id_number("320481", date(2015, 6, 1), 13)}, "id_birth_date",
-         "出生日期与身份证号不一致"),
+        (
+            {"gender": "F", "id_number": make_id_number("320481", date(2015, 6, 1), 11)},
+            "id_gender",
+            "性别与身份证号不一致",
+        ),
+        (
+            {"birth_date": "2015-06-02", "id_number": make_id_number("320481", date(2015, 6, 1), 13)},
+            "id_birth_date",
+            "出生日期与身份证号不一致",
+        ),
         ({"father-phone": "12345"}, "id_father-phone", "电话号码格式不正确"),
         ({"note": "很" * 2001}, "id_note", "2000"),
         ({"carer-since": "2999-01-01"}, "id_carer-since", "日期不能晚于今天"),
@@ -159,7 +228,7 @@ def error_of(html: str, field_id: str) -> str:
     """The error list shown with a field: between its label and the next field's label."""
     start = html.index(f'for="{field_id}"')
     end = html.find("<label", html.index(f'id="{field_id}"'))
-    block = html[start:end if end > 0 else None]
+    block = html[start : end if end > 0 else None]
     assert 'class="errorlist"' in block, block
     return block
 
@@ -186,8 +255,9 @@ def test_duplicate_registration_out_of_scope_gives_no_hint(client, users, hutang
     existing = make_child(hutang_village, name="赵小雨")
     client.force_login(users["village_niutang"])
     before = counts()
-    response = client.post(reverse("registry:child_create"),
-                           create_post(niutang_village, id_number=existing.id_number, name="钱小多"))
+    response = client.post(
+        reverse("registry:child_create"), create_post(niutang_village, id_number=existing.id_number, name="钱小多")
+    )
     assert response.status_code == 400
     html = response.content.decode()
     assert "该身份证号无法登记" in html
@@ -216,6 +286,7 @@ def test_roles_without_edit_cannot_open_the_create_page(client, users):
 
 
 # ----- viewing -------------------------------------------------------------------------------
+
 
 def test_viewing_a_child_is_audited_and_not_cached(client, director, hutang_village, make_child):
     child = make_child(hutang_village)
@@ -256,6 +327,7 @@ def test_family_tab_masks_identifiers(client, director, hutang_village):
 
 # ----- unmask -------------------------------------------------------------------------------
 
+
 def test_unmask_is_a_post_returns_the_value_and_is_audited(client, director, hutang_village):
     data = create_post(hutang_village)
     client.post(reverse("registry:child_create"), data)
@@ -278,8 +350,11 @@ def test_unmask_is_a_post_returns_the_value_and_is_audited(client, director, hut
 def test_unmask_refuses_unknown_fields_and_foreign_objects(client, director, hutang_village, make_child):
     child = make_child(hutang_village)
     other = make_child(hutang_village, name="李四")
-    member = services.member_create(actor=director, child=other, data={
-        "relation": "father", "name": "李大", "phone": "13800001111", "capacity": "full"})
+    member = services.member_create(
+        actor=director,
+        child=other,
+        data={"relation": "father", "name": "李大", "phone": "13800001111", "capacity": "full"},
+    )
     url = reverse("registry:unmask", args=[child.pk])
     assert client.post(url, {"field": "name"}).status_code == 400
     assert client.post(url, {"field": "member.phone", "object": "abc"}).status_code == 400
@@ -297,6 +372,7 @@ def test_roles_without_unmask_cannot(client, users, hutang_village, make_child):
 
 # ----- editing and optimistic locking --------------------------------------------------------
 
+
 def test_edit_page_saves_and_records_history(client, director, hutang_village, make_child):
     child = make_child(hutang_village)
     url = reverse("registry:child_edit", args=[child.pk])
@@ -308,12 +384,15 @@ def test_edit_page_saves_and_records_history(client, director, hutang_village, m
     assert audit(child, "update")[-1].detail["changes"]["school_stage"] == ["primary", "junior"]
 
 
-def test_stale_edit_is_409_keeps_the_typed_values_and_changes_nothing(client, users, director, hutang_village,
-                                                                     make_child):
+def test_stale_edit_is_409_keeps_the_typed_values_and_changes_nothing(
+    client, users, director, hutang_village, make_child
+):
     child = make_child(hutang_village)
     url = reverse("registry:child_edit", args=[child.pk])
     first = child_edit_post(child, grade="三年级")
-    second = child_edit_post(child, note="第二个窗口里输入的很长的备注", school_name="湖塘实验小学")  # both at version 1
+    second = child_edit_post(
+        child, note="第二个窗口里输入的很长的备注", school_name="湖塘实验小学"
+    )  # both at version 1
     assert client.post(url, first).status_code == 302
     child.refresh_from_db()
     state = (child.grade, child.note, child.school_name, child.version)
@@ -331,8 +410,9 @@ def test_stale_edit_is_409_keeps_the_typed_values_and_changes_nothing(client, us
 
 def test_invalid_edit_is_400_and_changes_nothing(client, director, hutang_village, make_child):
     child = make_child(hutang_village)
-    response = client.post(reverse("registry:child_edit", args=[child.pk]),
-                           child_edit_post(child, id_number="12345", grade="五年级"))
+    response = client.post(
+        reverse("registry:child_edit", args=[child.pk]), child_edit_post(child, id_number="12345", grade="五年级")
+    )
     assert response.status_code == 400
     assert "身份证号应为18位" in response.content.decode()
     child.refresh_from_db()
@@ -340,8 +420,12 @@ def test_invalid_edit_is_400_and_changes_nothing(client, director, hutang_villag
 
 
 def household_post(hh: Household, **overrides) -> dict[str, str]:
-    data = {"address": hh.address, "economic_status": hh.economic_status, "housing": hh.housing,
-            "version": str(hh.version)}
+    data = {
+        "address": hh.address,
+        "economic_status": hh.economic_status,
+        "housing": hh.housing,
+        "version": str(hh.version),
+    }
     data.update(overrides)
     return data
 
@@ -364,16 +448,36 @@ def test_household_edit_and_stale_household_edit(client, director, hutang_villag
 
 
 def member_post(member: FamilyMember, sits: list[dict[str, str]] | None = None, **overrides) -> dict[str, str]:
-    data = {"relation": member.relation, "name": member.name, "id_number": member.id_number,
-            "birth_date": member.birth_date.isoformat() if member.birth_date else "", "phone": member.phone,
-            "work_place": member.work_place, "is_guardian": "on" if member.is_guardian else "",
-            "capacity": member.capacity, "version": str(member.version)}
+    data = {
+        "relation": member.relation,
+        "name": member.name,
+        "id_number": member.id_number,
+        "birth_date": member.birth_date.isoformat() if member.birth_date else "",
+        "phone": member.phone,
+        "work_place": member.work_place,
+        "is_guardian": "on" if member.is_guardian else "",
+        "capacity": member.capacity,
+        "version": str(member.version),
+    }
     existing = list(member.situations.all())
-    data.update({"sit-TOTAL_FORMS": str(len(existing) + 1), "sit-INITIAL_FORMS": str(len(existing)),
-                 "sit-MIN_NUM_FORMS": "0", "sit-MAX_NUM_FORMS": "8"})
+    data.update(
+        {
+            "sit-TOTAL_FORMS": str(len(existing) + 1),
+            "sit-INITIAL_FORMS": str(len(existing)),
+            "sit-MIN_NUM_FORMS": "0",
+            "sit-MAX_NUM_FORMS": "8",
+        }
+    )
     for i, s in enumerate(existing):
-        data.update({f"sit-{i}-id": str(s.pk), f"sit-{i}-member": str(member.pk), f"sit-{i}-kind": s.kind,
-                     f"sit-{i}-since": s.since.isoformat() if s.since else "", f"sit-{i}-until": ""})
+        data.update(
+            {
+                f"sit-{i}-id": str(s.pk),
+                f"sit-{i}-member": str(member.pk),
+                f"sit-{i}-kind": s.kind,
+                f"sit-{i}-since": s.since.isoformat() if s.since else "",
+                f"sit-{i}-until": "",
+            }
+        )
     for j, s in enumerate(sits or []):
         data.update({f"sit-{len(existing) + j}-{k}": v for k, v in s.items()})
     data.update(overrides)
@@ -382,9 +486,18 @@ def member_post(member: FamilyMember, sits: list[dict[str, str]] | None = None, 
 
 def test_member_edit_and_stale_member_edit(client, director, hutang_village, make_child):
     child = make_child(hutang_village)
-    member = services.member_create(actor=director, child=child, data={
-        "relation": "father", "name": "张大山", "id_number": FATHER_ID, "phone": "13812345678", "capacity": "full",
-        "situations": [{"kind": "out_for_work", "since": date(2023, 2, 1)}]})
+    member = services.member_create(
+        actor=director,
+        child=child,
+        data={
+            "relation": "father",
+            "name": "张大山",
+            "id_number": FATHER_ID,
+            "phone": "13812345678",
+            "capacity": "full",
+            "situations": [{"kind": "out_for_work", "since": date(2023, 2, 1)}],
+        },
+    )
     url = reverse("registry:member_edit", args=[child.pk, member.pk])
     assert client.get(url).status_code == 200
     first = member_post(member, work_place="无锡")
@@ -405,10 +518,22 @@ def test_member_edit_and_stale_member_edit(client, director, hutang_village, mak
 def test_member_add_with_a_situation(client, director, hutang_village, make_child):
     child = make_child(hutang_village)
     url = reverse("registry:member_create", args=[child.pk])
-    data = {"relation": "mother", "name": "李小芳", "id_number": MOTHER_ID, "phone": "", "capacity": "none",
-            "is_guardian": "on", "sit-TOTAL_FORMS": "1", "sit-INITIAL_FORMS": "0", "sit-MIN_NUM_FORMS": "0",
-            "sit-MAX_NUM_FORMS": "8", "sit-0-kind": "severe_disability", "sit-0-since": "2020-01-01",
-            "sit-0-disability_grade": "1", "sit-0-disability_type": "physical"}
+    data = {
+        "relation": "mother",
+        "name": "李小芳",
+        "id_number": MOTHER_ID,
+        "phone": "",
+        "capacity": "none",
+        "is_guardian": "on",
+        "sit-TOTAL_FORMS": "1",
+        "sit-INITIAL_FORMS": "0",
+        "sit-MIN_NUM_FORMS": "0",
+        "sit-MAX_NUM_FORMS": "8",
+        "sit-0-kind": "severe_disability",
+        "sit-0-since": "2020-01-01",
+        "sit-0-disability_grade": "1",
+        "sit-0-disability_type": "physical",
+    }
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:3000]
     mother = child.family.get()
@@ -418,8 +543,13 @@ def test_member_add_with_a_situation(client, director, hutang_village, make_chil
 
 def test_stale_entrustment_edit(client, director, hutang_village, make_child):
     child = make_child(hutang_village)
-    ent = services.entrustment_save(actor=director, child=child, entrustment=None, version=None, data={
-        "carer_name": "张奶奶", "carer_relation": "grandmother_p"})
+    ent = services.entrustment_save(
+        actor=director,
+        child=child,
+        entrustment=None,
+        version=None,
+        data={"carer_name": "张奶奶", "carer_relation": "grandmother_p"},
+    )
     url = reverse("registry:entrustment_edit", args=[child.pk, ent.pk])
     base = {"carer_name": "张奶奶", "carer_relation": "grandmother_p", "version": "1"}
     assert client.post(url, {**base, "village_informed": "on"}).status_code == 302
@@ -431,14 +561,21 @@ def test_stale_entrustment_edit(client, director, hutang_village, make_child):
 
 # ----- exit and re-entry -------------------------------------------------------------------
 
+
 def test_exit_and_reenter_through_the_pages(client, director, hutang_village, make_child):
     child = make_child(hutang_village)
-    response = client.post(reverse("registry:child_exit", args=[child.pk]),
-                           {"reason": "moved_away", "exit_date": "2025-09-01", "note": "迁往上海", "version": "1"})
+    response = client.post(
+        reverse("registry:child_exit", args=[child.pk]),
+        {"reason": "moved_away", "exit_date": "2025-09-01", "note": "迁往上海", "version": "1"},
+    )
     assert response.status_code == 302
     child.refresh_from_db()
     assert (child.status, child.exit_reason, child.exit_date, child.exit_note) == (
-        "exited", "moved_away", date(2025, 9, 1), "迁往上海")
+        "exited",
+        "moved_away",
+        date(2025, 9, 1),
+        "迁往上海",
+    )
     html = client.get(reverse("registry:child_detail", args=[child.pk])).content.decode()
     assert "已退出台账" in html and "迁出本区" in html and "重新纳入台账" in html
     response = client.post(reverse("registry:child_reenter", args=[child.pk]), {"note": "已返回", "version": "2"})
@@ -454,11 +591,17 @@ def test_exit_and_reenter_through_the_pages(client, director, hutang_village, ma
 def test_exit_in_the_future_or_stale_is_refused(client, director, hutang_village, make_child):
     child = make_child(hutang_village)
     future = (timezone.localdate() + timedelta(days=2)).isoformat()
-    response = client.post(reverse("registry:child_exit", args=[child.pk]),
-                           {"reason": "other", "exit_date": future, "note": "", "version": "1"}, follow=True)
+    response = client.post(
+        reverse("registry:child_exit", args=[child.pk]),
+        {"reason": "other", "exit_date": future, "note": "", "version": "1"},
+        follow=True,
+    )
     assert "日期不能晚于今天" in response.content.decode()
-    response = client.post(reverse("registry:child_exit", args=[child.pk]),
-                           {"reason": "other", "exit_date": "2025-01-01", "note": "", "version": "9"}, follow=True)
+    response = client.post(
+        reverse("registry:child_exit", args=[child.pk]),
+        {"reason": "other", "exit_date": "2025-01-01", "note": "", "version": "9"},
+        follow=True,
+    )
     assert "该记录已被他人修改" in response.content.decode()
     child.refresh_from_db()
     assert child.status == "active" and not audit(child, "exit")
@@ -471,6 +614,7 @@ def test_exit_requires_post(client, director, hutang_village, make_child):
 
 # ----- history ---------------------------------------------------------------------------
 
+
 def test_history_tab_shows_who_when_and_old_to_new_with_masking(client, users, director, hutang_village):
     data = create_post(hutang_village)
     client.post(reverse("registry:child_create"), data)
@@ -478,8 +622,9 @@ def test_history_tab_shows_who_when_and_old_to_new_with_masking(client, users, d
     old_id = child.id_number
     new_id = new_id_number(date(2015, 6, 1))
     client.force_login(users["town_hutang"])
-    response = client.post(reverse("registry:child_edit", args=[child.pk]),
-                           child_edit_post(child, id_number=new_id, grade="五年级"))
+    response = client.post(
+        reverse("registry:child_edit", args=[child.pk]), child_edit_post(child, id_number=new_id, grade="五年级")
+    )
     assert response.status_code == 302
     father = child.family.get(relation="father")
     services.member_update(actor=users["town_hutang"], member=father, version=1, data={"phone": "13500001111"})
@@ -505,6 +650,7 @@ def changed(html: str, field: str, old: str, new: str) -> bool:
 
 # ----- the ledger list -------------------------------------------------------------------
 
+
 def ledger_ids(client, **params) -> set[str]:  # noqa: ANN001
     response = client.get(reverse("registry:ledger"), params)
     assert response.status_code == 200
@@ -517,22 +663,37 @@ def test_ledger_is_scoped(client, users, hutang_village, niutang_village, make_c
     client.force_login(users["village_hutang"])
     ids = ledger_ids(client, status="all")
     assert str(mine.pk) in ids and str(theirs.pk) not in ids
-    visible = {str(pk) for pk in Child.objects.filter(region__code__startswith=hutang_village.code).values_list(
-        "pk", flat=True)}
+    visible = {
+        str(pk)
+        for pk in Child.objects.filter(region__code__startswith=hutang_village.code).values_list("pk", flat=True)
+    }
     assert ids <= visible
 
 
 def test_ledger_filters(client, users, hutang_village, make_child):
     today = timezone.localdate()
     client.force_login(users["district"])
-    a = make_child(hutang_village, name="甲一", birth=today.replace(year=today.year - 4) - timedelta(days=3),
-                   school_stage="kindergarten", health="disabled", disability_type="physical", disability_grade=2,
-                   guardianship_type="none")
-    b = make_child(hutang_village, name="乙二", birth=today.replace(year=today.year - 13) - timedelta(days=3),
-                   school_stage="junior", guardianship_type="good")
+    a = make_child(
+        hutang_village,
+        name="甲一",
+        birth=today.replace(year=today.year - 4) - timedelta(days=3),
+        school_stage="kindergarten",
+        health="disabled",
+        disability_type="physical",
+        disability_grade=2,
+        guardianship_type="none",
+    )
+    b = make_child(
+        hutang_village,
+        name="乙二",
+        birth=today.replace(year=today.year - 13) - timedelta(days=3),
+        school_stage="junior",
+        guardianship_type="good",
+    )
     c = make_child(hutang_village, name="丙三", birth=date(2015, 3, 8))
-    services.child_exit(actor=users["district"], child=c, reason="other", exit_date=date(2025, 1, 1), note="",
-                        version=1)
+    services.child_exit(
+        actor=users["district"], child=c, reason="other", exit_date=date(2025, 1, 1), note="", version=1
+    )
     region = hutang_village.code
     assert {str(a.pk), str(b.pk)} <= ledger_ids(client, region=region)
     assert str(c.pk) not in ledger_ids(client, region=region)
@@ -551,8 +712,10 @@ def test_ledger_filters(client, users, hutang_village, make_child):
 
 def test_ledger_filter_values_that_mean_nothing_are_ignored(client, users):
     client.force_login(users["district"])
-    response = client.get(reverse("registry:ledger"), {"region": "abc'--", "status": "<x>", "age_band": "9-99",
-                                                       "sort": "password", "page": "-3"})
+    response = client.get(
+        reverse("registry:ledger"),
+        {"region": "abc'--", "status": "<x>", "age_band": "9-99", "sort": "password", "page": "-3"},
+    )
     assert response.status_code == 200
 
 

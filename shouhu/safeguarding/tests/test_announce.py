@@ -32,25 +32,38 @@ def town(hutang_village):
 
 
 def _file(users, place, key: str = "") -> Report:
-    report, created = services.report_submit(actor=users["school_hutang"], data={
-        "situations": [4], "child_name": "王小红", "child_sex": "F", "child_age": 9, "found_at": timezone.now(),
-        "place_region": place, "place": "学校门口", "description": "手臂多处淤青", "danger_now": True,
-    }, idempotency_key=key)
+    report, created = services.report_submit(
+        actor=users["school_hutang"],
+        data={
+            "situations": [4],
+            "child_name": "王小红",
+            "child_sex": "F",
+            "child_age": 9,
+            "found_at": timezone.now(),
+            "place_region": place,
+            "place": "学校门口",
+            "description": "手臂多处淤青",
+            "danger_now": True,
+        },
+        idempotency_key=key,
+    )
     assert created
     return report
 
 
 def _told(report: Report) -> set[str]:
-    return set(Notification.objects.filter(url=f"/reports/{report.pk}/", kind="report_new")
-               .values_list("recipient__username", flat=True))
+    return set(
+        Notification.objects.filter(url=f"/reports/{report.pk}/", kind="report_new").values_list(
+            "recipient__username", flat=True
+        )
+    )
 
 
 def _notifications(report: Report):
     return Notification.objects.filter(url=f"/reports/{report.pk}/")
 
 
-def test_the_report_is_committed_first_and_announced_once_right_after(users, town,
-                                                                     django_capture_on_commit_callbacks):
+def test_the_report_is_committed_first_and_announced_once_right_after(users, town, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         report = _file(users, town)
         # Inside the submission's transaction: stored, nobody told yet.
@@ -68,8 +81,9 @@ def test_the_report_is_committed_first_and_announced_once_right_after(users, tow
     assert _notifications(report).count() == count
 
 
-def test_with_the_worker_down_nothing_is_lost_and_the_sweep_announces_it_once(users, town,
-                                                                             django_capture_on_commit_callbacks):
+def test_with_the_worker_down_nothing_is_lost_and_the_sweep_announces_it_once(
+    users, town, django_capture_on_commit_callbacks
+):
     # The queue never runs the task: the report stands with its clocks, nobody told yet.
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         report = _file(users, town)
@@ -90,28 +104,36 @@ def test_with_the_worker_down_nothing_is_lost_and_the_sweep_announces_it_once(us
     assert _notifications(report).count() == count
 
 
-def test_a_queue_that_refuses_the_task_fails_no_submission(users, town, monkeypatch,
-                                                          django_capture_on_commit_callbacks):
+def test_a_queue_that_refuses_the_task_fails_no_submission(
+    users, town, monkeypatch, django_capture_on_commit_callbacks
+):
     def down() -> None:
         raise ConnectionError("the queue is down")
 
     monkeypatch.setattr(tasks, "announce_new_reports", down)
     token = issue_token(users["school_hutang"])
-    body = {"situations": [4], "child": {"name": "王小红", "sex": "F", "age": 9}, "found_at": timezone.now().isoformat(),
-            "place_region_code": town.code, "description": "手臂多处淤青"}
+    body = {
+        "situations": [4],
+        "child": {"name": "王小红", "sex": "F", "age": 9},
+        "found_at": timezone.now().isoformat(),
+        "place_region_code": town.code,
+        "description": "手臂多处淤青",
+    }
     from django.test import Client
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = Client().post(API + "/reports", json.dumps(body), content_type="application/json",
-                                 HTTP_AUTHORIZATION=f"Bearer {token}")
+        response = Client().post(
+            API + "/reports", json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
     assert response.status_code == 201
     report = Report.objects.get(pk=response.json()["id"])
     assert report.announced_at is None and not _notifications(report).exists()
     assert services.announce_reports() == 1 and _told(report) >= AUDIENCE
 
 
-def test_a_fan_out_that_fails_midway_rolls_back_and_is_retried(users, town, monkeypatch,
-                                                              django_capture_on_commit_callbacks):
+def test_a_fan_out_that_fails_midway_rolls_back_and_is_retried(
+    users, town, monkeypatch, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False):
         report = _file(users, town)
     real = notify_services.notify_many
@@ -128,9 +150,9 @@ def test_a_fan_out_that_fails_midway_rolls_back_and_is_retried(users, town, monk
     assert services.announce_reports() == 1 and _told(report) >= AUDIENCE
 
 
-def test_waiting_reports_go_out_as_one_batch_each_to_its_own_audience(users, town, niutang_village,
-                                                                      django_capture_on_commit_callbacks,
-                                                                      django_assert_max_num_queries):
+def test_waiting_reports_go_out_as_one_batch_each_to_its_own_audience(
+    users, town, niutang_village, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
     niutang = Region.objects.get(code=niutang_village.code[:9] + "000")
     with django_capture_on_commit_callbacks(execute=False):
         hutang_reports = [_file(users, town) for _i in range(3)]
@@ -152,12 +174,18 @@ def test_a_submission_costs_few_statements(users, town, django_assert_max_num_qu
 
     token = issue_token(users["school_hutang"])
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
-    body = {"situations": [2], "child": {"name": "小军", "sex": "M", "age": 8}, "found_at": timezone.now().isoformat(),
-            "place_region_code": town.code, "description": "孩子独自在家多日"}
+    body = {
+        "situations": [2],
+        "child": {"name": "小军", "sex": "M", "age": 8},
+        "found_at": timezone.now().isoformat(),
+        "place_region_code": town.code,
+        "description": "孩子独自在家多日",
+    }
 
     def send(key: str) -> int:
-        return client.post(API + "/reports", json.dumps(body), content_type="application/json",
-                           HTTP_IDEMPOTENCY_KEY=key).status_code
+        return client.post(
+            API + "/reports", json.dumps(body), content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+        ).status_code
 
     assert send("warm-up") == 201  # the token's last use is written once a minute, not on every call
     with django_assert_max_num_queries(14):

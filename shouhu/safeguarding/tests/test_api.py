@@ -22,10 +22,16 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def _body(region_code: str, **extra):
-    return {"situations": [4, 9], "child": {"name": "小红", "sex": "F", "age": 9},
-            "found_at": timezone.localtime().replace(microsecond=0, tzinfo=None).isoformat(),
-            "place_region_code": region_code, "place": "学校门口", "description": "手臂多处淤青，说是被打的",
-            "danger_now": False, **extra}
+    return {
+        "situations": [4, 9],
+        "child": {"name": "小红", "sex": "F", "age": 9},
+        "found_at": timezone.localtime().replace(microsecond=0, tzinfo=None).isoformat(),
+        "place_region_code": region_code,
+        "place": "学校门口",
+        "description": "手臂多处淤青，说是被打的",
+        "danger_now": False,
+        **extra,
+    }
 
 
 class Api:
@@ -40,8 +46,9 @@ class Api:
 
     def post(self, path: str, body: object, key: str | None = None):  # noqa: ANN201
         extra = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
-        response = self.client.post(API + path, body, content_type="application/json", HTTP_AUTHORIZATION=self.auth,
-                                    **extra)
+        response = self.client.post(
+            API + path, body, content_type="application/json", HTTP_AUTHORIZATION=self.auth, **extra
+        )
         assert response.status_code < 500, response.content
         return response
 
@@ -175,8 +182,11 @@ def committed_world(_audit_triggers_restored, transactional_db):  # noqa: ANN001
     _audit_triggers(enabled=False)
 
 
-@pytest.mark.skipif(_on_sqlite(), reason="SQLite lets one writer in at a time, so the race cannot happen there; "
-                                        "this test runs on PostgreSQL (SHOUHU_DATABASE_URL)")
+@pytest.mark.skipif(
+    _on_sqlite(),
+    reason="SQLite lets one writer in at a time, so the race cannot happen there; "
+    "this test runs on PostgreSQL (SHOUHU_DATABASE_URL)",
+)
 @pytest.mark.django_db(transaction=True)
 def test_the_same_submission_sent_three_times_at_once_is_one_report(committed_world, hutang_village):
     token = f"Bearer {issue_token(User.objects.get(username='school_hutang'))}"
@@ -190,8 +200,13 @@ def test_the_same_submission_sent_three_times_at_once_is_one_report(committed_wo
         try:
             client = Client()
             barrier.wait(timeout=10)
-            response = client.post(API + "/reports", body, content_type="application/json",
-                                   HTTP_AUTHORIZATION=token, HTTP_IDEMPOTENCY_KEY="his-2026-777")
+            response = client.post(
+                API + "/reports",
+                body,
+                content_type="application/json",
+                HTTP_AUTHORIZATION=token,
+                HTTP_IDEMPOTENCY_KEY="his-2026-777",
+            )
             statuses.append(response.status_code)
             ids.append(response.json()["id"])
         except BaseException as exc:  # noqa: BLE001 — reported below

@@ -24,9 +24,18 @@ pytestmark = pytest.mark.django_db
 
 
 def _data(region, **extra):
-    return {"situations": [4], "child_name": "小红", "child_sex": "F", "child_age": 9, "found_at": timezone.now(),
-            "place_region": region, "place": "学校门口", "description": "手臂多处淤青，说是被打的", "danger_now": False,
-            **extra}
+    return {
+        "situations": [4],
+        "child_name": "小红",
+        "child_sex": "F",
+        "child_age": 9,
+        "found_at": timezone.now(),
+        "place_region": region,
+        "place": "学校门口",
+        "description": "手臂多处淤青，说是被打的",
+        "danger_now": False,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -42,8 +51,9 @@ def test_a_report_is_stored_routed_and_clocked(users, town):
     assert set(kinds) == {DeadlineKind.ACCEPT, DeadlineKind.FEEDBACK, DeadlineKind.RESULT}
     assert kinds[DeadlineKind.ACCEPT].due_at - report.created_at <= timedelta(minutes=61)
     assert [e.kind for e in report.events.all()] == [EventKind.RECEIVED, EventKind.ROUTED]
-    again, created_again = services.report_submit(actor=users["school_hutang"], data=_data(town, situations=[9]),
-                                                  idempotency_key="k1")
+    again, created_again = services.report_submit(
+        actor=users["school_hutang"], data=_data(town, situations=[9]), idempotency_key="k1"
+    )
     assert not created_again and again.pk == report.pk and Report.objects.count() == 1
 
 
@@ -57,8 +67,13 @@ def test_bad_input_is_refused_and_nothing_stored(users, town, hutang_village):
     from shouhu.org.models import Region as R
 
     district = R.objects.get(code="320412000000")
-    for bad in (_data(town, situations=[]), _data(town, situations=[10]), _data(town, description=" "),
-                _data(district), _data(town, found_at=timezone.now() + timedelta(days=1))):
+    for bad in (
+        _data(town, situations=[]),
+        _data(town, situations=[10]),
+        _data(town, description=" "),
+        _data(district),
+        _data(town, found_at=timezone.now() + timedelta(days=1)),
+    ):
         with pytest.raises(ValidationError):
             services.report_submit(actor=users["school_hutang"], data=bad)
     with pytest.raises(ValidationError):
@@ -108,8 +123,9 @@ def test_escalation_exactly_once_and_never_after_the_step(users, town):
 
 def test_who_sees_what(users, town, niutang_village):
     mine, _ = services.report_submit(actor=users["school_hutang"], data=_data(town))
-    elsewhere, _ = services.report_submit(actor=users["district"], data=_data(
-        Region.objects.get(code=niutang_village.code[:9] + "000")))
+    elsewhere, _ = services.report_submit(
+        actor=users["district"], data=_data(Region.objects.get(code=niutang_village.code[:9] + "000"))
+    )
     school = reports_visible_to(users["school_hutang"])
     assert mine in school and elsewhere not in school  # a school sees only its own reports
     assert not view_of(users["school_hutang"], mine).details
@@ -130,8 +146,9 @@ def test_the_town_asks_units_for_help_through_the_duty_catalogue(users, town):
     from shouhu.tasks.models import Task
 
     report, _ = services.report_submit(actor=users["school_hutang"], data=_data(town))
-    task = services.report_help(actor=users["town_hutang"], report=report, need_code="injury_assessment",
-                                note="左臂淤青，需鉴定伤情")
+    task = services.report_help(
+        actor=users["town_hutang"], report=report, need_code="injury_assessment", note="左臂淤青，需鉴定伤情"
+    )
     assert task.owner.code == routes()["injury_assessment"] and task.kind == "referral"  # as the catalogue says
     legal = services.report_help(actor=users["town_hutang"], report=report, need_code="legal_aid")
     assert legal.owner.code == routes()["legal_aid"] == "justice"

@@ -35,11 +35,20 @@ def town(hutang_village):
 
 
 def _file(users, town, *, situations=(8,), danger_now=False):
-    report, created = services.report_submit(actor=users["school_hutang"], data={
-        "situations": list(situations), "child_name": "小红", "child_sex": "F", "child_age": 9,
-        "found_at": timezone.now(), "place_region": town, "place": "学校门口",
-        "description": "手臂多处淤青", "danger_now": danger_now,
-    })
+    report, created = services.report_submit(
+        actor=users["school_hutang"],
+        data={
+            "situations": list(situations),
+            "child_name": "小红",
+            "child_sex": "F",
+            "child_age": 9,
+            "found_at": timezone.now(),
+            "place_region": town,
+            "place": "学校门口",
+            "description": "手臂多处淤青",
+            "danger_now": danger_now,
+        },
+    )
     assert created
     return report
 
@@ -76,8 +85,11 @@ def assert_escalates_once(report, kind) -> ReportDeadline:
 
 
 def escalation_recipients(late: ReportDeadline) -> set[str]:
-    return set(Notification.objects.filter(kind="report_escalated", dedupe_key=f"report_escalated:{late.pk}")
-               .values_list("recipient__username", flat=True))
+    return set(
+        Notification.objects.filter(kind="report_escalated", dedupe_key=f"report_escalated:{late.pk}").values_list(
+            "recipient__username", flat=True
+        )
+    )
 
 
 # ----- when each clock starts and how long it runs -------------------------------------------------
@@ -89,7 +101,10 @@ def test_the_urgent_accept_clock_is_an_hour_and_escalates_once_to_the_district_n
     due = deadline(report, DeadlineKind.ACCEPT).due_at
     assert about(due - report.created_at, timedelta(hours=1))
     assert set(report.deadlines.values_list("kind", flat=True)) == {
-        DeadlineKind.ACCEPT, DeadlineKind.FEEDBACK, DeadlineKind.RESULT}  # the others start with their steps
+        DeadlineKind.ACCEPT,
+        DeadlineKind.FEEDBACK,
+        DeadlineKind.RESULT,
+    }  # the others start with their steps
 
     late = assert_escalates_once(report, DeadlineKind.ACCEPT)
     # The district police and the district office are told, once each; the reporter is not.
@@ -134,7 +149,9 @@ def test_the_reporter_is_told_of_the_acceptance_within_3_days(users, town):
     assert run(feedback.due_at + TICK)["escalated"] == 0
     assert run(feedback.due_at + timedelta(days=1))["escalated"] == 0
     assert list(report.events.filter(kind=EventKind.ESCALATED).values_list("note", flat=True)) == [
-        str(DeadlineKind.ACCEPT.label), str(DeadlineKind.FEEDBACK.label)]
+        str(DeadlineKind.ACCEPT.label),
+        str(DeadlineKind.FEEDBACK.label),
+    ]
 
 
 def test_the_result_is_due_in_90_days(users, town):

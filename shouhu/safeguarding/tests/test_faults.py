@@ -57,23 +57,40 @@ def channels(monkeypatch):
     at 127.0.0.1. The users have no phone or WeCom id field, so both use the username."""
     sms_port, wecom_port = free_port(), free_port()
     env = {
-        "SHOUHU_SMS_GATEWAY_URL": f"http://127.0.0.1:{sms_port}/send", "SHOUHU_SMS_API_KEY": "k-test",
+        "SHOUHU_SMS_GATEWAY_URL": f"http://127.0.0.1:{sms_port}/send",
+        "SHOUHU_SMS_API_KEY": "k-test",
         "SHOUHU_SMS_PHONE_FIELD": "username",
-        "SHOUHU_WECOM_BASE_URL": f"http://127.0.0.1:{wecom_port}", "SHOUHU_WECOM_CORP_ID": "ww-corp",
-        "SHOUHU_WECOM_SECRET": "s3cret", "SHOUHU_WECOM_AGENT_ID": "1000002", "SHOUHU_WECOM_USERID_FIELD": "username",
+        "SHOUHU_WECOM_BASE_URL": f"http://127.0.0.1:{wecom_port}",
+        "SHOUHU_WECOM_CORP_ID": "ww-corp",
+        "SHOUHU_WECOM_SECRET": "s3cret",
+        "SHOUHU_WECOM_AGENT_ID": "1000002",
+        "SHOUHU_WECOM_USERID_FIELD": "username",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    with override_settings(SHOUHU_NOTIFY_CHANNELS=["inbox", "sms", "wecom"],
-                           SHOUHU_SITE_URL="https://shouhu.example.gov.cn"):
+    with override_settings(
+        SHOUHU_NOTIFY_CHANNELS=["inbox", "sms", "wecom"], SHOUHU_SITE_URL="https://shouhu.example.gov.cn"
+    ):
         yield {"sms": sms_port, "wecom": wecom_port}
 
 
 def _file(users, town, **extra) -> Report:
-    report, created = services.report_submit(actor=users["school_hutang"], data={
-        "situations": [4], "child_name": CHILD_NAME, "child_sex": "F", "child_age": 9, "found_at": timezone.now(),
-        "place_region": town, "place": "学校门口", "description": DESCRIPTION, "danger_now": True, **extra,
-    }, idempotency_key="fault-1")
+    report, created = services.report_submit(
+        actor=users["school_hutang"],
+        data={
+            "situations": [4],
+            "child_name": CHILD_NAME,
+            "child_sex": "F",
+            "child_age": 9,
+            "found_at": timezone.now(),
+            "place_region": town,
+            "place": "学校门口",
+            "description": DESCRIPTION,
+            "danger_now": True,
+            **extra,
+        },
+        idempotency_key="fault-1",
+    )
     assert created
     return report
 
@@ -108,7 +125,11 @@ def test_channels_down_the_report_and_the_inbox_stand_and_every_delivery_is_sent
     # the reporter's receipt.
     inbox = Notification.objects.filter(url=f"/reports/{report.pk}/")
     assert set(inbox.filter(kind="report_new").values_list("recipient__username", flat=True)) >= {
-        "police_hutang", "police", "town_hutang", "district"}
+        "police_hutang",
+        "police",
+        "town_hutang",
+        "district",
+    }
     assert inbox.filter(kind="report_receipt", recipient=users["school_hutang"]).exists()
 
     # Two deliveries per notification (SMS, WeCom): every one failed once, a retry scheduled.
@@ -176,7 +197,8 @@ def test_a_delivery_claimed_by_a_worker_that_died_is_sent_after_its_lease(users,
     # The dead worker's late word (an attempt it never finished) cannot overwrite what was sent.
     stale = claimed[0]
     Delivery.objects.filter(pk=stale.pk, attempts=stale.attempts, state__in=("pending", "failed")).update(
-        state=DeliveryState.FAILED)
+        state=DeliveryState.FAILED
+    )
     assert Delivery.objects.get(pk=stale.pk).state == DeliveryState.SENT
 
 

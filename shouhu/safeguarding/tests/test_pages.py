@@ -34,18 +34,37 @@ def _client(user) -> Client:
 
 
 def _file(actor, region, **extra):
-    data = {"situations": [4], "child_name": "小红", "child_sex": "F", "child_age": 9, "found_at": timezone.now(),
-            "place_region": region, "place": "学校门口", "description": "手臂多处淤青，说是被打的", "danger_now": False,
-            **extra}
+    data = {
+        "situations": [4],
+        "child_name": "小红",
+        "child_sex": "F",
+        "child_age": 9,
+        "found_at": timezone.now(),
+        "place_region": region,
+        "place": "学校门口",
+        "description": "手臂多处淤青，说是被打的",
+        "danger_now": False,
+        **extra,
+    }
     report, _ = services.report_submit(actor=actor, data=data)
     return report
 
 
 def _form_post(town, hutang_village, key, **extra):
-    return {"key": key, "situations": ["4", "6"], "danger_now": "yes", "child_name": "王小花", "child_sex": "F",
-            "child_age": "8", "place_town": town.code, "place_village": hutang_village.code, "place": "村口小卖部",
-            "found_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"), "description": "孩子独自在家两天没有吃饭",
-            **extra}
+    return {
+        "key": key,
+        "situations": ["4", "6"],
+        "danger_now": "yes",
+        "child_name": "王小花",
+        "child_sex": "F",
+        "child_age": "8",
+        "place_town": town.code,
+        "place_village": hutang_village.code,
+        "place": "村口小卖部",
+        "found_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
+        "description": "孩子独自在家两天没有吃饭",
+        **extra,
+    }
 
 
 def test_the_form_files_a_report_and_shows_the_receipt(users, town, hutang_village):
@@ -89,8 +108,18 @@ def test_a_town_is_enough_and_villages_follow_the_town(users, town, hutang_villa
 def test_each_role_lists_its_own_reports(users, town, niutang_town):
     mine = _file(users["school_hutang"], town)
     elsewhere = _file(users["district"], niutang_town)
-    pages = {name: _client(users[name]).get("/reports/").content.decode() for name in (
-        "school_hutang", "police_hutang", "police", "town_hutang", "town_niutang", "district", "procurator")}
+    pages = {
+        name: _client(users[name]).get("/reports/").content.decode()
+        for name in (
+            "school_hutang",
+            "police_hutang",
+            "police",
+            "town_hutang",
+            "town_niutang",
+            "district",
+            "procurator",
+        )
+    }
     assert mine.receipt_code in pages["school_hutang"] and elsewhere.receipt_code not in pages["school_hutang"]
     assert mine.receipt_code in pages["police_hutang"] and elsewhere.receipt_code not in pages["police_hutang"]
     assert mine.receipt_code in pages["town_hutang"] and elsewhere.receipt_code not in pages["town_hutang"]

@@ -33,10 +33,20 @@ def _empty_cache(monkeypatch):
 def _form(region, **extra):
     """A filled form with a challenge issued a minute ago and its right answer."""
     _question, token = public.challenge_new(now=time.time() - 60)
-    data = {"situations": ["4"], "place_region": region.code, "place": "村口小卖部旁", "found_at": "",
-            "description": DESCRIPTION, "child_name": "小军", "child_sex": "M", "child_age": "8",
-            "reporter_contact": "", "homepage": "", "challenge_token": token,
-            "challenge_answer": str(public.challenge_answer(token))}
+    data = {
+        "situations": ["4"],
+        "place_region": region.code,
+        "place": "村口小卖部旁",
+        "found_at": "",
+        "description": DESCRIPTION,
+        "child_name": "小军",
+        "child_sex": "M",
+        "child_age": "8",
+        "reporter_contact": "",
+        "homepage": "",
+        "challenge_token": token,
+        "challenge_answer": str(public.challenge_answer(token)),
+    }
     data.update(extra)
     return data
 
@@ -59,8 +69,7 @@ def test_a_neighbour_reports_and_the_report_runs_on_the_same_chain_and_clocks(cl
     assert report.reporter is None and report.reporter_org is None and report.reporter_contact == ""
     assert report.urgent and report.police_station.name == "湖塘派出所"
     assert report.town_code == hutang_village.code[:9] + "000" and report.child_name == "小军"
-    assert {d.kind for d in report.deadlines.all()} == {DeadlineKind.ACCEPT, DeadlineKind.FEEDBACK,
-                                                         DeadlineKind.RESULT}
+    assert {d.kind for d in report.deadlines.all()} == {DeadlineKind.ACCEPT, DeadlineKind.FEEDBACK, DeadlineKind.RESULT}
     assert [e.kind for e in report.events.all()] == [EventKind.RECEIVED, EventKind.ROUTED]
 
 
@@ -94,7 +103,9 @@ def test_a_wrong_answer_is_refused_and_the_typed_text_kept(client, hutang_villag
 
 def test_full_width_digits_from_a_chinese_keyboard_are_accepted(client, hutang_village):
     data = _form(hutang_village)
-    data["challenge_answer"] = data["challenge_answer"].translate(str.maketrans("0123456789-", "０１２３４５６７８９－"))
+    data["challenge_answer"] = data["challenge_answer"].translate(
+        str.maketrans("0123456789-", "０１２３４５６７８９－")
+    )
     assert client.post("/report/", data).status_code == 200
     assert Report.objects.count() == 1
 
@@ -236,12 +247,16 @@ def test_two_server_processes_count_the_same_address_together(committed, monkeyp
         thread.join(30)
     request = RequestFactory().post("/report/", REMOTE_ADDR="10.1.2.3")
     assert public.over_limit(request, "report", public.REPORT_LIMITS)
-    assert not public.over_limit(RequestFactory().post("/report/", REMOTE_ADDR="10.1.2.4"), "report",
-                                 public.REPORT_LIMITS)
+    assert not public.over_limit(
+        RequestFactory().post("/report/", REMOTE_ADDR="10.1.2.4"), "report", public.REPORT_LIMITS
+    )
 
 
-@pytest.mark.skipif(_on_sqlite(), reason="SQLite lets one writer in at a time (and the test database is in memory, "
-                                         "one per process); these run on PostgreSQL (SHOUHU_DATABASE_URL)")
+@pytest.mark.skipif(
+    _on_sqlite(),
+    reason="SQLite lets one writer in at a time (and the test database is in memory, "
+    "one per process); these run on PostgreSQL (SHOUHU_DATABASE_URL)",
+)
 @pytest.mark.django_db(transaction=True)
 def test_hits_at_the_same_moment_from_two_processes_are_all_counted(committed, monkeypatch):
     """The increments are atomic: two forked server processes hitting the same key at once lose

@@ -55,8 +55,13 @@ def test_a_deadline_set_on_the_policy_page_applies_to_the_next_report(client, us
 
     first = _submit(client, users, hutang_village.code)  # situation 4: urgent
     assert first.urgent and accept_minutes(first) == 60
-    PolicyParameter.objects.create(key="report_accept_urgent_minutes", value=30, source="test",
-                                   effective_from=timezone.localdate(), set_by=users["district"])
+    PolicyParameter.objects.create(
+        key="report_accept_urgent_minutes",
+        value=30,
+        source="test",
+        effective_from=timezone.localdate(),
+        set_by=users["district"],
+    )
     assert accept_minutes(_submit(client, users, hutang_village.code)) == 30
 
 

@@ -18,9 +18,16 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def referral(users, make_child, hutang_village):
     child = make_child(hutang_village)
-    return services.task_open(actor=users["town_hutang"], owner=Organization.objects.get(code="education"),
-                              kind=TaskKind.REFERRAL, child=child, title="控辍保学", due_at=timezone.now() + timedelta(days=5),
-                              source_type="test", source_id="r1")
+    return services.task_open(
+        actor=users["town_hutang"],
+        owner=Organization.objects.get(code="education"),
+        kind=TaskKind.REFERRAL,
+        child=child,
+        title="控辍保学",
+        due_at=timezone.now() + timedelta(days=5),
+        source_type="test",
+        source_id="r1",
+    )
 
 
 def test_accept_progress_complete(users, referral):
@@ -34,8 +41,11 @@ def test_accept_progress_complete(users, referral):
     services.task_progress(actor=education, task=task, note="已联系家长", info_request=False)
     done = services.task_complete(actor=education, task=task, outcome="已返校就读")
     assert done.state == TaskState.DONE and done.closed_at
-    assert [e.kind for e in done.events.all()] == [TaskEventKind.ACCEPTED, TaskEventKind.PROGRESS,
-                                                   TaskEventKind.COMPLETED]
+    assert [e.kind for e in done.events.all()] == [
+        TaskEventKind.ACCEPTED,
+        TaskEventKind.PROGRESS,
+        TaskEventKind.COMPLETED,
+    ]
     with pytest.raises(ValidationError):
         services.task_complete(actor=education, task=done, outcome="again")
 

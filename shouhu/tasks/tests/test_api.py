@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _post(user, path, body):  # noqa: ANN001, ANN202
-    response = Client().post("/api/v1" + path, body, content_type="application/json",
-                             HTTP_AUTHORIZATION=f"Bearer {issue_token(user)}")
+    response = Client().post(
+        "/api/v1" + path, body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {issue_token(user)}"
+    )
     assert response.status_code < 500, response.content
     return response
 
@@ -30,7 +31,9 @@ def test_accept_progress_complete_return_the_task_as_listed(users, referral):
     assert body["state"] == "in_progress" and body["handler"] == "王老师" and body["id"] == referral.pk
     listed = Client().get("/api/v1/tasks", HTTP_AUTHORIZATION=f"Bearer {issue_token(education)}").json()["items"]
     assert listed == [body]
-    assert _post(education, f"/tasks/{referral.pk}/progress", {"note": "请补充", "info_request": True}).status_code == 200
+    assert (
+        _post(education, f"/tasks/{referral.pk}/progress", {"note": "请补充", "info_request": True}).status_code == 200
+    )
     done = _post(education, f"/tasks/{referral.pk}/complete", {"outcome": "已返校"})
     assert done.status_code == 200 and done.json()["state"] == "done"
 
@@ -51,10 +54,16 @@ def test_decline(users, referral):
     assert response.status_code == 200 and response.json()["state"] == "declined"
 
 
-@pytest.mark.parametrize(("action", "body", "field"), [
-    ("accept", {"handler": "  "}, "handler"), ("decline", {"reason": ""}, "reason"),
-    ("progress", {"note": ""}, "note"), ("complete", {}, "outcome"), ("accept", {"handler": "x" * 41}, "handler"),
-])
+@pytest.mark.parametrize(
+    ("action", "body", "field"),
+    [
+        ("accept", {"handler": "  "}, "handler"),
+        ("decline", {"reason": ""}, "reason"),
+        ("progress", {"note": ""}, "note"),
+        ("complete", {}, "outcome"),
+        ("accept", {"handler": "x" * 41}, "handler"),
+    ],
+)
 def test_bad_input_is_a_422_in_the_api_error_shape(users, referral, action, body, field):
     response = _post(users["education"], f"/tasks/{referral.pk}/{action}", body)
     assert response.status_code == 422
@@ -79,10 +88,17 @@ def test_response_figures_on_both_sides_of_on_time(users, referral):
 
     def task(n, *, created_days_ago, accept_hours=None, done_hours=None, due_hours, state=TaskState.OPEN):  # noqa: ANN001, ANN202
         created = now - timedelta(days=created_days_ago)
-        t = Task.objects.create(owner=owner, kind=TaskKind.REFERRAL, title=f"t{n}", source_type="fig",
-                                source_id=str(n), due_at=created + timedelta(hours=due_hours), state=state,
-                                accepted_at=created + timedelta(hours=accept_hours) if accept_hours else None,
-                                closed_at=created + timedelta(hours=done_hours) if done_hours else None)
+        t = Task.objects.create(
+            owner=owner,
+            kind=TaskKind.REFERRAL,
+            title=f"t{n}",
+            source_type="fig",
+            source_id=str(n),
+            due_at=created + timedelta(hours=due_hours),
+            state=state,
+            accepted_at=created + timedelta(hours=accept_hours) if accept_hours else None,
+            closed_at=created + timedelta(hours=done_hours) if done_hours else None,
+        )
         Task.objects.filter(pk=t.pk).update(created_at=created)
 
     task(1, created_days_ago=10, accept_hours=2, done_hours=20, due_hours=24, state=TaskState.DONE)  # on time

@@ -21,9 +21,16 @@ pytestmark = pytest.mark.django_db
 
 
 def _task(users, child, owner: Organization, *, due_in: timedelta, source_id: str, requester=True) -> Task:
-    task = services.task_open(actor=users["town_hutang"], owner=owner, kind=TaskKind.REFERRAL, child=child,
-                              title="个案转介：辍学", due_at=timezone.now() + due_in, source_type="test",
-                              source_id=source_id)
+    task = services.task_open(
+        actor=users["town_hutang"],
+        owner=owner,
+        kind=TaskKind.REFERRAL,
+        child=child,
+        title="个案转介：辍学",
+        due_at=timezone.now() + due_in,
+        source_type="test",
+        source_id=source_id,
+    )
     if requester:
         task.requester = users["town_hutang"].organization
         task.save(update_fields=["requester"])
@@ -53,8 +60,9 @@ def test_a_late_task_escalates_once_to_the_school_its_bureau_and_the_requester(u
     late.refresh_from_db()
     assert late.escalated_at is not None
     assert list(late.events.values_list("kind", flat=True)) == [TaskEventKind.ESCALATED]
-    assert AuditEvent.objects.filter(object_type="task", object_id=str(late.pk), actor_name="system",
-                                     detail__step="escalated").exists()
+    assert AuditEvent.objects.filter(
+        object_type="task", object_id=str(late.pk), actor_name="system", detail__step="escalated"
+    ).exists()
     assert _titles(users["school_hutang"]) == ["本单位有 1 项待办超过办理期限，已升级督办"]
     assert _titles(users["education"]) == ["湖塘中心小学有 1 项待办超时未办结，请督办"]
     assert _titles(bureau_leader) == ["湖塘中心小学有 1 项待办超时未办结，已升级督办"]
@@ -70,8 +78,9 @@ def test_a_late_task_escalates_once_to_the_school_its_bureau_and_the_requester(u
 
 def test_a_member_units_own_late_task_goes_to_the_joint_meeting_office(users, make_child, hutang_village):
     education = Organization.objects.get(code="education")
-    task = _task(users, make_child(hutang_village), education, due_in=-timedelta(minutes=5), source_id="bureau",
-                 requester=False)
+    task = _task(
+        users, make_child(hutang_village), education, due_in=-timedelta(minutes=5), source_id="bureau", requester=False
+    )
     escalate_overdue()
     task.refresh_from_db()
     assert task.escalated_at is not None
@@ -82,14 +91,21 @@ def test_a_member_units_own_late_task_goes_to_the_joint_meeting_office(users, ma
 
 
 def test_nothing_escalates_before_the_deadline_after_the_answer_or_for_a_reports_own_clock(
-        users, make_child, hutang_village, school):
+    users, make_child, hutang_village, school
+):
     child = make_child(hutang_village)
     not_yet = _task(users, child, school, due_in=timedelta(hours=1), source_id="soon")
     answered = _task(users, child, school, due_in=-timedelta(hours=2), source_id="answered")
     services.task_complete(actor=users["school_hutang"], task=answered, outcome="已返校")
-    report_step = services.task_open(actor=users["district"], owner=users["town_hutang"].organization,
-                                     kind=TaskKind.REPORT, title="评估帮扶", due_at=timezone.now() - timedelta(days=1),
-                                     source_type="report_assessment", source_id="1")
+    report_step = services.task_open(
+        actor=users["district"],
+        owner=users["town_hutang"].organization,
+        kind=TaskKind.REPORT,
+        title="评估帮扶",
+        due_at=timezone.now() - timedelta(days=1),
+        source_type="report_assessment",
+        source_id="1",
+    )
     assert escalate_overdue() == {"checked": 0, "escalated": 0}
     for task in (not_yet, answered, report_step):
         task.refresh_from_db()

@@ -30,9 +30,19 @@ def at(day: int, hour: int = 8, month: int = 4) -> datetime:
 
 
 def make_task(owner, *, created, due, state=TaskState.OPEN, accepted=None, closed=None, child=None, reason=""):  # noqa: ANN001, ANN201
-    task = Task.objects.create(owner=owner, kind=TaskKind.REFERRAL, title="转介", due_at=due, state=state,
-                               source_type="meeting-test", source_id=str(next(_source)),
-                               accepted_at=accepted, closed_at=closed, child=child, decline_reason=reason)
+    task = Task.objects.create(
+        owner=owner,
+        kind=TaskKind.REFERRAL,
+        title="转介",
+        due_at=due,
+        state=state,
+        source_type="meeting-test",
+        source_id=str(next(_source)),
+        accepted_at=accepted,
+        closed_at=closed,
+        child=child,
+        decline_reason=reason,
+    )
     Task.objects.filter(pk=task.pk).update(created_at=created)  # created_at is auto_now_add
     return task
 
@@ -47,8 +57,15 @@ def world(make_child, hutang_village):  # noqa: ANN001, ANN201
     # Accepted and completed exactly at the deadline: both on time (the school, rolled up to education).
     make_task(school, created=at(1), due=due, state=TaskState.DONE, accepted=due, closed=due, child=child)
     # One second late for each: neither on time.
-    make_task(education, created=at(1), due=due, state=TaskState.DONE, accepted=due + timedelta(seconds=1),
-              closed=due + timedelta(seconds=1), child=child)
+    make_task(
+        education,
+        created=at(1),
+        due=due,
+        state=TaskState.DONE,
+        accepted=due + timedelta(seconds=1),
+        closed=due + timedelta(seconds=1),
+        child=child,
+    )
     # Accepted on time, done late; then a declined one with its reason; then one still open (overdue now).
     make_task(school, created=at(2), due=due, state=TaskState.DONE, accepted=at(2, 20), closed=at(10), child=child)
     make_task(school, created=at(5), due=at(8), state=TaskState.DECLINED, closed=at(6), reason="不属于本校职责")
@@ -116,8 +133,14 @@ def test_a_fixed_number_of_queries(users, world):
     count()  # the actor's roles and regions, cached on the user
     before = count()
     for day in range(10, 20):
-        make_task(world["school"], created=at(day), due=at(day + 2), state=TaskState.DONE, accepted=at(day, 9),
-                  closed=at(day + 1))
+        make_task(
+            world["school"],
+            created=at(day),
+            due=at(day + 2),
+            state=TaskState.DONE,
+            accepted=at(day, 9),
+            closed=at(day + 1),
+        )
     assert count() == before == 4  # tasks, organisations, towns, town and village regions
 
 

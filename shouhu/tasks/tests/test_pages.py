@@ -28,8 +28,14 @@ def test_owner_sees_the_task_in_the_inbox_with_its_state(users, referral):
 
 
 def test_inbox_filters_by_kind_and_overdue(users, referral):
-    Task.objects.create(owner=referral.owner, kind=TaskKind.SUPERVISED_ITEM, title="逾期督办",
-                        source_type="test", source_id="late", due_at=timezone.now() - timedelta(days=1))
+    Task.objects.create(
+        owner=referral.owner,
+        kind=TaskKind.SUPERVISED_ITEM,
+        title="逾期督办",
+        source_type="test",
+        source_id="late",
+        due_at=timezone.now() - timedelta(days=1),
+    )
     client = _client(users["education"])
     assert "逾期督办" not in client.get("/tasks/?kind=referral").content.decode()
     overdue = client.get("/tasks/?overdue=1").content.decode()
@@ -38,15 +44,19 @@ def test_inbox_filters_by_kind_and_overdue(users, referral):
 
 def test_owner_accepts_reports_progress_and_completes(users, referral):
     client = _client(users["education"])
-    response = client.post(f"/tasks/{referral.pk}/accept/", {"handler": "王老师", "version": referral.version,
-                                                           "back": "detail"})
+    response = client.post(
+        f"/tasks/{referral.pk}/accept/", {"handler": "王老师", "version": referral.version, "back": "detail"}
+    )
     assert response.status_code == 302 and response["Location"] == f"/tasks/{referral.pk}/"
     client.post(f"/tasks/{referral.pk}/progress/", {"note": "请补充家长电话", "info_request": "on"})
     client.post(f"/tasks/{referral.pk}/complete/", {"outcome": "已返校就读"})
     task = Task.objects.get(pk=referral.pk)
     assert task.state == TaskState.DONE and task.handler == "王老师"
-    assert [e.kind for e in task.events.all()] == [TaskEventKind.ACCEPTED, TaskEventKind.INFO_REQUESTED,
-                                                   TaskEventKind.COMPLETED]
+    assert [e.kind for e in task.events.all()] == [
+        TaskEventKind.ACCEPTED,
+        TaskEventKind.INFO_REQUESTED,
+        TaskEventKind.COMPLETED,
+    ]
     page = client.get(f"/tasks/{referral.pk}/").content.decode()
     assert "请补充家长电话" in page and "已返校就读" in page and "已办结" in page
 
@@ -60,8 +70,9 @@ def test_owner_declines_with_a_reason_and_an_empty_reason_is_refused(users, refe
 
 
 def test_the_existing_close_flow_still_cancels(users, referral):
-    _client(users["education"]).post(f"/tasks/{referral.pk}/close/", {"state": "cancelled", "outcome": "不需要了",
-                                                                      "version": referral.version})
+    _client(users["education"]).post(
+        f"/tasks/{referral.pk}/close/", {"state": "cancelled", "outcome": "不需要了", "version": referral.version}
+    )
     assert Task.objects.get(pk=referral.pk).state == TaskState.CANCELLED
 
 
@@ -91,8 +102,14 @@ def test_a_role_without_the_inbox_gets_a_403(users, referral):
 
 def test_inbox_query_count_does_not_grow_with_tasks(users, referral, django_assert_max_num_queries):
     for n in range(10):
-        Task.objects.create(owner=referral.owner, kind=TaskKind.SUPERVISED_ITEM, title=f"事项{n}",
-                            source_type="test", source_id=f"q{n}", due_at=timezone.now() + timedelta(days=n))
+        Task.objects.create(
+            owner=referral.owner,
+            kind=TaskKind.SUPERVISED_ITEM,
+            title=f"事项{n}",
+            source_type="test",
+            source_id=f"q{n}",
+            due_at=timezone.now() + timedelta(days=n),
+        )
     client = _client(users["education"])
     client.get("/tasks/")
     with django_assert_max_num_queries(15):

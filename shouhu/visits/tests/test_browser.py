@@ -72,9 +72,7 @@ def _stored_copies(page) -> list[str]:  # noqa: ANN001
     return page.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('shouhu.visit.'))")
 
 
-def test_village_director_records_a_visit_offline_and_a_lost_response_is_not_a_second_visit(
-    world, child, browser
-):  # noqa: ANN001
+def test_village_director_records_a_visit_offline_and_a_lost_response_is_not_a_second_visit(world, child, browser):  # noqa: ANN001
     from playwright.sync_api import expect
 
     from shouhu.visits.models import Visit, VisitState
@@ -112,9 +110,7 @@ def test_village_director_records_a_visit_offline_and_a_lost_response_is_not_a_s
     page.fill("#id_notes", "孩子在家，奶奶照看，作业已完成。")
     _shot(page, "form-360")
     page.locator("#id_note_school").scroll_into_view_if_needed()
-    _shot(
-        page, "form-screen-360", full_page=False
-    )  # what the thumb sees, the sticky buttons included
+    _shot(page, "form-screen-360", full_page=False)  # what the thumb sees, the sticky buttons included
     page.locator("#id_location").scroll_into_view_if_needed()
     _shot(page, "form-end-360", full_page=False)
     assert len(_stored_copies(page)) == 1  # what was typed is kept on the phone
@@ -144,9 +140,7 @@ def test_village_director_records_a_visit_offline_and_a_lost_response_is_not_a_s
     #    nothing typed is lost.
     page.goto(form_url)
     expect(page.locator("main")).to_contain_text("已按")  # pre-filled from the first visit
-    expect(
-        page.locator("#id_note_school")
-    ).to_be_visible()  # the last visit's concern, and its note
+    expect(page.locator("#id_note_school")).to_be_visible()  # the last visit's concern, and its note
     second_key = page.locator("#visit-form").get_attribute("data-key")
     assert second_key != key
     page.locator("#id_note_school").fill("已按时到校")
@@ -157,9 +151,7 @@ def test_village_director_records_a_visit_offline_and_a_lost_response_is_not_a_s
     page.get_by_role("button", name="提交走访记录").tap()
     food_note = page.locator("#id_note_food")
     expect(food_note).to_be_visible()
-    expect(page.locator("[data-note-for='check_food'] .errorlist")).to_contain_text(
-        "有问题时，请简要说明"
-    )
+    expect(page.locator("[data-note-for='check_food'] .errorlist")).to_contain_text("有问题时，请简要说明")
     expect(page.locator("#visit-form > .alert-danger")).to_be_visible()
     expect(page.locator("#id_notes")).to_have_value("第二次走访。")
     assert Visit.objects.filter(child=child).count() == 1
@@ -275,11 +267,7 @@ def overdue_child(world, make_child, hutang_village, users):  # noqa: ANN001
     )
     services.refresh_plans(list(children_visible_to(director).values_list("pk", flat=True)))
     plan = VisitPlan.objects.get(child=registered)
-    assert (
-        plan.next_due == today - timedelta(days=30)
-        and plan.interval_days == 30
-        and not plan.risk_level
-    )
+    assert plan.next_due == today - timedelta(days=30) and plan.interval_days == 30 and not plan.risk_level
     return registered
 
 
@@ -304,9 +292,7 @@ def test_director_records_a_visit_whose_finding_raises_the_risk_and_the_next_due
     # 1. Today's list opens on the overdue tab: the child is there, 30 days late.
     page.goto(f"{base}/visits/")
     expect(page.locator(".sh-due-tabs .nav-link.active")).to_contain_text("已逾期")
-    row = page.locator(".sh-card > div").filter(
-        has=page.get_by_role("link", name=child.name, exact=True)
-    )
+    row = page.locator(".sh-card > div").filter(has=page.get_by_role("link", name=child.name, exact=True))
     expect(row).to_have_count(1)
     expect(row).to_contain_text("逾期 30 天")
     assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: /visits/ (overdue)"
@@ -364,9 +350,7 @@ def test_director_records_a_visit_whose_finding_raises_the_risk_and_the_next_due
     assert _scroll_width(page) <= 360, "horizontal scroll at 360 px: /visits/ after the visit"
     _shot(page, "risk-due-after-360")
     page.goto(f"{base}/visits/?due=all")
-    row = page.locator(".sh-card > div").filter(
-        has=page.get_by_role("link", name=child.name, exact=True)
-    )
+    row = page.locator(".sh-card > div").filter(has=page.get_by_role("link", name=child.name, exact=True))
     expect(row).to_have_count(1)
     expect(row).to_contain_text(f"截止 {due.isoformat()}")
     expect(row.locator(".badge.sh-risk-orange")).to_be_visible()

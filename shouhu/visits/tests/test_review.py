@@ -41,9 +41,13 @@ def set_plan(child, **values) -> VisitPlan:  # noqa: ANN001
 
 
 def submit_visit(actor, child, visited_on, *, complete=True) -> Visit:  # noqa: ANN001
-    data = {"visited_on": visited_on, "mode": "home", "met": ["child"],
-            "checklist": FULL_CHECKLIST if complete else {},
-            "guardianship_assessment": "good" if complete else ""}
+    data = {
+        "visited_on": visited_on,
+        "mode": "home",
+        "met": ["child"],
+        "checklist": FULL_CHECKLIST if complete else {},
+        "guardianship_assessment": "good" if complete else "",
+    }
     visit, _ = services.visit_save(actor=actor, child=child, data=data, key=uuid.uuid4(), submit=True)
     return visit
 
@@ -56,16 +60,25 @@ def test_overdue_week_and_first_visits_each_side_of_the_due_date(users, hutang_v
     on_due_day = make_child(hutang_village, name="甲")
     set_plan(on_due_day, next_due=today, first_visit=False, interval_days=30, last_visit_on=today - timedelta(30))
     a_day_late = make_child(hutang_village, name="乙")
-    set_plan(a_day_late, next_due=today - timedelta(1), first_visit=False, interval_days=30,
-             last_visit_on=today - timedelta(31))
+    set_plan(
+        a_day_late,
+        next_due=today - timedelta(1),
+        first_visit=False,
+        interval_days=30,
+        last_visit_on=today - timedelta(31),
+    )
     first_late = make_child(hutang_village, name="丙")
     set_plan(first_late, next_due=today - timedelta(3), first_visit=True, interval_days=None, last_visit_on=None)
     first_in_time = make_child(hutang_village, name="丁")
-    set_plan(first_in_time, next_due=services.week_end(today), first_visit=True, interval_days=None,
-             last_visit_on=None)
+    set_plan(first_in_time, next_due=services.week_end(today), first_visit=True, interval_days=None, last_visit_on=None)
     later = make_child(hutang_village, name="戊")
-    set_plan(later, next_due=services.week_end(today) + timedelta(1), first_visit=False, interval_days=90,
-             last_visit_on=today - timedelta(60))
+    set_plan(
+        later,
+        next_due=services.week_end(today) + timedelta(1),
+        first_visit=False,
+        interval_days=90,
+        last_visit_on=today - timedelta(60),
+    )
     no_date = make_child(hutang_village, name="己")
     set_plan(no_date, next_due=None, first_visit=False, interval_days=None, last_visit_on=today - timedelta(10))
 
@@ -78,16 +91,23 @@ def test_overdue_week_and_first_visits_each_side_of_the_due_date(users, hutang_v
     assert n.coverage == 67
 
 
-def test_a_child_who_left_the_ledger_is_not_counted(users, hutang_village, make_child, today,
-                                                   django_capture_on_commit_callbacks):
+def test_a_child_who_left_the_ledger_is_not_counted(
+    users, hutang_village, make_child, today, django_capture_on_commit_callbacks
+):
     from shouhu.registry import services as registry
 
     child = make_child(hutang_village)
     set_plan(child, next_due=today - timedelta(5))
     # Leaving the ledger deletes the plan (the review counts plans, without joining the children).
     with django_capture_on_commit_callbacks(execute=True):
-        registry.child_exit(actor=users["district"], child=child, reason="parent_returned", exit_date=today,
-                            note="", version=child.version)
+        registry.child_exit(
+            actor=users["district"],
+            child=child,
+            reason="parent_returned",
+            exit_date=today,
+            note="",
+            version=child.version,
+        )
     n = village_row(review_for(users["town_hutang"], today=today), hutang_village).numbers
     assert (n.planned, n.overdue) == (0, 0)
 
@@ -115,17 +135,25 @@ def test_quality_hint_is_the_share_of_complete_submitted_visits(users, hutang_vi
     submit_visit(director, child, today - timedelta(3))
     submit_visit(director, child, today - timedelta(2), complete=False)
     submit_visit(director, child, today - timedelta(100))  # older than the hint's 90 days
-    draft, _ = services.visit_save(actor=director, child=child, key=uuid.uuid4(), submit=False,
-                                   data={"visited_on": today, "checklist": FULL_CHECKLIST,
-                                         "guardianship_assessment": "good"})
+    draft, _ = services.visit_save(
+        actor=director,
+        child=child,
+        key=uuid.uuid4(),
+        submit=False,
+        data={"visited_on": today, "checklist": FULL_CHECKLIST, "guardianship_assessment": "good"},
+    )
     n = village_row(review_for(users["town_hutang"], today=today), hutang_village).numbers
     assert (n.submitted, n.complete, n.quality) == (2, 1, 50)
 
 
 def test_director_workload_counts_their_villages_and_drafts(users, hutang_village, make_child, today):
     director = users["village_hutang"]
-    other_village = Region.objects.filter(code__startswith="320412100", level=5).exclude(
-        code=hutang_village.code).order_by("code").first()
+    other_village = (
+        Region.objects.filter(code__startswith="320412100", level=5)
+        .exclude(code=hutang_village.code)
+        .order_by("code")
+        .first()
+    )
     mine = make_child(hutang_village, actor=director)
     set_plan(mine, next_due=today - timedelta(4))
     set_plan(make_child(hutang_village, actor=director), next_due=today + timedelta(20))
@@ -141,8 +169,7 @@ def test_director_workload_counts_their_villages_and_drafts(users, hutang_villag
     assert review.total.overdue == 2 and review.total.planned == 3
 
 
-def test_town_supervisor_sees_only_their_own_towns_villages(users, hutang_village, niutang_village, make_child,
-                                                           today):
+def test_town_supervisor_sees_only_their_own_towns_villages(users, hutang_village, niutang_village, make_child, today):
     set_plan(make_child(niutang_village, name="牛塘孩子"), next_due=today - timedelta(1))
     review = review_for(users["town_hutang"], today=today)
     codes = {row.region.code for row in review.rows}
@@ -209,8 +236,13 @@ def test_review_page_query_count_does_not_grow_with_children(client, users, huta
         with CaptureQueriesContext(connection) as ctx:
             assert client.get(reverse("visits:review")).status_code == 200
         # The session middleware's periodic write is not the page's.
-        return len([q for q in ctx.captured_queries if "django_session" not in q["sql"]
-                    and not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))])
+        return len(
+            [
+                q
+                for q in ctx.captured_queries
+                if "django_session" not in q["sql"] and not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+            ]
+        )
 
     director = users["village_hutang"]
     child = make_child(hutang_village, actor=director)

@@ -21,17 +21,28 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 def _data(**extra):
     today = timezone.localdate()
-    return {"visited_on": today, "mode": "home", "met": ["child", "carer"],
-            "checklist": {k: {"ok": True, "note": ""} for k in ("living", "safety", "food", "school", "health", "mood")},
-            "child_lives_alone": False, "parents_contact_weekly": True, "parents_last_contact": today,
-            "carer_performance": "good", "guardianship_assessment": "good", "notes": "", "location": "", **extra}
+    return {
+        "visited_on": today,
+        "mode": "home",
+        "met": ["child", "carer"],
+        "checklist": {k: {"ok": True, "note": ""} for k in ("living", "safety", "food", "school", "health", "mood")},
+        "child_lives_alone": False,
+        "parents_contact_weekly": True,
+        "parents_last_contact": today,
+        "carer_performance": "good",
+        "guardianship_assessment": "good",
+        "notes": "",
+        "location": "",
+        **extra,
+    }
 
 
 def _confirm(child, code, actor):
     from shouhu.policy.models import ChildCategory
 
-    ChildCategory.objects.create(child=child, code=code, explanation="测试", valid_from=date(2026, 1, 1),
-                                 confirmed_by=actor)
+    ChildCategory.objects.create(
+        child=child, code=code, explanation="测试", valid_from=date(2026, 1, 1), confirmed_by=actor
+    )
 
 
 def test_new_child_gets_a_first_visit_due(make_child, hutang_village, django_capture_on_commit_callbacks):
@@ -41,15 +52,17 @@ def test_new_child_gets_a_first_visit_due(make_child, hutang_village, django_cap
     assert plan.first_visit and plan.next_due > timezone.localdate() and plan.region_id == hutang_village.code
 
 
-def test_visit_moves_the_due_date_and_category_sets_the_interval(make_child, hutang_village, users,
-                                                                 django_capture_on_commit_callbacks):
+def test_visit_moves_the_due_date_and_category_sets_the_interval(
+    make_child, hutang_village, users, django_capture_on_commit_callbacks
+):
     director = users["village_hutang"]
     with django_capture_on_commit_callbacks(execute=True):
         child = make_child(hutang_village)
         _confirm(child, "left_behind", users["town_hutang"])
     with django_capture_on_commit_callbacks(execute=True):
-        services.visit_save(actor=director, child=child, data=_data(visited_on=date(2026, 11, 2)), key=uuid.uuid4(),
-                            submit=True)
+        services.visit_save(
+            actor=director, child=child, data=_data(visited_on=date(2026, 11, 2)), key=uuid.uuid4(), submit=True
+        )
     plan = VisitPlan.objects.get(child=child)
     assert not plan.first_visit and plan.interval_days == 30 and plan.next_due == date(2026, 12, 2)
     with django_capture_on_commit_callbacks(execute=True):
@@ -59,18 +72,21 @@ def test_visit_moves_the_due_date_and_category_sets_the_interval(make_child, hut
     assert RiskAssessment.objects.filter(child=child).count() == 1
 
 
-def test_a_draft_or_returned_visit_is_not_the_last_visit(make_child, hutang_village, users,
-                                                         django_capture_on_commit_callbacks):
+def test_a_draft_or_returned_visit_is_not_the_last_visit(
+    make_child, hutang_village, users, django_capture_on_commit_callbacks
+):
     director = users["village_hutang"]
     with django_capture_on_commit_callbacks(execute=True):
         child = make_child(hutang_village)
         _confirm(child, "left_behind", director)
-        services.visit_save(actor=director, child=child, data=_data(visited_on=date(2026, 11, 2)), key=uuid.uuid4(),
-                            submit=False)
+        services.visit_save(
+            actor=director, child=child, data=_data(visited_on=date(2026, 11, 2)), key=uuid.uuid4(), submit=False
+        )
     assert VisitPlan.objects.get(child=child).first_visit
     with django_capture_on_commit_callbacks(execute=True):
-        visit, _ = services.visit_save(actor=director, child=child, data=_data(visited_on=date(2026, 11, 3)),
-                                       key=uuid.uuid4(), submit=True)
+        visit, _ = services.visit_save(
+            actor=director, child=child, data=_data(visited_on=date(2026, 11, 3)), key=uuid.uuid4(), submit=True
+        )
     assert VisitPlan.objects.get(child=child).last_visit_on == date(2026, 11, 3)
     with django_capture_on_commit_callbacks(execute=True):
         services.visit_return(actor=users["town_hutang"], visit=visit, comment="请补充父母联系情况")
@@ -81,10 +97,10 @@ def test_a_draft_or_returned_visit_is_not_the_last_visit(make_child, hutang_vill
 def test_the_same_key_twice_is_one_visit(make_child, hutang_village, users):
     child = make_child(hutang_village)
     key = uuid.uuid4()
-    first, created = services.visit_save(actor=users["village_hutang"], child=child, data=_data(), key=key,
-                                         submit=True)
-    again, created_again = services.visit_save(actor=users["village_hutang"], child=child, data=_data(notes="x"),
-                                               key=key, submit=True)
+    first, created = services.visit_save(actor=users["village_hutang"], child=child, data=_data(), key=key, submit=True)
+    again, created_again = services.visit_save(
+        actor=users["village_hutang"], child=child, data=_data(notes="x"), key=key, submit=True
+    )
     assert created and not created_again and first.pk == again.pk
     assert Visit.objects.filter(child=child).count() == 1 and again.notes == ""
 
@@ -93,17 +109,30 @@ def test_visit_rules(make_child, hutang_village, users):
     child = make_child(hutang_village)
     actor = users["village_hutang"]
     with pytest.raises(ValidationError):
-        services.visit_save(actor=actor, child=child, data=_data(visited_on=timezone.localdate() + timedelta(days=1)),
-                            key=uuid.uuid4(), submit=True)
+        services.visit_save(
+            actor=actor,
+            child=child,
+            data=_data(visited_on=timezone.localdate() + timedelta(days=1)),
+            key=uuid.uuid4(),
+            submit=True,
+        )
     with pytest.raises(ValidationError):
-        services.visit_save(actor=actor, child=child, data=_data(), key=uuid.uuid4(), submit=True,
-                            photos=[b"GIF89a" + b"\0" * 10])
+        services.visit_save(
+            actor=actor, child=child, data=_data(), key=uuid.uuid4(), submit=True, photos=[b"GIF89a" + b"\0" * 10]
+        )
     assert not Visit.objects.filter(child=child).exists()  # nothing half-written
     visit, _ = services.visit_save(actor=actor, child=child, data=_data(), key=uuid.uuid4(), submit=True, photos=[PNG])
     assert visit.photos.get().content_type == "image/png"
     with pytest.raises(ValidationError):  # a submitted record is not edited in place
-        services.visit_save(actor=actor, child=child, data=_data(), key=visit.idempotency_key, submit=True,
-                            visit=visit, version=visit.version)
+        services.visit_save(
+            actor=actor,
+            child=child,
+            data=_data(),
+            key=visit.idempotency_key,
+            submit=True,
+            visit=visit,
+            version=visit.version,
+        )
     with pytest.raises(ValidationError):
         services.risk_set(actor=actor, child=child, level="red", reason=" ")
 
@@ -125,16 +154,25 @@ def test_director_records_a_visit_on_the_page(client, make_child, hutang_village
     page = client.get(reverse("visits:new", args=[child.pk]))
     assert page.status_code == 200
     key = page.context["key"]
-    form = {"key": str(key), "visited_on": timezone.localdate().isoformat(), "mode": "home", "met": ["child"],
-            "guardianship_assessment": "fair", "action": "submit",
-            **{f"check_{k}": "ok" for k in ("living", "safety", "food", "school", "health", "mood")}}
+    form = {
+        "key": str(key),
+        "visited_on": timezone.localdate().isoformat(),
+        "mode": "home",
+        "met": ["child"],
+        "guardianship_assessment": "fair",
+        "action": "submit",
+        **{f"check_{k}": "ok" for k in ("living", "safety", "food", "school", "health", "mood")},
+    }
     response = client.post(reverse("visits:new", args=[child.pk]), form, HTTP_ACCEPT="application/json")
     assert response.status_code == 201 and response.json()["created"]
     again = client.post(reverse("visits:new", args=[child.pk]), form, HTTP_ACCEPT="application/json")
     assert again.status_code == 200 and again.json()["id"] == response.json()["id"]
     assert Visit.objects.filter(child=child).count() == 1
-    bad = client.post(reverse("visits:new", args=[child.pk]), {**form, "key": str(uuid.uuid4()), "check_safety": "concern"},
-                      HTTP_ACCEPT="application/json")
+    bad = client.post(
+        reverse("visits:new", args=[child.pk]),
+        {**form, "key": str(uuid.uuid4()), "check_safety": "concern"},
+        HTTP_ACCEPT="application/json",
+    )
     assert bad.status_code == 400 and "note_safety" in bad.json()["errors"]
 
 
@@ -143,8 +181,9 @@ def test_outsider_cannot_see_or_visit(client, make_child, hutang_village, users)
     client.force_login(users["village_niutang"])
     assert client.get(reverse("visits:new", args=[child.pk])).status_code == 404
     assert client.get(reverse("visits:child", args=[child.pk])).status_code == 404
-    visit, _ = services.visit_save(actor=users["village_hutang"], child=child, data=_data(), key=uuid.uuid4(),
-                                   submit=True)
+    visit, _ = services.visit_save(
+        actor=users["village_hutang"], child=child, data=_data(), key=uuid.uuid4(), submit=True
+    )
     assert client.get(reverse("visits:detail", args=[visit.pk])).status_code == 404
     client.force_login(users["leader"])
     assert client.get(reverse("visits:due")).status_code == 403
@@ -169,9 +208,13 @@ def test_due_list_most_overdue_first(client, make_child, hutang_village, users, 
 
 def test_visit_page_proposes_findings_and_is_audited(client, make_child, hutang_village, users):
     child = make_child(hutang_village, birth=date(2014, 5, 1))
-    visit, _ = services.visit_save(actor=users["village_hutang"], child=child, key=uuid.uuid4(), submit=True,
-                                   data=_data(child_lives_alone=True, guardianship_assessment="poor",
-                                              parents_contact_weekly=False))
+    visit, _ = services.visit_save(
+        actor=users["village_hutang"],
+        child=child,
+        key=uuid.uuid4(),
+        submit=True,
+        data=_data(child_lives_alone=True, guardianship_assessment="poor", parents_contact_weekly=False),
+    )
     client.force_login(users["town_hutang"])
     before = AuditEvent.objects.filter(object_type="visit", object_id=str(visit.pk), action="view").count()
     page = client.get(reverse("visits:detail", args=[visit.pk]))
@@ -187,8 +230,9 @@ def test_visit_page_proposes_findings_and_is_audited(client, make_child, hutang_
 
 def test_photo_only_to_those_who_see_the_child(client, make_child, hutang_village, users):
     child = make_child(hutang_village)
-    visit, _ = services.visit_save(actor=users["village_hutang"], child=child, data=_data(), key=uuid.uuid4(),
-                                   submit=True, photos=[PNG])
+    visit, _ = services.visit_save(
+        actor=users["village_hutang"], child=child, data=_data(), key=uuid.uuid4(), submit=True, photos=[PNG]
+    )
     photo = visit.photos.get()
     client.force_login(users["town_hutang"])
     response = client.get(reverse("visits:photo", args=[photo.pk]))
@@ -203,11 +247,30 @@ def test_entrustment_tab_lists_left_behind_children_without_agreement(client, ma
 
     child = make_child(hutang_village, name="留小守", lives_with_parents=False)
     for relation in ("father", "mother"):
-        registry.member_create(actor=users["district"], child=child, data={
-            "relation": relation, "name": "家长" + relation[:1], "id_number": "", "birth_date": None, "phone": "",
-            "work_place": "苏州", "is_guardian": True, "capacity": "full",
-            "situations": [{"kind": "out_for_work", "since": date(2025, 1, 1), "until": None, "note": "",
-                            "disability_grade": None, "disability_type": ""}]})
+        registry.member_create(
+            actor=users["district"],
+            child=child,
+            data={
+                "relation": relation,
+                "name": "家长" + relation[:1],
+                "id_number": "",
+                "birth_date": None,
+                "phone": "",
+                "work_place": "苏州",
+                "is_guardian": True,
+                "capacity": "full",
+                "situations": [
+                    {
+                        "kind": "out_for_work",
+                        "since": date(2025, 1, 1),
+                        "until": None,
+                        "note": "",
+                        "disability_grade": None,
+                        "disability_type": "",
+                    }
+                ],
+            },
+        )
     client.force_login(users["village_hutang"])
     page = client.get(reverse("visits:due"), {"due": "entrustment"})
     assert page.status_code == 200
@@ -219,8 +282,9 @@ def test_entrustment_tab_lists_left_behind_children_without_agreement(client, ma
     assert child.pk in [need.child.pk for need in page.context["needs"]]
 
 
-def test_a_child_who_leaves_the_ledger_loses_its_plan_and_gets_it_back(make_child, hutang_village, users,
-                                                                        django_capture_on_commit_callbacks):
+def test_a_child_who_leaves_the_ledger_loses_its_plan_and_gets_it_back(
+    make_child, hutang_village, users, django_capture_on_commit_callbacks
+):
     """The due lists do not join the children: a plan exists only while its child is in the ledger."""
     from shouhu.registry import services as registry
 
@@ -228,28 +292,35 @@ def test_a_child_who_leaves_the_ledger_loses_its_plan_and_gets_it_back(make_chil
         child = make_child(hutang_village)
     assert VisitPlan.objects.filter(child=child).exists()
     with django_capture_on_commit_callbacks(execute=True):
-        child = registry.child_exit(actor=users["district"], child=child, reason="parent_returned",
-                                    exit_date=timezone.localdate(), note="", version=child.version)
+        child = registry.child_exit(
+            actor=users["district"],
+            child=child,
+            reason="parent_returned",
+            exit_date=timezone.localdate(),
+            note="",
+            version=child.version,
+        )
     assert not VisitPlan.objects.filter(child=child).exists()
     with django_capture_on_commit_callbacks(execute=True):
         registry.child_reenter(actor=users["district"], child=child, note="重新纳入", version=child.version)
     assert VisitPlan.objects.filter(child=child).exists()
 
 
-def test_a_left_behind_childs_entrusted_care_is_judged_by_the_registrys_rule(client, make_child, hutang_village,
-                                                                             users):
+def test_a_left_behind_childs_entrusted_care_is_judged_by_the_registrys_rule(client, make_child, hutang_village, users):
     child = make_child(hutang_village, birth=date(2014, 5, 1))
     _confirm(child, "left_behind", users["district"])
-    visit, _ = services.visit_save(actor=users["village_hutang"], child=child, key=uuid.uuid4(), submit=True,
-                                   data=_data())
+    visit, _ = services.visit_save(
+        actor=users["village_hutang"], child=child, key=uuid.uuid4(), submit=True, data=_data()
+    )
     client.force_login(users["town_hutang"])
     page = client.get(reverse("visits:detail", args=[visit.pk]))
     found = {f.code: f for f in page.context["findings"]}
     assert set(found) == {"no_entrustment"}  # the registry's code and wording, not a second rule
     assert "未登记委托照护" in found["no_entrustment"].message and found["no_entrustment"].action == "facts"
     other = make_child(hutang_village, birth=date(2014, 5, 1))  # not left-behind: no entrustment finding
-    visit, _ = services.visit_save(actor=users["village_hutang"], child=other, key=uuid.uuid4(), submit=True,
-                                   data=_data())
+    visit, _ = services.visit_save(
+        actor=users["village_hutang"], child=other, key=uuid.uuid4(), submit=True, data=_data()
+    )
     assert client.get(reverse("visits:detail", args=[visit.pk])).context["findings"] == []
 
 

@@ -17,6 +17,12 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"no active user {username!r}")
         token = issue_token(user)
-        record(actor=None, actor_name="manage.py", action=Action.TOKEN_ISSUED, object_type="user", object_id=user.pk,
-               detail={"prefix": token[:12], "for": user.username})
+        record(
+            actor=None,
+            actor_name="manage.py",
+            action=Action.TOKEN_ISSUED,
+            object_type="user",
+            object_id=user.pk,
+            detail={"prefix": token[:12], "for": user.username},
+        )
         self.stdout.write(token)

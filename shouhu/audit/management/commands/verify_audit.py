@@ -11,4 +11,6 @@ class Command(BaseCommand):
         if result.ok:
             self.stdout.write(f"ok {result.count} events")
             return
-        raise CommandError(f"broken at seq {result.broken_seq}: {result.reason} ({result.count} events verified before it)")
+        raise CommandError(
+            f"broken at seq {result.broken_seq}: {result.reason} ({result.count} events verified before it)"
+        )

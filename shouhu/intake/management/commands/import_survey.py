@@ -22,9 +22,11 @@ from shouhu.org.models import User
 
 
 class Command(BaseCommand):
-    help = ("Import the survey FILE (.xlsx, .xls, .csv) into the ledger of USERNAME, all or nothing; prints a "
-            "JSON summary; exit code 1 when a row is invalid (then nothing is imported). --dry-run only previews; "
-            "--report writes the error workbook.")
+    help = (
+        "Import the survey FILE (.xlsx, .xls, .csv) into the ledger of USERNAME, all or nothing; prints a "
+        "JSON summary; exit code 1 when a row is invalid (then nothing is imported). --dry-run only previews; "
+        "--report writes the error workbook."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="the survey file")
@@ -53,8 +55,11 @@ class Command(BaseCommand):
             else:
                 imp = import_commit(actor=user, source=data, filename=source.name)
                 preview = imp.preview  # type: ignore[attr-defined]
-                summary = {**{k: imp.counts.get(k, 0) for k in COUNT_KEYS}, "committed": imp.state == "committed",
-                           "import": imp.pk}
+                summary = {
+                    **{k: imp.counts.get(k, 0) for k in COUNT_KEYS},
+                    "committed": imp.state == "committed",
+                    "import": imp.pk,
+                }
                 if imp.counts.get("not_applied_rows"):
                     summary["not_applied_rows"] = imp.counts["not_applied_rows"]
         except SurveyFileError as exc:
@@ -67,8 +72,11 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(summary, ensure_ascii=False))
         if not preview.ok:
             invalid = preview.counts["invalid"]
-            raise CommandError(ngettext("有 %(n)d 行有错误，未导入任何数据。", "有 %(n)d 行有错误，未导入任何数据。",
-                                        invalid) % {"n": invalid}, returncode=1)
+            raise CommandError(
+                ngettext("有 %(n)d 行有错误，未导入任何数据。", "有 %(n)d 行有错误，未导入任何数据。", invalid)
+                % {"n": invalid},
+                returncode=1,
+            )
 
 
 def _write(target: Path, content: bytes) -> None:

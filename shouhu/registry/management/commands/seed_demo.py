@@ -49,8 +49,10 @@ class Command(BaseCommand):
 
         counts = reevaluate_all()
         decided = confirm_demo_proposals(seed=seed)
-        self.stdout.write(f"policy: {counts['changed']} children evaluated, {decided} proposals confirmed in the "
-                          f"demo towns, {time.monotonic() - started:.1f}s")
+        self.stdout.write(
+            f"policy: {counts['changed']} children evaluated, {decided} proposals confirmed in the "
+            f"demo towns, {time.monotonic() - started:.1f}s"
+        )
         # Visit plans for every child; risk levels and a few months of visits in the demo towns.
         from shouhu.visits.demo import seed_demo_visits
 
