@@ -25,6 +25,13 @@ from shouhu.lib.text import (
 )
 from shouhu.org.models import Region, RegionLevel
 from shouhu.registry import models as m
+from shouhu.registry.services import (
+    CHILD_FIELDS,
+    ENTRUSTMENT_FIELDS,
+    HOUSEHOLD_FIELDS,
+    MEMBER_FIELDS,
+    SITUATION_FIELDS,
+)
 
 PHONE_RE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 
@@ -121,7 +128,8 @@ class ShouhuModelForm(forms.ModelForm):
             choices = self.__dict__.get("_model_choice_fields")
             if choices is None:
                 choices = self._model_choice_fields = frozenset(
-                    name for name, field in self.fields.items() if isinstance(field, forms.ModelChoiceField))
+                    name for name, field in self.fields.items() if isinstance(field, forms.ModelChoiceField)
+                )
             exclude |= choices
         return exclude
 
@@ -274,12 +282,7 @@ class ChildForm(MaskedIdentifiers, ShouhuModelForm):
 
     class Meta:
         model = m.Child
-        fields = [
-            "name", "id_number", "gender", "birth_date", "ethnicity", "hukou_registered", "hukou_type",
-            "hukou_place", "region", "health", "disability_type", "disability_grade", "illness", "school_stage",
-            "school_name", "grade", "boarding", "lives_with_parents", "street_child", "guardianship_type",
-            "guardianship_assessment", "note",
-        ]
+        fields = list(CHILD_FIELDS)  # the fields the registry's services write
         widgets = {"note": forms.Textarea(attrs={"rows": 3})}
         field_classes = {"region": RegionChoiceField}
 
@@ -329,8 +332,9 @@ class ChildForm(MaskedIdentifiers, ShouhuModelForm):
                 )
             typed_gender = data.get("gender")
             if typed_gender and typed_gender != info.gender:
-                self.add_error("gender", _("性别与身份证号不一致：第17位表示%(g)s。") % {
-                    "g": m.Gender(info.gender).label})
+                self.add_error(
+                    "gender", _("性别与身份证号不一致：第17位表示%(g)s。") % {"g": m.Gender(info.gender).label}
+                )
             data["birth_date"] = info.birth_date
             data["gender"] = info.gender
             self._check_age(info.birth_date)
@@ -378,7 +382,9 @@ class ChildForm(MaskedIdentifiers, ShouhuModelForm):
             url = reverse("registry:child_detail", args=[existing_id])
             self.add_error(
                 "id_number",
-                ValidationError(format_html(_('该身份证号已登记，<a href="{}">查看已有记录</a>。'), url), code="duplicate"),
+                ValidationError(
+                    format_html(_('该身份证号已登记，<a href="{}">查看已有记录</a>。'), url), code="duplicate"
+                ),
             )
         else:
             self.add_error(
@@ -400,7 +406,7 @@ class HouseholdForm(MaskedIdentifiers, ShouhuModelForm):
 
     class Meta:
         model = m.Household
-        fields = ["address", "economic_status", "housing", "income_sources", "assistance_received"]
+        fields = list(HOUSEHOLD_FIELDS)  # the fields the registry's services write
         widgets = {"address": forms.TextInput()}
 
     def clean_address(self) -> str:
@@ -420,7 +426,7 @@ class FamilyMemberForm(MaskedIdentifiers, ShouhuModelForm):
 
     class Meta:
         model = m.FamilyMember
-        fields = ["relation", "name", "id_number", "birth_date", "phone", "work_place", "is_guardian", "capacity"]
+        fields = list(MEMBER_FIELDS)  # the fields the registry's services write
         widgets = {"birth_date": DateInput}
 
     def clean_id_number(self) -> str:
@@ -434,15 +440,18 @@ class FamilyMemberForm(MaskedIdentifiers, ShouhuModelForm):
         info = getattr(self, "_id_info", None)
         if info is not None:
             if data.get("birth_date") and data["birth_date"] != info.birth_date:
-                self.add_error("birth_date", _("出生日期与身份证号不一致：身份证号显示为 %(d)s。") % {
-                    "d": info.birth_date.isoformat()})
+                self.add_error(
+                    "birth_date",
+                    _("出生日期与身份证号不一致：身份证号显示为 %(d)s。") % {"d": info.birth_date.isoformat()},
+                )
             data["birth_date"] = info.birth_date
             relation = data.get("relation") or ""
             genders: dict[str, str] = {m.Relation.FATHER: "M", m.Relation.MOTHER: "F"}
             expected = genders.get(relation)
             if expected and info.gender != expected:
-                self.add_error("id_number", _("身份证号的性别与“%(r)s”不符，请核对。") % {
-                    "r": m.Relation(relation).label})
+                self.add_error(
+                    "id_number", _("身份证号的性别与“%(r)s”不符，请核对。") % {"r": m.Relation(relation).label}
+                )
         return data
 
 
@@ -451,7 +460,7 @@ class SituationForm(ShouhuModelForm):
 
     class Meta:
         model = m.ParentSituation
-        fields = ["kind", "since", "until", "disability_grade", "disability_type", "note"]
+        fields = list(SITUATION_FIELDS)  # the fields the registry's services write
         widgets = {"since": DateInput, "until": DateInput}
 
     def clean(self) -> dict[str, Any]:
@@ -507,24 +516,34 @@ class EntrustmentForm(MaskedIdentifiers, ShouhuModelForm):
     carer_id_number = forms.CharField(label=gettext_lazy("受委托人身份证号"), max_length=30, required=False)
     carer_phone = forms.CharField(label=gettext_lazy("受委托人电话"), max_length=30, required=False)
     agreement_scan = forms.FileField(
-        label=gettext_lazy("确认书扫描件"), required=False,
+        label=gettext_lazy("确认书扫描件"),
+        required=False,
         help_text=gettext_lazy("PDF、JPG 或 PNG，不超过5MB。仅有权限的人员可下载，每次下载均记录审计日志。"),
         widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}),
     )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
-    past_dates = ("since", "agreement_date", "carer_birth_date", "village_informed_on", "school_informed_on",
-                  "eligibility_checked_on")
+    past_dates = (
+        "since",
+        "agreement_date",
+        "carer_birth_date",
+        "village_informed_on",
+        "school_informed_on",
+        "eligibility_checked_on",
+    )
 
     class Meta:
         model = m.Entrustment
-        fields = [
-            "carer_name", "carer_relation", "carer_id_number", "carer_phone", "carer_birth_date", "since", "until",
-            "agreement_signed", "agreement_date", "village_informed", "village_informed_on", "school_informed",
-            "school_informed_on", *m.ELIGIBILITY_FIELDS, "eligibility_checked_on",
-        ]
-        widgets = {"carer_birth_date": DateInput, "since": DateInput, "until": DateInput, "agreement_date": DateInput,
-                   "village_informed_on": DateInput, "school_informed_on": DateInput,
-                   "eligibility_checked_on": DateInput, **{name: YesNo() for name in m.ELIGIBILITY_FIELDS}}
+        fields = list(ENTRUSTMENT_FIELDS)  # the fields the registry's services write
+        widgets = {
+            "carer_birth_date": DateInput,
+            "since": DateInput,
+            "until": DateInput,
+            "agreement_date": DateInput,
+            "village_informed_on": DateInput,
+            "school_informed_on": DateInput,
+            "eligibility_checked_on": DateInput,
+            **{name: YesNo() for name in m.ELIGIBILITY_FIELDS},
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -586,9 +605,11 @@ class EntrustmentForm(MaskedIdentifiers, ShouhuModelForm):
                 self.add_error(name, _("请回答此项：资格核查的问题须全部回答。"))
         for name, barring in m.ELIGIBILITY_QUESTIONS.items():
             if answers[name] is barring:
-                message = (_("不具备此条件者不能担任受委托人（未成年人保护法第二十二条），请另行确定受委托人。")
-                           if barring is False else
-                           _("有此情形者不得担任受委托人（未成年人保护法第二十二条），请另行确定受委托人。"))
+                message = (
+                    _("不具备此条件者不能担任受委托人（未成年人保护法第二十二条），请另行确定受委托人。")
+                    if barring is False
+                    else _("有此情形者不得担任受委托人（未成年人保护法第二十二条），请另行确定受委托人。")
+                )
                 self.add_error(name, message)
         if len(answered) == len(answers) and not data.get("eligibility_checked_on"):
             data["eligibility_checked_on"] = today()
@@ -602,7 +623,10 @@ class EntrustmentForm(MaskedIdentifiers, ShouhuModelForm):
         changed_name = "carer_name" in data and data["carer_name"] != instance.carer_name
         changed_id = bool(stored_id) and "carer_id_number" in data and data["carer_id_number"] != stored_id
         if changed_name or changed_id:
-            self.add_error("carer_name", _("已签订确认书的委托不能更换受委托人；受委托人变化时，请使用“新的委托”重新登记并签订确认书。"))
+            self.add_error(
+                "carer_name",
+                _("已签订确认书的委托不能更换受委托人；受委托人变化时，请使用“新的委托”重新登记并签订确认书。"),
+            )
 
 
 class ExitForm(ShouhuForm):
