@@ -33,6 +33,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check shouhu bench
+	$(BIN)/ruff format --check shouhu bench
 	SHOUHU_TESTING=1 $(BIN)/mypy shouhu
 
 bench: install
