@@ -19,8 +19,8 @@ from shouhu.audit.models import Action as AuditAction
 from shouhu.audit.services import record
 from shouhu.cases import rules, selectors
 from shouhu.cases.models import Assessment, Case
-from shouhu.intake.export import Watermark
 from shouhu.lib.pdf import pdf_response, render_pdf
+from shouhu.lib.workbook import Watermark
 from shouhu.org.access import Cap, allow
 
 SCALE_NAMES = dict(rules.SCALE)

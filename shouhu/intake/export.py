@@ -14,7 +14,6 @@ personal data: the kind, the row count, the filters, masked or not.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import IO, Any
@@ -22,19 +21,23 @@ from typing import IO, Any
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import Substr
 from django.http import HttpRequest
-from django.utils import timezone
-from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
 from shouhu.lib.text import mask_address, mask_id_number, mask_phone
+from shouhu.lib.workbook import (
+    HEADER_FILL,
+    HEADER_FONT,
+    TITLE_FONT,
+    Watermark,
+    cells,
+    notes_sheet,
+    widths,
+)
 from shouhu.org.access import Cap, scope_for
 from shouhu.policy.models import JIANGSU_CODES, ChildCategory
 from shouhu.policy.rules import CATEGORY_NAMES
@@ -57,138 +60,7 @@ from shouhu.registry.selectors import (
     looks_like_id_number,
 )
 
-XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CONFIDENTIAL = gettext_lazy("内部资料 注意保密")
 CHUNK = 1000
-
-# ----- cells ---------------------------------------------------------------------------------
-
-# A cell beginning with one of these is read as a formula (or DDE) by Excel, WPS or LibreOffice.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: str) -> str:
-    """Text safe to put in a cell: no XML-illegal control characters, never a formula.
-
-    A leading `'` makes a spreadsheet show the text as typed instead of evaluating it.
-    """
-    value = ILLEGAL_CHARACTERS_RE.sub("", value)
-    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
-
-
-def _escape_header(value: str) -> str:
-    """`&` starts a control code in a page header or footer; a literal one is `&&`."""
-    return neutralise(value).replace("&", "&&")
-
-
-# ----- the watermark ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Watermark:
-    username: str
-    full_name: str
-    organization: str
-    at: datetime
-
-    @classmethod
-    def for_actor(cls, actor: Any, *, now: datetime | None = None) -> Watermark:
-        org = getattr(actor, "organization", None)
-        return cls(
-            username=actor.get_username(),
-            full_name=getattr(actor, "full_name", "") or "",
-            organization=org.name if org else "",
-            at=timezone.localtime(now or timezone.now()),
-        )
-
-    @property
-    def when(self) -> str:
-        return self.at.strftime("%Y-%m-%d %H:%M")
-
-    @property
-    def who(self) -> str:
-        return f"{self.full_name}（{self.username}）" if self.full_name else self.username
-
-    def text(self) -> str:
-        return _("%(confidential)s · 导出人：%(who)s · 单位：%(organization)s · 导出时间：%(when)s") % {
-            "confidential": CONFIDENTIAL,
-            "who": self.who,
-            "organization": self.organization,
-            "when": self.when,
-        }
-
-    def apply(self, workbook: Workbook, sheets: Iterable[Any], *, title: str) -> None:
-        confidential = str(CONFIDENTIAL)
-        for ws in sheets:
-            for header in (ws.oddHeader, ws.evenHeader, ws.firstHeader):
-                header.left.text = _escape_header(_("导出人：%(who)s") % {"who": self.who[:40]})
-                header.center.text = _escape_header(confidential)
-                header.right.text = _escape_header(
-                    _("单位：%(organization)s") % {"organization": self.organization[:40]}
-                )
-            for footer in (ws.oddFooter, ws.evenFooter, ws.firstFooter):
-                footer.left.text = _escape_header(_("导出时间：%(when)s") % {"when": self.when})
-                # Translators: &P and &N are the spreadsheet's codes for the page number and the page count.
-                footer.center.text = _("第 &P 页，共 &N 页")
-                footer.right.text = _escape_header(f"{confidential} · {self.username[:40]}")
-        props = workbook.properties
-        props.title = str(title)
-        props.subject = confidential
-        props.creator = self.username
-        props.lastModifiedBy = self.username
-        props.description = self.text()
-        props.keywords = f"{confidential}; {self.username}; {self.organization}; {self.when}"
-        props.category = confidential
-        props.created = props.modified = self.at.replace(tzinfo=None)
-
-
-# ----- writing ---------------------------------------------------------------------------------
-
-HEADER_FONT = Font(bold=True)
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-TITLE_FONT = Font(bold=True, size=14)
-
-
-def _cells(ws: Any, values: Iterable[Any], *, font: Font | None = None, fill: PatternFill | None = None) -> list[Any]:
-    row = []
-    for value in values:
-        if isinstance(value, Promise):  # a lazy translation (a label from a module-level table)
-            value = str(value)
-        if isinstance(value, str):
-            value = neutralise(value)
-        cell = WriteOnlyCell(ws, value=value)
-        if isinstance(value, datetime):
-            cell.value = timezone.localtime(value).replace(tzinfo=None) if timezone.is_aware(value) else value
-            cell.number_format = "yyyy-mm-dd hh:mm"
-        elif isinstance(value, date):
-            cell.number_format = "yyyy-mm-dd"
-        if font is not None:
-            cell.font = font
-        if fill is not None:
-            cell.fill = fill
-        row.append(cell)
-    return row
-
-
-def _widths(ws: Any, widths: Iterable[int]) -> None:
-    for index, width in enumerate(widths, 1):
-        ws.column_dimensions[get_column_letter(index)].width = width
-
-
-def _notes_sheet(workbook: Workbook, watermark: Watermark, lines: list[tuple[str, Any]]) -> Any:
-    ws = workbook.create_sheet(_("说明"))
-    _widths(ws, [16, 70])
-    ws.append(_cells(ws, [CONFIDENTIAL], font=TITLE_FONT))
-    for label, value in [
-        (_("导出人"), watermark.who),
-        (_("单位"), watermark.organization),
-        (_("导出时间"), watermark.when),
-        *lines,
-    ]:
-        ws.append(_cells(ws, [label, value]))
-    ws.append(_cells(ws, [_("提示"), _("本表含未成年人个人信息，仅限工作使用，不得外传；用毕请删除。")]))
-    return ws
-
 
 # ----- the ledger ------------------------------------------------------------------------------
 
@@ -354,20 +226,20 @@ def write_ledger(
 
     workbook = Workbook(write_only=True)
     ws = workbook.create_sheet(_("儿童台账"))
-    _widths(ws, [width for _heading, width in LEDGER_COLUMNS])
+    widths(ws, [width for _heading, width in LEDGER_COLUMNS])
     ws.freeze_panes = "C2"
     ws.print_title_rows = "1:1"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.fitToWidth = 1
-    ws.append(_cells(ws, [heading for heading, _width in LEDGER_COLUMNS], font=HEADER_FONT, fill=HEADER_FILL))
+    ws.append(cells(ws, [heading for heading, _width in LEDGER_COLUMNS], font=HEADER_FONT, fill=HEADER_FILL))
     qs = _with_details(ledger_queryset(actor, filters=filters, query=query))
     for child in qs.iterator(chunk_size=CHUNK):
         unmask = may_unmask and scope.covers_region(child.region_id)
         result.rows += 1
         result.unmasked_rows += unmask
-        ws.append(_cells(ws, ledger_row(child, number=result.rows, today=today, unmask=unmask)))
+        ws.append(cells(ws, ledger_row(child, number=result.rows, today=today, unmask=unmask)))
     ws.auto_filter.ref = f"A1:{get_column_letter(len(LEDGER_COLUMNS))}{result.rows + 1}"
-    notes = _notes_sheet(
+    notes = notes_sheet(
         workbook,
         watermark,
         [
@@ -504,12 +376,12 @@ def write_stats(out: IO[bytes], *, actor: Any, now: datetime | None = None) -> E
     sheets = []
     for table in tables:
         ws = workbook.create_sheet(table.sheet)
-        _widths(ws, [16, *[max(8, len(c) * 2 + 2) for c in table.columns]])
+        widths(ws, [16, *[max(8, len(c) * 2 + 2) for c in table.columns]])
         ws.freeze_panes = "B4"
         ws.page_setup.orientation = "landscape"
-        ws.append(_cells(ws, [table.title], font=TITLE_FONT))
+        ws.append(cells(ws, [table.title], font=TITLE_FONT))
         ws.append(
-            _cells(
+            cells(
                 ws,
                 [
                     _("统计口径：在册儿童（认定类别为现行有效的认定）；截至 %(date)s；单位：人")
@@ -517,12 +389,12 @@ def write_stats(out: IO[bytes], *, actor: Any, now: datetime | None = None) -> E
                 ],
             )
         )
-        ws.append(_cells(ws, [_("镇（街道）"), *table.columns], font=HEADER_FONT, fill=HEADER_FILL))
+        ws.append(cells(ws, [_("镇（街道）"), *table.columns], font=HEADER_FONT, fill=HEADER_FILL))
         for name, numbers in table.rows:
-            ws.append(_cells(ws, [name, *numbers], font=HEADER_FONT if name == total else None))
+            ws.append(cells(ws, [name, *numbers], font=HEADER_FONT if name == total else None))
         sheets.append(ws)
     sheets.append(
-        _notes_sheet(
+        notes_sheet(
             workbook,
             watermark,
             [(_("内容"), _("统计报表：%(tables)s") % {"tables": "、".join(t.title for t in tables)})],

@@ -29,9 +29,9 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 
 from shouhu.intake import reader as r
-from shouhu.intake.export import neutralise
 from shouhu.intake.preview import Preview
 from shouhu.intake.reader import CellError
+from shouhu.lib.workbook import neutralise
 
 ERROR_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")  # Excel's light red
 HEADER_FONT = Font(bold=True)

@@ -21,13 +21,14 @@ from shouhu.audit.models import Action
 from shouhu.audit.services import record
 from shouhu.intake import jobs
 from shouhu.intake import reader as r
-from shouhu.intake.export import XLSX_CONTENT_TYPE, export_ledger, export_stats
+from shouhu.intake.export import export_ledger, export_stats
 from shouhu.intake.models import UNCONFIRMED_STATES, ImportState, SurveyImport
 from shouhu.intake.preview import Preview, preview_import
 from shouhu.intake.report import error_report
 from shouhu.intake.services import import_commit, import_undo
 from shouhu.intake.template import template_bytes
 from shouhu.lib.http import HtmxUserRequest, UserRequest
+from shouhu.lib.workbook import XLSX_CONTENT_TYPE
 from shouhu.org.access import Cap, allow, scope_for
 from shouhu.org.models import Region
 from shouhu.registry.selectors import LedgerFilters

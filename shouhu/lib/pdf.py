@@ -34,7 +34,7 @@ CONTENT_TYPE = "application/pdf"
 
 
 class Viewer(Protocol):
-    """Who the document is printed for (`shouhu.intake.export.Watermark` fits)."""
+    """Who the document is printed for (`shouhu.lib.workbook.Watermark` fits)."""
 
     @property
     def who(self) -> str: ...

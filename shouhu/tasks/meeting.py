@@ -514,15 +514,7 @@ def write_meeting(out: Any, *, actor: Any, period: Period, now: datetime | None 
     """The joint-meeting tables as a watermarked workbook; returns the audit detail (no personal data)."""
     from openpyxl import Workbook
 
-    from shouhu.intake.export import (
-        HEADER_FILL,
-        HEADER_FONT,
-        TITLE_FONT,
-        Watermark,
-        _cells,
-        _notes_sheet,
-        _widths,
-    )
+    from shouhu.lib.workbook import HEADER_FILL, HEADER_FONT, TITLE_FONT, Watermark, cells, notes_sheet, widths
 
     watermark = Watermark.for_actor(actor, now=now)
     meeting = meeting_for(actor, period=period, now=now)
@@ -537,25 +529,25 @@ def write_meeting(out: Any, *, actor: Any, period: Period, now: datetime | None 
         (_("按镇街"), _("各镇（街道）任务办理情况"), _("镇（街道）"), meeting.towns, False),
     ):
         ws = workbook.create_sheet(sheet)
-        _widths(ws, [30, *[max(10, len(h) * 2) for h in headers]])
+        widths(ws, [30, *[max(10, len(h) * 2) for h in headers]])
         ws.freeze_panes = "B4"
         ws.page_setup.orientation = "landscape"
-        ws.append(_cells(ws, [title], font=TITLE_FONT))
-        ws.append(_cells(ws, [caption]))
-        ws.append(_cells(ws, [first, *headers], font=HEADER_FONT, fill=HEADER_FILL))
+        ws.append(cells(ws, [title], font=TITLE_FONT))
+        ws.append(cells(ws, [caption]))
+        ws.append(cells(ws, [first, *headers], font=HEADER_FONT, fill=HEADER_FILL))
         for f in rows:
-            ws.append(_cells(ws, [f.name, *figure_values(f)], font=HEADER_FONT if drill and f.children else None))
+            ws.append(cells(ws, [f.name, *figure_values(f)], font=HEADER_FONT if drill and f.children else None))
             if drill:
                 for sub in f.children:
-                    ws.append(_cells(ws, [f"　└ {sub.name}", *figure_values(sub)]))
-        ws.append(_cells(ws, [_("合计"), *figure_values(meeting.total)], font=HEADER_FONT))
+                    ws.append(cells(ws, [f"　└ {sub.name}", *figure_values(sub)]))
+        ws.append(cells(ws, [_("合计"), *figure_values(meeting.total)], font=HEADER_FONT))
         sheets.append(ws)
     declines = 0
     if meeting.show_reasons:
         ws = workbook.create_sheet(_("退回情况"))
-        _widths(ws, [24, 17, 28, 12, 14, 60])
+        widths(ws, [24, 17, 28, 12, 14, 60])
         ws.append(
-            _cells(
+            cells(
                 ws,
                 [_("成员单位"), _("退回时间"), _("承办单位"), _("类型"), _("需求类型"), _("退回理由")],
                 font=HEADER_FONT,
@@ -564,11 +556,11 @@ def write_meeting(out: Any, *, actor: Any, period: Period, now: datetime | None 
         )
         for unit in meeting.units:
             for d in meeting.declines.get(unit.key, []):
-                ws.append(_cells(ws, [unit.name, d.at, d.organization, d.kind, d.need_type, d.reason]))
+                ws.append(cells(ws, [unit.name, d.at, d.organization, d.kind, d.need_type, d.reason]))
                 declines += 1
         sheets.append(ws)
     sheets.append(
-        _notes_sheet(
+        notes_sheet(
             workbook,
             watermark,
             [

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
-from shouhu.intake.export import XLSX_CONTENT_TYPE
+from shouhu.lib.workbook import XLSX_CONTENT_TYPE
 from shouhu.org.access import Cap, allow
 from shouhu.tasks.meeting import chart_for, meeting_for, period_from, quarter_of, write_meeting
 

@@ -12,8 +12,8 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from shouhu.audit.models import AuditEvent
-from shouhu.intake.export import FORMULA_TRIGGERS, neutralise
 from shouhu.lib.text import mask_id_number, mask_phone
+from shouhu.lib.workbook import FORMULA_TRIGGERS, neutralise
 from shouhu.registry.models import Child, ChildShare, FamilyMember
 from shouhu.registry.selectors import children_visible_to
 
