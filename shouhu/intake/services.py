@@ -461,10 +461,9 @@ def _delete_children(actor: Any, children: list[Child], imp: SurveyImport) -> in
     (`deletions_in_bulk`), and no policy evaluation scheduled for the children deleted."""
     from shouhu.audit.services import record_many
     from shouhu.lib.history import deletions_in_bulk
-    from shouhu.policy.signals import not_for
+    from shouhu.policy.signals import deleting_children
 
-    not_for([child.pk for child in children])
-    with deletions_in_bulk(actor=actor):
+    with deletions_in_bulk(actor=actor), deleting_children():
         for start in range(0, len(children), 500):
             batch = children[start : start + 500]
             ids = [child.pk for child in batch]

@@ -20,6 +20,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 # (history model, tracked values, user or None) of each record deleted in the block
+_history_models: dict[type, Any] = {}
 _deleted: ContextVar[list[tuple[Any, dict[str, Any], Any]] | None] = ContextVar("shouhu_deleted", default=None)
 
 
@@ -31,7 +32,9 @@ class ShouhuHistoricalRecords(HistoricalRecords):
         if pending is None or self.cascade_delete_history:
             super().post_delete(instance, using=using, **kwargs)
             return
-        history_model = getattr(type(instance), self.manager_name).model
+        history_model = _history_models.get(type(instance))
+        if history_model is None:  # simple-history builds a manager class at each access: once per model
+            history_model = _history_models[type(instance)] = getattr(type(instance), self.manager_name).model
         # Noted now: the deletion sets the instance's primary key to None once every signal is sent.
         values = {field.attname: getattr(instance, field.attname) for field in history_model.tracked_fields}
         pending.append((history_model, values, getattr(instance, "_history_user", None)))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import transaction
@@ -11,6 +14,7 @@ from django.dispatch import receiver
 from shouhu.registry.models import Child, Entrustment, FamilyMember, Household, ParentSituation
 
 _PENDING_ATTR = "_shouhu_policy_pending"
+_deleting: ContextVar[bool] = ContextVar("shouhu_policy_deleting", default=False)
 
 
 def _child_ids(instance: Any) -> list[Any]:
@@ -47,18 +51,24 @@ def schedule(child_id: Any) -> None:
     transaction.on_commit(run)
 
 
-def not_for(child_ids: Any) -> None:
-    """Children the current transaction deletes: their facts' deletions schedule no evaluation (an
-    import's undo deletes thousands; evaluating each after commit found nothing to evaluate)."""
-    connection = transaction.get_connection()
-    if connection.in_atomic_block and connection.atomic_blocks:
-        connection.atomic_blocks[0].__dict__.setdefault(_PENDING_ATTR, set()).update(child_ids)
+@contextmanager
+def deleting_children() -> Iterator[None]:
+    """Inside: what is deleted belongs to children deleted with it (an import's undo), so a deleted
+    record schedules no evaluation: there is no child left to evaluate, and finding the child of
+    each deleted parent situation was a query apiece. Per thread (a context variable)."""
+    token = _deleting.set(True)
+    try:
+        yield
+    finally:
+        _deleting.reset(token)
 
 
 @receiver(post_save, dispatch_uid="policy_facts_saved")
 @receiver(post_delete, dispatch_uid="policy_facts_deleted")
 def facts_changed(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
     if raw or sender not in (Child, FamilyMember, ParentSituation, Household, Entrustment):
+        return
+    if kwargs.get("signal") is post_delete and _deleting.get():
         return
     for child_id in _child_ids(instance):
         if child_id is not None:

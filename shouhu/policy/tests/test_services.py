@@ -177,3 +177,22 @@ def test_a_primary_route_to_an_uncoded_organisation_is_no_route():
     route.unit = uncoded
     route.save()
     assert route.need_type.code not in routes()
+
+
+@pytest.mark.django_db
+def test_deletions_inside_deleting_children_schedule_no_evaluation(make_child, hutang_village, monkeypatch):
+    from shouhu.policy import signals
+    from shouhu.registry.models import Child, FamilyMember
+
+    first, second = make_child(hutang_village), make_child(hutang_village, name="李小红")
+    scheduled: list = []
+    monkeypatch.setattr(signals, "schedule", scheduled.append)
+    FamilyMember.objects.create(child=first, relation="father", name="张大")
+    FamilyMember.objects.create(child=second, relation="father", name="李大")
+    scheduled.clear()
+    Child.objects.filter(pk=first.pk).delete()
+    assert first.pk in scheduled
+    scheduled.clear()
+    with signals.deleting_children():
+        Child.objects.filter(pk=second.pk).delete()
+    assert scheduled == []
