@@ -751,6 +751,8 @@ def main() -> None:
                 f"127.0.0.1:{port}",
                 "-w",
                 str(args.server_workers),
+                "--timeout",
+                "300",
                 "--log-level",
                 "warning",
             ]
@@ -759,7 +761,7 @@ def main() -> None:
                 server_desc = f"gunicorn shouhu.wsgi -w {args.server_workers} --threads {args.server_threads}"
             else:
                 command += ["-k", "sync"]
-                server_desc = f"gunicorn shouhu.wsgi -w {args.server_workers} -k sync"
+                server_desc = f"gunicorn shouhu.wsgi -w {args.server_workers} -k sync --timeout 300"
         else:
             command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"]
             server_desc = SERVER_DESC
