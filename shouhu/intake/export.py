@@ -21,8 +21,8 @@ from typing import IO, Any
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import Substr
 from django.http import HttpRequest
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
@@ -140,6 +140,21 @@ def _yes_no(value: bool) -> str:
     return _("是") if value else _("否")
 
 
+_LABELS: dict[tuple[type, str, str | None], dict[Any, str]] = {}
+
+
+def _display(obj: Any, name: str) -> Any:
+    """`obj.get_<name>_display()`, from the field's labels turned into text once per language
+    (`get_FOO_display` hashes the lazy choices on every call: a quarter of a large export's time)."""
+    key = (type(obj), name, get_language())
+    labels = _LABELS.get(key)
+    if labels is None:
+        field = type(obj)._meta.get_field(name)
+        labels = _LABELS[key] = {value: str(label) for value, label in field.flatchoices}
+    value = getattr(obj, name)
+    return labels.get(value, value)
+
+
 def ledger_row(child: Child, *, number: int, today: date, unmask: bool) -> list[Any]:
     region = child.region
     town = region.parent.name if region.parent else ""
@@ -155,7 +170,7 @@ def ledger_row(child: Child, *, number: int, today: date, unmask: bool) -> list[
     return [
         number,
         child.name,
-        child.get_gender_display(),
+        _display(child, "gender"),
         child.ethnicity,
         child.birth_date,
         child.age_on(today),
@@ -163,28 +178,28 @@ def ledger_row(child: Child, *, number: int, today: date, unmask: bool) -> list[
         town,
         region.name,
         address if unmask or not address else mask_address(address),
-        child.get_hukou_type_display(),
-        child.get_school_stage_display(),
+        _display(child, "hukou_type"),
+        _display(child, "school_stage"),
         child.school_name,
         child.grade,
         _yes_no(child.boarding),
-        child.get_health_display(),
-        child.get_disability_type_display() if child.disability_type else "",
-        child.get_disability_grade_display() if child.disability_grade else "",
+        _display(child, "health"),
+        _display(child, "disability_type") if child.disability_type else "",
+        _display(child, "disability_grade") if child.disability_grade else "",
         child.illness,
-        child.get_guardianship_type_display(),
-        child.get_guardianship_assessment_display() if child.guardianship_assessment else "",
-        child.household.get_economic_status_display() if child.household else "",
+        _display(child, "guardianship_type"),
+        _display(child, "guardianship_assessment") if child.guardianship_assessment else "",
+        _display(child.household, "economic_status") if child.household else "",
         father.name if father else "",
         phone(father.phone) if father else "",
         mother.name if mother else "",
         phone(mother.phone) if mother else "",
         carer.carer_name if carer else "",
-        carer.get_carer_relation_display() if carer else "",
+        _display(carer, "carer_relation") if carer else "",
         phone(carer.carer_phone) if carer else "",
         "、".join(ALL_CATEGORY_NAMES.get(c.code, c.code) for c in getattr(child, "current_categories", [])),
-        child.get_status_display(),
-        child.get_exit_reason_display() if child.exit_reason else "",
+        _display(child, "status"),
+        _display(child, "exit_reason") if child.exit_reason else "",
         child.exit_date,
         child.note,
         child.updated_at,
