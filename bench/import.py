@@ -14,6 +14,7 @@ See bench/README.md. Only for a dedicated database (its name must contain "bench
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -22,6 +23,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,26 @@ HEADERS = [
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢"
 GIVEN = "子浩宇轩欣怡梓涵雨萱一诺俊杰思远佳琪晨曦嘉豪若汐明辉建国秀英海涛丽华志强桂兰永红文博语嫣天佑"
 PLACES = ["苏州", "上海", "南京", "无锡", "杭州", "深圳", "广州", "宁波", "北京", "常州市区"]
+
+
+@contextlib.contextmanager
+def profiled(top: int, sort: str = "cumulative") -> Iterator[None]:
+    """cProfile the block and print its top `top` entries to stderr when it ends (0: no profile)."""
+    if not top:
+        yield
+        return
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats(sort).print_stats(top)
+        print(stream.getvalue(), file=sys.stderr)
 
 
 def log(msg: str) -> None:
@@ -332,22 +354,15 @@ def main() -> None:
         )
 
         rss_before = rss_mb()
-        profiler = None
-        if args.profile:
-            import cProfile
-
-            profiler = cProfile.Profile()
-            profiler.enable()
         samples: list[tuple[int, float]] = []  # (rows done, resident MB) after each batch of rows
 
         def progress(done: int, _estimate: int) -> None:
             samples.append((done, current_rss_mb()))
 
-        started, cpu_started = time.perf_counter(), time.process_time()
-        imp = import_commit(actor=user, source=str(path), filename=path.name, progress=progress)
-        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-        if profiler is not None:
-            profiler.disable()
+        with profiled(args.profile, os.environ.get("BENCH_SORT", "cumulative")):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            imp = import_commit(actor=user, source=str(path), filename=path.name, progress=progress)
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         peak = rss_mb()
         if imp.state != "committed":
             errors = [str(e) for e in imp.preview.errors[:20]]
@@ -356,14 +371,6 @@ def main() -> None:
             f"import: {imp.counts.get('new')} new, {imp.counts.get('changed')} changed, "
             f"{imp.counts.get('unchanged')} unchanged in {seconds:.1f}s; peak RSS {peak} MB (before {rss_before})"
         )
-        if profiler is not None:
-            import pstats
-
-            stream = io.StringIO()
-            pstats.Stats(profiler, stream=stream).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(
-                args.profile
-            )
-            print(stream.getvalue(), file=sys.stderr)
 
         # The new children's categories: evaluated after commit in the background (huey), timed here.
         from shouhu.policy.services import reevaluate_children
@@ -380,22 +387,10 @@ def main() -> None:
 
     undo_seconds = None
     if not args.keep:
-        profiler = None
-        if args.profile_undo:
-            import cProfile
-
-            profiler = cProfile.Profile()
-            profiler.enable()
-        started = time.perf_counter()
-        import_undo(actor=user, imp=imp)
-        undo_seconds = round(time.perf_counter() - started, 2)
-        if profiler is not None:
-            import pstats
-
-            profiler.disable()
-            stream = io.StringIO()
-            pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(args.profile_undo)
-            print(stream.getvalue(), file=sys.stderr)
+        with profiled(args.profile_undo):
+            started = time.perf_counter()
+            import_undo(actor=user, imp=imp)
+            undo_seconds = round(time.perf_counter() - started, 2)
         log(f"undone (children removed) in {undo_seconds:.1f}s")
 
     print(

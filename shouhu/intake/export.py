@@ -21,13 +21,14 @@ from typing import IO, Any
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import Substr
 from django.http import HttpRequest
-from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
+from shouhu.lib.i18n import choice_label
 from shouhu.lib.text import mask_address, mask_id_number, mask_phone
 from shouhu.lib.workbook import (
     HEADER_FILL,
@@ -140,19 +141,9 @@ def _yes_no(value: bool) -> str:
     return _("是") if value else _("否")
 
 
-_LABELS: dict[tuple[type, str, str | None], dict[Any, str]] = {}
-
-
 def _display(obj: Any, name: str) -> Any:
-    """`obj.get_<name>_display()`, from the field's labels turned into text once per language
-    (`get_FOO_display` hashes the lazy choices on every call: a quarter of a large export's time)."""
-    key = (type(obj), name, get_language())
-    labels = _LABELS.get(key)
-    if labels is None:
-        field = type(obj)._meta.get_field(name)
-        labels = _LABELS[key] = {value: str(label) for value, label in field.flatchoices}
-    value = getattr(obj, name)
-    return labels.get(value, value)
+    """`obj.get_<name>_display()`, through the labels' per-language memo."""
+    return choice_label(type(obj), name, getattr(obj, name))
 
 
 def ledger_row(child: Child, *, number: int, today: date, unmask: bool) -> list[Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from shouhu.lib.i18n import choice_label
 from shouhu.lib.text import mask_address, mask_id_number, mask_phone
 from shouhu.org.access import Scope
 from shouhu.registry.models import (
@@ -58,7 +59,7 @@ def _display(record: Any, field_name: str, value: Any) -> str:
         return MASKERS[field_name](str(value))
     field = record.instance_type._meta.get_field(field_name)
     if getattr(field, "choices", None):
-        return str(dict(field.flatchoices).get(value, value))
+        return str(choice_label(record.instance_type, field_name, value))
     if isinstance(value, bool):
         return _("是") if value else _("否")
     if isinstance(value, list):

@@ -11,7 +11,7 @@ import pytest
 from shouhu.conftest import new_id_number
 from shouhu.intake.preview import EMPTY, FieldDiff, preview_import
 from shouhu.intake.reader import SurveyFileError, read_rows, validate_rows
-from shouhu.intake.tests.test_reader import adult_id, csv_bytes, xlsx
+from shouhu.intake.tests.test_reader import FULL_HEADERS, adult_id, csv_bytes, full_row, xlsx
 from shouhu.lib.text import mask_address, mask_phone
 
 HEADERS = ["所在村（社区）", "姓名", "身份证号", "就学阶段", "现住址", "父亲姓名", "父亲联系电话", "父亲情况"]
@@ -149,71 +149,8 @@ def test_a_file_equal_to_the_ledger_is_all_unchanged(db, director, hutang_villag
     """Idempotence, seen from the preview: import a full file, then preview it again."""
     from shouhu.registry import services
 
-    headers = [
-        "村",
-        "姓名",
-        "身份证号",
-        "民族",
-        "户口性质",
-        "健康状况",
-        "残疾类别",
-        "残疾等级",
-        "就学阶段",
-        "学校",
-        "是否寄宿",
-        "监护类型",
-        "家庭住址",
-        "家庭经济状况",
-        "收入来源",
-        "已获救助",
-        "父亲姓名",
-        "父亲情况",
-        "父亲情况起始日期",
-        "母亲姓名",
-        "母亲情况",
-        "母亲残疾等级",
-        "爷爷姓名",
-        "受委托人姓名",
-        "受委托人与儿童关系",
-        "受委托人联系电话",
-        "受委托人出生日期",
-        "委托起始日期",
-        "是否签订委托监护确认书",
-        "确认书签订日期",
-    ]
     rows = [
-        [
-            hutang_village.name,
-            "冯小雨",
-            new_id_number(date(2014, 4, 4)),
-            "汉",
-            "农业",
-            "残疾",
-            "肢体残疾",
-            "二级",
-            "小学",
-            "湖塘实验小学",
-            "是",
-            "一般",
-            "湖塘镇某路1号",
-            "低保户",
-            "外出务工、务农",
-            "低保，医疗救助",
-            "冯大",
-            "服刑在押",
-            "2022.1.1",
-            "陈二",
-            "重残",
-            "一级",
-            "冯老",
-            "冯老",
-            "爷爷",
-            "13900001111",
-            "1960-01-01",
-            "2023/9/1",
-            "是",
-            "2023年9月1日",
-        ],
+        full_row(hutang_village.name, new_id_number(date(2014, 4, 4))),
         [
             hutang_village.code,
             "蒋小米",
@@ -247,7 +184,7 @@ def test_a_file_equal_to_the_ledger_is_all_unchanged(db, director, hutang_villag
             "",
         ],
     ]
-    data = xlsx([headers, *rows])
+    data = xlsx([FULL_HEADERS, *rows])
     first = preview_import(actor=director, source=data, filename="x.xlsx")
     assert first.counts == {"new": 2, "changed": 0, "unchanged": 0, "invalid": 0}, [str(e) for e in first.errors]
     for result in validate_rows(read_rows(data, "x.xlsx"), director):

@@ -311,47 +311,47 @@ def test_existing_child_out_of_scope_is_refused(db, users, hutang_village, niuta
     assert any("无法登记" in e.message for e in result.errors)
 
 
-def test_full_row_validates_and_creates_through_the_service(db, director, hutang_village):
-    from shouhu.registry import services
-    from shouhu.registry.models import Child
+# Every column a director fills in, and a row that fills each in as directors type it
+# (dates in three spellings, codes by their Chinese names).
+FULL_HEADERS = [
+    "村",
+    "姓名",
+    "身份证号",
+    "民族",
+    "户口性质",
+    "健康状况",
+    "残疾类别",
+    "残疾等级",
+    "就学阶段",
+    "学校",
+    "是否寄宿",
+    "监护类型",
+    "家庭住址",
+    "家庭经济状况",
+    "收入来源",
+    "已获救助",
+    "父亲姓名",
+    "父亲情况",
+    "父亲情况起始日期",
+    "母亲姓名",
+    "母亲情况",
+    "母亲残疾等级",
+    "爷爷姓名",
+    "受委托人姓名",
+    "受委托人与儿童关系",
+    "受委托人联系电话",
+    "受委托人出生日期",
+    "委托起始日期",
+    "是否签订委托监护确认书",
+    "确认书签订日期",
+]
 
-    child_id = new_id_number(date(2014, 4, 4))
-    headers = [
-        "村",
-        "姓名",
-        "身份证号",
-        "民族",
-        "户口性质",
-        "健康状况",
-        "残疾类别",
-        "残疾等级",
-        "就学阶段",
-        "学校",
-        "是否寄宿",
-        "监护类型",
-        "家庭住址",
-        "家庭经济状况",
-        "收入来源",
-        "已获救助",
-        "父亲姓名",
-        "父亲情况",
-        "父亲情况起始日期",
-        "母亲姓名",
-        "母亲情况",
-        "母亲残疾等级",
-        "爷爷姓名",
-        "受委托人姓名",
-        "受委托人与儿童关系",
-        "受委托人联系电话",
-        "受委托人出生日期",
-        "委托起始日期",
-        "是否签订委托监护确认书",
-        "确认书签订日期",
-    ]
-    row = [
-        hutang_village.name,
+
+def full_row(village: str, id_number: str) -> list[str]:
+    return [
+        village,
         "冯小雨",
-        child_id,
+        id_number,
         "汉",
         "农业",
         "残疾",
@@ -380,7 +380,15 @@ def test_full_row_validates_and_creates_through_the_service(db, director, hutang
         "是",
         "2023年9月1日",
     ]
-    data = xlsx([headers, row])
+
+
+def test_full_row_validates_and_creates_through_the_service(db, director, hutang_village):
+    from shouhu.registry import services
+    from shouhu.registry.models import Child
+
+    child_id = new_id_number(date(2014, 4, 4))
+    row = full_row(hutang_village.name, child_id)
+    data = xlsx([FULL_HEADERS, row])
     result = validate_row(rows_of(data, "x.xlsx")[0], director)
     assert result.ok, [str(e) for e in result.errors]
     assert result.child["disability_grade"] == 2 and result.child["boarding"] is True
