@@ -4,11 +4,15 @@ adjusted working days from chinese-calendar; years it does not know yet fall bac
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 
 import chinese_calendar
 
 
+@lru_cache(maxsize=8192)
 def is_workday(day: date) -> bool:
+    # Memoised: chinese-calendar scans its holiday tables on every call (a min() and a max() over
+    # them), and an import of 100,000 children asks about the same few weeks 500,000 times.
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:
