@@ -41,6 +41,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from shouhu.intake import pipeline  # noqa: E402
 from shouhu.intake.services import import_commit, import_undo  # noqa: E402
 from shouhu.lib.idnumber import make_id_number  # noqa: E402
 from shouhu.org.access import scope_for  # noqa: E402
@@ -322,9 +323,17 @@ def main() -> None:
         metavar="K",
         help="run the undo under cProfile and print the top K cumulative entries to stderr",
     )
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="validation processes (SHOUHU_IMPORT_PROCESSES; 0: validate in the importing process)",
+    )
     ap.add_argument("--no-migrate", action="store_true")
     args = ap.parse_args()
 
+    if args.processes is not None:
+        settings.SHOUHU_IMPORT_PROCESSES = args.processes
     db = settings.DATABASES["default"]
     if not settings.DEMO_MODE:
         sys.exit("bench: set SHOUHU_DEMO=1 (it creates the demo accounts and uses the demo data key)")
@@ -359,10 +368,23 @@ def main() -> None:
         def progress(done: int, _estimate: int) -> None:
             samples.append((done, current_rss_mb()))
 
+        stats = pipeline.Stats()
+        validated_batches = pipeline.validated_batches
+
+        def with_stats(*args: Any, **kwargs: Any) -> Any:  # the run's pipeline figures
+            return validated_batches(*args, **{**kwargs, "stats": stats})
+
+        pipeline.validated_batches = with_stats  # type: ignore[assignment]
         with profiled(args.profile, os.environ.get("BENCH_SORT", "cumulative")):
             started, cpu_started = time.perf_counter(), time.process_time()
+            children_started = resource.getrusage(resource.RUSAGE_CHILDREN)
             imp = import_commit(actor=user, source=str(path), filename=path.name, progress=progress)
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            children_cpu = (children.ru_utime + children.ru_stime) - (
+                children_started.ru_utime + children_started.ru_stime
+            )
+        pipeline.validated_batches = validated_batches
         peak = rss_mb()
         if imp.state != "committed":
             errors = [str(e) for e in imp.preview.errors[:20]]
@@ -400,6 +422,11 @@ def main() -> None:
                 "database": connection.vendor,
                 "seconds": round(seconds, 2),
                 "cpu_seconds": round(cpu_seconds, 2),
+                # The validation processes (shouhu/intake/pipeline.py): how many, their CPU time, and
+                # the rows the importing process validated itself (none when all went well).
+                "validation_processes": stats.processes,
+                "validation_cpu_seconds": round(children_cpu, 2),
+                "rows_validated_by_importer": stats.rows_here if stats.processes else args.rows,
                 "floor_seconds": round(floor_seconds, 3),
                 "ratio": round(seconds / floor_seconds, 1) if floor_seconds else None,
                 "peak_rss_mb": peak,

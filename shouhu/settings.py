@@ -242,6 +242,10 @@ NINJA_PAGINATION_PER_PAGE = 50
 # a background import with no heartbeat for this long is reported as interrupted (restartable).
 SHOUHU_IMPORT_SYNC_MAX_BYTES = env_int("SHOUHU_IMPORT_SYNC_MAX_BYTES", 1024 * 1024)
 SHOUHU_IMPORT_STALE_SECONDS = env_int("SHOUHU_IMPORT_STALE_SECONDS", 120)
+# A file of at least this many rows is validated by forked processes while it is read and written
+# (shouhu/intake/pipeline.py): this many (-1: the CPUs less one, at most 4; 0: never).
+SHOUHU_IMPORT_PROCESSES = env_int("SHOUHU_IMPORT_PROCESSES", -1)
+SHOUHU_IMPORT_PARALLEL_MIN_ROWS = env_int("SHOUHU_IMPORT_PARALLEL_MIN_ROWS", 2000)
 
 _redis_url = env_str("SHOUHU_REDIS_URL", "")
 HUEY = {

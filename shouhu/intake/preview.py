@@ -21,6 +21,7 @@ be read at all raises `SurveyFileError` (Chinese message), as `read_rows` does.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 from django.utils.translation import gettext_lazy as _
 
 from shouhu.intake import columns as cols
+from shouhu.intake import pipeline
 from shouhu.intake import reader as r
 from shouhu.intake.columns import Kind
 from shouhu.intake.reader import CellError, RowResult, RowValidator
@@ -141,59 +143,62 @@ class Classified:
 
 
 def classify(
-    actor: Any, reader: r.SurveyReader, *, progress: r.Progress | None = None, batch: int = BATCH
+    actor: Any,
+    reader: r.SurveyReader,
+    *,
+    progress: r.Progress | None = None,
+    batch: int | None = None,
+    stats: pipeline.Stats | None = None,
 ) -> Iterator[list[Classified]]:
     """The rows of the file in batches, each validated (one RowValidator for the whole file, so an
     ID number twice in the file is flagged) and classified: the ledger is read for a batch at a
     time — the children with the batch's ID numbers, then those children with their families — so
-    the number of queries grows with the batches, not the rows. Writes nothing."""
+    the number of queries grows with the batches, not the rows. A large file's rows are validated
+    by other processes meanwhile (shouhu.intake.pipeline; `stats` says how). Writes nothing."""
     validator = RowValidator(actor)
     differ = _Differ(actor)
     done = 0
-    chunk: list[r.RawRow] = []
-
-    def run() -> list[Classified]:
-        validator.prefetch(chunk)
-        out: list[Classified] = []
-        for raw in chunk:
-            result = validator.validate(raw)
-            name = r._text(raw.values.get("name")).strip()  # noqa: SLF001
-            if not result.ok:
-                item = PreviewRow(row=raw.row, status=INVALID, name=name, existing_child_id=result.existing_child_id)
-            elif result.existing_child_id is None:
-                item = PreviewRow(row=raw.row, status=NEW, name=result.child.get("name") or name)
-            else:
-                item = PreviewRow(
-                    row=raw.row,
-                    status=UNCHANGED,
-                    name=result.child.get("name") or name,
-                    existing_child_id=result.existing_child_id,
-                )
-            out.append(Classified(raw=raw, result=result, item=item))
-        known = [c for c in out if c.item.status == UNCHANGED]
-        children = differ.load([c.result.existing_child_id for c in known]) if known else {}
-        for c in known:
-            c.child = children.get(c.result.existing_child_id)
-            if c.child is None:  # removed from the ledger since the row was validated
-                c.item.status, c.item.existing_child_id = NEW, None
-            else:
-                c.item.diffs = differ.diff(c.result, c.child)
-                c.item.status = CHANGED if c.item.diffs else UNCHANGED
-        return out
-
-    for raw in reader:
-        chunk.append(raw)
-        if len(chunk) >= batch:
-            yield run()
-            done += len(chunk)
-            chunk = []
-            if progress is not None:
-                progress(done, max(done, reader.total_estimate))
-    if chunk:
-        yield run()
-        done += len(chunk)
+    chunks = _chunks(reader, batch or BATCH)  # BATCH read now: a test may change it
+    for rows, results in pipeline.validated_batches(validator, chunks, estimate=reader.total_estimate, stats=stats):
+        yield _classified(differ, rows, results)
+        done += len(rows)
+        if progress is not None:
+            progress(done, max(done, reader.total_estimate))
     if progress is not None:
         progress(done, done)
+
+
+def _chunks(rows: Iterator[r.RawRow], size: int) -> Iterator[list[r.RawRow]]:
+    while chunk := list(itertools.islice(rows, size)):
+        yield chunk
+
+
+def _classified(differ: _Differ, rows: list[r.RawRow], results: list[RowResult]) -> list[Classified]:
+    out: list[Classified] = []
+    for raw, result in zip(rows, results, strict=True):
+        name = r._text(raw.values.get("name")).strip()  # noqa: SLF001
+        if not result.ok:
+            item = PreviewRow(row=raw.row, status=INVALID, name=name, existing_child_id=result.existing_child_id)
+        elif result.existing_child_id is None:
+            item = PreviewRow(row=raw.row, status=NEW, name=result.child.get("name") or name)
+        else:
+            item = PreviewRow(
+                row=raw.row,
+                status=UNCHANGED,
+                name=result.child.get("name") or name,
+                existing_child_id=result.existing_child_id,
+            )
+        out.append(Classified(raw=raw, result=result, item=item))
+    known = [c for c in out if c.item.status == UNCHANGED]
+    children = differ.load([c.result.existing_child_id for c in known]) if known else {}
+    for c in known:
+        c.child = children.get(c.result.existing_child_id)
+        if c.child is None:  # removed from the ledger since the row was validated
+            c.item.status, c.item.existing_child_id = NEW, None
+        else:
+            c.item.diffs = differ.diff(c.result, c.child)
+            c.item.status = CHANGED if c.item.diffs else UNCHANGED
+    return out
 
 
 # -- comparing ---------------------------------------------------------------------------------------------------

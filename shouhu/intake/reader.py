@@ -116,6 +116,9 @@ class RawRow:
         str, Any
     ]  # column key -> the cell as read (str, float, int, bool, date, datetime; "" or None when empty)
     header: Header = field(repr=False)
+    # Set by `RowValidator.mark_duplicates` (a pipelined import marks the rows in file order before
+    # they are validated elsewhere): the first row with this row's ID number, when this one repeats it.
+    duplicate_of: int | None = None
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
@@ -740,6 +743,9 @@ class RowValidator:
         # Filled by `prefetch` for a batch of rows: the ledger's children with those ID numbers.
         self._known: dict[str, tuple[Any, bool]] | None = None  # index -> (pk, visible)
         self._instances: dict[Any, Any] = {}  # pk -> Child, the visible ones
+        # True once `mark_duplicates` decides the repeated ID numbers (before validation, in file
+        # order): `validate` then reads `RawRow.duplicate_of` instead of remembering IDs itself.
+        self.duplicates_marked = False
 
     def _form(self, kind: str, data: dict[str, Any], instance: Any = None) -> Any:
         """The registry's form of that kind bound to `data`: built once per file, rebound per row."""
@@ -767,24 +773,49 @@ class RowValidator:
     def prefetch(self, rows: Iterable[RawRow]) -> None:
         """Read the ledger's children for the ID numbers of a batch of rows in two queries; the
         rows' `validate` then asks no per-row question of the database about them."""
-        from shouhu.lib.crypto import blind_index
-        from shouhu.lib.idnumber import normalize_id_number
         from shouhu.registry.models import Child
         from shouhu.registry.selectors import children_visible_to
 
-        indexes = set()
-        for raw in rows:
-            try:
-                value = _id_cell(raw.values.get("id_number")) if not _blank(raw.values.get("id_number")) else ""
-            except ValidationError:
-                continue
-            number = normalize_id_number(value)
-            if len(number) == 18:
-                indexes.add(blind_index(number, purpose="child_id"))
+        indexes = {index for index in map(_row_id_index, rows) if index}
         found = dict(Child.objects.filter(id_number_index__in=indexes).values_list("id_number_index", "pk"))
         visible = {c.pk: c for c in children_visible_to(self.actor).filter(pk__in=found.values())}
         self._known = {index: (pk, pk in visible) for index, pk in found.items()}
         self._instances = visible
+
+    def mark_duplicates(self, rows: Iterable[RawRow]) -> None:
+        """Decide, for rows in file order, which repeat an earlier row's ID number (`RawRow.duplicate_of`),
+        before they are validated — by another process, in a pipelined import (shouhu.intake.pipeline).
+        From the first call on, `validate` takes that decision from the row instead of making it."""
+        self.duplicates_marked = True
+        for raw in rows:
+            index = _row_id_index(raw)
+            if not index:
+                continue
+            raw.duplicate_of = self.seen.get(index)
+            if raw.duplicate_of is None:
+                self.seen.add(index, raw.row)
+
+    def _first_row_with(self, index: str, raw: RawRow) -> int | None:
+        """The earlier row of the file with this ID number's blind index, or None."""
+        if self.duplicates_marked:
+            return raw.duplicate_of
+        first = self.seen.get(index)
+        if first is None:
+            self.seen.add(index, raw.row)
+        return first
+
+    def warm(self) -> None:
+        """Ask the database now everything validating a valid row asks it once per file: the
+        importer's villages, the forms and the villages the child's form may be given. A pipelined
+        import forks its validation processes after this, and they never ask it again."""
+        from shouhu.registry import forms as f
+
+        if self._villages is None:
+            self._load_villages()
+        assert self._villages is not None
+        for kind in ("child", "household", "member", "situation", "entrustment"):
+            self._form(kind, {})
+        f.field_of(self._forms["child"], "region", f.RegionChoiceField).remember(self._villages.values())
 
     # villages ------------------------------------------------------------------------------------
     def _load_villages(self) -> None:
@@ -896,11 +927,9 @@ class RowValidator:
             result.id_number = normalize_id_number(id_value)
             if len(result.id_number) == 18:
                 result.id_index = blind_index(result.id_number, purpose="child_id")
-                first = self.seen.get(result.id_index)
+                first = self._first_row_with(result.id_index, raw)
                 if first is not None:
                     err("id_number", _("与第%(r)d行的身份证号重复：同一儿童在文件中只能出现一次。") % {"r": first})
-                else:
-                    self.seen.add(result.id_index, raw.row)
                 if self._known is not None:
                     pk, visible = self._known.get(result.id_index, (None, False))
                     instance = self._instances.get(pk) if visible else None
@@ -1203,6 +1232,22 @@ def _convert(column: cols.Column, value: Any) -> Any:
     if kind == Kind.REGION:
         return value
     return _cell_text(value) if not isinstance(value, str) else unicodedata.normalize("NFKC", value).strip()
+
+
+def _row_id_index(raw: RawRow) -> str | None:
+    """The blind index of the row's child ID number, when it reads as 18 characters; the key of
+    `prefetch` and `mark_duplicates`, computed as `validate` computes it."""
+    from shouhu.lib.crypto import blind_index
+    from shouhu.lib.idnumber import normalize_id_number
+
+    value = raw.values.get("id_number")
+    if _blank(value):
+        return None
+    try:
+        number = normalize_id_number(_id_cell(value))
+    except ValidationError:
+        return None
+    return blind_index(number, purpose="child_id") if len(number) == 18 else None
 
 
 def _id_cell(value: Any) -> str:

@@ -250,6 +250,16 @@ class RegionChoiceField(forms.ModelChoiceField):
             memo[key] = super().to_python(value)
         return memo[key]
 
+    def remember(self, regions: Iterable[Any]) -> None:
+        """Know these villages without asking the database, as if each had been looked up: only
+        villages the field's queryset holds (it limits the choice to the user's scope)."""
+        assert self.to_field_name in (None, "code"), self.to_field_name  # the memo is keyed by code
+        memo = self.__dict__.setdefault("_memo", {})
+        allowed = set(self.queryset.values_list("code", flat=True)) if self.queryset is not None else set()
+        for region in regions:
+            if region.code in allowed:
+                memo[(id(self.queryset), region.code)] = region
+
     def label_from_instance(self, obj: Any) -> str:
         return f"{obj.parent.name if obj.parent else ''} {obj.name}"
 

@@ -1,0 +1,206 @@
+"""Validating a large survey file on more than one core, while it is read and written.
+
+Every row is validated through the registry's forms, the rules the pages and the API use: about
+1.5 ms of CPU a row, more than reading and writing it together. For a file of at least
+`SHOUHU_IMPORT_PARALLEL_MIN_ROWS` rows (2,000) the rows are validated, a batch at a time, by
+`SHOUHU_IMPORT_PROCESSES` forked processes (default -1: the machine's CPUs less one, at most 4;
+0 turns this off), while this process reads the next batches, asks the ledger about them and writes
+the batches already validated. Smaller files, and platforms without `fork`, are validated here.
+
+What stays in this process, in file order: reading; `RowValidator.prefetch` (the ledger's children
+with a batch's ID numbers, read inside the import's own transaction) and
+`RowValidator.mark_duplicates` (which row first had an ID number). A validation process only runs
+`RowValidator.validate` with the validator it was forked with (the importer's scope, villages and
+forms, warmed first) and the batch's prefetched children, sent with the batch.
+
+It never uses the database. The connections it inherits are this process's, sockets in the middle
+of a transaction: they are set aside (kept referenced and never closed, so that the child's exit
+does not shut them) and any query raises `DatabaseUnavailable`. A row whose validation needs the
+database anyway (an error path: a village code outside the importer's scope is looked up to say
+what it is) or fails in any other way is validated again here, as is every row of a batch whose
+process died. So the results are those of validating here, row for row; a test holds them equal.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.utils import translation
+
+from shouhu.intake.reader import RawRow, RowResult, RowValidator
+
+logger = logging.getLogger(__name__)
+
+Batch = tuple[list[RawRow], list[RowResult]]
+
+
+def processes() -> int:
+    """How many validation processes a large import forks (0: validate in this process)."""
+    configured = int(getattr(settings, "SHOUHU_IMPORT_PROCESSES", -1))
+    if configured < 0:
+        configured = min(4, (os.cpu_count() or 1) - 1)
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    return max(0, int(configured))
+
+
+def min_rows() -> int:
+    """Files with fewer rows (by the reader's estimate) are validated in this process."""
+    return int(getattr(settings, "SHOUHU_IMPORT_PARALLEL_MIN_ROWS", 2000))
+
+
+@dataclass
+class Stats:
+    """What a pipelined validation did: for the benchmark, the logs and the tests."""
+
+    processes: int = 0
+    batches: int = 0
+    rows_here: int = 0  # rows validated again in this process (a process failed, or the row needed the database)
+    broken: bool = False  # a validation process died: the rest of the file was validated here
+    reasons: list[str] = field(default_factory=list)  # why rows were validated here (at most a few)
+
+
+def validated_batches(
+    validator: RowValidator, batches: Iterable[list[RawRow]], *, estimate: int, stats: Stats | None = None
+) -> Iterator[Batch]:
+    """Each batch of rows with its results, in file order: validated in this process for a small
+    file, else by the validation processes (see the module's docstring)."""
+    workers = processes() if estimate >= min_rows() else 0
+    stats = stats if stats is not None else Stats()
+    if workers < 1:
+        for batch in batches:
+            validator.prefetch(batch)
+            yield batch, [validator.validate(raw) for raw in batch]
+        return
+    yield from _pipelined(validator, batches, workers, stats)
+
+
+# Validation processes keep at most this many batches each in flight: enough to keep them busy
+# while this process writes, few enough that memory does not grow with the file.
+_IN_FLIGHT_PER_PROCESS = 2
+
+
+@dataclass
+class _Job:
+    rows: list[RawRow]
+    known: dict[str, tuple[Any, bool]] | None
+    instances: dict[Any, Any]
+    future: Future[list[RowResult | str]] | None
+
+
+def _pipelined(validator: RowValidator, batches: Iterable[list[RawRow]], workers: int, stats: Stats) -> Iterator[Batch]:
+    validator.warm()
+    stats.processes = workers
+    language = translation.get_language()
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_process, initargs=(validator,)
+    )
+    window: deque[_Job] = deque()
+    try:
+        for rows in batches:
+            validator.prefetch(rows)
+            validator.mark_duplicates(rows)
+            job = _Job(rows, validator._known, validator._instances, None)  # noqa: SLF001 - sent with the batch
+            if not stats.broken:
+                try:
+                    job.future = pool.submit(_validate_batch, language, job.known, job.instances, rows)
+                except (BrokenProcessPool, RuntimeError) as exc:
+                    _broke(stats, exc)
+            window.append(job)
+            while len(window) > workers * _IN_FLIGHT_PER_PROCESS:
+                yield _finish(validator, window.popleft(), stats)
+        while window:
+            yield _finish(validator, window.popleft(), stats)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if stats.rows_here or stats.broken:
+        logger.warning(
+            "survey import: %d rows validated in the importing process (%s)", stats.rows_here, "; ".join(stats.reasons)
+        )
+
+
+def _broke(stats: Stats, exc: BaseException) -> None:
+    stats.broken = True
+    if len(stats.reasons) < 5:
+        stats.reasons.append(f"validation process failed: {exc!r}")
+
+
+def _finish(validator: RowValidator, job: _Job, stats: Stats) -> Batch:
+    """The batch's results: the process's, each row it could not validate validated here."""
+    stats.batches += 1
+    answers: list[RowResult | str] = []
+    if job.future is not None:
+        try:
+            answers = job.future.result()
+        except BrokenProcessPool as exc:
+            _broke(stats, exc)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the rows are validated here
+            if len(stats.reasons) < 5:
+                stats.reasons.append(f"batch failed: {exc!r}")
+    if len(answers) != len(job.rows):
+        answers = ["" for _ in job.rows]
+    results: list[RowResult] = []
+    for raw, answer in zip(job.rows, answers, strict=True):
+        if isinstance(answer, RowResult):
+            results.append(answer)
+            continue
+        if answer and len(stats.reasons) < 5:
+            stats.reasons.append(answer)
+        stats.rows_here += 1
+        validator._known, validator._instances = job.known, job.instances  # noqa: SLF001 - this batch's children
+        results.append(validator.validate(raw))
+    return job.rows, results
+
+
+# ----- in a validation process -------------------------------------------------------------------------------------
+
+
+class DatabaseUnavailable(RuntimeError):
+    """A validation process asked the database: the row is validated again by the importing process."""
+
+
+_VALIDATOR: RowValidator | None = None
+_SET_ASIDE: list[Any] = []  # the inherited connections: referenced, so never finalised (closed) here
+
+
+def _start_process(validator: RowValidator) -> None:
+    """In a new validation process: keep the validator it was forked with; take the database away."""
+    from django.db import connections
+
+    global _VALIDATOR
+    _VALIDATOR = validator
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise DatabaseUnavailable("no database in a validation process")
+
+    for alias in connections:
+        conn = connections[alias]
+        _SET_ASIDE.append(conn.connection)
+        conn.connection = None
+        conn.connect = refuse  # type: ignore[method-assign]
+
+
+def _validate_batch(
+    language: str | None, known: dict[str, tuple[Any, bool]] | None, instances: dict[Any, Any], rows: list[RawRow]
+) -> list[RowResult | str]:
+    """Each row's result, or why it could not be validated here (the importing process then does)."""
+    validator = _VALIDATOR
+    assert validator is not None, "not a validation process"
+    validator._known, validator._instances = known, instances  # noqa: SLF001
+    out: list[RowResult | str] = []
+    with translation.override(language):
+        for raw in rows:
+            try:
+                out.append(validator.validate(raw))
+            except Exception as exc:  # noqa: BLE001 - validated again by the importing process
+                out.append(f"row {raw.row}: {type(exc).__name__}")
+    return out
