@@ -327,14 +327,16 @@ def check_import(import_id: int, attempt: int) -> None:
 
 @db_task(retries=2, retry_delay=60)
 def evaluate_import(import_id: int) -> dict[str, int]:
-    """The policy evaluation of the children a committed import created, a batch at a time, read
-    back from the import's items (the commit keeps no list of them). A failure is retried; the
+    """The policy evaluation of the children a committed import created or changed, a batch at a
+    time, read back from the import's items (the commit keeps no list of them). A failure is retried; the
     nightly run catches up with whatever is still left."""
     from shouhu.intake.models import ItemAction, SurveyImportItem
     from shouhu.policy.services import reevaluate_children
 
     ids = (
-        SurveyImportItem.objects.filter(survey_import_id=import_id, action=ItemAction.CREATED, child__isnull=False)
+        SurveyImportItem.objects.filter(
+            survey_import_id=import_id, action__in=[ItemAction.CREATED, ItemAction.CHANGED], child__isnull=False
+        )
         .order_by("pk")
         .values_list("child_id", flat=True)
     )
@@ -349,7 +351,7 @@ def evaluate_import(import_id: int) -> dict[str, int]:
     if batch:
         for key, value in reevaluate_children(batch).items():
             counts[key] = counts.get(key, 0) + value
-    logger.info("policy evaluation of the children import %s created: %s", import_id, counts)
+    logger.info("policy evaluation of the children import %s created or changed: %s", import_id, counts)
     return counts
 
 

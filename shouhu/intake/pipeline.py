@@ -9,7 +9,7 @@ the batches already validated. Smaller files, and platforms without `fork`, are 
 
 What stays in this process, in file order: reading; `RowValidator.prefetch` (the ledger's children
 with a batch's ID numbers, read inside the import's own transaction) and
-`RowValidator.mark_duplicates` (which row first had an ID number). A validation process only runs
+its duplicate marking (which row first had an ID number). A validation process only runs
 `RowValidator.validate` with the validator it was forked with (the importer's scope, villages and
 forms, warmed first) and the batch's prefetched children, sent with the batch.
 
@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -101,14 +103,11 @@ def _pipelined(validator: RowValidator, batches: Iterable[list[RawRow]], workers
     validator.warm()
     stats.processes = workers
     language = translation.get_language()
-    pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_process, initargs=(validator,)
-    )
+    pool = _pool(validator, workers)
     window: deque[_Job] = deque()
     try:
         for rows in batches:
-            validator.prefetch(rows)
-            validator.mark_duplicates(rows)
+            validator.prefetch(rows, mark_duplicates=True)
             job = _Job(rows, validator._known, validator._instances, None)  # noqa: SLF001 - sent with the batch
             if not stats.broken:
                 try:
@@ -126,6 +125,13 @@ def _pipelined(validator: RowValidator, batches: Iterable[list[RawRow]], workers
         logger.warning(
             "survey import: %d rows validated in the importing process (%s)", stats.rows_here, "; ".join(stats.reasons)
         )
+
+
+def _pool(validator: Any, workers: int) -> ProcessPoolExecutor:
+    """The validation processes, forked (on the first job) from this process with `validator`."""
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_process, initargs=(validator,)
+    )
 
 
 def _broke(stats: Stats, exc: BaseException) -> None:
@@ -173,11 +179,18 @@ _SET_ASIDE: list[Any] = []  # the inherited connections: referenced, so never fi
 
 
 def _start_process(validator: RowValidator) -> None:
-    """In a new validation process: keep the validator it was forked with; take the database away."""
+    """In a new validation process: keep the validator it was forked with; take the database away;
+    exit as soon as the importing process does."""
     from django.db import connections
 
     global _VALIDATOR
     _VALIDATOR = validator
+    # A process whose importer was killed (a worker's SIGKILL) would wait for work forever, holding
+    # its copy of the importer's database socket — and with it the importer's open transaction
+    # and its locks, which a restarted import then waits for. It exits when its parent does.
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="importer-watch", daemon=True).start()
 
     def refuse(*_args: Any, **_kwargs: Any) -> None:
         raise DatabaseUnavailable("no database in a validation process")
@@ -187,6 +200,11 @@ def _start_process(validator: RowValidator) -> None:
         _SET_ASIDE.append(conn.connection)
         conn.connection = None
         conn.connect = refuse  # type: ignore[method-assign]
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
 
 
 def _validate_batch(

@@ -116,8 +116,8 @@ class RawRow:
         str, Any
     ]  # column key -> the cell as read (str, float, int, bool, date, datetime; "" or None when empty)
     header: Header = field(repr=False)
-    # Set by `RowValidator.mark_duplicates` (a pipelined import marks the rows in file order before
-    # they are validated elsewhere): the first row with this row's ID number, when this one repeats it.
+    # Set by `RowValidator.prefetch(mark_duplicates=True)` (a pipelined import marks the rows in file
+    # order before they are validated elsewhere): the first row with this row's ID number, when this one repeats it.
     duplicate_of: int | None = None
 
 
@@ -743,8 +743,8 @@ class RowValidator:
         # Filled by `prefetch` for a batch of rows: the ledger's children with those ID numbers.
         self._known: dict[str, tuple[Any, bool]] | None = None  # index -> (pk, visible)
         self._instances: dict[Any, Any] = {}  # pk -> Child, the visible ones
-        # True once `mark_duplicates` decides the repeated ID numbers (before validation, in file
-        # order): `validate` then reads `RawRow.duplicate_of` instead of remembering IDs itself.
+        # True once `prefetch(mark_duplicates=True)` decides the repeated ID numbers (before
+        # validation, in file order): `validate` then reads `RawRow.duplicate_of` instead.
         self.duplicates_marked = False
 
     def _form(self, kind: str, data: dict[str, Any], instance: Any = None) -> Any:
@@ -770,30 +770,31 @@ class RowValidator:
             form.known_ids = self._known
         return form
 
-    def prefetch(self, rows: Iterable[RawRow]) -> None:
+    def prefetch(self, rows: list[RawRow], *, mark_duplicates: bool = False) -> None:
         """Read the ledger's children for the ID numbers of a batch of rows in two queries; the
-        rows' `validate` then asks no per-row question of the database about them."""
+        rows' `validate` then asks no per-row question of the database about them.
+
+        With `mark_duplicates`, also decide here, for rows given in file order, which repeat an
+        earlier row's ID number (`RawRow.duplicate_of`), before they are validated — by another
+        process, in a pipelined import (shouhu.intake.pipeline). From then on `validate` takes that
+        decision from the row instead of making it."""
         from shouhu.registry.models import Child
         from shouhu.registry.selectors import children_visible_to
 
-        indexes = {index for index in map(_row_id_index, rows) if index}
-        found = dict(Child.objects.filter(id_number_index__in=indexes).values_list("id_number_index", "pk"))
+        indexes = [_row_id_index(raw) for raw in rows]
+        if mark_duplicates:
+            self.duplicates_marked = True
+            for raw, index in zip(rows, indexes, strict=True):
+                if index:
+                    raw.duplicate_of = self.seen.get(index)
+                    if raw.duplicate_of is None:
+                        self.seen.add(index, raw.row)
+        found = dict(
+            Child.objects.filter(id_number_index__in={i for i in indexes if i}).values_list("id_number_index", "pk")
+        )
         visible = {c.pk: c for c in children_visible_to(self.actor).filter(pk__in=found.values())}
         self._known = {index: (pk, pk in visible) for index, pk in found.items()}
         self._instances = visible
-
-    def mark_duplicates(self, rows: Iterable[RawRow]) -> None:
-        """Decide, for rows in file order, which repeat an earlier row's ID number (`RawRow.duplicate_of`),
-        before they are validated — by another process, in a pipelined import (shouhu.intake.pipeline).
-        From the first call on, `validate` takes that decision from the row instead of making it."""
-        self.duplicates_marked = True
-        for raw in rows:
-            index = _row_id_index(raw)
-            if not index:
-                continue
-            raw.duplicate_of = self.seen.get(index)
-            if raw.duplicate_of is None:
-                self.seen.add(index, raw.row)
 
     def _first_row_with(self, index: str, raw: RawRow) -> int | None:
         """The earlier row of the file with this ID number's blind index, or None."""
@@ -1236,7 +1237,7 @@ def _convert(column: cols.Column, value: Any) -> Any:
 
 def _row_id_index(raw: RawRow) -> str | None:
     """The blind index of the row's child ID number, when it reads as 18 characters; the key of
-    `prefetch` and `mark_duplicates`, computed as `validate` computes it."""
+    `prefetch` and of its duplicate marking, computed as `validate` computes it."""
     from shouhu.lib.crypto import blind_index
     from shouhu.lib.idnumber import normalize_id_number
 

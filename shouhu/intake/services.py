@@ -49,17 +49,20 @@ from shouhu.intake.preview import (
     CHANGED,
     NEW,
     UNCHANGED,
+    Classified,
     Preview,
     _Differ,
     _same,
     classify,
     new_preview,
 )
+from shouhu.policy.signals import evaluated_by_caller
 from shouhu.registry import services as registry
 from shouhu.registry.history import attribute_to
 from shouhu.registry.models import Child, Entrustment, FamilyMember, Household
 
 COUNT_KEYS = ("new", "changed", "unchanged", "invalid", "not_applied")
+UNDO_NAMES_SHOWN = 10  # children named when an undo is refused because they were edited since
 
 
 class ImportAborted(ValidationError):
@@ -166,7 +169,6 @@ def _commit(
     invalid row nothing more is written, the rest is only validated (so the record lists every
     error), and the transaction is rolled back at the end."""
     from shouhu.intake.jobs import schedule_evaluation
-    from shouhu.visits.services import refresh_plans
 
     imp = _new_import(actor, data, preview, ImportState.COMMITTED, into=into)
     imp.committed_at = timezone.now()
@@ -174,6 +176,37 @@ def _commit(
     imp.save()
     counts = {k: 0 for k in COUNT_KEYS}
     not_applied_rows: list[dict[str, Any]] = []
+    with evaluated_by_caller():  # the new and changed children are evaluated after commit, in batches
+        _write_batches(actor, imp, reader, preview, progress, counts, not_applied_rows)
+    if not preview.ok:
+        raise _Invalid
+    imp.counts = {**counts, "not_applied_rows": not_applied_rows}
+    imp.committed_at = timezone.now()  # after every write: later edits are those after this instant
+    imp.save(update_fields=["counts", "committed_at"])
+    # Not the file name: it may name a family. The SurveyImport row (by id) keeps it.
+    record(
+        actor=actor,
+        action=Action.IMPORT,
+        object_type="survey_import",
+        object_id=imp.pk,
+        detail={"sha256": imp.sha256, **{k: counts[k] for k in COUNT_KEYS}},
+    )
+    if counts["new"] or counts["changed"]:  # their categories, in the background after commit (read from the items)
+        schedule_evaluation(imp.pk)
+    return imp
+
+
+def _write_batches(
+    actor: Any,
+    imp: SurveyImport,
+    reader: r.SurveyReader,
+    preview: Preview,
+    progress: r.Progress | None,
+    counts: dict[str, int],
+    not_applied_rows: list[dict[str, Any]],
+) -> None:
+    from shouhu.visits.services import refresh_plans
+
     differ = _Differ(actor)
     for batch in classify(actor, reader, progress=progress):
         for row in batch:
@@ -206,6 +239,7 @@ def _commit(
         ids = [row.result.existing_child_id for row in changed]
         locked = {c.pk: c for c in Child.objects.select_for_update().filter(pk__in=ids)}
         loaded = differ.load(ids)
+        applied: list[tuple[Classified, int]] = []
         for row in changed:
             child, current = locked.get(row.result.existing_child_id), loaded.get(row.result.existing_child_id)
             if child is None or current is None:
@@ -215,28 +249,16 @@ def _commit(
                 counts["unchanged"] += 1
                 continue
             _apply_row(actor, imp, row.raw.row, row.result, child, current, differ)
-            # What the ledger still lacks after the writes (a difference no service could apply).
-            rest = [str(d.label) for d in differ.diff(row.result, differ.load([child.pk])[child.pk])]
+            applied.append((row, len(diffs)))
+        # What the ledger still lacks after the writes (a difference no service could apply),
+        # read back for the batch at once.
+        written = differ.load([row.result.existing_child_id for row, _n in applied]) if applied else {}
+        for row, before in applied:
+            rest = [str(d.label) for d in differ.diff(row.result, written[row.result.existing_child_id])]
             if rest:
                 counts["not_applied"] += 1
                 not_applied_rows.append({"row": row.raw.row, "columns": rest})
-            counts["changed" if len(rest) < len(diffs) else "unchanged"] += 1
-    if not preview.ok:
-        raise _Invalid
-    imp.counts = {**counts, "not_applied_rows": not_applied_rows}
-    imp.committed_at = timezone.now()  # after every write: later edits are those after this instant
-    imp.save(update_fields=["counts", "committed_at"])
-    # Not the file name: it may name a family. The SurveyImport row (by id) keeps it.
-    record(
-        actor=actor,
-        action=Action.IMPORT,
-        object_type="survey_import",
-        object_id=imp.pk,
-        detail={"sha256": imp.sha256, **{k: counts[k] for k in COUNT_KEYS}},
-    )
-    if counts["new"]:  # the new children's categories, in the background after commit (read from the items)
-        schedule_evaluation(imp.pk)
-    return imp
+            counts["changed" if len(rest) < before else "unchanged"] += 1
 
 
 def _apply_row(
@@ -428,8 +450,11 @@ def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
     edited = _edited_since(current, items, children)
     if edited:
         names = "、".join(
-            _("%(name)s（第%(row)d行）") % {"name": c.name if c else _("（已删除）"), "row": i.row} for i, c in edited
+            _("%(name)s（第%(row)d行）") % {"name": c.name if c else _("（已删除）"), "row": i.row}
+            for i, c in edited[:UNDO_NAMES_SHOWN]
         )
+        if len(edited) > UNDO_NAMES_SHOWN:  # a whole town's file re-imported: say how many, not every name
+            names = _("%(names)s等%(n)d名儿童") % {"names": names, "n": len(edited)}
         raise ValidationError(_("以下儿童在本次导入后已被修改，不能撤销导入：%(names)s。") % {"names": names})
     restored = 0
     created = [

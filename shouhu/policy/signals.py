@@ -15,6 +15,7 @@ from shouhu.registry.models import Child, Entrustment, FamilyMember, Household, 
 
 _PENDING_ATTR = "_shouhu_policy_pending"
 _deleting: ContextVar[bool] = ContextVar("shouhu_policy_deleting", default=False)
+_by_caller: ContextVar[bool] = ContextVar("shouhu_policy_by_caller", default=False)
 
 
 def _child_ids(instance: Any) -> list[Any]:
@@ -63,12 +64,25 @@ def deleting_children() -> Iterator[None]:
         _deleting.reset(token)
 
 
+@contextmanager
+def evaluated_by_caller() -> Iterator[None]:
+    """Inside: a saved or deleted fact schedules no evaluation of its child, because the caller
+    evaluates the children it changed itself, in batches, after commit (a survey import:
+    `intake.jobs.evaluate_import`; one evaluation per child after each commit had been a dozen
+    queries per row). Per thread (a context variable)."""
+    token = _by_caller.set(True)
+    try:
+        yield
+    finally:
+        _by_caller.reset(token)
+
+
 @receiver(post_save, dispatch_uid="policy_facts_saved")
 @receiver(post_delete, dispatch_uid="policy_facts_deleted")
 def facts_changed(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
     if raw or sender not in (Child, FamilyMember, ParentSituation, Household, Entrustment):
         return
-    if kwargs.get("signal") is post_delete and _deleting.get():
+    if _by_caller.get() or (kwargs.get("signal") is post_delete and _deleting.get()):
         return
     for child_id in _child_ids(instance):
         if child_id is not None:

@@ -267,3 +267,17 @@ def test_an_outsider_cannot_undo_the_import(db, users, director, hutang_village)
     assert Child.objects.filter(name="外人撤销娃").exists()
     imp.refresh_from_db()
     assert imp.state == "committed"
+
+
+def test_a_refused_undo_names_ten_children_and_counts_the_rest(db, director, hutang_village, monkeypatch):
+    from shouhu.intake import services as intake
+
+    monkeypatch.setattr(intake, "UNDO_NAMES_SHOWN", 2)
+    data = xlsx([HEADERS] + [_new_row(hutang_village, name=f"多改{'甲乙丙'[n]}") for n in range(3)])
+    imp = import_commit(actor=director, source=data, filename="x.xlsx")
+    for child in Child.objects.filter(name__startswith="多改"):
+        services.child_update(actor=director, child=child, data={"school_name": "湖塘小学"}, version=child.version)
+    with pytest.raises(ValidationError) as refused:
+        import_undo(actor=director, imp=imp)
+    [message] = refused.value.messages
+    assert message == "以下儿童在本次导入后已被修改，不能撤销导入：多改甲（第2行）、多改乙（第3行）等3名儿童。"

@@ -6,6 +6,7 @@ that died, are validated by the importer itself."""
 from __future__ import annotations
 
 import os
+import time
 from datetime import date
 
 import pytest
@@ -230,3 +231,51 @@ def test_small_files_and_zero_processes_stay_in_this_process(db, settings, monke
     assert [s.processes for s in stats] == [0, 0]
     settings.SHOUHU_IMPORT_PROCESSES = -1  # the default: the CPUs less one, at most four
     assert pipeline.processes() == min(4, (os.cpu_count() or 1) - 1)
+
+
+# A process that forks validation processes, prints one's pid and waits (the importer, stuck).
+IMPORTER = """
+import os, time
+import django
+django.setup()
+from shouhu.intake import pipeline
+pool = pipeline._pool(None, 1)
+print(pool.submit(os.getpid).result(), flush=True)
+time.sleep(300)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
+def test_validation_processes_exit_when_the_importer_is_killed(tmp_path):  # noqa: ANN001
+    """Else they would keep the killed importer's database socket, its open transaction and its locks."""
+    import signal
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    env = {k: v for k, v in os.environ.items() if k not in {"SHOUHU_DATABASE_URL", "SHOUHU_REDIS_URL"}}
+    env.update(SHOUHU_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="shouhu.settings", SHOUHU_TESTING="1")
+    importer = subprocess.Popen(
+        [sys.executable, "-c", IMPORTER], cwd=django_settings.BASE_DIR, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert importer.stdout is not None
+        child = int(importer.stdout.readline())
+        assert child != importer.pid and _running(child)
+        os.kill(importer.pid, signal.SIGKILL)  # the importer alone, as the OOM killer would
+        importer.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(child)
+    finally:
+        importer.kill()

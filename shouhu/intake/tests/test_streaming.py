@@ -377,3 +377,33 @@ def test_a_background_commit_leaves_the_kept_file_as_it_was_stored(db, director,
     done = SurveyImport.objects.get(pk=imp.pk)
     assert done.state == ImportState.COMMITTED and done.counts["new"] == 2
     assert stored() == before and done.file_bytes() == data
+
+
+def test_the_changed_childrens_evaluation_runs_once_after_commit(
+    db,
+    director,  # noqa: F811
+    hutang_village,
+    make_child,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
+):
+    """A changed row's writes schedule no evaluation each (a dozen queries per row); the job after
+    the commit evaluates the changed children, read from the import's items."""
+    from shouhu.intake.services import import_commit
+    from shouhu.policy import signals
+    from shouhu.policy.models import Proposal
+
+    child = make_child(hutang_village, actor=director, name="留守测试", birth=date(2015, 6, 1))
+    assert not Proposal.objects.filter(child=child, code="left_behind").exists()
+    rows = [
+        ["所在村（社区）", "姓名", "身份证号", "就学阶段", "父亲姓名", "父亲情况", "母亲姓名", "母亲情况"],
+        [hutang_village.name, child.name, child.id_number, "小学", "留大", "外出务工", "留妈", "外出务工"],
+    ]
+    scheduled: list = []
+    schedule = signals.schedule
+    monkeypatch.setattr(signals, "schedule", lambda child_id: (scheduled.append(child_id), schedule(child_id)))
+    with django_capture_on_commit_callbacks(execute=True):
+        imp = import_commit(actor=director, source=xlsx(rows), filename="变更.xlsx")
+    assert imp.state == "committed" and imp.counts["changed"] == 1
+    assert scheduled == []  # no evaluation per saved record
+    assert Proposal.objects.filter(child=child, code="left_behind").exists()  # the job's

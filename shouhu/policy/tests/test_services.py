@@ -196,3 +196,21 @@ def test_deletions_inside_deleting_children_schedule_no_evaluation(make_child, h
     with signals.deleting_children():
         Child.objects.filter(pk=second.pk).delete()
     assert scheduled == []
+
+
+@pytest.mark.django_db
+def test_changes_inside_evaluated_by_caller_schedule_no_evaluation(make_child, hutang_village, monkeypatch):
+    from shouhu.policy import signals
+    from shouhu.registry.models import FamilyMember
+
+    child = make_child(hutang_village)
+    scheduled: list = []
+    monkeypatch.setattr(signals, "schedule", scheduled.append)
+    with signals.evaluated_by_caller():
+        member = FamilyMember.objects.create(child=child, relation="father", name="张大")
+        child.name = "张小亮"
+        child.save()
+        member.delete()
+    assert scheduled == []
+    child.save()
+    assert scheduled == [child.pk]
