@@ -156,8 +156,9 @@ def _stage(age: int) -> str:
     return "普通高中"
 
 
-def generate(path: Path, n: int, villages: list[Any], *, seed: int, today: date) -> None:
-    """An N-row survey workbook (openpyxl write-only): a title row, the header, N valid rows."""
+def generate(path: Path, n: int, villages: list[Any], *, seed: int, today: date, resurvey: bool = False) -> None:
+    """An N-row survey workbook (openpyxl write-only): a title row, the header, N valid rows.
+    `resurvey`: the same rows (same seed) a year on, every father with a new phone number."""
     from openpyxl import Workbook
 
     rng = random.Random(seed)
@@ -166,7 +167,7 @@ def generate(path: Path, n: int, villages: list[Any], *, seed: int, today: date)
     ws.append(["困境儿童和留守儿童摸底排查表（基准测试）"])
     ws.append(HEADERS)
     used: set[tuple[date, int]] = set()
-    for _ in range(n):
+    for number in range(n):
         village = rng.choice(villages)
         while True:
             birth = today - timedelta(days=rng.randrange(365 * 1 + 30, 365 * 17))
@@ -231,6 +232,8 @@ def generate(path: Path, n: int, villages: list[Any], *, seed: int, today: date)
                     "委托起始日期": _date_text(rng, today - timedelta(days=rng.randrange(30, 2000))),
                 }
             )
+        if resurvey:  # after every random draw: the rows stay those of the first survey
+            row["父亲联系电话"] = f"139{number:08d}"
         ws.append([row[h] for h in HEADERS])
     wb.save(path)
 
@@ -329,9 +332,16 @@ def main() -> None:
         default=None,
         help="validation processes (SHOUHU_IMPORT_PROCESSES; 0: validate in the importing process)",
     )
+    ap.add_argument(
+        "--resurvey",
+        action="store_true",
+        help="then import the same rows again with every father's phone changed (all changed rows), timed",
+    )
     ap.add_argument("--no-migrate", action="store_true")
     args = ap.parse_args()
 
+    if args.resurvey and not args.keep:
+        sys.exit("bench: --resurvey needs --keep (the resurvey edits the children: the import cannot be undone)")
     if args.processes is not None:
         settings.SHOUHU_IMPORT_PROCESSES = args.processes
     db = settings.DATABASES["default"]
@@ -407,6 +417,18 @@ def main() -> None:
         assert copied == args.rows, (copied, args.rows)
         log(f"floor: {copied} rows in {floor_seconds:.2f}s")
 
+        resurvey: dict[str, Any] = {}
+        if args.resurvey:  # the ledger's children again, each changed: the per-row update path
+            again = Path(tmp) / f"resurvey_{args.rows}.xlsx"
+            generate(again, args.rows, villages, seed=seed, today=today, resurvey=True)
+            started = time.perf_counter()
+            second = import_commit(actor=user, source=str(again), filename=again.name)
+            resurvey = {
+                "resurvey_seconds": round(time.perf_counter() - started, 2),
+                "resurvey_changed": second.counts.get("changed"),
+            }
+            log(f"resurvey: {resurvey}")
+
     undo_seconds = None
     if not args.keep:
         with profiled(args.profile_undo):
@@ -440,6 +462,7 @@ def main() -> None:
                 if samples
                 else [],
                 "new": imp.counts.get("new"),
+                **resurvey,
                 "user": args.user,
                 "load_before": load_before,
                 "load_after": [round(x, 2) for x in os.getloadavg()],

@@ -325,13 +325,32 @@ class _Differ:
         self.restricted = frozenset() if cleared else frozenset(str(k) for k in m.JUDICIAL_SITUATIONS)
 
     def load(self, pks: list[Any]) -> dict[Any, m.Child]:
-        """The children with their household, family (with situations) and entrustments: four queries."""
-        qs = (
-            m.Child.objects.filter(pk__in=set(pks))
-            .select_related("household", "region")
-            .prefetch_related("family__situations", "entrustments")
-        )
-        return {child.pk: child for child in qs}
+        """The children with their household, family (with situations) and entrustments: four queries.
+
+        Prefetched by hand: Django's `prefetch_related` builds a filtered queryset per child and
+        per member (≈ 0.3 ms a child, a quarter of re-importing a child). The related lists are put
+        where `prefetch_related` puts them, as plain lists: `child.family.all()`,
+        `member.situations.all()` and `child.entrustments.all()` return them, in the models' own
+        order; anything else asked of them (`.filter()`) fails loudly instead of querying."""
+        children = {
+            child.pk: child for child in m.Child.objects.filter(pk__in=set(pks)).select_related("household", "region")
+        }
+        family: dict[Any, list[m.FamilyMember]] = {pk: [] for pk in children}
+        members: dict[Any, m.FamilyMember] = {}
+        for member in m.FamilyMember.objects.filter(child_id__in=children):  # Meta.ordering
+            family[member.child_id].append(member)
+            members[member.pk] = member
+        situations: dict[Any, list[m.ParentSituation]] = {pk: [] for pk in members}
+        for situation in m.ParentSituation.objects.filter(member_id__in=members):
+            situations[situation.member_id].append(situation)
+        entrustments: dict[Any, list[m.Entrustment]] = {pk: [] for pk in children}
+        for entrustment in m.Entrustment.objects.filter(child_id__in=children):
+            entrustments[entrustment.child_id].append(entrustment)
+        for member_pk, member in members.items():
+            member._prefetched_objects_cache = {"situations": situations[member_pk]}  # type: ignore[attr-defined]
+        for child_pk, child in children.items():
+            child._prefetched_objects_cache = {"family": family[child_pk], "entrustments": entrustments[child_pk]}  # type: ignore[attr-defined]
+        return children
 
     def _current_entrustment(self, child: m.Child) -> m.Entrustment | None:
         return child.current_entrustment(self.today)

@@ -3,12 +3,17 @@
 `import_commit(actor=…, source=…, filename=…)` first runs the preview (shouhu.intake.preview). When
 any row is invalid nothing touches the ledger: a `SurveyImport` in state *failed* is recorded with
 the counts (and the file), no audit event, and it is returned; its `preview` attribute (not stored)
-holds the errors, for the error workbook. Otherwise, in one transaction, every new row becomes a
-child (`registry.services.child_create`) and every changed row updates the child's own columns
-(`child_update`) and household columns (`household_update`), each at the version read in the same
-transaction, each with its history and audit event; one `import` event records the file. Any
-exception (a `StaleEdit`, a row that became invalid since the preview) rolls back everything,
-including the `SurveyImport`, and propagates.
+holds the errors, for the error workbook. Otherwise, in one transaction, a batch of rows at a time,
+the new rows become children (`registry.services.children_create_bulk`: what `child_create` writes,
+in a few statements per table) and the changed rows update the ledger's records, each at the
+version read in the same transaction, each with its history row and audit event: rows that only
+edit existing records (the child's own columns, its household's, a family member's without its
+situations) together (`registry.services.ledger_update_bulk`), the others record by record through
+the services (`child_update`, `household_update`, `member_create`/`member_update`,
+`entrustment_save`); a test holds the two ways equal. One `import` event records the file. The
+policy evaluation of the new and changed children runs after the commit, in batches
+(`intake.jobs.evaluate_import`). Any exception (a `StaleEdit`, a row that became invalid since the
+preview) rolls back everything, including the `SurveyImport`, and propagates.
 
 For a child already in the ledger only the columns the row fills in are written (a blank cell
 is not an edit): the child's own fields, the household, each parent or grandparent by relation
@@ -28,6 +33,7 @@ household's versions are those the import left, and no family member or carer re
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any
 from uuid import UUID
@@ -62,7 +68,10 @@ from shouhu.registry.history import attribute_to
 from shouhu.registry.models import Child, Entrustment, FamilyMember, Household
 
 COUNT_KEYS = ("new", "changed", "unchanged", "invalid", "not_applied")
-UNDO_NAMES_SHOWN = 10  # children named when an undo is refused because they were edited since
+UNDO_NAMES_SHOWN = 10
+# Changed rows that only edit existing records are written together (`_write_simple_rows`); False
+# writes every row record by record (`_write_row`), which a test compares them with.
+BULK_UPDATES = True  # children named when an undo is refused because they were edited since
 
 
 class ImportAborted(ValidationError):
@@ -235,11 +244,16 @@ def _write_batches(
         changed = [row for row in batch if row.item.status == CHANGED]
         if not changed:
             continue
-        # Lock the batch's changed children, then compare again with what is stored now.
+        # Lock the batch's changed children and their households, then compare again with what
+        # is stored now.
         ids = [row.result.existing_child_id for row in changed]
         locked = {c.pk: c for c in Child.objects.select_for_update().filter(pk__in=ids)}
+        households = Household.objects.select_for_update().in_bulk(
+            [c.household_id for c in locked.values() if c.household_id]
+        )
         loaded = differ.load(ids)
         applied: list[tuple[Classified, int]] = []
+        simple: list[_RowPlan] = []
         for row in changed:
             child, current = locked.get(row.result.existing_child_id), loaded.get(row.result.existing_child_id)
             if child is None or current is None:
@@ -248,8 +262,13 @@ def _write_batches(
             if not diffs:
                 counts["unchanged"] += 1
                 continue
-            _apply_row(actor, imp, row.raw.row, row.result, child, current, differ)
+            plan = _plan_row(row.raw.row, row.result, child, current, households.get(child.household_id), differ)
+            if plan.simple and BULK_UPDATES:
+                simple.append(plan)
+            else:
+                _write_row(actor, imp, plan)
             applied.append((row, len(diffs)))
+        _write_simple_rows(actor, imp, simple)
         # What the ledger still lacks after the writes (a difference no service could apply),
         # read back for the batch at once.
         written = differ.load([row.result.existing_child_id for row, _n in applied]) if applied else {}
@@ -261,12 +280,39 @@ def _write_batches(
             counts["changed" if len(rest) < before else "unchanged"] += 1
 
 
-def _apply_row(
-    actor: Any, imp: SurveyImport, row: int, result: r.RowResult, child: Child, loaded: Child, differ: _Differ
-) -> None:
-    """Write the columns the row fills in that differ from the ledger; keep what they replaced."""
+@dataclass
+class _RowPlan:
+    """What a changed row writes, worked out before anything is written: the values it replaces
+    (kept with the import's item, for an undo) and the writes, by record."""
+
+    row: int
+    child: Child  # locked
+    loaded: Child  # the same child with household, family and carers, as compared
+    household: Household | None  # locked
+    child_data: dict[str, Any] = field(default_factory=dict)
+    household_data: dict[str, Any] = field(default_factory=dict)
+    # (the member, or None to add one; the columns to write; the situations replacing its own, or None)
+    members: list[tuple[FamilyMember | None, dict[str, Any], list[dict[str, Any]] | None]] = field(default_factory=list)
+    entrustment: tuple[Entrustment | None, dict[str, Any]] | None = None  # (the current one or None to add, data)
+    replaced: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def simple(self) -> bool:
+        """Only columns of records that exist, no situations replaced, no carer: written in bulk."""
+        return (
+            (self.household is not None or not self.household_data)
+            and all(member is not None and situations is None for member, _data, situations in self.members)
+            and self.entrustment is None
+        )
+
+
+def _plan_row(
+    row: int, result: r.RowResult, child: Child, loaded: Child, household: Household | None, differ: _Differ
+) -> _RowPlan:
+    """The columns the row fills in that differ from the ledger, by record, and what they replace."""
     present = result.present
-    replaced: dict[str, Any] = {
+    plan = _RowPlan(row=row, child=child, loaded=loaded, household=household)
+    plan.replaced = {
         "child": {name: _jsonable(getattr(child, name)) for name in registry.CHILD_FIELDS if name != "region"},
         "household": None,
         "household_created": False,
@@ -275,41 +321,29 @@ def _apply_row(
         "entrustment": None,
         "entrustment_created": None,
     }
-    replaced["child"]["region"] = child.region_id
+    plan.replaced["child"]["region"] = child.region_id
 
     # The child's own columns.
-    child_data: dict[str, Any] = {}
     if ("region" in present or "region_code" in present) and not _same(child.region_id, result.child.get("region")):
-        child_data["region"] = result.child["region"]
+        plan.child_data["region"] = result.child["region"]
     for key, name in _CHILD.items():
         if key in present and not _same(getattr(child, name), result.child.get(name)):
-            child_data[name] = result.child.get(name)
-    if child_data:
-        child = registry.child_update(actor=actor, child=child, data=child_data, version=child.version)
+            plan.child_data[name] = result.child.get(name)
 
     # The household.
-    household = (
-        Household.objects.select_for_update().filter(pk=child.household_id).first() if child.household_id else None
-    )
-    hh_version = household.version if household else None
     if result.household is not None:
-        hh_data = {
+        plan.household_data = {
             name: result.household.get(name)
             for key, name in _HOUSEHOLD.items()
             if key in present and not _same(getattr(household, name) if household else None, result.household.get(name))
         }
-        if hh_data:
+        if plan.household_data:
             if household is None:
-                replaced["household_created"] = True
+                plan.replaced["household_created"] = True
             else:
-                replaced["household"] = {
+                plan.replaced["household"] = {
                     name: _jsonable(getattr(household, name)) for name in registry.HOUSEHOLD_FIELDS
                 }
-            hh = registry.household_update(
-                actor=actor, child=child, data=hh_data, version=household.version if household else None
-            )
-            hh_version = hh.version
-            child.household_id = hh.pk
 
     # Parents and grandparents, by relation: the columns present only.
     family = list(loaded.family.all())
@@ -317,8 +351,7 @@ def _apply_row(
         prefix = new["relation"]
         old = next((f for f in family if f.relation == prefix), None)
         if old is None:
-            member = registry.member_create(actor=actor, child=child, data=new)
-            replaced["members_created"].append(member.pk)
+            plan.members.append((None, new, None))
             continue
         data = {
             name: new.get(name)
@@ -339,7 +372,7 @@ def _apply_row(
                     data["capacity"], data["is_guardian"] = new.get("capacity"), new.get("is_guardian")
         if not data and situations is None:
             continue
-        replaced["members"].append(
+        plan.replaced["members"].append(
             {
                 "pk": old.pk,
                 "data": {name: _jsonable(getattr(old, name)) for name in registry.MEMBER_FIELDS},
@@ -351,16 +384,13 @@ def _apply_row(
                 ],
             }
         )
-        registry.member_update(actor=actor, member=old, data=data, version=old.version, situations=situations)
+        plan.members.append((old, data, situations))
 
     # The current entrustment.
     if result.entrustment is not None:
         entrustment = differ._current_entrustment(loaded)  # noqa: SLF001
         if entrustment is None:
-            created = registry.entrustment_save(
-                actor=actor, child=child, data=result.entrustment, entrustment=None, version=None
-            )
-            replaced["entrustment_created"] = created.pk
+            plan.entrustment = (None, result.entrustment)
         else:
             data = {
                 name: result.entrustment.get(name)
@@ -368,24 +398,84 @@ def _apply_row(
                 if key in present and not _same(getattr(entrustment, name), result.entrustment.get(name))
             }
             if data:
-                replaced["entrustment"] = {
+                plan.replaced["entrustment"] = {
                     "pk": entrustment.pk,
                     "data": {name: _jsonable(getattr(entrustment, name)) for name in registry.ENTRUSTMENT_FIELDS},
                 }
-                registry.entrustment_save(
-                    actor=actor, child=child, data=data, entrustment=entrustment, version=entrustment.version
-                )
+                plan.entrustment = (entrustment, data)
+    return plan
 
+
+def _item(imp: SurveyImport, plan: _RowPlan, child: Child, household_version: int | None) -> SurveyImportItem:
     item = SurveyImportItem(
         survey_import=imp,
         child=child,
-        row=row,
+        row=plan.row,
         action=ItemAction.CHANGED,
         version_after=child.version,
-        household_version_after=hh_version,
+        household_version_after=household_version,
     )
-    item.set_replaced(replaced)
-    item.save()
+    item.set_replaced(plan.replaced)
+    return item
+
+
+def _write_row(actor: Any, imp: SurveyImport, plan: _RowPlan) -> None:
+    """A changed row, record by record, through the registry's services (each with its lock,
+    version, history row and audit event)."""
+    child = plan.child
+    if plan.child_data:
+        child = registry.child_update(actor=actor, child=child, data=plan.child_data, version=child.version)
+    household = plan.household
+    hh_version = household.version if household else None
+    if plan.household_data:
+        hh = registry.household_update(
+            actor=actor, child=child, data=plan.household_data, version=household.version if household else None
+        )
+        hh_version = hh.version
+        child.household_id = hh.pk
+    for member, data, situations in plan.members:
+        if member is None:
+            created = registry.member_create(actor=actor, child=child, data=data)
+            plan.replaced["members_created"].append(created.pk)
+        else:
+            registry.member_update(actor=actor, member=member, data=data, version=member.version, situations=situations)
+    if plan.entrustment is not None:
+        entrustment, data = plan.entrustment
+        if entrustment is None:
+            made = registry.entrustment_save(actor=actor, child=child, data=data, entrustment=None, version=None)
+            plan.replaced["entrustment_created"] = made.pk
+        else:
+            registry.entrustment_save(
+                actor=actor, child=child, data=data, entrustment=entrustment, version=entrustment.version
+            )
+    _item(imp, plan, child, hh_version).save()
+
+
+def _write_simple_rows(actor: Any, imp: SurveyImport, plans: list[_RowPlan]) -> None:
+    """Changed rows that only edit existing records, together: the same records, history rows and
+    audit events as `_write_row`, a few statements per batch (`registry.ledger_update_bulk`)."""
+    from shouhu.visits.services import refresh_plans
+
+    if not plans:
+        return
+    updated = registry.ledger_update_bulk(
+        actor=actor,
+        rows=[
+            registry.BulkUpdate(
+                child=plan.child,
+                child_data=plan.child_data,
+                household=plan.household,
+                household_data=plan.household_data,
+                members=[(member, data) for member, data, _situations in plan.members if member is not None],
+            )
+            for plan in plans
+        ],
+    )
+    SurveyImportItem.objects.bulk_create(
+        [_item(imp, plan, plan.child, plan.household.version if plan.household else None) for plan in plans]
+    )
+    if updated:
+        refresh_plans(updated)  # a child's village may have changed (no signals in bulk)
 
 
 # -- undo -----------------------------------------------------------------------------------------------------------

@@ -170,7 +170,10 @@ def test_family_and_carer_columns_of_a_ledger_child_are_applied_and_undone(db, d
     assert not ledger_child.entrustments.exists()
 
 
-def test_a_stale_edit_rolls_everything_back(db, director, hutang_village, ledger_child, monkeypatch):
+@pytest.mark.parametrize("service", ["child_update", "ledger_update_bulk"])  # a row written alone, rows together
+def test_a_stale_edit_rolls_everything_back(db, director, hutang_village, ledger_child, monkeypatch, service):
+    from shouhu.intake import services as intake
+
     data = xlsx([HEADERS, _new_row(hutang_village), _row(hutang_village, ledger_child, 就学阶段="初中")])
     before = _ledger_counts()
     imports = SurveyImport.objects.count()
@@ -178,7 +181,8 @@ def test_a_stale_edit_rolls_everything_back(db, director, hutang_village, ledger
     def stale(**kwargs):  # noqa: ANN003, ANN202
         raise services.StaleEdit(99)
 
-    monkeypatch.setattr(services, "child_update", stale)
+    monkeypatch.setattr(intake, "BULK_UPDATES", service == "ledger_update_bulk")
+    monkeypatch.setattr(services, service, stale)
     with pytest.raises(services.StaleEdit):
         import_commit(actor=director, source=data, filename="x.xlsx")
     assert _ledger_counts() == before and SurveyImport.objects.count() == imports

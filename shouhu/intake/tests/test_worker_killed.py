@@ -1,6 +1,8 @@
 """A real huey worker killed (SIGKILL) in the middle of a commit leaves no partial import, and the
 import, started again, completes. Runs `manage.py`-style subprocesses against a fresh SQLite database
-and huey queue in a temporary directory (about 20 s)."""
+and huey queue in a temporary directory (about 20 s). The worker validates the rows in a forked
+process (shouhu.intake.pipeline, forced on for these 30 rows), forked from a huey worker thread as
+in production."""
 
 from __future__ import annotations
 
@@ -47,19 +49,24 @@ print(json.dumps({"import": imp.pk, "children": Child.objects.count()}))
 """
 
 # The real consumer, with one change: the import's audit event (the last write of the commit's
-# transaction) reports how many children the open transaction holds, then the worker hangs there.
+# transaction) reports how many children the open transaction holds and how many rows the
+# validation process validated, then the worker hangs there.
 WORKER_HANGING_BEFORE_COMMIT = """
 import sys, time
 import django
 django.setup()
 from shouhu.audit import services as audit
+from shouhu.intake import pipeline
 from shouhu.intake import services as intake
 real = audit.record
+stats = pipeline.Stats()
+validated_batches = pipeline.validated_batches
+pipeline.validated_batches = lambda *args, **kwargs: validated_batches(*args, **{**kwargs, "stats": stats})
 def record(**kwargs):
     event = real(**kwargs)
     if kwargs.get("action") == "import":
         from shouhu.registry.models import Child
-        open(sys.argv[1], "w").write(str(Child.objects.count()))
+        open(sys.argv[1], "w").write(f"{Child.objects.count()} {stats.processes} {stats.rows_here}")
         time.sleep(120)
     return event
 audit.record = intake.record = record
@@ -92,6 +99,8 @@ def _env(var_dir: Path) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="shouhu.settings",
         PYTHONPATH=str(BASE_DIR),
         SHOUHU_LOG_LEVEL="WARNING",
+        SHOUHU_IMPORT_PROCESSES="1",
+        SHOUHU_IMPORT_PARALLEL_MIN_ROWS="1",
     )
     return env
 
@@ -180,7 +189,9 @@ def test_a_killed_worker_leaves_no_partial_import_and_the_restart_completes(db, 
     )
     try:
         _wait(lambda: marker.exists() and marker.read_text().strip(), 90, "the commit's last write", worker, tmp_path)
-        assert int(marker.read_text()) == before + ROWS  # every child written, inside the open transaction
+        children, processes, validated_here = map(int, marker.read_text().split())
+        assert children == before + ROWS  # every child written, inside the open transaction
+        assert (processes, validated_here) == (1, 0)  # every row validated by the forked process
         _kill(worker, signal.SIGKILL)
     finally:
         if worker.poll() is None:
@@ -211,3 +222,5 @@ def test_a_killed_worker_leaves_no_partial_import_and_the_restart_completes(db, 
     assert _query(
         tmp_path, "SELECT attempts, finished_at IS NOT NULL FROM intake_surveyimport WHERE id = ?", import_id
     ) == (2, 1)
+    # No row fell back to the importing process (the pipeline's warning when one does).
+    assert "validated in the importing process" not in (tmp_path / "worker.log").read_text(errors="replace")

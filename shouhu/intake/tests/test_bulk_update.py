@@ -1,0 +1,131 @@
+"""Changed rows that only edit existing records are written together (`registry.ledger_update_bulk`):
+the ledger, the history rows, the audit events, the import's items and the visit plans come out
+as they do when every row goes through the per-record services."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.db import transaction
+
+from shouhu.conftest import new_id_number
+from shouhu.intake import services as intake
+from shouhu.intake.services import import_commit, import_undo
+from shouhu.intake.tests.test_preview import HEADERS
+from shouhu.intake.tests.test_reader import xlsx
+from shouhu.registry import services
+from shouhu.registry.models import Child, FamilyMember, Household
+
+
+@pytest.fixture
+def director(users):  # noqa: ANN001
+    return users["village_hutang"]
+
+
+def _survey(village, ids: list[str], **changes: dict[int, dict[str, str]]) -> bytes:  # noqa: ANN001
+    rows = [HEADERS]
+    for n, id_number in enumerate(ids):
+        values = {
+            "所在村（社区）": village.name,
+            "姓名": f"批改{'甲乙丙丁戊己庚'[n]}",
+            "身份证号": id_number,
+            "就学阶段": "小学",
+            "现住址": f"湖塘镇人民路{n}号",
+            "父亲姓名": f"批父{n}",
+            "父亲联系电话": f"1381234000{n}",
+            "父亲情况": "外出务工",
+        }
+        values.update(changes.get("rows", {}).get(n, {}))
+        rows.append([values[h] for h in HEADERS])
+    return xlsx(rows)
+
+
+def _snapshot(children: list[Child], imp) -> dict:  # noqa: ANN001
+    """Everything the import wrote about these children, without ids the database assigns anew and
+    without timestamps."""
+    from shouhu.audit.models import AuditEvent
+    from shouhu.visits.models import VisitPlan
+
+    pks = [c.pk for c in children]
+
+    def rows(model, exclude=(), **filters) -> list:  # noqa: ANN001, ANN003
+        names = [f.attname for f in model._meta.concrete_fields if f.attname not in exclude]
+        return sorted(map(repr, model.objects.filter(**filters).values_list(*names)))
+
+    stamps = ("updated_at", "registered_at", "history_date", "history_id")
+    return {
+        "children": rows(Child, stamps, pk__in=pks),
+        "households": rows(Household, stamps, children__in=pks),
+        "members": rows(FamilyMember, stamps, child__in=pks),
+        "child_history": rows(Child.history.model, stamps, id__in=pks),
+        "household_history": rows(Household.history.model, stamps, id__in=Household.objects.filter(children__in=pks)),
+        "member_history": rows(FamilyMember.history.model, stamps, child_id__in=pks),
+        "audit": [
+            (e.action, e.object_type, e.object_id, e.detail, e.actor_id)
+            for e in AuditEvent.objects.filter(object_id__in=[str(pk) for pk in pks]).order_by("object_id", "seq")
+        ],
+        "items": sorted(
+            (i.row, i.action, str(i.child_id), i.version_after, i.household_version_after, repr(i.get_replaced()))
+            for i in imp.items.all()
+        ),
+        "plans": rows(VisitPlan, ("id", "updated_at"), child_id__in=pks),
+        "counts": imp.counts,
+    }
+
+
+def test_changed_rows_written_together_equal_rows_written_one_by_one(db, director, hutang_village, monkeypatch):
+    ids = [new_id_number(date(2013, 1 + n, 3)) for n in range(6)]
+    first = import_commit(actor=director, source=_survey(hutang_village, ids), filename="a.xlsx")
+    assert first.counts["new"] == 6
+    children = list(Child.objects.filter(name__startswith="批改").order_by("name"))
+    resurvey = _survey(
+        hutang_village,
+        ids,
+        rows={
+            0: {"就学阶段": "初中"},  # the child's own column
+            1: {"现住址": "湖塘镇新街1号"},  # the household's
+            2: {"父亲联系电话": "13900001111"},  # a family member's
+            3: {"就学阶段": "初中", "现住址": "湖塘镇新街3号", "父亲联系电话": "13900003333"},  # all three
+            4: {"父亲情况": "服刑在押"},  # situations replaced: record by record
+        },  # row 5 unchanged
+    )
+    snapshots = {}
+    together_rows: list[int] = []
+    bulk = services.ledger_update_bulk
+    monkeypatch.setattr(
+        services, "ledger_update_bulk", lambda **kwargs: (together_rows.append(len(kwargs["rows"])), bulk(**kwargs))[1]
+    )
+    for together in (False, True):
+        monkeypatch.setattr(intake, "BULK_UPDATES", together)
+        with transaction.atomic():
+            imp = import_commit(actor=director, source=resurvey, filename="b.xlsx")
+            assert imp.state == "committed"
+            assert imp.counts["changed"] == 5 and imp.counts["unchanged"] == 1, imp.counts
+            snapshots[together] = _snapshot(children, imp)
+            if together:  # and it undoes as the rows written one by one do
+                import_undo(actor=director, imp=imp)
+                assert _snapshot(children, imp)["children"] == _snapshot(children, first)["children"]
+            transaction.set_rollback(True)
+    assert together_rows == [4]  # rows 0-3 together, row 4 (its father's situations) alone
+    one_by_one, together = snapshots[False], snapshots[True]
+    for key in one_by_one:
+        assert together[key] == one_by_one[key], (
+            key,
+            set(together[key]) ^ set(one_by_one[key]) if isinstance(together[key], list) else None,
+        )
+
+
+def test_a_member_edited_since_it_was_read_is_a_stale_edit(db, director, hutang_village):
+    ids = [new_id_number(date(2014, 2, 3))]
+    import_commit(actor=director, source=_survey(hutang_village, ids), filename="a.xlsx")
+    child = Child.objects.get(id_number_index=services.child_index(ids[0]))
+    father = child.family.get(relation="father")
+    FamilyMember.objects.filter(pk=father.pk).update(version=father.version + 1)  # someone saved it meanwhile
+    with pytest.raises(services.StaleEdit):
+        services.ledger_update_bulk(
+            actor=director,
+            rows=[services.BulkUpdate(child=child, members=[(father, {"phone": "13900002222"})])],
+        )
+    father.refresh_from_db()
+    assert father.phone == "13812340000"
