@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -185,27 +185,46 @@ def _format_of(filename: str) -> str:
 def start_check(*, actor: Any, data: bytes, filename: str) -> SurveyImport:
     """Keep an uploaded file as an import in state *checking* and queue its preview job. Replaces the
     uploader's earlier unconfirmed upload (and anyone's older than a day), as the page always did."""
-    now = timezone.now()
-    SurveyImport.objects.filter(
-        Q(imported_by=actor) | Q(created_at__lt=now - timedelta(seconds=PREVIEW_KEPT_SECONDS)),
-        state__in=UNCONFIRMED_STATES,
-    ).delete()
-    imp = SurveyImport(
-        filename=filename[-255:],
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        format=_format_of(filename),
-        imported_by=actor,
-        organization=getattr(actor, "organization", None),
-        state=ImportState.CHECKING,
-        attempts=1,
-        queued_at=now,
-    )
-    imp.set_file(data)
-    imp.full_clean()
-    imp.save()
-    check_import(imp.pk, imp.attempts)
+    [imp] = _start_checks(actor, [(data, filename)], batch=None)
     return imp
+
+
+def start_batch(*, actor: Any, uploads: list[tuple[bytes, str]]) -> UUID:
+    """Files uploaded together (a town's village sheets): each kept and checked as `start_check`
+    does, all under one batch id, which replaces the uploader's earlier unconfirmed uploads."""
+    batch = uuid4()
+    _start_checks(actor, uploads, batch=batch)
+    return batch
+
+
+def _start_checks(actor: Any, uploads: list[tuple[bytes, str]], *, batch: UUID | None) -> list[SurveyImport]:
+    now = timezone.now()
+    with transaction.atomic():
+        SurveyImport.objects.filter(
+            Q(imported_by=actor) | Q(created_at__lt=now - timedelta(seconds=PREVIEW_KEPT_SECONDS)),
+            state__in=UNCONFIRMED_STATES,
+        ).delete()
+        created = []
+        for data, filename in uploads:
+            imp = SurveyImport(
+                filename=filename[-255:],
+                sha256=hashlib.sha256(data).hexdigest(),
+                size=len(data),
+                format=_format_of(filename),
+                imported_by=actor,
+                organization=getattr(actor, "organization", None),
+                state=ImportState.CHECKING,
+                attempts=1,
+                queued_at=now,
+                batch=batch,
+            )
+            imp.set_file(data)
+            imp.full_clean()
+            imp.save()
+            created.append(imp)
+    for imp in created:  # queued once every row is committed: a worker never looks for a row not yet there
+        check_import(imp.pk, imp.attempts)
+    return created
 
 
 def start_commit(*, actor: Any, imp: SurveyImport) -> bool:

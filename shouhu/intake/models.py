@@ -77,6 +77,9 @@ class SurveyImport(models.Model):
     queued_at = models.DateTimeField(_("排队时间"), null=True, blank=True)
     started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
     finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+    # The files uploaded together (a town's village sheets): one page shows them and imports those
+    # without errors at one click (shouhu.intake.views.import_batch). Null for a file uploaded alone.
+    batch = models.UUIDField(_("批次"), null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

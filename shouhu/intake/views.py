@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 import tempfile
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
+from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -40,6 +43,7 @@ from shouhu.registry.services import StaleEdit
 UPLOAD_MAX_BYTES = r.MAX_FILE_BYTES
 ACCEPT = ".xlsx,.xls,.csv"
 PREVIEW_KEPT = timedelta(days=1)  # an unconfirmed preview's file is deleted after this
+BATCH_MAX_FILES = 50  # files uploaded at once (a town's village sheets), together at most UPLOAD_MAX_BYTES
 
 
 def _attachment(stream: tempfile.SpooledTemporaryFile[bytes], name: str) -> FileResponse:
@@ -153,8 +157,17 @@ def import_page(request: UserRequest) -> HttpResponse:
     """Upload a survey file and see the dry run; the preview's file waits for "确认导入"."""
     context: dict[str, object] = {"accept": ACCEPT, "max_mb": UPLOAD_MAX_BYTES // (1024 * 1024)}
     if request.method == "GET":
+        pending = (
+            SurveyImport.objects.filter(imported_by=request.user, state__in=UNCONFIRMED_STATES, batch__isnull=False)
+            .values_list("batch", flat=True)
+            .first()
+        )
+        context["pending_batch"] = pending  # its files would be replaced by a new upload: say so
         return render(request, "intake/import.html", context)
-    upload = request.FILES.get("file")
+    uploads = request.FILES.getlist("file")
+    if len(uploads) > 1:
+        return _start_batch(request, uploads)
+    upload = uploads[0] if uploads else None
     if upload is None or not upload.size:
         return _upload_error(request, _("请选择要导入的文件（文件不能是空的）。"))
     if upload.size > UPLOAD_MAX_BYTES:
@@ -211,6 +224,95 @@ def import_page(request: UserRequest) -> HttpResponse:
         errors_more=max(len(preview.errors) - 500, 0),
     )
     return render(request, "intake/import.html", context)
+
+
+def _start_batch(request: UserRequest, uploads: list[Any]) -> HttpResponse:
+    """Several files at once: each is kept and checked in the background, and the batch's page
+    shows them all. A file that cannot be taken (empty, too big) is named; the others go on."""
+    if len(uploads) > BATCH_MAX_FILES:
+        return _upload_error(request, _("一次最多选择%(n)d个文件，请分几次导入。") % {"n": BATCH_MAX_FILES})
+    if sum(upload.size or 0 for upload in uploads) > UPLOAD_MAX_BYTES:
+        return _upload_error(
+            request,
+            _("所选文件合计超过%(n)d MB，请分几次导入。") % {"n": UPLOAD_MAX_BYTES // (1024 * 1024)},
+        )
+    taken: list[tuple[bytes, str]] = []
+    refused: list[str] = []
+    for upload in uploads:
+        name = (upload.name or "")[-255:]
+        if not upload.size:
+            refused.append(_("“%(f)s”是空文件") % {"f": name})
+            continue
+        taken.append((upload.read(UPLOAD_MAX_BYTES + 1), name))
+    if not taken:
+        return _upload_error(request, _("请选择要导入的文件（文件不能是空的）。"))
+    batch = jobs.start_batch(actor=request.user, uploads=taken)
+    if refused:
+        messages.error(request, _("以下文件未导入：%(f)s。") % {"f": "；".join(refused)})
+    return redirect("intake:import_batch", batch=batch)
+
+
+def _batch_of(request: UserRequest, batch: UUID) -> list[SurveyImport]:
+    """The uploader's files of a batch, in the order chosen; 404 for anyone else's or none."""
+    imports = list(
+        SurveyImport.objects.defer("file", "result").filter(batch=batch, imported_by=request.user).order_by("pk")
+    )
+    if not imports:
+        raise Http404
+    return imports
+
+
+def _ready(imp: SurveyImport) -> bool:
+    """Checked in the background, no invalid row, nothing wrong with the file: may be imported."""
+    return imp.state == ImportState.PREVIEWED and not imp.job_error and not imp.counts.get("invalid")
+
+
+@dataclass
+class _BatchFile:
+    imp: SurveyImport
+    progress: jobs.JobProgress | None  # while it is being checked or imported
+    stale: bool  # its background job died
+    ready: bool  # may be imported
+
+    @classmethod
+    def of(cls, imp: SurveyImport) -> _BatchFile:
+        progress = jobs.progress_of(imp) if imp.running else None
+        stale = jobs.is_stale(imp, progress) if progress is not None else False
+        return cls(imp=imp, progress=progress, stale=stale, ready=_ready(imp))
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["GET"])
+def import_batch(request: HtmxUserRequest, batch: UUID) -> HttpResponse:
+    """Files uploaded together: each one's check or import, its counts, its errors; 导入全部无误的文件.
+    The table refreshes itself (htmx, every 2 s) while a file is being checked or imported."""
+    rows = [_BatchFile.of(imp) for imp in _batch_of(request, batch)]
+    context = {
+        "batch": batch,
+        "rows": rows,
+        "running": any(row.imp.running and not row.stale for row in rows),
+        "ready": sum(1 for row in rows if row.ready),
+        "totals": {
+            key: sum(int(row.imp.counts.get(key) or 0) for row in rows)
+            for key in ("new", "changed", "unchanged", "invalid")
+        },
+    }
+    template = "intake/_import_batch_table.html" if request.htmx else "intake/import_batch.html"
+    return render(request, template, context)
+
+
+@allow(Cap.LEDGER_EDIT)
+@require_http_methods(["POST"])
+def import_batch_confirm(request: UserRequest, batch: UUID) -> HttpResponse:
+    """Import every file of the batch that was checked without errors, each all or nothing."""
+    started = [
+        imp for imp in _batch_of(request, batch) if _ready(imp) and jobs.start_commit(actor=request.user, imp=imp)
+    ]
+    if started:
+        messages.success(request, _("已开始导入%(n)d个文件：每个文件全部成功才写入台账。") % {"n": len(started)})
+    else:
+        messages.error(request, _("没有可以导入的文件：请先查看有错误的文件，修改后重新上传。"))
+    return redirect("intake:import_batch", batch=batch)
 
 
 @allow(Cap.LEDGER_EDIT)

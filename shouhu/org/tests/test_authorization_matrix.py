@@ -364,6 +364,16 @@ ROUTES: dict[str, Route] = {
         caps=EDIT, url="/intake/import/999999999/confirm/", method="post", expect=_no_import_expect
     ),
     "intake/imports/": Route(caps=EDIT),
+    # Files uploaded together: the uploader's only (the matrix's accounts uploaded none: 404).
+    "intake/batches/<uuid:batch>/": Route(
+        caps=EDIT, url="/intake/batches/00000000-0000-4000-8000-000000000000/", expect=_no_import_expect
+    ),
+    "intake/batches/<uuid:batch>/confirm/": Route(
+        caps=EDIT,
+        url="/intake/batches/00000000-0000-4000-8000-000000000000/confirm/",
+        method="post",
+        expect=_no_import_expect,
+    ),
     # An import's status page and its 重新开始 (background imports): the uploader's only.
     "intake/imports/<int:import_id>/": Route(caps=EDIT, url="/intake/imports/999999999/", expect=_no_import_expect),
     "intake/imports/<int:import_id>/restart/": Route(
