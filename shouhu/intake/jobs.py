@@ -59,6 +59,12 @@ def stale_seconds() -> int:
     return int(getattr(settings, "SHOUHU_IMPORT_STALE_SECONDS", 120))
 
 
+def sync_max_undo_items() -> int:
+    """An import of more children than this is undone in the background (a whole district's took
+    minutes: longer than a web request may run)."""
+    return int(getattr(settings, "SHOUHU_IMPORT_SYNC_MAX_UNDO", 2000))
+
+
 def sync_max_bytes() -> int:
     """Uploads up to this size are checked in the request; bigger ones in the background."""
     return int(getattr(settings, "SHOUHU_IMPORT_SYNC_MAX_BYTES", 1024 * 1024))
@@ -245,14 +251,33 @@ def start_commit(*, actor: Any, imp: SurveyImport) -> bool:
     return True
 
 
+def start_undo(*, actor: Any, imp: SurveyImport) -> bool:
+    """Undo a large import in the background: *committed* → *undoing*, then queue the undo, which
+    runs as `actor`. False when it is not (or no longer) committed."""
+    attempt = imp.attempts + 1
+    moved = SurveyImport.objects.filter(pk=imp.pk, state=ImportState.COMMITTED).update(
+        state=ImportState.UNDOING,
+        attempts=attempt,
+        queued_at=timezone.now(),
+        started_at=None,
+        finished_at=None,
+        job_error="",
+    )
+    if not moved:
+        return False
+    undo_import(imp.pk, attempt, actor.pk)
+    return True
+
+
 def restart_import(*, actor: Any, imp: SurveyImport) -> bool:
-    """Start a running import again whose worker died (or failed unexpectedly). False when it is
-    not running, or still alive."""
+    """Start a running import again whose worker died (or failed unexpectedly): its uploader, or
+    for an undo whoever restarts it (the undo runs as them). False when it is not running, or
+    still alive."""
     with transaction.atomic():
         locked = (
             SurveyImport.objects.select_for_update()
             .defer("file")
-            .filter(pk=imp.pk, imported_by=actor, state__in=RUNNING_STATES)
+            .filter(Q(imported_by=actor) | Q(state=ImportState.UNDOING), pk=imp.pk, state__in=RUNNING_STATES)
             .first()
         )
         if locked is None or not (locked.job_error or is_stale(locked)):
@@ -260,8 +285,10 @@ def restart_import(*, actor: Any, imp: SurveyImport) -> bool:
         locked.attempts += 1
         locked.queued_at, locked.started_at, locked.finished_at, locked.job_error = timezone.now(), None, None, ""
         locked.save(update_fields=["attempts", "queued_at", "started_at", "finished_at", "job_error"])
-    job = check_import if locked.state == ImportState.CHECKING else commit_import
-    job(locked.pk, locked.attempts)
+    if locked.state == ImportState.UNDOING:
+        undo_import(locked.pk, locked.attempts, actor.pk)
+    else:
+        (check_import if locked.state == ImportState.CHECKING else commit_import)(locked.pk, locked.attempts)
     imp.refresh_from_db()
     return True
 
@@ -382,6 +409,8 @@ def schedule_evaluation(import_id: int) -> None:
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return "；".join(exc.messages)
+    if isinstance(exc, StaleEdit):
+        return str(exc.message)  # str(exc) is the version number
     return str(exc)
 
 
@@ -419,3 +448,35 @@ def commit_import(import_id: int, attempt: int) -> None:
         preview = getattr(done, "preview", None)
         result = preview_result(preview) if preview is not None and done.state == ImportState.FAILED else None
         _finish(import_id, attempt, (ImportState.COMMITTED, ImportState.FAILED), result=result)
+
+
+@db_task()
+def undo_import(import_id: int, attempt: int, actor_id: int) -> None:
+    """The undo of a large import: *undoing* → *undone*, or back to *committed* with `job_error`
+    saying why (a child edited since …). All or nothing: one transaction."""
+    from shouhu.intake.services import import_undo
+    from shouhu.org.models import User
+
+    imp = _claim(import_id, ImportState.UNDOING, attempt)
+    if imp is None:
+        return
+    with _heartbeat(import_id, attempt):
+        try:
+            actor = User.objects.filter(pk=actor_id, is_active=True).first()
+            if actor is None:
+                raise PermissionDenied(_("要求撤销的账号已不存在或已停用。"))
+            import_undo(actor=actor, imp=imp, progress=_reporter(import_id, attempt), background=True)
+        except (ValidationError, StaleEdit, PermissionDenied) as exc:
+            _finish(
+                import_id,
+                attempt,
+                (ImportState.UNDOING,),
+                state=ImportState.COMMITTED,
+                job_error=_("撤销未完成，台账没有任何改动：%(e)s") % {"e": _error_text(exc)},
+            )
+            return
+        except Exception:
+            logger.exception("import %s: the undo failed", import_id)
+            _finish(import_id, attempt, (ImportState.UNDOING,), job_error=_unexpected())
+            return
+        _finish(import_id, attempt, (ImportState.UNDONE,))

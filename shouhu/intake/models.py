@@ -31,12 +31,16 @@ class ImportState(models.TextChoices):
     COMMITTING = "committing", _("正在导入")
     FAILED = "failed", _("有错误，未导入")
     COMMITTED = "committed", _("已导入")
+    # A large import's undo, its job queued or running (one transaction: a worker that dies leaves
+    # the import as it was, to be started again). A refused undo goes back to *committed*, with
+    # `job_error` saying why.
+    UNDOING = "undoing", _("正在撤销")
     UNDONE = "undone", _("已撤销")
 
 
 # Before the user's confirmation: not yet an import (not in the history; replaced by a new upload).
 UNCONFIRMED_STATES = (ImportState.CHECKING, ImportState.PREVIEWED)
-RUNNING_STATES = (ImportState.CHECKING, ImportState.COMMITTING)
+RUNNING_STATES = (ImportState.CHECKING, ImportState.COMMITTING, ImportState.UNDOING)
 
 
 class SurveyImport(models.Model):
@@ -88,7 +92,7 @@ class SurveyImport(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(state__in=["checking", "previewed", "committing", "failed"], committed_at__isnull=True)
-                | Q(state__in=["committed", "undone"], committed_at__isnull=False),
+                | Q(state__in=["committed", "undoing", "undone"], committed_at__isnull=False),
                 name="import_committed_at_iff_committed",
             ),
             models.CheckConstraint(

@@ -521,13 +521,17 @@ def _edited_since(
 
 
 @transaction.atomic
-def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
-    """Delete the children the import created and restore the values it replaced; all or nothing."""
+def import_undo(
+    *, actor: Any, imp: SurveyImport, progress: r.Progress | None = None, background: bool = False
+) -> SurveyImport:
+    """Delete the children the import created and restore the values it replaced; all or nothing.
+    `background`: the undo job's call, on an import in state *undoing* (`intake.jobs.start_undo`);
+    `progress(done, total)` is called as the children are deleted and restored."""
     _may_import(actor)
     from shouhu.org.access import scope_for
 
     current = SurveyImport.objects.select_for_update().defer("file").get(pk=imp.pk)
-    if current.state != ImportState.COMMITTED:
+    if current.state != (ImportState.UNDOING if background else ImportState.COMMITTED):
         raise ValidationError(_("只能撤销已导入的文件（当前状态：%(s)s）。") % {"s": current.get_state_display()})
     items = list(current.items.order_by("row"))
     children: dict[UUID | None, Child] = {
@@ -550,12 +554,15 @@ def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
     created = [
         children[item.child_id] for item in items if item.action == ItemAction.CREATED and item.child_id in children
     ]
-    deleted = _delete_children(actor, created, current)
+    total = len(items)
+    deleted = _delete_children(actor, created, current, progress=progress, total=total)
     for item in items:
         child = children.get(item.child_id)
         if child is not None and item.action == ItemAction.CHANGED:
             _restore(actor, child, item.get_replaced())
             restored += 1
+            if progress is not None and restored % 100 == 0:
+                progress(deleted + restored, total)
     current.state, current.undone_at, current.undone_by = ImportState.UNDONE, timezone.now(), actor
     _clean(current)
     current.save(update_fields=["state", "undone_at", "undone_by"])
@@ -569,7 +576,9 @@ def import_undo(*, actor: Any, imp: SurveyImport) -> SurveyImport:
     return current
 
 
-def _delete_children(actor: Any, children: list[Child], imp: SurveyImport) -> int:
+def _delete_children(
+    actor: Any, children: list[Child], imp: SurveyImport, *, progress: r.Progress | None = None, total: int = 0
+) -> int:
     """Delete the children an import created, with everything recorded about them since, and the
     households left without a child: a batch at a time (one collector pass per batch, not per
     child), one audit event per child, the history rows of a deletion written per model at the end
@@ -595,6 +604,8 @@ def _delete_children(actor: Any, children: list[Child], imp: SurveyImport) -> in
             if households:
                 still = set(Child.objects.filter(household_id__in=households).values_list("household_id", flat=True))
                 Household.objects.filter(pk__in=households - still).delete()
+            if progress is not None:
+                progress(start + len(batch), total)
     return len(children)
 
 

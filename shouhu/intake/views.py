@@ -373,6 +373,9 @@ def import_history(request: HttpRequest) -> HttpResponse:
     page = Paginator(_imports_of(request).select_related("imported_by", "undone_by"), 30).get_page(
         request.GET.get("page")
     )
+    for imp in page:  # an undo in the background: its progress, or that its worker died
+        imp.progress = jobs.progress_of(imp) if imp.running else None
+        imp.stale = imp.progress is not None and jobs.is_stale(imp, imp.progress)
     return render(request, "intake/imports.html", {"page": page})
 
 
@@ -382,6 +385,13 @@ def import_undo_view(request: HttpRequest, import_id: int) -> HttpResponse:
     imp = get_object_or_404(_imports_of(request), pk=import_id)
     if imp.state != ImportState.COMMITTED:
         messages.error(request, _("只有已导入的文件可以撤销。"))
+        return redirect("intake:imports")
+    if imp.items.count() > jobs.sync_max_undo_items():  # minutes of work: in the background
+        if jobs.start_undo(actor=request.user, imp=imp):
+            messages.success(
+                request,
+                _("“%(f)s”正在后台撤销：全部完成才生效，中途出错则台账不变。刷新本页查看进度。") % {"f": imp.filename},
+            )
         return redirect("intake:imports")
     try:
         import_undo(actor=request.user, imp=imp)
@@ -447,10 +457,17 @@ def import_status(request: HtmxUserRequest, import_id: int) -> HttpResponse:
 @allow(Cap.LEDGER_EDIT)
 @require_http_methods(["POST"])
 def import_restart(request: HttpRequest, import_id: int) -> HttpResponse:
-    """Start an interrupted background check or commit again (the earlier attempt left nothing)."""
-    imp = get_object_or_404(SurveyImport.objects.defer("file"), pk=import_id, imported_by=request.user)
+    """Start an interrupted background check, commit or undo again (the earlier attempt left
+    nothing). An undo may be restarted by whoever may undo the import (its organisation)."""
+    undoing = _imports_of(request).filter(state=ImportState.UNDOING).values("pk")
+    imp = get_object_or_404(
+        SurveyImport.objects.defer("file").filter(Q(imported_by=request.user) | Q(pk__in=undoing)), pk=import_id
+    )
+    undo = imp.state == ImportState.UNDOING
     if jobs.restart_import(actor=request.user, imp=imp):
         messages.success(request, _("已重新开始。"))
     else:
         messages.error(request, _("这个导入没有中断，不需要重新开始。"))
+    if undo:  # followed on the organisation's history page, not the uploader's status page
+        return redirect("intake:imports")
     return redirect("intake:import_status", import_id=imp.pk)

@@ -203,3 +203,75 @@ def test_stale_needs_a_running_state_and_old_signs_of_life(db, director):  # noq
     assert not jobs.is_stale(imp, jobs.JobProgress(1, 2, time.time()))
     imp.state = ImportState.COMMITTED
     assert not jobs.is_stale(imp, fresh, now=time.time() + 10_000)
+
+
+# ----- undoing a large import in the background -------------------------------------------------------------------
+
+
+def _committed(actor, village, *names: str) -> SurveyImport:  # noqa: ANN001
+    from datetime import date
+
+    from shouhu.intake.services import import_commit
+
+    rows = [HEADERS] + [_new_row(village, name=name, birth=date(2015, 5, 1 + n)) for n, name in enumerate(names)]
+    imp = import_commit(actor=actor, source=xlsx(rows), filename="大文件.xlsx")
+    assert imp.state == ImportState.COMMITTED
+    return imp
+
+
+def test_a_large_import_is_undone_in_the_background(client, director, hutang_village, settings):  # noqa: F811
+    settings.SHOUHU_IMPORT_SYNC_MAX_UNDO = 1  # two children: "large"
+    imp = _committed(director, hutang_village, "背撤甲", "背撤乙")
+    client.force_login(director)
+    response = client.post(reverse("intake:import_undo", args=[imp.pk]), follow=True)
+    assert "正在后台撤销" in response.content.decode()
+    imp.refresh_from_db()
+    assert imp.state == ImportState.UNDONE and imp.attempts == 1 and imp.finished_at and imp.undone_by == director
+    assert not Child.objects.filter(name__startswith="背撤").exists()
+    assert AuditEvent.objects.filter(action="import_undo", object_id=str(imp.pk)).count() == 1
+
+
+def test_a_refused_background_undo_goes_back_to_committed_and_says_why(
+    client,
+    director,  # noqa: F811
+    hutang_village,
+    settings,
+):
+    from shouhu.registry import services
+
+    settings.SHOUHU_IMPORT_SYNC_MAX_UNDO = 1
+    imp = _committed(director, hutang_village, "拒撤甲", "拒撤乙")
+    edited = Child.objects.get(name="拒撤乙")
+    services.child_update(actor=director, child=edited, data={"school_name": "湖塘小学"}, version=edited.version)
+    client.force_login(director)
+    client.post(reverse("intake:import_undo", args=[imp.pk]))
+    imp.refresh_from_db()
+    assert imp.state == ImportState.COMMITTED and not imp.running
+    assert (
+        imp.job_error.startswith("撤销未完成，台账没有任何改动：以下儿童在本次导入后已被修改")
+        and "拒撤乙" in imp.job_error
+    )
+    assert Child.objects.filter(name__startswith="拒撤").count() == 2
+    history = client.get(reverse("intake:imports")).content.decode()
+    assert "拒撤乙" in history and reverse("intake:import_undo", args=[imp.pk]) in history  # may try again
+
+
+def test_an_interrupted_background_undo_is_restarted(client, director, hutang_village, settings, monkeypatch):  # noqa: F811
+    settings.SHOUHU_IMPORT_SYNC_MAX_UNDO = 1
+    imp = _committed(director, hutang_village, "断撤甲", "断撤乙")
+    undo_import = jobs.undo_import
+    monkeypatch.setattr(jobs, "undo_import", lambda *args: None)  # queued, and no worker ever takes it
+    client.force_login(director)
+    client.post(reverse("intake:import_undo", args=[imp.pk]))
+    imp.refresh_from_db()
+    assert imp.state == ImportState.UNDOING
+    settings.SHOUHU_IMPORT_STALE_SECONDS = 0
+    time.sleep(0.01)
+    history = client.get(reverse("intake:imports")).content.decode()
+    assert "后台撤销中断，台账没有任何改动。" in history and reverse("intake:import_restart", args=[imp.pk]) in history
+    monkeypatch.setattr(jobs, "undo_import", undo_import)
+    response = client.post(reverse("intake:import_restart", args=[imp.pk]))
+    assert response["Location"] == reverse("intake:imports")
+    imp.refresh_from_db()
+    assert imp.state == ImportState.UNDONE and imp.attempts == 2
+    assert not Child.objects.filter(name__startswith="断撤").exists()
