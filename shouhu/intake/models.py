@@ -156,3 +156,46 @@ class SurveyImportItem(models.Model):
 
     def get_replaced(self) -> dict[str, Any]:
         return json.loads(self.replaced) if self.replaced else {}
+
+
+class ExportState(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("正在生成")
+    DONE = "done", _("已生成")
+    FAILED = "failed", _("生成失败")
+
+
+class LedgerExport(models.Model):
+    """A ledger list too long to write within a web request (a district's, 100,000 children: minutes),
+    written by the worker (shouhu.intake.exports) and kept, encrypted, for its requester to
+    download until `expires_at`. Writing it is an audited export; so is each download."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("申请人")
+    )
+    created_at = models.DateTimeField(_("申请时间"), auto_now_add=True)
+    # {"filters": {name: value}, "query": the search text, "unmasked": bool}, encrypted: a search may
+    # be a child's name. See `set_params` / `get_params`.
+    params = EncryptedTextField(_("导出条件"))
+    expected_rows = models.PositiveIntegerField(_("预计行数"), default=0)
+    state = models.CharField(_("状态"), max_length=10, choices=ExportState.choices, default=ExportState.QUEUED)
+    rows = models.PositiveIntegerField(_("行数"), default=0)
+    file = EncryptedBinaryField(_("文件内容"), blank=True, default=b"")
+    job_error = models.TextField(_("错误"), blank=True)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("下载截止"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("台账导出")
+        verbose_name_plural = _("台账导出")
+
+    def __str__(self) -> str:
+        return f"{self.pk} ({self.get_state_display()})"
+
+    def set_params(self, value: dict[str, Any]) -> None:
+        self.params = json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def get_params(self) -> dict[str, Any]:
+        return json.loads(self.params) if self.params else {}

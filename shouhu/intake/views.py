@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import tempfile
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -22,10 +23,10 @@ from django.views.decorators.http import require_http_methods
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
-from shouhu.intake import jobs
+from shouhu.intake import exports, jobs
 from shouhu.intake import reader as r
-from shouhu.intake.export import export_ledger, export_stats
-from shouhu.intake.models import UNCONFIRMED_STATES, ImportState, SurveyImport
+from shouhu.intake.export import export_ledger, export_stats, ledger_queryset
+from shouhu.intake.models import UNCONFIRMED_STATES, ExportState, ImportState, LedgerExport, SurveyImport
 from shouhu.intake.preview import Preview, preview_import
 from shouhu.intake.report import error_report
 from shouhu.intake.services import import_commit, import_undo
@@ -62,21 +63,83 @@ def _download_as(filename: str) -> str:
 
 @allow(Cap.LEDGER_VIEW)
 @require_http_methods(["GET"])
-def ledger_xlsx(request: HttpRequest) -> FileResponse:
-    """The ledger list the user sees (same filters, same search token) as a workbook."""
+def ledger_xlsx(request: HttpRequest) -> HttpResponseBase:
+    """The ledger list the user sees (same filters, same search token) as a workbook; a list too
+    long to write within the request is written by the worker (shouhu.intake.exports)."""
     filters = LedgerFilters.from_mapping(request.GET)
     token = request.GET.get("s", "")[:32]
     query = request.session.get("ledger_search", {}).get(token, "") if token else ""
+    unmasked = request.GET.get("unmasked") == "1"
+    expected = ledger_queryset(request.user, filters=filters, query=query).count()
+    if expected > exports.sync_max_rows():
+        export = exports.start_export(
+            actor=request.user, filters=filters, query=query, unmasked=unmasked, expected_rows=expected
+        )
+        return redirect("intake:export_status", export_id=export.pk)
     stream = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
-    export_ledger(
-        stream,
-        actor=request.user,
-        filters=filters,
-        query=query,
-        unmasked=request.GET.get("unmasked") == "1",
-        request=request,
-    )
+    export_ledger(stream, actor=request.user, filters=filters, query=query, unmasked=unmasked, request=request)
     return _attachment(stream, _("儿童台账"))
+
+
+def _export_of(request: HttpRequest, export_id: int) -> LedgerExport:
+    """The requester's own export (404 for anyone else's), without its file."""
+    return get_object_or_404(LedgerExport.objects.defer("file"), pk=export_id, requested_by=request.user)
+
+
+@allow(Cap.LEDGER_VIEW)
+@require_http_methods(["GET"])
+def export_status(request: HtmxUserRequest, export_id: int) -> HttpResponse:
+    """A long ledger list being written by the worker, then its download (its requester's only)."""
+    export = _export_of(request, export_id)
+    stale = exports.is_stale(export)
+    waiting = export.state in (ExportState.QUEUED, ExportState.RUNNING) and not stale
+    if request.htmx and not waiting:  # written (or failed): the whole page changes
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    expired = export.expires_at is not None and export.expires_at <= timezone.now()
+    return render(
+        request,
+        "intake/export_status.html",
+        {"export": export, "stale": stale, "waiting": waiting, "expired": expired},
+    )
+
+
+@allow(Cap.LEDGER_VIEW)
+@require_http_methods(["GET"])
+def export_download(request: HttpRequest, export_id: int) -> FileResponse:
+    """The written workbook, until it expires; each download is an audited export."""
+    export = get_object_or_404(
+        LedgerExport, pk=export_id, requested_by=request.user, state=ExportState.DONE, expires_at__gt=timezone.now()
+    )
+    record(
+        actor=request.user,
+        action=Action.EXPORT,
+        object_type="child",
+        request=request,
+        detail={"kind": "ledger", "rows": export.rows, "via": "download", "export": export.pk},
+    )
+    stamp = timezone.localtime(export.finished_at).strftime("%Y%m%d-%H%M")
+    response = FileResponse(
+        io.BytesIO(bytes(export.file)),
+        as_attachment=True,
+        filename=_("%(name)s_%(stamp)s.xlsx") % {"name": _("儿童台账"), "stamp": stamp},
+        content_type=XLSX_CONTENT_TYPE,
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@allow(Cap.LEDGER_VIEW)
+@require_http_methods(["POST"])
+def export_retry(request: HttpRequest, export_id: int) -> HttpResponse:
+    """Write a failed (or interrupted) export again."""
+    export = _export_of(request, export_id)
+    if exports.retry(export):
+        messages.success(request, _("已重新开始生成。"))
+    else:
+        messages.error(request, _("这个导出没有中断，不需要重新生成。"))
+    return redirect("intake:export_status", export_id=export.pk)
 
 
 @allow(Cap.STATS_VIEW)

@@ -352,6 +352,16 @@ ROUTES: dict[str, Route] = {
     # account with nothing in scope gets an empty workbook); the statistics tables, numbers only.
     "intake/export/ledger.xlsx": Route(caps=VIEW),
     "intake/export/stats.xlsx": Route(caps=_caps(Cap.STATS_VIEW)),
+    # A long list written by the worker: its requester's only (the matrix's accounts asked for none: 404).
+    "intake/exports/<int:export_id>/": Route(
+        caps=VIEW, url="/intake/exports/999999999/", expect=_no_object_expect(Cap.LEDGER_VIEW)
+    ),
+    "intake/exports/<int:export_id>/download/": Route(
+        caps=VIEW, url="/intake/exports/999999999/download/", expect=_no_object_expect(Cap.LEDGER_VIEW)
+    ),
+    "intake/exports/<int:export_id>/retry/": Route(
+        caps=VIEW, url="/intake/exports/999999999/retry/", method="post", expect=_no_object_expect(Cap.LEDGER_VIEW)
+    ),
     # The survey template: whoever registers children, for a region in scope.
     "intake/template.xlsx": Route(caps=_caps(Cap.LEDGER_EDIT)),
     # Survey import pages: whoever registers children. A previewed file is its uploader's only and an
