@@ -67,6 +67,7 @@ class Stats:
     processes: int = 0
     batches: int = 0
     rows_here: int = 0  # rows validated again in this process (a process failed, or the row needed the database)
+    unexpected: int = 0  # of those, the rows validated here for another reason than the database
     broken: bool = False  # a validation process died: the rest of the file was validated here
     reasons: list[str] = field(default_factory=list)  # why rows were validated here (at most a few)
 
@@ -122,8 +123,13 @@ def _pipelined(validator: RowValidator, batches: Iterable[list[RawRow]], workers
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     if stats.rows_here or stats.broken:
-        logger.warning(
-            "survey import: %d rows validated in the importing process (%s)", stats.rows_here, "; ".join(stats.reasons)
+        # Rows whose village only the database can explain are a user's mistake, validated here by
+        # design; anything else (a process that died, a batch that failed) is worth a warning.
+        logger.log(
+            logging.WARNING if stats.unexpected else logging.INFO,
+            "survey import: %d rows validated in the importing process (%s)",
+            stats.rows_here,
+            "; ".join(stats.reasons),
         )
 
 
@@ -162,6 +168,8 @@ def _finish(validator: RowValidator, job: _Job, stats: Stats) -> Batch:
         if answer and len(stats.reasons) < 5:
             stats.reasons.append(answer)
         stats.rows_here += 1
+        if DatabaseUnavailable.__name__ not in answer:  # a dead process's rows ("") included
+            stats.unexpected += 1
         validator._known, validator._instances = job.known, job.instances  # noqa: SLF001 - this batch's children
         results.append(validator.validate(raw))
     return job.rows, results
