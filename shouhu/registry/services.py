@@ -306,7 +306,13 @@ class BulkUpdate:
     members: list[tuple[FamilyMember, dict[str, Any]]] = dataclasses.field(default_factory=list)
 
 
-_CHILD_DERIVED = ["name_pinyin", "name_initials", "id_number_index", "disability_type", "disability_grade"]
+# The columns `_fill_child_derived` sets from each field (written only when that field changed:
+# `bulk_update` builds one CASE per object and column).
+_CHILD_DERIVED = {
+    "name": {"name_pinyin", "name_initials"},
+    "id_number": {"id_number_index"},
+    "health": {"disability_type", "disability_grade"},
+}
 
 
 def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
@@ -338,7 +344,7 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
                 child.version += 1
                 child.updated_at = now
                 children.append(child)
-                fields[Child] |= set(changes)
+                fields[Child] |= set(changes).union(*(_CHILD_DERIVED.get(name, ()) for name in changes))
                 events.append({"object_type": "child", "object_id": child.pk, "detail": {"changes": changes}})
             if row.household is not None:
                 changes = _apply(row.household, row.household_data, HOUSEHOLD_FIELDS)
@@ -356,7 +362,7 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
                     member.id_number_index = person_index(member.id_number)
                     member.version += 1
                     members.append(member)
-                    fields[FamilyMember] |= set(changes) | {"id_number_index"}
+                    fields[FamilyMember] |= set(changes) | ({"id_number_index"} if "id_number" in changes else set())
                     events.append(
                         {
                             "object_type": "child",
@@ -365,7 +371,7 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
                         }
                     )
         written: list[tuple[type[models.Model], list[Any], list[str]]] = [
-            (Child, children, sorted(fields[Child] | {*_CHILD_DERIVED, "version", "updated_at"})),
+            (Child, children, sorted(fields[Child] | {"version", "updated_at"})),
             (Household, households, sorted(fields[Household] | {"version"})),
             (FamilyMember, members, sorted(fields[FamilyMember] | {"version"})),
         ]

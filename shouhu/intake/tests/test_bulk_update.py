@@ -83,7 +83,7 @@ def test_changed_rows_written_together_equal_rows_written_one_by_one(db, directo
         hutang_village,
         ids,
         rows={
-            0: {"就学阶段": "初中"},  # the child's own column
+            0: {"就学阶段": "初中", "姓名": "批改甲新"},  # the child's own columns (a name: its pinyin too)
             1: {"现住址": "湖塘镇新街1号"},  # the household's
             2: {"父亲联系电话": "13900001111"},  # a family member's
             3: {"就学阶段": "初中", "现住址": "湖塘镇新街3号", "父亲联系电话": "13900003333"},  # all three
