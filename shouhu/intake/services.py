@@ -7,10 +7,10 @@ holds the errors, for the error workbook. Otherwise, in one transaction, a batch
 the new rows become children (`registry.services.children_create_bulk`: what `child_create` writes,
 in a few statements per table) and the changed rows update the ledger's records, each at the
 version read in the same transaction, each with its history row and audit event: rows that only
-edit existing records (the child's own columns, its household's, a family member's without its
-situations) together (`registry.services.ledger_update_bulk`), the others record by record through
-the services (`child_update`, `household_update`, `member_create`/`member_update`,
-`entrustment_save`); a test holds the two ways equal. One `import` event records the file. The
+edit existing records (the child's own columns, its household's, a family member's, a parent's
+situations) together (`registry.services.ledger_update_bulk`), the others (a member or carer added,
+a carer changed) record by record through the services (`child_update`, `household_update`,
+`member_create`/`member_update`, `entrustment_save`); a test holds the two ways equal. One `import` event records the file. The
 policy evaluation of the new and changed children runs after the commit, in batches
 (`intake.jobs.evaluate_import`). Any exception (a `StaleEdit`, a row that became invalid since the
 preview) rolls back everything, including the `SurveyImport`, and propagates.
@@ -298,10 +298,10 @@ class _RowPlan:
 
     @property
     def simple(self) -> bool:
-        """Only columns of records that exist, no situations replaced, no carer: written in bulk."""
+        """Only records that exist (their columns, a parent's situations), no carer: written in bulk."""
         return (
             (self.household is not None or not self.household_data)
-            and all(member is not None and situations is None for member, _data, situations in self.members)
+            and all(member is not None for member, _data, _situations in self.members)
             and self.entrustment is None
         )
 
@@ -466,7 +466,7 @@ def _write_simple_rows(actor: Any, imp: SurveyImport, plans: list[_RowPlan]) -> 
                 child_data=plan.child_data,
                 household=plan.household,
                 household_data=plan.household_data,
-                members=[(member, data) for member, data, _situations in plan.members if member is not None],
+                members=[(member, data, situations) for member, data, situations in plan.members if member is not None],
             )
             for plan in plans
         ],

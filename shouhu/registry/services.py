@@ -296,14 +296,17 @@ def children_create_bulk(*, actor: Any, rows: list[dict[str, Any]]) -> list[Chil
 @dataclass
 class BulkUpdate:
     """One child's edits for `ledger_update_bulk`: its own columns, its household's, its family
-    members' (by record). `child` and `household` are locked instances; the members are the ones
-    the edits were worked out against (their versions are checked under lock)."""
+    members' (by record, each with the situations replacing its own, or None to keep them).
+    `child` and `household` are locked instances; the members are the ones the edits were worked
+    out against (their versions are checked under lock)."""
 
     child: Child
     child_data: dict[str, Any] = dataclasses.field(default_factory=dict)
     household: Household | None = None
     household_data: dict[str, Any] = dataclasses.field(default_factory=dict)
-    members: list[tuple[FamilyMember, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    members: list[tuple[FamilyMember, dict[str, Any], list[dict[str, Any]] | None]] = dataclasses.field(
+        default_factory=list
+    )
 
 
 # The columns `_fill_child_derived` sets from each field (written only when that field changed:
@@ -317,9 +320,9 @@ _CHILD_DERIVED = {
 
 def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
     """Edit existing records of many children at once (a survey import's changed rows): for each
-    row what `child_update`, `household_update` and `member_update` (without situations) would
-    write — the columns, the version, a "~" history row, an audit event — in a few statements per
-    table; a test holds the two equal. The instances given are updated in memory (versions
+    row what `child_update`, `household_update` and `member_update` would write — the columns, the
+    version, a "~" history row, an audit event; a member's replaced situations deleted and added,
+    with their "-" and "+" history rows — in a few statements per table; a test holds the two equal. The instances given are updated in memory (versions
     included). Like `children_create_bulk`, the values are not `full_clean`ed again (the forms
     validated them) and no signals are sent: the caller evaluates the children and refreshes their
     visit plans. A member changed since it was read raises StaleEdit. Returns the ids of the
@@ -328,9 +331,17 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
 
     user = actor if getattr(actor, "is_authenticated", False) else None
     now = timezone.now()
+    from shouhu.lib.history import deletions_in_bulk
+
     with transaction.atomic():
-        wanted = [member.pk for row in rows for member, _data in row.members]
+        wanted = [member.pk for row in rows for member, _data, _situations in row.members]
         locked = FamilyMember.objects.select_for_update().in_bulk(wanted)
+        own: dict[Any, list[ParentSituation]] = {}  # the members' situations, for those replaced
+        replacing = [member.pk for row in rows for member, _data, situations in row.members if situations is not None]
+        for situation in ParentSituation.objects.filter(member_id__in=replacing):
+            own.setdefault(situation.member_id, []).append(situation)
+        removed: list[Any] = []
+        added: list[ParentSituation] = []
         children: list[Child] = []
         households: list[Household] = []
         members: list[FamilyMember] = []
@@ -353,16 +364,29 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
                     households.append(row.household)
                     fields[Household] |= set(changes)
                     events.append({"object_type": "child", "object_id": child.pk, "detail": {"household": changes}})
-            for given, data in row.members:
+            for given, data, situations in row.members:
                 member = locked.get(given.pk)
                 if member is None or member.version != given.version:
                     raise StaleEdit(member.version if member is not None else 0)
                 changes = _apply(member, data, MEMBER_FIELDS)
+                if situations is not None:  # as member_update compares and replaces them
+                    old = own.get(member.pk, [])
+                    if sorted(map(str, ((s.kind, s.since, s.until) for s in old))) != sorted(
+                        map(str, ((s["kind"], s.get("since"), s.get("until")) for s in situations))
+                    ):
+                        changes["situations"] = [len(old), len(situations)]
+                        removed.extend(s.pk for s in old)
+                        for values in situations:
+                            item = ParentSituation(member=member)
+                            _apply(item, values, SITUATION_FIELDS)
+                            added.append(item)
                 if changes:
                     member.id_number_index = person_index(member.id_number)
                     member.version += 1
                     members.append(member)
-                    fields[FamilyMember] |= set(changes) | ({"id_number_index"} if "id_number" in changes else set())
+                    fields[FamilyMember] |= (set(changes) - {"situations"}) | (
+                        {"id_number_index"} if "id_number" in changes else set()
+                    )
                     events.append(
                         {
                             "object_type": "child",
@@ -375,6 +399,14 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
             (Household, households, sorted(fields[Household] | {"version"})),
             (FamilyMember, members, sorted(fields[FamilyMember] | {"version"})),
         ]
+        if removed:
+            with deletions_in_bulk(actor=actor):
+                ParentSituation.objects.filter(pk__in=removed).delete()
+        if added:
+            ParentSituation.objects.bulk_create(added, batch_size=500)
+            ParentSituation.history.bulk_history_create(
+                added, default_user=user, default_date=now, default_change_reason=None
+            )
         for model, objs, names in written:
             if objs:
                 model._default_manager.bulk_update(objs, names, batch_size=500)

@@ -15,7 +15,7 @@ from shouhu.intake.services import import_commit, import_undo
 from shouhu.intake.tests.test_preview import HEADERS
 from shouhu.intake.tests.test_reader import xlsx
 from shouhu.registry import services
-from shouhu.registry.models import Child, FamilyMember, Household
+from shouhu.registry.models import Child, FamilyMember, Household, ParentSituation
 
 
 @pytest.fixture
@@ -61,6 +61,13 @@ def _snapshot(children: list[Child], imp) -> dict:  # noqa: ANN001
         "child_history": rows(Child.history.model, stamps, id__in=pks),
         "household_history": rows(Household.history.model, stamps, id__in=Household.objects.filter(children__in=pks)),
         "member_history": rows(FamilyMember.history.model, stamps, child_id__in=pks),
+        # Situations are added anew: compared without their ids.
+        "situations": rows(ParentSituation, ("id",), member__child__in=pks),
+        "situation_history": rows(
+            ParentSituation.history.model,
+            (*stamps, "id"),
+            member_id__in=FamilyMember.objects.filter(child__in=pks).values("pk"),
+        ),
         "audit": [
             (e.action, e.object_type, e.object_id, e.detail, e.actor_id)
             for e in AuditEvent.objects.filter(object_id__in=[str(pk) for pk in pks]).order_by("object_id", "seq")
@@ -87,7 +94,7 @@ def test_changed_rows_written_together_equal_rows_written_one_by_one(db, directo
             1: {"现住址": "湖塘镇新街1号"},  # the household's
             2: {"父亲联系电话": "13900001111"},  # a family member's
             3: {"就学阶段": "初中", "现住址": "湖塘镇新街3号", "父亲联系电话": "13900003333"},  # all three
-            4: {"父亲情况": "服刑在押"},  # situations replaced: record by record
+            4: {"父亲情况": "服刑在押"},  # a parent's situations replaced
         },  # row 5 unchanged
     )
     snapshots = {}
@@ -107,7 +114,7 @@ def test_changed_rows_written_together_equal_rows_written_one_by_one(db, directo
                 import_undo(actor=director, imp=imp)
                 assert _snapshot(children, imp)["children"] == _snapshot(children, first)["children"]
             transaction.set_rollback(True)
-    assert together_rows == [4]  # rows 0-3 together, row 4 (its father's situations) alone
+    assert together_rows == [5]  # every changed row edits records that exist
     one_by_one, together = snapshots[False], snapshots[True]
     for key in one_by_one:
         assert together[key] == one_by_one[key], (
@@ -125,7 +132,7 @@ def test_a_member_edited_since_it_was_read_is_a_stale_edit(db, director, hutang_
     with pytest.raises(services.StaleEdit):
         services.ledger_update_bulk(
             actor=director,
-            rows=[services.BulkUpdate(child=child, members=[(father, {"phone": "13900002222"})])],
+            rows=[services.BulkUpdate(child=child, members=[(father, {"phone": "13900002222"}, None)])],
         )
     father.refresh_from_db()
     assert father.phone == "13812340000"
