@@ -7,9 +7,9 @@ holds the errors, for the error workbook. Otherwise, in one transaction, a batch
 the new rows become children (`registry.services.children_create_bulk`: what `child_create` writes,
 in a few statements per table) and the changed rows update the ledger's records, each at the
 version read in the same transaction, each with its history row and audit event: rows that only
-edit existing records (the child's own columns, its household's, a family member's, a parent's
-situations) together (`registry.services.ledger_update_bulk`), the others (a member or carer added,
-a carer changed) record by record through the services (`child_update`, `household_update`,
+touch the child, its household and its family (columns edited, a parent's situations replaced, a
+member added) together (`registry.services.ledger_update_bulk`), the others (a carer added or
+changed) record by record through the services (`child_update`, `household_update`,
 `member_create`/`member_update`, `entrustment_save`); a test holds the two ways equal. One `import` event records the file. The
 policy evaluation of the new and changed children runs after the commit, in batches
 (`intake.jobs.evaluate_import`). Any exception (a `StaleEdit`, a row that became invalid since the
@@ -298,12 +298,8 @@ class _RowPlan:
 
     @property
     def simple(self) -> bool:
-        """Only records that exist (their columns, a parent's situations), no carer: written in bulk."""
-        return (
-            (self.household is not None or not self.household_data)
-            and all(member is not None for member, _data, _situations in self.members)
-            and self.entrustment is None
-        )
+        """The child, its household, its family (edited or added), no carer: written in bulk."""
+        return (self.household is not None or not self.household_data) and self.entrustment is None
 
 
 def _plan_row(
@@ -458,19 +454,19 @@ def _write_simple_rows(actor: Any, imp: SurveyImport, plans: list[_RowPlan]) -> 
 
     if not plans:
         return
-    updated = registry.ledger_update_bulk(
-        actor=actor,
-        rows=[
-            registry.BulkUpdate(
-                child=plan.child,
-                child_data=plan.child_data,
-                household=plan.household,
-                household_data=plan.household_data,
-                members=[(member, data, situations) for member, data, situations in plan.members if member is not None],
-            )
-            for plan in plans
-        ],
-    )
+    rows = [
+        registry.BulkUpdate(
+            child=plan.child,
+            child_data=plan.child_data,
+            household=plan.household,
+            household_data=plan.household_data,
+            members=list(plan.members),
+        )
+        for plan in plans
+    ]
+    updated = registry.ledger_update_bulk(actor=actor, rows=rows)
+    for plan, row in zip(plans, rows, strict=True):
+        plan.replaced["members_created"].extend(member.pk for member in row.added)
     SurveyImportItem.objects.bulk_create(
         [_item(imp, plan, plan.child, plan.household.version if plan.household else None) for plan in plans]
     )

@@ -296,17 +296,19 @@ def children_create_bulk(*, actor: Any, rows: list[dict[str, Any]]) -> list[Chil
 @dataclass
 class BulkUpdate:
     """One child's edits for `ledger_update_bulk`: its own columns, its household's, its family
-    members' (by record, each with the situations replacing its own, or None to keep them).
-    `child` and `household` are locked instances; the members are the ones the edits were worked
-    out against (their versions are checked under lock)."""
+    members' (by record, each with the situations replacing its own, or None to keep them; a member
+    None is one to add, its data holding its situations). `child` and `household` are locked
+    instances; the members are the ones the edits were worked out against (their versions are
+    checked under lock). `added` receives the members added, in order."""
 
     child: Child
     child_data: dict[str, Any] = dataclasses.field(default_factory=dict)
     household: Household | None = None
     household_data: dict[str, Any] = dataclasses.field(default_factory=dict)
-    members: list[tuple[FamilyMember, dict[str, Any], list[dict[str, Any]] | None]] = dataclasses.field(
+    members: list[tuple[FamilyMember | None, dict[str, Any], list[dict[str, Any]] | None]] = dataclasses.field(
         default_factory=list
     )
+    added: list[FamilyMember] = dataclasses.field(default_factory=list)
 
 
 # The columns `_fill_child_derived` sets from each field (written only when that field changed:
@@ -320,9 +322,10 @@ _CHILD_DERIVED = {
 
 def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
     """Edit existing records of many children at once (a survey import's changed rows): for each
-    row what `child_update`, `household_update` and `member_update` would write — the columns, the
-    version, a "~" history row, an audit event; a member's replaced situations deleted and added,
-    with their "-" and "+" history rows — in a few statements per table; a test holds the two equal. The instances given are updated in memory (versions
+    row what `child_update`, `household_update`, `member_update` and `member_create` would write —
+    the columns, the version, a "~" history row, an audit event; a member's replaced situations
+    deleted and added, with their "-" and "+" history rows; a member added with its situations and
+    "+" history rows — in a few statements per table; a test holds the two equal. The instances given are updated in memory (versions
     included). Like `children_create_bulk`, the values are not `full_clean`ed again (the forms
     validated them) and no signals are sent: the caller evaluates the children and refreshes their
     visit plans. A member changed since it was read raises StaleEdit. Returns the ids of the
@@ -334,14 +337,20 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
     from shouhu.lib.history import deletions_in_bulk
 
     with transaction.atomic():
-        wanted = [member.pk for row in rows for member, _data, _situations in row.members]
+        wanted = [member.pk for row in rows for member, _data, _situations in row.members if member is not None]
         locked = FamilyMember.objects.select_for_update().in_bulk(wanted)
         own: dict[Any, list[ParentSituation]] = {}  # the members' situations, for those replaced
-        replacing = [member.pk for row in rows for member, _data, situations in row.members if situations is not None]
+        replacing = [
+            member.pk
+            for row in rows
+            for member, _data, situations in row.members
+            if member is not None and situations is not None
+        ]
         for situation in ParentSituation.objects.filter(member_id__in=replacing):
             own.setdefault(situation.member_id, []).append(situation)
         removed: list[Any] = []
         added: list[ParentSituation] = []
+        new_members: list[FamilyMember] = []
         children: list[Child] = []
         households: list[Household] = []
         members: list[FamilyMember] = []
@@ -365,9 +374,28 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
                     fields[Household] |= set(changes)
                     events.append({"object_type": "child", "object_id": child.pk, "detail": {"household": changes}})
             for given, data, situations in row.members:
-                member = locked.get(given.pk)
-                if member is None or member.version != given.version:
-                    raise StaleEdit(member.version if member is not None else 0)
+                if given is None:  # as member_create adds one
+                    member = FamilyMember(child=child)
+                    _apply(member, data, MEMBER_FIELDS)
+                    member.id_number_index = person_index(member.id_number)
+                    new_members.append(member)
+                    row.added.append(member)
+                    for values in data.get("situations", []):
+                        item = ParentSituation(member=member)
+                        _apply(item, values, SITUATION_FIELDS)
+                        added.append(item)
+                    events.append(
+                        {
+                            "object_type": "child",
+                            "object_id": child.pk,
+                            "detail": {"member_added": member.get_relation_display()},
+                        }
+                    )
+                    continue
+                current = locked.get(given.pk)
+                if current is None or current.version != given.version:
+                    raise StaleEdit(current.version if current is not None else 0)
+                member = current
                 changes = _apply(member, data, MEMBER_FIELDS)
                 if situations is not None:  # as member_update compares and replaces them
                     old = own.get(member.pk, [])
@@ -402,6 +430,11 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
         if removed:
             with deletions_in_bulk(actor=actor):
                 ParentSituation.objects.filter(pk__in=removed).delete()
+        if new_members:
+            FamilyMember.objects.bulk_create(new_members, batch_size=500)
+            FamilyMember.history.bulk_history_create(
+                new_members, default_user=user, default_date=now, default_change_reason=None
+            )
         if added:
             ParentSituation.objects.bulk_create(added, batch_size=500)
             ParentSituation.history.bulk_history_create(

@@ -48,21 +48,30 @@ def _snapshot(children: list[Child], imp) -> dict:  # noqa: ANN001
     from shouhu.visits.models import VisitPlan
 
     pks = [c.pk for c in children]
+    # A member added anew gets a new id each run: members are named by child and relation instead.
+    member = {m.pk: (str(m.child_id), m.relation) for m in FamilyMember.objects.filter(child__in=pks)}
 
     def rows(model, exclude=(), **filters) -> list:  # noqa: ANN001, ANN003
         names = [f.attname for f in model._meta.concrete_fields if f.attname not in exclude]
-        return sorted(map(repr, model.objects.filter(**filters).values_list(*names)))
+        values = model.objects.filter(**filters).values_list(*names)
+        at = names.index("member_id") if "member_id" in names else None
+        return sorted(repr(v if at is None else (*v[:at], member[v[at]], *v[at + 1 :])) for v in values)
+
+    def replaced(item) -> str:  # noqa: ANN001
+        data = item.get_replaced()
+        data["members_created"] = sorted(member.get(pk, ("?", pk)) for pk in data.get("members_created") or [])
+        return repr(data)
 
     stamps = ("updated_at", "registered_at", "history_date", "history_id")
     return {
         "children": rows(Child, stamps, pk__in=pks),
         "households": rows(Household, stamps, children__in=pks),
-        "members": rows(FamilyMember, stamps, child__in=pks),
+        "members": rows(FamilyMember, (*stamps, "id"), child__in=pks),  # an added one's id is new
         "child_history": rows(Child.history.model, stamps, id__in=pks),
         "household_history": rows(Household.history.model, stamps, id__in=Household.objects.filter(children__in=pks)),
-        "member_history": rows(FamilyMember.history.model, stamps, child_id__in=pks),
+        "member_history": rows(FamilyMember.history.model, (*stamps, "id"), child_id__in=pks),
         # Situations are added anew: compared without their ids.
-        "situations": rows(ParentSituation, ("id",), member__child__in=pks),
+        "situations": rows(ParentSituation, ("id",), member__child__in=pks),  # member_id: (child, relation)
         "situation_history": rows(
             ParentSituation.history.model,
             (*stamps, "id"),
@@ -73,7 +82,7 @@ def _snapshot(children: list[Child], imp) -> dict:  # noqa: ANN001
             for e in AuditEvent.objects.filter(object_id__in=[str(pk) for pk in pks]).order_by("object_id", "seq")
         ],
         "items": sorted(
-            (i.row, i.action, str(i.child_id), i.version_after, i.household_version_after, repr(i.get_replaced()))
+            (i.row, i.action, str(i.child_id), i.version_after, i.household_version_after, replaced(i))
             for i in imp.items.all()
         ),
         "plans": rows(VisitPlan, ("id", "updated_at"), child_id__in=pks),
@@ -82,9 +91,10 @@ def _snapshot(children: list[Child], imp) -> dict:  # noqa: ANN001
 
 
 def test_changed_rows_written_together_equal_rows_written_one_by_one(db, director, hutang_village, monkeypatch):
-    ids = [new_id_number(date(2013, 1 + n, 3)) for n in range(6)]
-    first = import_commit(actor=director, source=_survey(hutang_village, ids), filename="a.xlsx")
-    assert first.counts["new"] == 6
+    ids = [new_id_number(date(2013, 1 + n, 3)) for n in range(7)]
+    no_father = {"父亲姓名": "", "父亲联系电话": "", "父亲情况": ""}
+    first = import_commit(actor=director, source=_survey(hutang_village, ids, rows={6: no_father}), filename="a.xlsx")
+    assert first.counts["new"] == 7
     children = list(Child.objects.filter(name__startswith="批改").order_by("name"))
     resurvey = _survey(
         hutang_village,
@@ -95,7 +105,7 @@ def test_changed_rows_written_together_equal_rows_written_one_by_one(db, directo
             2: {"父亲联系电话": "13900001111"},  # a family member's
             3: {"就学阶段": "初中", "现住址": "湖塘镇新街3号", "父亲联系电话": "13900003333"},  # all three
             4: {"父亲情况": "服刑在押"},  # a parent's situations replaced
-        },  # row 5 unchanged
+        },  # row 5 unchanged; row 6 gains a father (with a situation)
     )
     snapshots = {}
     together_rows: list[int] = []
@@ -108,13 +118,13 @@ def test_changed_rows_written_together_equal_rows_written_one_by_one(db, directo
         with transaction.atomic():
             imp = import_commit(actor=director, source=resurvey, filename="b.xlsx")
             assert imp.state == "committed"
-            assert imp.counts["changed"] == 5 and imp.counts["unchanged"] == 1, imp.counts
+            assert imp.counts["changed"] == 6 and imp.counts["unchanged"] == 1, imp.counts
             snapshots[together] = _snapshot(children, imp)
             if together:  # and it undoes as the rows written one by one do
                 import_undo(actor=director, imp=imp)
                 assert _snapshot(children, imp)["children"] == _snapshot(children, first)["children"]
             transaction.set_rollback(True)
-    assert together_rows == [5]  # every changed row edits records that exist
+    assert together_rows == [6]  # every changed row: its records edited, or a family member added
     one_by_one, together = snapshots[False], snapshots[True]
     for key in one_by_one:
         assert together[key] == one_by_one[key], (
