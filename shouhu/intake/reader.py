@@ -786,9 +786,7 @@ class RowValidator:
             self.duplicates_marked = True
             for raw, index in zip(rows, indexes, strict=True):
                 if index:
-                    raw.duplicate_of = self.seen.get(index)
-                    if raw.duplicate_of is None:
-                        self.seen.add(index, raw.row)
+                    raw.duplicate_of = self._remember(index, raw.row)
         found = dict(
             Child.objects.filter(id_number_index__in={i for i in indexes if i}).values_list("id_number_index", "pk")
         )
@@ -798,11 +796,13 @@ class RowValidator:
 
     def _first_row_with(self, index: str, raw: RawRow) -> int | None:
         """The earlier row of the file with this ID number's blind index, or None."""
-        if self.duplicates_marked:
-            return raw.duplicate_of
+        return raw.duplicate_of if self.duplicates_marked else self._remember(index, raw.row)
+
+    def _remember(self, index: str, row: int) -> int | None:
+        """The first row seen with this blind index; None, and remembered, when this row is it."""
         first = self.seen.get(index)
         if first is None:
-            self.seen.add(index, raw.row)
+            self.seen.add(index, row)
         return first
 
     def warm(self) -> None:

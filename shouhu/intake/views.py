@@ -93,9 +93,10 @@ def export_status(request: HtmxUserRequest, export_id: int) -> HttpResponse:
     export = _export_of(request, export_id)
     stale = exports.is_stale(export)
     waiting = export.state in (ExportState.QUEUED, ExportState.RUNNING) and not stale
-    if request.htmx and not waiting:  # written (or failed): the whole page changes
+    if request.htmx:  # the page's poll: nothing while it is written, then the whole page changes
         response = HttpResponse(status=204)
-        response["HX-Refresh"] = "true"
+        if not waiting:
+            response["HX-Refresh"] = "true"
         return response
     expired = export.expires_at is not None and export.expires_at <= timezone.now()
     return render(

@@ -74,12 +74,15 @@ def test_a_failed_or_interrupted_export_is_written_again(db, users, monkeypatch)
     assert export.state == ExportState.QUEUED
     status = reverse("intake:export_status", args=[export.pk])
     assert "正在后台生成" in client.get(status).content.decode()
+    poll = client.get(status, headers={"HX-Request": "true"})
+    assert poll.status_code == 204 and "HX-Refresh" not in poll  # still writing: the page stays
     LedgerExport.objects.filter(pk=export.pk).update(created_at=timezone.now() - exports.STALE - timedelta(minutes=1))
     assert "后台生成中断" in client.get(status).content.decode()
     monkeypatch.setattr(exports, "build_export", build)
     client.post(reverse("intake:export_retry", args=[export.pk]))
     export.refresh_from_db()
     assert export.state == ExportState.DONE and export.rows > 1
+    assert client.get(status, headers={"HX-Request": "true"})["HX-Refresh"] == "true"  # written: reload
     # Done: nothing to retry.
     assert client.post(reverse("intake:export_retry", args=[export.pk]), follow=True).status_code == 200
     export.refresh_from_db()
