@@ -5,6 +5,10 @@ run. A list of more than `SHOUHU_EXPORT_SYNC_MAX_ROWS` children (20,000) becomes
 the worker writes it (`build_export`, the same `export_ledger` the page calls, audited as an
 export) and keeps the workbook, encrypted, for its requester to download until it expires a day
 later; each download is audited too. Expired files are deleted whenever an export is requested.
+
+The file holds what its requester could see when it was written. A download checks the
+requester may still see all of it (`still_permitted`): a supervisor moved to another town, or
+whose right to see identifiers in full was withdrawn, cannot take yesterday's file away.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from django.utils.translation import gettext as _
 from huey.contrib.djhuey import db_task
 
 from shouhu.intake.models import ExportState, LedgerExport
+from shouhu.org.access import Cap, scope_for
 from shouhu.registry.selectors import LedgerFilters
 
 logger = logging.getLogger(__name__)
@@ -78,6 +83,8 @@ def build_export(export_id: int) -> None:
         return
     export = LedgerExport.objects.defer("file").select_related("requested_by").get(pk=export_id)
     params = export.get_params()
+    unmasked = bool(params.get("unmasked"))
+    params["written_under"] = written_under(export.requested_by, unmasked=unmasked)
     buffer = io.BytesIO()
     try:
         result = export_ledger(
@@ -85,7 +92,7 @@ def build_export(export_id: int) -> None:
             actor=export.requested_by,
             filters=LedgerFilters.from_mapping(params.get("filters") or {}),
             query=params.get("query") or "",
-            unmasked=bool(params.get("unmasked")),
+            unmasked=unmasked,
             via="background",
         )
     except Exception:
@@ -97,4 +104,31 @@ def build_export(export_id: int) -> None:
     now = timezone.now()
     export.file, export.rows, export.state = buffer.getvalue(), result.rows, ExportState.DONE
     export.finished_at, export.expires_at = now, now + KEPT
-    export.save(update_fields=["file", "rows", "state", "finished_at", "expires_at"])
+    export.set_params(params)
+    export.save(update_fields=["file", "rows", "state", "finished_at", "expires_at", "params"])
+
+
+def written_under(user: Any, *, unmasked: bool) -> dict[str, Any]:
+    """What of the ledger a file written now for `user` may hold: the regions, the clearances for
+    sensitive records, and whether identifiers may be in full."""
+    scope = scope_for(user)
+    return {
+        "prefixes": list(scope.prefixes),
+        "clearances": sorted(scope.clearances),
+        "unmask": unmasked and scope.can(Cap.UNMASK),
+    }
+
+
+def still_permitted(export: LedgerExport, user: Any) -> bool:
+    """May `user` still see everything the written file may hold? Each region it covers must be
+    within theirs, each clearance it was written with still theirs, and identifiers in full only
+    if they may still unmask. A file written before this was recorded is not handed out."""
+    written = export.get_params().get("written_under")
+    if not isinstance(written, dict):
+        return False
+    scope = scope_for(user)
+    return (
+        all(scope.covers_region(prefix) for prefix in written.get("prefixes") or [])
+        and set(written.get("clearances") or []) <= set(scope.clearances)
+        and (not written.get("unmask") or scope.can(Cap.UNMASK))
+    )

@@ -99,20 +99,31 @@ def export_status(request: HtmxUserRequest, export_id: int) -> HttpResponse:
             response["HX-Refresh"] = "true"
         return response
     expired = export.expires_at is not None and export.expires_at <= timezone.now()
+    permitted = export.state != ExportState.DONE or exports.still_permitted(export, request.user)
     return render(
         request,
         "intake/export_status.html",
-        {"export": export, "stale": stale, "waiting": waiting, "expired": expired},
+        {"export": export, "stale": stale, "waiting": waiting, "expired": expired, "permitted": permitted},
     )
 
 
 @allow(Cap.LEDGER_VIEW)
 @require_http_methods(["GET"])
-def export_download(request: HttpRequest, export_id: int) -> FileResponse:
-    """The written workbook, until it expires; each download is an audited export."""
+def export_download(request: HttpRequest, export_id: int) -> HttpResponseBase:
+    """The written workbook, until it expires, while its requester may still see all it holds;
+    each download is an audited export, and a refused one an audited refusal."""
     export = get_object_or_404(
         LedgerExport, pk=export_id, requested_by=request.user, state=ExportState.DONE, expires_at__gt=timezone.now()
     )
+    if not exports.still_permitted(export, request.user):
+        record(
+            actor=request.user,
+            action=Action.DENIED,
+            object_type="child",
+            request=request,
+            detail={"kind": "ledger", "via": "download", "export": export.pk, "path": request.path[:200]},
+        )
+        return redirect("intake:export_status", export_id=export.pk)
     record(
         actor=request.user,
         action=Action.EXPORT,

@@ -13,7 +13,7 @@ from shouhu.audit.models import AuditEvent
 from shouhu.intake import exports
 from shouhu.intake.models import ExportState, LedgerExport
 from shouhu.intake.tests.test_export import LEDGER, _client, _rows, _workbook
-from shouhu.registry.selectors import children_visible_to
+from shouhu.registry.selectors import LedgerFilters, children_visible_to
 
 
 @pytest.fixture(autouse=True)
@@ -93,3 +93,49 @@ def test_a_short_list_is_still_written_within_the_request(db, users, settings):
     settings.SHOUHU_EXPORT_SYNC_MAX_ROWS = 100000
     response = _client(users["district"]).get(LEDGER)
     assert response.status_code == 200 and not LedgerExport.objects.exists()
+
+
+def test_a_requester_moved_elsewhere_cannot_take_the_file_away(db, users):
+    """The file holds what its requester saw when it was written: after a supervisor is moved to
+    another town, the file of their old town's children is refused (and the refusal audited)."""
+    from shouhu.org.models import Region
+
+    town = users["town_niutang"]
+    client = _client(town)
+    client.get(LEDGER)
+    export = LedgerExport.objects.get(requested_by=town)
+    download = reverse("intake:export_download", args=[export.pk])
+    status = reverse("intake:export_status", args=[export.pk])
+    assert export.get_params()["written_under"]["prefixes"] == ["320412102"]
+    assert client.get(download).status_code == 200  # still theirs
+
+    town.organization.regions.set([Region.objects.get(code="320412100000")])  # now 湖塘镇's supervisor
+    denied = AuditEvent.objects.filter(action="denied").count()
+    response = client.get(download)
+    assert response.status_code == 302 and response["Location"] == status
+    assert AuditEvent.objects.filter(action="denied").count() == denied + 1
+    page = client.get(status).content.decode()
+    assert 'id="export-not-permitted"' in page and 'id="export-download"' not in page
+
+
+def test_a_file_with_identifiers_in_full_needs_the_right_to_unmask_still(db, users):
+    import dataclasses
+
+    from shouhu.org.access import Cap, scope_for
+
+    district = users["district"]
+    _client(district).get(LEDGER, {"unmasked": "1"})
+    export = LedgerExport.objects.get(requested_by=district)
+    assert export.get_params()["written_under"]["unmask"] is True
+    assert exports.still_permitted(export, district)
+    scope = scope_for(district)
+    district._scope_cache = dataclasses.replace(scope, caps=scope.caps - {Cap.UNMASK})
+    assert not exports.still_permitted(export, district)
+    # A masked file of the same list needs no such right.
+    LedgerExport.objects.filter(pk=export.pk).update(params="")
+    assert not exports.still_permitted(LedgerExport.objects.get(pk=export.pk), district)  # nothing recorded
+    district._scope_cache = scope
+    exports.start_export(actor=district, filters=LedgerFilters(), query="", unmasked=False, expected_rows=2)
+    masked = LedgerExport.objects.filter(requested_by=district).latest("pk")
+    district._scope_cache = dataclasses.replace(scope, caps=scope.caps - {Cap.UNMASK})
+    assert masked.get_params()["written_under"]["unmask"] is False and exports.still_permitted(masked, district)
