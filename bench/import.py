@@ -158,7 +158,8 @@ def _stage(age: int) -> str:
 
 def generate(path: Path, n: int, villages: list[Any], *, seed: int, today: date, resurvey: bool = False) -> None:
     """An N-row survey workbook (openpyxl write-only): a title row, the header, N valid rows.
-    `resurvey`: the same rows (same seed) a year on, every father with a new phone number."""
+    `resurvey`: the same rows (same seed) a year on, every father and every carer with a new phone
+    number."""
     from openpyxl import Workbook
 
     rng = random.Random(seed)
@@ -234,6 +235,8 @@ def generate(path: Path, n: int, villages: list[Any], *, seed: int, today: date,
             )
         if resurvey:  # after every random draw: the rows stay those of the first survey
             row["父亲联系电话"] = f"139{number:08d}"
+            if row["受委托人姓名"]:  # and every carer's (about a quarter of the children have one)
+                row["受委托人联系电话"] = f"137{number:08d}"
         ws.append([row[h] for h in HEADERS])
     wb.save(path)
 
@@ -335,7 +338,7 @@ def main() -> None:
     ap.add_argument(
         "--resurvey",
         action="store_true",
-        help="then import the same rows again with every father's phone changed (all changed rows), timed",
+        help="then import the same rows again with every father's and carer's phone changed (all rows changed), timed",
     )
     ap.add_argument("--no-migrate", action="store_true")
     args = ap.parse_args()

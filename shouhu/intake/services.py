@@ -6,11 +6,12 @@ the counts (and the file), no audit event, and it is returned; its `preview` att
 holds the errors, for the error workbook. Otherwise, in one transaction, a batch of rows at a time,
 the new rows become children (`registry.services.children_create_bulk`: what `child_create` writes,
 in a few statements per table) and the changed rows update the ledger's records, each at the
-version read in the same transaction, each with its history row and audit event: rows that only
-touch the child, its household and its family (columns edited, a parent's situations replaced, a
-member added) together (`registry.services.ledger_update_bulk`), the others (a carer added or
-changed) record by record through the services (`child_update`, `household_update`,
-`member_create`/`member_update`, `entrustment_save`); a test holds the two ways equal. One `import` event records the file. The
+version read in the same transaction, each with its history row and audit event: rows that
+touch the child, its household, its family and its carer (columns edited, a parent's situations
+replaced, a member or a carer added) together (`registry.services.ledger_update_bulk`), the rare
+others (a household to create for a child without one) record by record through the services
+(`child_update`, `household_update`, `member_create`/`member_update`, `entrustment_save`); a test
+holds the two ways equal. One `import` event records the file. The
 policy evaluation of the new and changed children runs after the commit, in batches
 (`intake.jobs.evaluate_import`). Any exception (a `StaleEdit`, a row that became invalid since the
 preview) rolls back everything, including the `SurveyImport`, and propagates.
@@ -298,8 +299,9 @@ class _RowPlan:
 
     @property
     def simple(self) -> bool:
-        """The child, its household, its family (edited or added), no carer: written in bulk."""
-        return (self.household is not None or not self.household_data) and self.entrustment is None
+        """The child, its household (when it has one), its family and its carer (edited or
+        added): written in bulk."""
+        return self.household is not None or not self.household_data
 
 
 def _plan_row(
@@ -461,12 +463,15 @@ def _write_simple_rows(actor: Any, imp: SurveyImport, plans: list[_RowPlan]) -> 
             household=plan.household,
             household_data=plan.household_data,
             members=list(plan.members),
+            entrustment=plan.entrustment,
         )
         for plan in plans
     ]
     updated = registry.ledger_update_bulk(actor=actor, rows=rows)
     for plan, row in zip(plans, rows, strict=True):
         plan.replaced["members_created"].extend(member.pk for member in row.added)
+        if plan.entrustment is not None and plan.entrustment[0] is None:  # as _write_row records it
+            plan.replaced["entrustment_created"] = row.entrustment_added.pk if row.entrustment_added else None
     SurveyImportItem.objects.bulk_create(
         [_item(imp, plan, plan.child, plan.household.version if plan.household else None) for plan in plans]
     )

@@ -297,9 +297,10 @@ def children_create_bulk(*, actor: Any, rows: list[dict[str, Any]]) -> list[Chil
 class BulkUpdate:
     """One child's edits for `ledger_update_bulk`: its own columns, its household's, its family
     members' (by record, each with the situations replacing its own, or None to keep them; a member
-    None is one to add, its data holding its situations). `child` and `household` are locked
-    instances; the members are the ones the edits were worked out against (their versions are
-    checked under lock). `added` receives the members added, in order."""
+    None is one to add, its data holding its situations), its carer's (edited, or added). `child`
+    and `household` are locked instances; the members and the entrustment are the ones the edits
+    were worked out against (their versions are checked under lock). `added` receives the members
+    added, in order, and `entrustment_added` the entrustment added."""
 
     child: Child
     child_data: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -309,6 +310,9 @@ class BulkUpdate:
         default_factory=list
     )
     added: list[FamilyMember] = dataclasses.field(default_factory=list)
+    # The carer: (the current entrustment, or None to add one; its columns to write). No scan.
+    entrustment: tuple[Entrustment | None, dict[str, Any]] | None = None
+    entrustment_added: Entrustment | None = None  # set to the entrustment added, if one was
 
 
 # The columns `_fill_child_derived` sets from each field (written only when that field changed:
@@ -322,13 +326,13 @@ _CHILD_DERIVED = {
 
 def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
     """Edit existing records of many children at once (a survey import's changed rows): for each
-    row what `child_update`, `household_update`, `member_update` and `member_create` would write —
-    the columns, the version, a "~" history row, an audit event; a member's replaced situations
-    deleted and added, with their "-" and "+" history rows; a member added with its situations and
-    "+" history rows — in a few statements per table; a test holds the two equal. The instances given are updated in memory (versions
+    row what `child_update`, `household_update`, `member_update`, `member_create` and
+    `entrustment_save` would write — the columns, the version, a "~" history row, an audit event; a
+    member's replaced situations deleted and added, with their "-" and "+" history rows; a member
+    or a carer added, with "+" history rows — in a few statements per table; a test holds the two equal. The instances given are updated in memory (versions
     included). Like `children_create_bulk`, the values are not `full_clean`ed again (the forms
     validated them) and no signals are sent: the caller evaluates the children and refreshes their
-    visit plans. A member changed since it was read raises StaleEdit. Returns the ids of the
+    visit plans. A member or entrustment changed since it was read raises StaleEdit. Returns the ids of the
     children whose own record changed."""
     from django.utils import timezone
 
@@ -339,6 +343,9 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
     with transaction.atomic():
         wanted = [member.pk for row in rows for member, _data, _situations in row.members if member is not None]
         locked = FamilyMember.objects.select_for_update().in_bulk(wanted)
+        carers = Entrustment.objects.select_for_update().in_bulk(
+            [row.entrustment[0].pk for row in rows if row.entrustment is not None and row.entrustment[0] is not None]
+        )
         own: dict[Any, list[ParentSituation]] = {}  # the members' situations, for those replaced
         replacing = [
             member.pk
@@ -354,8 +361,15 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
         children: list[Child] = []
         households: list[Household] = []
         members: list[FamilyMember] = []
+        new_carers: list[Entrustment] = []
+        edited_carers: list[Entrustment] = []
         events: list[dict[str, Any]] = []
-        fields: dict[type[models.Model], set[str]] = {Child: set(), Household: set(), FamilyMember: set()}
+        fields: dict[type[models.Model], set[str]] = {
+            Child: set(),
+            Household: set(),
+            FamilyMember: set(),
+            Entrustment: set(),
+        }
         for row in rows:
             child = row.child
             changes = _apply(child, row.child_data, CHILD_FIELDS)
@@ -422,10 +436,35 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
                             "detail": {"member": member.get_relation_display(), "changes": changes},
                         }
                     )
+            if row.entrustment is not None:  # as entrustment_save adds or edits it
+                given_carer, data = row.entrustment
+                if data.get("agreement_scan"):
+                    raise ValueError("ledger_update_bulk stores no agreement scan: use entrustment_save")
+                if given_carer is None:
+                    carer = Entrustment(child=child)
+                else:
+                    held = carers.get(given_carer.pk)
+                    if held is None or held.version != given_carer.version:
+                        raise StaleEdit(held.version if held is not None else 0)
+                    carer = held
+                changes = _entrustment_apply(carer, actor, data)
+                if changes:
+                    if given_carer is None:
+                        new_carers.append(carer)
+                        row.entrustment_added = carer
+                    else:
+                        carer.version += 1
+                        edited_carers.append(carer)
+                        checked = {*ELIGIBILITY_FIELDS, "eligibility_checked_on"}
+                        fields[Entrustment] |= set(changes) | (
+                            {"eligibility_checked_by"} if checked & set(changes) else set()
+                        )
+                    events.append({"object_type": "child", "object_id": child.pk, "detail": {"entrustment": changes}})
         written: list[tuple[type[models.Model], list[Any], list[str]]] = [
             (Child, children, sorted(fields[Child] | {"version", "updated_at"})),
             (Household, households, sorted(fields[Household] | {"version"})),
             (FamilyMember, members, sorted(fields[FamilyMember] | {"version"})),
+            (Entrustment, edited_carers, sorted(fields[Entrustment] | {"version"})),
         ]
         if removed:
             with deletions_in_bulk(actor=actor):
@@ -434,6 +473,11 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
             FamilyMember.objects.bulk_create(new_members, batch_size=500)
             FamilyMember.history.bulk_history_create(
                 new_members, default_user=user, default_date=now, default_change_reason=None
+            )
+        if new_carers:
+            Entrustment.objects.bulk_create(new_carers, batch_size=500)
+            Entrustment.history.bulk_history_create(
+                new_carers, default_user=user, default_date=now, default_change_reason=None
             )
         if added:
             ParentSituation.objects.bulk_create(added, batch_size=500)
@@ -712,13 +756,19 @@ def member_delete(*, actor: Any, member: FamilyMember, version: int | None, requ
     current.delete()
 
 
-def _entrustment_write(current: Entrustment, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
-    """Apply `data` to an entrustment and save it with its scan; return the audited changes."""
+def _entrustment_apply(current: Entrustment, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """Set `data` on an entrustment in memory; return the audited changes."""
     changes = _apply(current, data, ENTRUSTMENT_FIELDS)
     if any(name in changes for name in (*ELIGIBILITY_FIELDS, "eligibility_checked_on")):
         # Who checked the carer's eligibility is whoever recorded the answers.
         checked = current.eligibility_checked_on is not None
         current.eligibility_checked_by = actor if checked and getattr(actor, "is_authenticated", False) else None
+    return changes
+
+
+def _entrustment_write(current: Entrustment, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """Apply `data` to an entrustment and save it with its scan; return the audited changes."""
+    changes = _entrustment_apply(current, actor, data)
     scan = data.get("agreement_scan")
     if not changes and not scan:
         return {}

@@ -15,7 +15,7 @@ from shouhu.intake.services import import_commit, import_undo
 from shouhu.intake.tests.test_preview import HEADERS
 from shouhu.intake.tests.test_reader import xlsx
 from shouhu.registry import services
-from shouhu.registry.models import Child, FamilyMember, Household, ParentSituation
+from shouhu.registry.models import Child, Entrustment, FamilyMember, Household, ParentSituation
 
 
 @pytest.fixture
@@ -23,12 +23,20 @@ def director(users):  # noqa: ANN001
     return users["village_hutang"]
 
 
+CARER = ["受委托人姓名", "受委托人与儿童关系", "受委托人联系电话", "委托起始日期"]
+
+
+def _carer(n: int, phone: str = "") -> dict[str, str]:
+    return dict(zip(CARER, (f"批奶奶{n}", "祖母", phone or f"1370000000{n}", "2020-01-01"), strict=True))
+
+
 def _survey(village, ids: list[str], **changes: dict[int, dict[str, str]]) -> bytes:  # noqa: ANN001
-    rows = [HEADERS]
+    rows = [HEADERS + CARER]
     for n, id_number in enumerate(ids):
         values = {
+            **dict.fromkeys(CARER, ""),  # a blank cell is not an edit
             "所在村（社区）": village.name,
-            "姓名": f"批改{'甲乙丙丁戊己庚'[n]}",
+            "姓名": f"批改{'甲乙丙丁戊己庚辛壬'[n]}",
             "身份证号": id_number,
             "就学阶段": "小学",
             "现住址": f"湖塘镇人民路{n}号",
@@ -37,7 +45,7 @@ def _survey(village, ids: list[str], **changes: dict[int, dict[str, str]]) -> by
             "父亲情况": "外出务工",
         }
         values.update(changes.get("rows", {}).get(n, {}))
-        rows.append([values[h] for h in HEADERS])
+        rows.append([values[h] for h in HEADERS + CARER])
     return xlsx(rows)
 
 
@@ -60,9 +68,15 @@ def _snapshot(children: list[Child], imp) -> dict:  # noqa: ANN001
     def replaced(item) -> str:  # noqa: ANN001
         data = item.get_replaced()
         data["members_created"] = sorted(member.get(pk, ("?", pk)) for pk in data.get("members_created") or [])
+        if data.get("entrustment_created"):
+            data["entrustment_created"] = carer.get(data["entrustment_created"], "?")
+        if data.get("entrustment"):
+            data["entrustment"]["pk"] = carer.get(data["entrustment"]["pk"], "?")
         return repr(data)
 
     stamps = ("updated_at", "registered_at", "history_date", "history_id")
+    # A carer added anew gets a new id each run: named by its child instead.
+    carer = {e.pk: str(e.child_id) for e in Entrustment.objects.filter(child__in=pks)}
     return {
         "children": rows(Child, stamps, pk__in=pks),
         "households": rows(Household, stamps, children__in=pks),
@@ -77,6 +91,8 @@ def _snapshot(children: list[Child], imp) -> dict:  # noqa: ANN001
             (*stamps, "id"),
             member_id__in=FamilyMember.objects.filter(child__in=pks).values("pk"),
         ),
+        "carers": rows(Entrustment, (*stamps, "id"), child__in=pks),
+        "carer_history": rows(Entrustment.history.model, (*stamps, "id"), child_id__in=pks),
         "audit": [
             (e.action, e.object_type, e.object_id, e.detail, e.actor_id)
             for e in AuditEvent.objects.filter(object_id__in=[str(pk) for pk in pks]).order_by("object_id", "seq")
@@ -91,10 +107,14 @@ def _snapshot(children: list[Child], imp) -> dict:  # noqa: ANN001
 
 
 def test_changed_rows_written_together_equal_rows_written_one_by_one(db, director, hutang_village, monkeypatch):
-    ids = [new_id_number(date(2013, 1 + n, 3)) for n in range(7)]
+    ids = [new_id_number(date(2013, 1 + n, 3)) for n in range(9)]
     no_father = {"父亲姓名": "", "父亲联系电话": "", "父亲情况": ""}
-    first = import_commit(actor=director, source=_survey(hutang_village, ids, rows={6: no_father}), filename="a.xlsx")
-    assert first.counts["new"] == 7
+    first = import_commit(
+        actor=director,
+        source=_survey(hutang_village, ids, rows={6: no_father, 7: _carer(7), 8: _carer(8)}),
+        filename="a.xlsx",
+    )
+    assert first.counts["new"] == 9
     children = list(Child.objects.filter(name__startswith="批改").order_by("name"))
     resurvey = _survey(
         hutang_village,
@@ -105,7 +125,10 @@ def test_changed_rows_written_together_equal_rows_written_one_by_one(db, directo
             2: {"父亲联系电话": "13900001111"},  # a family member's
             3: {"就学阶段": "初中", "现住址": "湖塘镇新街3号", "父亲联系电话": "13900003333"},  # all three
             4: {"父亲情况": "服刑在押"},  # a parent's situations replaced
-        },  # row 5 unchanged; row 6 gains a father (with a situation)
+            6: _carer(6),  # gains a father (with a situation: the cells of row 0) and a carer
+            7: _carer(7, phone="13911110007"),  # the carer's phone changed
+            8: _carer(8),  # the carer unchanged
+        },  # row 5 unchanged
     )
     snapshots = {}
     together_rows: list[int] = []
@@ -118,18 +141,25 @@ def test_changed_rows_written_together_equal_rows_written_one_by_one(db, directo
         with transaction.atomic():
             imp = import_commit(actor=director, source=resurvey, filename="b.xlsx")
             assert imp.state == "committed"
-            assert imp.counts["changed"] == 6 and imp.counts["unchanged"] == 1, imp.counts
+            assert imp.counts["changed"] == 7 and imp.counts["unchanged"] == 2, imp.counts
             snapshots[together] = _snapshot(children, imp)
             if together:  # and it undoes as the rows written one by one do
                 import_undo(actor=director, imp=imp)
                 assert _snapshot(children, imp)["children"] == _snapshot(children, first)["children"]
+                carers = Entrustment.objects.filter(child__in=children)
+                assert sorted(carers.values_list("carer_name", "carer_phone")) == [
+                    ("批奶奶7", "13700000007"),  # its phone put back
+                    ("批奶奶8", "13700000008"),
+                ]  # and the carer added is gone
             transaction.set_rollback(True)
-    assert together_rows == [6]  # every changed row: its records edited, or a family member added
+    assert together_rows == [7]  # every changed row: its records edited, a family member or a carer added
     one_by_one, together = snapshots[False], snapshots[True]
     for key in one_by_one:
         assert together[key] == one_by_one[key], (
             key,
-            set(together[key]) ^ set(one_by_one[key]) if isinstance(together[key], list) else None,
+            {repr(x) for x in together[key]} ^ {repr(x) for x in one_by_one[key]}
+            if isinstance(together[key], list)
+            else None,
         )
 
 
@@ -146,3 +176,18 @@ def test_a_member_edited_since_it_was_read_is_a_stale_edit(db, director, hutang_
         )
     father.refresh_from_db()
     assert father.phone == "13812340000"
+
+
+def test_a_carer_edited_since_it_was_read_is_a_stale_edit(db, director, hutang_village):
+    ids = [new_id_number(date(2014, 3, 3))]
+    import_commit(actor=director, source=_survey(hutang_village, ids, rows={0: _carer(0)}), filename="a.xlsx")
+    child = Child.objects.get(id_number_index=services.child_index(ids[0]))
+    carer = child.entrustments.get()
+    Entrustment.objects.filter(pk=carer.pk).update(version=carer.version + 1)  # someone saved it meanwhile
+    with pytest.raises(services.StaleEdit):
+        services.ledger_update_bulk(
+            actor=director,
+            rows=[services.BulkUpdate(child=child, entrustment=(carer, {"carer_phone": "13900002222"}))],
+        )
+    carer.refresh_from_db()
+    assert carer.carer_phone == "13700000000"
