@@ -9,6 +9,8 @@ from typing import Any, TypeVar, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
+from django.forms.models import InlineForeignKeyField
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -85,7 +87,9 @@ class ShouhuModelForm(forms.ModelForm):
     # constraints (Django's Q.check, one SQL query each) are enforced by the database when the
     # rows are written, and each is also a rule of the form's clean(); a foreign key the form
     # field already fetched from its queryset (the village) is not looked up a second time; nor
-    # is uniqueness (`validate_unique`), which the database's unique indexes enforce.
+    # is uniqueness (`validate_unique`), which the database's unique indexes enforce. The model's
+    # field checks run on the cleaned values, not on an instance filled in with them
+    # (`_check_model_fields`: a third of a row's validation was filling in and checking instances).
     in_bulk = False
     _bound_fields_cache: dict[str, forms.BoundField]  # BaseForm's, set by its __init__ (django-stubs leaves it out)
 
@@ -104,7 +108,14 @@ class ShouhuModelForm(forms.ModelForm):
         from django.forms.models import model_to_dict
 
         opts = self._meta
-        self.instance = instance if instance is not None else opts.model()
+        if instance is None:
+            # In bulk the model's checks read `cleaned_data` (`_post_clean`): the instance is never
+            # filled in, so every new record is validated on the same blank one.
+            blank = self.__dict__.get("_blank")
+            if blank is None or self._model_checks() is None:
+                blank = self._blank = opts.model()
+            instance = blank
+        self.instance = instance
         self.initial = model_to_dict(self.instance, opts.fields, opts.exclude) if instance is not None else {}
         self.data, self.is_bound, self._errors = data, True, None
         # The bound fields are kept (building about ten per form per row was a tenth of an
@@ -143,11 +154,69 @@ class ShouhuModelForm(forms.ModelForm):
             super().validate_unique()
 
     def _post_clean(self) -> None:
+        checks = self._model_checks() if self.in_bulk else None
+        if checks is not None:
+            self._check_model_fields(checks)
+            return
         if self.in_bulk:
             # Shadow the instance's method for this validation only (the instance is this row's).
             self.instance.validate_constraints = lambda exclude=None: None
         super()._post_clean()  # type: ignore[misc]  # BaseModelForm's, private: django-stubs does not declare it
         self.instance.__dict__.pop("validate_constraints", None)
+
+    def _model_checks(self) -> list[tuple[models.Field[Any, Any], forms.Field]] | None:
+        """The model fields whose own validation (`Model.clean_fields`) a ModelForm runs after the
+        form's, each with its form field; None when the model has a `clean()` of its own (then the
+        model's whole validation runs, on a filled-in instance, as Django does it).
+
+        The fields are those Django does not exclude whatever the row (`_get_validation_exclusions`:
+        the form's fields of its Meta.fields) less, in bulk, the foreign keys the form field has
+        already fetched (see `in_bulk`). Worked out once per form object."""
+        if "_checks" not in self.__dict__:
+            model = self._meta.model
+            checks: list[tuple[models.Field[Any, Any], forms.Field]] | None = None
+            if model.clean is models.Model.clean:
+                checks = []
+                for field in model._meta.fields:
+                    form_field = self.fields.get(field.name)
+                    if form_field is None or getattr(field, "generated", False):
+                        continue
+                    if self._meta.fields and field.name not in self._meta.fields:
+                        continue
+                    if self._meta.exclude and field.name in self._meta.exclude:
+                        continue
+                    if isinstance(form_field, forms.ModelChoiceField | InlineForeignKeyField):
+                        continue
+                    checks.append((field, form_field))
+            self._checks = checks
+        return self._checks
+
+    def _check_model_fields(self, checks: list[tuple[models.Field[Any, Any], forms.Field]]) -> None:
+        """What `BaseModelForm._post_clean` finds, without filling in the instance: each model
+        field's `clean` on the value the form cleaned, skipped where Django skips it (a field that
+        failed the form's validation; an empty value the model allows, or the form does not
+        require), errors reported as Django reports them. The model's CHECK constraints and
+        uniqueness are the database's in bulk (see `in_bulk`); the model has no `clean()`.
+        Held equal to Django's own validation by registry/tests/test_bulk_validation.py."""
+        data, errors = self.cleaned_data, {}
+        failed: dict[str, Any] = self._errors or {}
+        instance = self.instance
+        for field, form_field in checks:
+            name = field.name
+            if name in failed:
+                continue
+            if not field.blank and not form_field.required and data.get(name) in form_field.empty_values:
+                continue
+            # The value `construct_instance` would have left on the instance.
+            value = data[name] if name in data else getattr(instance, field.attname)
+            if field.blank and value in field.empty_values:
+                continue
+            try:
+                field.clean(value, instance)
+            except ValidationError as exc:
+                errors[name] = exc.error_list
+        if errors:
+            self._update_errors(ValidationError(errors))  # type: ignore[attr-defined]  # BaseModelForm's, private
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
