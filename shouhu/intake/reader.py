@@ -652,6 +652,7 @@ _INCAPACITATING = frozenset(
     }
 )
 _PARENTS = (("father", "father"), ("mother", "mother"))
+_PARENT_KEYS = {prefix: tuple(c.key for c in cols.COLUMNS if c.key.startswith(prefix + "_")) for prefix, _r in _PARENTS}
 _GRANDPARENTS = ("grandfather_p", "grandmother_p", "grandfather_m", "grandmother_m")
 _HOUSEHOLD_KEYS = ("address", "economic_status", "housing", "income_sources", "assistance_received")
 _CARER_FIELDS = {
@@ -1058,8 +1059,7 @@ class RowValidator:
         self, prefix: str, relation: str, values: dict[str, Any], present: set[str], errors: dict[str, list[str]]
     ) -> dict[str, Any] | None:
 
-        keys = [c.key for c in cols.COLUMNS if c.key.startswith(prefix + "_")]
-        if not any(k in present for k in keys):
+        if not any(k in present for k in _PARENT_KEYS[prefix]):
             return None
         kinds = values.get(f"{prefix}_situation") or []
         if kinds is _FAILED:

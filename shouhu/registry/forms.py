@@ -26,6 +26,7 @@ from shouhu.lib.text import (
     normalize_text,
 )
 from shouhu.org.models import Region, RegionLevel
+from shouhu.policy.dates import age_on
 from shouhu.registry import models as m
 from shouhu.registry.services import (
     CHILD_FIELDS,
@@ -108,15 +109,16 @@ class ShouhuModelForm(forms.ModelForm):
         from django.forms.models import model_to_dict
 
         opts = self._meta
-        if instance is None:
+        if instance is not None:
+            self.instance = instance
+        else:
             # In bulk the model's checks read `cleaned_data` (`_post_clean`): the instance is never
             # filled in, so every new record is validated on the same blank one.
             blank = self.__dict__.get("_blank")
-            if blank is None or self._model_checks() is None:
+            if blank is None or not self.in_bulk or self._model_checks() is None:
                 blank = self._blank = opts.model()
-            instance = blank
-        self.instance = instance
-        self.initial = model_to_dict(self.instance, opts.fields, opts.exclude) if instance is not None else {}
+            self.instance = blank
+        self.initial = model_to_dict(instance, opts.fields, opts.exclude) if instance is not None else {}
         self.data, self.is_bound, self._errors = data, True, None
         # The bound fields are kept (building about ten per form per row was a tenth of an
         # import's validation): what they cache from the previous row is dropped.
@@ -431,8 +433,7 @@ class ChildForm(MaskedIdentifiers, ShouhuModelForm):
         is_new = self.instance.pk is None or self.instance._state.adding
         if not is_new:
             return
-        probe = m.Child(birth_date=birth)
-        if probe.age_on(today()) >= 18:
+        if age_on(birth, today()) >= 18:
             self.add_error("id_number", _("该儿童已年满18周岁，不能登记入儿童台账。"))
 
     # Set by a survey import for the rows of one batch: {blind index: (child pk, visible to the

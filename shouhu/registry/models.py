@@ -268,10 +268,9 @@ class Child(models.Model):
 
     def age_on(self, day: date) -> int:
         """Completed years (周岁) on `day`; the birthday itself does not yet count (policy.md §1)."""
-        years = day.year - self.birth_date.year
-        if (day.month, day.day) <= (self.birth_date.month, self.birth_date.day):
-            years -= 1
-        return max(years, 0)
+        from shouhu.policy.dates import age_on
+
+        return age_on(self.birth_date, day)
 
 
 class Relation(models.TextChoices):
