@@ -40,7 +40,7 @@ from typing import IO, Any
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -215,7 +215,7 @@ def _write_batches(
     counts: dict[str, int],
     not_applied_rows: list[dict[str, Any]],
 ) -> None:
-    from shouhu.visits.services import refresh_plans
+    from shouhu.visits.services import plans_for_created
 
     differ = _Differ(actor)
     for batch in classify(actor, reader, progress=progress):
@@ -226,7 +226,8 @@ def _write_batches(
         new = [row for row in batch if row.item.status == NEW]
         if new:
             children = registry.children_create_bulk(actor=actor, rows=[row.result.create_kwargs() for row in new])
-            SurveyImportItem.objects.bulk_create(
+            _insert(
+                SurveyImportItem,
                 [
                     SurveyImportItem(
                         survey_import=imp,
@@ -237,10 +238,10 @@ def _write_batches(
                         household_version_after=child.household.version if child.household else None,
                     )
                     for row, child in zip(new, children, strict=True)
-                ]
+                ],
             )
             counts["new"] += len(new)
-            refresh_plans([child.pk for child in children])  # first visits due (no signals in bulk)
+            plans_for_created(children)  # first visits due (no signals in bulk)
         counts["unchanged"] += sum(1 for row in batch if row.item.status == UNCHANGED)
         changed = [row for row in batch if row.item.status == CHANGED]
         if not changed:
@@ -279,6 +280,18 @@ def _write_batches(
                 counts["not_applied"] += 1
                 not_applied_rows.append({"row": row.raw.row, "columns": rest})
             counts["changed" if len(rest) < before else "unchanged"] += 1
+
+
+def _insert(model: type[models.Model], objs: list[Any]) -> None:
+    """New records without history: COPY on PostgreSQL (`lib.bulkcopy`), `bulk_create` elsewhere."""
+    from django.db import connection
+
+    from shouhu.lib.bulkcopy import CopyWriter
+
+    if connection.vendor == "postgresql":
+        CopyWriter(connection).insert(model, objs)
+    else:
+        model._default_manager.bulk_create(objs)
 
 
 @dataclass
@@ -472,8 +485,9 @@ def _write_simple_rows(actor: Any, imp: SurveyImport, plans: list[_RowPlan]) -> 
         plan.replaced["members_created"].extend(member.pk for member in row.added)
         if plan.entrustment is not None and plan.entrustment[0] is None:  # as _write_row records it
             plan.replaced["entrustment_created"] = row.entrustment_added.pk if row.entrustment_added else None
-    SurveyImportItem.objects.bulk_create(
-        [_item(imp, plan, plan.child, plan.household.version if plan.household else None) for plan in plans]
+    _insert(
+        SurveyImportItem,
+        [_item(imp, plan, plan.child, plan.household.version if plan.household else None) for plan in plans],
     )
     if updated:
         refresh_plans(updated)  # a child's village may have changed (no signals in bulk)

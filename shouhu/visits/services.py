@@ -92,14 +92,45 @@ def refresh_plans(child_ids: Iterable[Any], *, today: date | None = None) -> int
     return written
 
 
-def plans_computed(child_ids: list[Any], *, today: date) -> tuple[dict[Any, dict[str, Any]], set[Any]]:
+def plans_for_created(children: list[Child], *, today: date | None = None) -> int:
+    """Write the plans of children created in this transaction without signals (a survey import's
+    new rows, `registry.services.children_create_bulk`), which have none yet: what `refresh_plans`
+    would write, the children read from memory rather than queried back, the plans inserted with
+    COPY on PostgreSQL. Returns the number of plans written."""
+    from django.db import connection
+
+    from shouhu.lib.bulkcopy import CopyWriter
+
+    today = today or timezone.localdate()
+    written = 0
+    for start in range(0, len(children), 1000):
+        chunk = children[start : start + 1000]
+        rows = [(c.pk, c.status, c.region_id, c.registered_at) for c in chunk]
+        computed, _gone = plans_computed([c.pk for c in chunk], today=today, rows=rows)
+        create = [VisitPlan(child_id=pk, **values) for pk, values in computed.items()]
+        if connection.vendor == "postgresql":
+            CopyWriter(connection).insert(VisitPlan, create)
+        else:
+            VisitPlan.objects.bulk_create(create)
+        written += len(create)
+    return written
+
+
+def plans_computed(
+    child_ids: list[Any], *, today: date, rows: list[tuple[Any, str, str, Any]] | None = None
+) -> tuple[dict[Any, dict[str, Any]], set[Any]]:
     """What the plans of these children (at most a few thousand) should say today, without writing:
-    ({child id: plan fields} for the children in the ledger, the ids of those no longer in it)."""
+    ({child id: plan fields} for the children in the ledger, the ids of those no longer in it).
+    `rows`, when the caller holds them: each child's (id, status, village, registered_at)."""
     from shouhu.policy.models import ChildCategory
     from shouhu.policy.selectors import params_on
 
     params = params_on(today)
-    children = list(Child.objects.filter(pk__in=child_ids).values_list("pk", "status", "region_id", "registered_at"))
+    children = (
+        rows
+        if rows is not None
+        else list(Child.objects.filter(pk__in=child_ids).values_list("pk", "status", "region_id", "registered_at"))
+    )
     gone = set(child_ids) - {pk for pk, status, _r, _t in children if status == LedgerStatus.ACTIVE}
     active = [c for c in children if c[1] == LedgerStatus.ACTIVE]
     pks = [c[0] for c in active]

@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from shouhu.conftest import new_id_number
 from shouhu.intake import services as intake
@@ -191,3 +192,21 @@ def test_a_carer_edited_since_it_was_read_is_a_stale_edit(db, director, hutang_v
         )
     carer.refresh_from_db()
     assert carer.carer_phone == "13700000000"
+
+
+def test_new_rows_get_the_visit_plans_a_refresh_would_write(db, director, hutang_village):
+    """New rows' plans are written from the children in memory (`plans_for_created`, COPY on
+    PostgreSQL): recomputing them the usual way (`refresh_plans`) finds nothing to change."""
+    from shouhu.visits.models import VisitPlan
+    from shouhu.visits.services import plans_computed, refresh_plans
+
+    ids = [new_id_number(date(2015, 1 + n, 9)) for n in range(4)]
+    imp = import_commit(actor=director, source=_survey(hutang_village, ids, rows={3: _carer(3)}), filename="a.xlsx")
+    assert imp.counts["new"] == 4
+    children = list(imp.items.values_list("child_id", flat=True))
+    plans = {p.child_id: p for p in VisitPlan.objects.filter(child_id__in=children)}
+    assert set(plans) == set(children)
+    assert all(p.first_visit and p.next_due and p.region_id == hutang_village.code for p in plans.values())
+    expected, _gone = plans_computed(children, today=timezone.localdate())
+    assert {pk: {k: getattr(plans[pk], k) for k in values} for pk, values in expected.items()} == expected
+    assert refresh_plans(children) == 0  # nothing differs
