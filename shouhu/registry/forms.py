@@ -125,7 +125,9 @@ class ShouhuModelForm(forms.ModelForm):
         for bound in self._bound_fields_cache.values():
             bound.__dict__.pop("initial", None)
             bound.__dict__.pop("subwidgets", None)
-            bound.help_text = bound.field.help_text or ""
+            help_text = bound.field.help_text
+            if bound.help_text is not help_text:  # changed by `_mask_initial` (asking a lazy text
+                bound.help_text = help_text or ""  # whether it is empty translates it: not per row)
         for name in ("cleaned_data", "_id_info"):
             self.__dict__.pop(name, None)
         if isinstance(self, MaskedIdentifiers):
@@ -224,8 +226,13 @@ class ShouhuModelForm(forms.ModelForm):
         data = super().clean()
         if data is None:  # BaseForm.clean returns cleaned_data; Django keeps it when an override returns None
             data = self.cleaned_data
+        text_fields = self.__dict__.get("_text_fields")
+        if text_fields is None:
+            text_fields = self._text_fields = frozenset(
+                name for name, field in self.fields.items() if isinstance(field, forms.CharField)
+            )
         for name, value in list(data.items()):
-            if isinstance(value, str) and name in self.fields and isinstance(self.fields[name], forms.CharField):
+            if isinstance(value, str) and name in text_fields:
                 data[name] = normalize_text(value) if "\n" not in value else value.strip()
         _check_past_dates(self, data)
         return data
