@@ -67,3 +67,34 @@ def test_a_town_supervisor_imports_three_village_sheets_at_once(demo_live, brows
     names = set(Child.objects.filter(name__startswith=f"批{suffix}").values_list("name", flat=True))
     assert names == {f"批{suffix}0甲", f"批{suffix}0乙", f"批{suffix}2甲", f"批{suffix}2乙"}
     assert problems == []
+
+
+@pytest.mark.parametrize("device", ["desk", "phone"])
+def test_a_long_export_its_requester_may_no_longer_see_is_refused_with_a_reason(  # noqa: ANN001
+    demo_live, browser, settings, device
+):
+    """A supervisor moved to another town opens yesterday's export of their old town: the page says
+    why it can no longer be downloaded instead of offering it."""
+    from playwright.sync_api import expect
+
+    from shouhu.org.models import Region, User
+
+    settings.SHOUHU_EXPORT_SYNC_MAX_ROWS = 1  # the town's list is "long": written by the worker
+    problems: list[str] = []
+    context, page = open_page(browser, problems, **(DESK if device == "desk" else PHONE))
+    try:
+        log_in(page, demo_live.url, "town_niutang")
+        page.goto(f"{demo_live.url}/intake/export/ledger.xlsx")
+        download = page.locator("#export-download")
+        expect(download).to_be_visible()  # written (the worker runs at once in tests)
+
+        user = User.objects.select_related("organization").get(username="town_niutang")
+        user.organization.regions.set([Region.objects.get(code="320412100000")])  # moved to 湖塘镇
+        page.reload()
+        expect(page.locator("#export-not-permitted")).to_contain_text("不能再下载")
+        expect(download).to_have_count(0)
+        assert scroll_width(page) <= page.viewport_size["width"]
+        shot(page, f"intake-export-refused-{device}")
+        assert not problems, problems
+    finally:
+        context.close()
