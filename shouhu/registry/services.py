@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record, record_many
-from shouhu.lib.bulkcopy import CopyWriter
+from shouhu.lib.bulkcopy import CopyWriter, update_in_bulk
 from shouhu.lib.crypto import blind_index
 from shouhu.lib.text import pinyin_keys
 from shouhu.registry.models import (
@@ -487,7 +487,7 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
             )
         for model, objs, names in written:
             if objs:
-                model._default_manager.bulk_update(objs, names, batch_size=500)
+                update_in_bulk(model, objs, names)
                 model.history.bulk_history_create(  # type: ignore[attr-defined]
                     objs, update=True, default_user=user, default_date=now, default_change_reason=None
                 )  # no reason, as a record's own save writes it
