@@ -754,18 +754,7 @@ class RowValidator:
 
         form = self._forms.get(kind)
         if form is None:
-            form = (
-                f.ChildForm(None, actor=self.actor)
-                if kind == "child"
-                else {
-                    "household": f.HouseholdForm,
-                    "member": f.FamilyMemberForm,
-                    "situation": f.SituationForm,
-                    "entrustment": f.EntrustmentForm,
-                }[kind]()
-            )
-            form.in_bulk = True
-            self._forms[kind] = form
+            form = self._forms[kind] = f.bulk_form(kind, self.actor)
         form.rebind(data, instance=instance)
         if isinstance(form, f.ChildForm):
             form.known_ids = self._known

@@ -727,3 +727,21 @@ class ExitForm(ShouhuForm):
 class ReenterForm(ShouhuForm):
     note = forms.CharField(label=gettext_lazy("重新纳入原因"), max_length=200)
     version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+def bulk_form(kind: str, actor: Any) -> ShouhuModelForm:
+    """The ledger's form of that kind ("child", "household", "member", "situation", "entrustment")
+    for validating many records, as a survey import does: `in_bulk`, built once, each record
+    validated after `rebind`."""
+    form: ShouhuModelForm = (
+        ChildForm(None, actor=actor)
+        if kind == "child"
+        else {
+            "household": HouseholdForm,
+            "member": FamilyMemberForm,
+            "situation": SituationForm,
+            "entrustment": EntrustmentForm,
+        }[kind]()
+    )
+    form.in_bulk = True
+    return form

@@ -89,18 +89,7 @@ RECORDS: dict[str, dict[str, Any]] = {
 
 
 def _new_form(kind: str, actor: Any) -> Any:
-    form = (
-        f.ChildForm(None, actor=actor)
-        if kind == "child"
-        else {
-            "household": f.HouseholdForm,
-            "member": f.FamilyMemberForm,
-            "situation": f.SituationForm,
-            "entrustment": f.EntrustmentForm,
-        }[kind]()
-    )
-    form.in_bulk = True
-    return form
+    return f.bulk_form(kind, actor)
 
 
 def _outcome(form: Any) -> tuple:
