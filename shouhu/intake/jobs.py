@@ -164,7 +164,8 @@ def preview_result(preview: Preview) -> dict[str, Any]:
         "ok": preview.ok,
         "warnings": [str(w) for w in preview.warnings],
         "errors": [
-            {"row": e.row, "column": str(e.column), "message": str(e.message)} for e in preview.errors[:ERRORS_KEPT]
+            {"row": e.row, "letter": e.letter, "column": str(e.column), "message": str(e.message)}
+            for e in preview.errors[:ERRORS_KEPT]
         ],
         "errors_total": len(preview.errors),
         "changed": [

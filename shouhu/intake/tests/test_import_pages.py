@@ -65,6 +65,7 @@ def test_invalid_file_shows_errors_no_confirm_and_the_error_workbook(client, dir
     html = response.content.decode()
     assert response.status_code == 200 and response.context["preview"].counts["invalid"] == 1
     assert 'id="preview-errors"' in html and "确认导入" not in html and "下载错误标注表" in html
+    assert '<span class="text-muted">C</span> 身份证号' in html  # the column as Excel names it
     stored = _previewed(director)
     report = client.get(reverse("intake:import_errors", args=[stored.pk]))
     assert report.status_code == 200 and "attachment" in report["Content-Disposition"]

@@ -123,7 +123,7 @@ def test_rows_invalid_at_commit_time_are_a_failed_import_with_errors(client, dir
         # stands for a ledger that changed after the preview: the service's failed record
         SurveyImport.objects.filter(pk=done.pk).update(state=ImportState.FAILED, committed_at=None)
         done.state = ImportState.FAILED
-        done.preview.errors.append(CellError(2, "身份证号", "已在台账中"))
+        done.preview.errors.append(CellError(2, "身份证号", "已在台账中", key="id_number", letter="C"))
         return done
 
     monkeypatch.setattr(jobs, "import_commit", ledger_changed)
@@ -132,6 +132,7 @@ def test_rows_invalid_at_commit_time_are_a_failed_import_with_errors(client, dir
     assert imp.state == ImportState.FAILED and imp.finished_at is not None
     html = client.get(_status(imp)).content.decode()
     assert 'id="preview-errors"' in html and "已在台账中" in html and "确认导入" not in html
+    assert '<span class="text-muted">C</span> 身份证号' in html  # kept with the stored result
 
 
 def test_a_dead_worker_is_reported_and_the_import_restarts(client, director, hutang_village, monkeypatch):  # noqa: F811
