@@ -246,6 +246,10 @@ SHOUHU_IMPORT_STALE_SECONDS = env_int("SHOUHU_IMPORT_STALE_SECONDS", 120)
 # (shouhu/intake/pipeline.py): this many (-1: the CPUs less one, at most 4; 0: never).
 SHOUHU_IMPORT_PROCESSES = env_int("SHOUHU_IMPORT_PROCESSES", -1)
 SHOUHU_IMPORT_PARALLEL_MIN_ROWS = env_int("SHOUHU_IMPORT_PARALLEL_MIN_ROWS", 2000)
+# Undoing an import of more children than this, and writing a ledger list longer than this, run
+# in the background too (shouhu/intake/jobs.py, shouhu/intake/exports.py).
+SHOUHU_IMPORT_SYNC_MAX_UNDO = env_int("SHOUHU_IMPORT_SYNC_MAX_UNDO", 2000)
+SHOUHU_EXPORT_SYNC_MAX_ROWS = env_int("SHOUHU_EXPORT_SYNC_MAX_ROWS", 20000)
 
 _redis_url = env_str("SHOUHU_REDIS_URL", "")
 HUEY = {
