@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Aggregate, CharField, OuterRef, Subquery
+from django.db.models import Aggregate, CharField, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -55,6 +55,19 @@ def _role_codes() -> Subquery:
     )
 
 
+@functools.cache
+def _tokens_in_force() -> QuerySet[ApiToken]:
+    """The tokens not revoked, each with its user, the user's organisation and role codes (the
+    access check's): built once per process and filtered by each request's token (resolving the
+    roles' subquery anew was a third of the check's time). Querysets clone on `filter`: this one
+    is never evaluated itself."""
+    return (
+        ApiToken.objects.select_related("user", "user__organization")
+        .annotate(role_codes=_role_codes())
+        .filter(revoked_at__isnull=True)
+    )
+
+
 def issue_token(user: Any) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     ApiToken.objects.create(user=user, key_hash=hash_token(token), prefix=token[:12])
@@ -89,15 +102,10 @@ class BearerAuth(RuleCheck, HttpBearer):
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             return None
         # One query: the token, its user, the user's organisation and roles (the access check's).
-        row = (
-            ApiToken.objects.select_related("user", "user__organization")
-            .annotate(role_codes=_role_codes())
-            .filter(key_hash=hash_token(token), revoked_at__isnull=True)
-            .first()
-        )
+        row = _tokens_in_force().filter(key_hash=hash_token(token)).first()
         if row is None or not may_log_in(row.user):
             return None
-        row.user._role_cache = frozenset(code for code in (row.role_codes or "").split(",") if code)
+        row.user._role_cache = frozenset(code for code in (getattr(row, "role_codes", None) or "").split(",") if code)
         now = timezone.now()
         if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
