@@ -26,10 +26,10 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from django.conf import settings
@@ -47,6 +47,7 @@ from shouhu.intake.services import import_commit
 from shouhu.registry.services import StaleEdit
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HEARTBEAT_SECONDS = 5
 ERRORS_KEPT = 1000  # errors stored with a background preview (the error workbook has them all)
@@ -335,6 +336,34 @@ def _unexpected() -> str:
     return _("后台任务出错，台账没有任何改动。请重新开始；如果仍然出错，请联系管理员。")
 
 
+def _attempt(
+    import_id: int,
+    attempt: int,
+    running: str,
+    work: Callable[[], T],
+    done: Callable[[T], None],
+    *,
+    foreseen: tuple[type[Exception], ...],
+    then: str,
+    saying: Callable[[Exception], str],
+    what: str,
+) -> None:
+    """Run a claimed attempt's work under its heartbeat, then `done` with the result. A foreseen
+    failure ends the attempt in state `then` with `saying(exc)` as `job_error`; anything else is
+    logged and ends it with the unexpected-error text, its state left as it was (restartable)."""
+    with _heartbeat(import_id, attempt):
+        try:
+            result = work()
+        except foreseen as exc:
+            _finish(import_id, attempt, (running,), state=then, job_error=saying(exc))
+            return
+        except Exception:
+            logger.exception("import %s: the %s failed", import_id, what)
+            _finish(import_id, attempt, (running,), job_error=_unexpected())
+            return
+        done(result)
+
+
 @db_task()
 def check_import(import_id: int, attempt: int) -> None:
     """The preview of a kept upload, stored on the row: *checking* → *previewed* (or *failed*
@@ -342,34 +371,40 @@ def check_import(import_id: int, attempt: int) -> None:
     imp = _claim(import_id, ImportState.CHECKING, attempt)
     if imp is None:
         return
-    running = (ImportState.CHECKING,)
-    with _heartbeat(import_id, attempt):
-        try:
-            if imp.imported_by is None:
-                raise PermissionDenied(_("上传文件的账号已不存在。"))
-            preview = preview_import(
-                actor=imp.imported_by,
-                source=imp.file_bytes(),
-                filename=imp.filename,
-                progress=_reporter(import_id, attempt),
-            )
-        except (r.SurveyFileError, PermissionDenied) as exc:
-            _finish(import_id, attempt, running, state=ImportState.FAILED, job_error=str(exc))
-            return
-        except Exception:
-            logger.exception("import %s: the check failed", import_id)
-            _finish(import_id, attempt, running, job_error=_unexpected())
-            return
+
+    def check() -> Preview:
+        if imp.imported_by is None:
+            raise PermissionDenied(_("上传文件的账号已不存在。"))
+        return preview_import(
+            actor=imp.imported_by,
+            source=imp.file_bytes(),
+            filename=imp.filename,
+            progress=_reporter(import_id, attempt),
+        )
+
+    def checked(preview: Preview) -> None:
         _finish(
             import_id,
             attempt,
-            running,
+            (ImportState.CHECKING,),
             result=preview_result(preview),
             state=ImportState.PREVIEWED,
             counts=preview.summary(),
             sha256=preview.sha256,
             format=preview.format[:10],
         )
+
+    _attempt(
+        import_id,
+        attempt,
+        ImportState.CHECKING,
+        check,
+        checked,
+        foreseen=(r.SurveyFileError, PermissionDenied),
+        then=ImportState.FAILED,
+        saying=str,
+        what="check",
+    )
 
 
 @db_task(retries=2, retry_delay=60)
@@ -422,33 +457,34 @@ def commit_import(import_id: int, attempt: int) -> None:
     imp = _claim(import_id, ImportState.COMMITTING, attempt)
     if imp is None:
         return
-    with _heartbeat(import_id, attempt):
-        try:
-            if imp.imported_by is None:
-                raise PermissionDenied(_("上传文件的账号已不存在。"))
-            done = import_commit(
-                actor=imp.imported_by,
-                source=imp.file_bytes(),
-                filename=imp.filename,
-                progress=_reporter(import_id, attempt),
-                into=imp,
-            )
-        except (r.SurveyFileError, ValidationError, StaleEdit, PermissionDenied) as exc:
-            _finish(
-                import_id,
-                attempt,
-                (ImportState.COMMITTING,),
-                state=ImportState.FAILED,
-                job_error=_("导入未完成，台账没有任何改动：%(e)s") % {"e": _error_text(exc)},
-            )
-            return
-        except Exception:
-            logger.exception("import %s: the commit failed", import_id)
-            _finish(import_id, attempt, (ImportState.COMMITTING,), job_error=_unexpected())
-            return
+
+    def commit() -> SurveyImport:
+        if imp.imported_by is None:
+            raise PermissionDenied(_("上传文件的账号已不存在。"))
+        return import_commit(
+            actor=imp.imported_by,
+            source=imp.file_bytes(),
+            filename=imp.filename,
+            progress=_reporter(import_id, attempt),
+            into=imp,
+        )
+
+    def committed(done: SurveyImport) -> None:
         preview = getattr(done, "preview", None)
         result = preview_result(preview) if preview is not None and done.state == ImportState.FAILED else None
         _finish(import_id, attempt, (ImportState.COMMITTED, ImportState.FAILED), result=result)
+
+    _attempt(
+        import_id,
+        attempt,
+        ImportState.COMMITTING,
+        commit,
+        committed,
+        foreseen=(r.SurveyFileError, ValidationError, StaleEdit, PermissionDenied),
+        then=ImportState.FAILED,
+        saying=lambda exc: _("导入未完成，台账没有任何改动：%(e)s") % {"e": _error_text(exc)},
+        what="commit",
+    )
 
 
 @db_task()
@@ -461,23 +497,21 @@ def undo_import(import_id: int, attempt: int, actor_id: int) -> None:
     imp = _claim(import_id, ImportState.UNDOING, attempt)
     if imp is None:
         return
-    with _heartbeat(import_id, attempt):
-        try:
-            actor = User.objects.filter(pk=actor_id, is_active=True).first()
-            if actor is None:
-                raise PermissionDenied(_("要求撤销的账号已不存在或已停用。"))
-            import_undo(actor=actor, imp=imp, progress=_reporter(import_id, attempt), background=True)
-        except (ValidationError, StaleEdit, PermissionDenied) as exc:
-            _finish(
-                import_id,
-                attempt,
-                (ImportState.UNDOING,),
-                state=ImportState.COMMITTED,
-                job_error=_("撤销未完成，台账没有任何改动：%(e)s") % {"e": _error_text(exc)},
-            )
-            return
-        except Exception:
-            logger.exception("import %s: the undo failed", import_id)
-            _finish(import_id, attempt, (ImportState.UNDOING,), job_error=_unexpected())
-            return
-        _finish(import_id, attempt, (ImportState.UNDONE,))
+
+    def undo() -> None:
+        actor = User.objects.filter(pk=actor_id, is_active=True).first()
+        if actor is None:
+            raise PermissionDenied(_("要求撤销的账号已不存在或已停用。"))
+        import_undo(actor=actor, imp=imp, progress=_reporter(import_id, attempt), background=True)
+
+    _attempt(
+        import_id,
+        attempt,
+        ImportState.UNDOING,
+        undo,
+        lambda _none: _finish(import_id, attempt, (ImportState.UNDONE,)),
+        foreseen=(ValidationError, StaleEdit, PermissionDenied),
+        then=ImportState.COMMITTED,
+        saying=lambda exc: _("撤销未完成，台账没有任何改动：%(e)s") % {"e": _error_text(exc)},
+        what="undo",
+    )

@@ -40,7 +40,7 @@ from typing import IO, Any
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -63,16 +63,17 @@ from shouhu.intake.preview import (
     classify,
     new_preview,
 )
+from shouhu.lib.bulkcopy import insert_in_bulk
 from shouhu.policy.signals import evaluated_by_caller
 from shouhu.registry import services as registry
 from shouhu.registry.history import attribute_to
 from shouhu.registry.models import Child, Entrustment, FamilyMember, Household
 
 COUNT_KEYS = ("new", "changed", "unchanged", "invalid", "not_applied")
-UNDO_NAMES_SHOWN = 10
-# Changed rows that only edit existing records are written together (`_write_simple_rows`); False
-# writes every row record by record (`_write_row`), which a test compares them with.
-BULK_UPDATES = True  # children named when an undo is refused because they were edited since
+UNDO_NAMES_SHOWN = 10  # children named when an undo is refused because they were edited since
+# Changed rows are written together (`_write_simple_rows`) unless one must create a household;
+# False writes every row record by record (`_write_row`), which a test compares them with.
+BULK_UPDATES = True
 
 
 class ImportAborted(ValidationError):
@@ -226,7 +227,7 @@ def _write_batches(
         new = [row for row in batch if row.item.status == NEW]
         if new:
             children = registry.children_create_bulk(actor=actor, rows=[row.result.create_kwargs() for row in new])
-            _insert(
+            insert_in_bulk(
                 SurveyImportItem,
                 [
                     SurveyImportItem(
@@ -280,18 +281,6 @@ def _write_batches(
                 counts["not_applied"] += 1
                 not_applied_rows.append({"row": row.raw.row, "columns": rest})
             counts["changed" if len(rest) < before else "unchanged"] += 1
-
-
-def _insert(model: type[models.Model], objs: list[Any]) -> None:
-    """New records without history: COPY on PostgreSQL (`lib.bulkcopy`), `bulk_create` elsewhere."""
-    from django.db import connection
-
-    from shouhu.lib.bulkcopy import CopyWriter
-
-    if connection.vendor == "postgresql":
-        CopyWriter(connection).insert(model, objs)
-    else:
-        model._default_manager.bulk_create(objs)
 
 
 @dataclass
@@ -463,8 +452,8 @@ def _write_row(actor: Any, imp: SurveyImport, plan: _RowPlan) -> None:
 
 
 def _write_simple_rows(actor: Any, imp: SurveyImport, plans: list[_RowPlan]) -> None:
-    """Changed rows that only edit existing records, together: the same records, history rows and
-    audit events as `_write_row`, a few statements per batch (`registry.ledger_update_bulk`)."""
+    """Changed rows together: the same records, history rows and audit events as `_write_row`, a
+    few statements per batch (`registry.ledger_update_bulk`)."""
     from shouhu.visits.services import refresh_plans
 
     if not plans:
@@ -485,7 +474,7 @@ def _write_simple_rows(actor: Any, imp: SurveyImport, plans: list[_RowPlan]) -> 
         plan.replaced["members_created"].extend(member.pk for member in row.added)
         if plan.entrustment is not None and plan.entrustment[0] is None:  # as _write_row records it
             plan.replaced["entrustment_created"] = row.entrustment_added.pk if row.entrustment_added else None
-    _insert(
+    insert_in_bulk(
         SurveyImportItem,
         [_item(imp, plan, plan.child, plan.household.version if plan.household else None) for plan in plans],
     )

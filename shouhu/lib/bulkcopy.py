@@ -4,7 +4,7 @@ fewer, simpler statements.
 * `CopyWriter`: new records (and their history rows) with COPY, as `bulk_create` (and
   simple-history's `bulk_history_create`) write them: a survey import's children and their
   records, their visit plans, the import's items. COPY takes rows without an INSERT statement to
-  build and parse for each; on other databases the callers use `bulk_create`.
+  build and parse for each; `insert_in_bulk` uses it on PostgreSQL and `bulk_create` elsewhere.
 * `update_in_bulk`: edited records, as `bulk_update` writes them, with one `UPDATE … FROM (VALUES
   …)` per batch instead of a `CASE` per record and column (a re-survey's changed rows).
 """
@@ -14,6 +14,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connections, models
+
+
+def insert_in_bulk(model: type[models.Model], objs: list[Any]) -> None:
+    """New records of a model without history, as `bulk_create` writes them: with COPY on
+    PostgreSQL (`CopyWriter`), `bulk_create` itself elsewhere."""
+    if not objs:
+        return
+    manager = model._default_manager
+    connection = connections[manager.db]
+    if connection.vendor == "postgresql":
+        CopyWriter(connection).insert(model, objs)
+    else:
+        manager.bulk_create(objs)
 
 
 def update_in_bulk(model: type[models.Model], objs: list[Any], names: list[str], *, batch_size: int = 500) -> None:

@@ -330,16 +330,18 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
     row what `child_update`, `household_update`, `member_update`, `member_create` and
     `entrustment_save` would write — the columns, the version, a "~" history row, an audit event; a
     member's replaced situations deleted and added, with their "-" and "+" history rows; a member
-    or a carer added, with "+" history rows — in a few statements per table; a test holds the two equal. The instances given are updated in memory (versions
-    included). Like `children_create_bulk`, the values are not `full_clean`ed again (the forms
-    validated them) and no signals are sent: the caller evaluates the children and refreshes their
-    visit plans. A member or entrustment changed since it was read raises StaleEdit. Returns the ids of the
+    or a carer added, with "+" history rows — in a few statements per table; a test holds the two
+    equal. The instances given are updated in memory (versions included). Like
+    `children_create_bulk`, the values are not `full_clean`ed again (the forms validated them) and
+    no signals are sent: the caller evaluates the children and refreshes their visit plans. A
+    member or entrustment changed since it was read raises StaleEdit. Returns the ids of the
     children whose own record changed."""
     from django.utils import timezone
 
+    from shouhu.lib.history import deletions_in_bulk
+
     user = actor if getattr(actor, "is_authenticated", False) else None
     now = timezone.now()
-    from shouhu.lib.history import deletions_in_bulk
 
     with transaction.atomic():
         wanted = [member.pk for row in rows for member, _data, _situations in row.members if member is not None]
@@ -456,9 +458,8 @@ def ledger_update_bulk(*, actor: Any, rows: list[BulkUpdate]) -> list[Any]:
                     else:
                         carer.version += 1
                         edited_carers.append(carer)
-                        checked = {*ELIGIBILITY_FIELDS, "eligibility_checked_on"}
                         fields[Entrustment] |= set(changes) | (
-                            {"eligibility_checked_by"} if checked & set(changes) else set()
+                            {"eligibility_checked_by"} if _ELIGIBILITY_ANSWERS & set(changes) else set()
                         )
                     events.append({"object_type": "child", "object_id": child.pk, "detail": {"entrustment": changes}})
         written: list[tuple[type[models.Model], list[Any], list[str]]] = [
@@ -642,10 +643,14 @@ def member_delete(*, actor: Any, member: FamilyMember, version: int | None, requ
     current.delete()
 
 
+# Recording any of these records who checked the carer's eligibility (`eligibility_checked_by`).
+_ELIGIBILITY_ANSWERS = frozenset((*ELIGIBILITY_FIELDS, "eligibility_checked_on"))
+
+
 def _entrustment_apply(current: Entrustment, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
     """Set `data` on an entrustment in memory; return the audited changes."""
     changes = _apply(current, data, ENTRUSTMENT_FIELDS)
-    if any(name in changes for name in (*ELIGIBILITY_FIELDS, "eligibility_checked_on")):
+    if _ELIGIBILITY_ANSWERS & set(changes):
         # Who checked the carer's eligibility is whoever recorded the answers.
         checked = current.eligibility_checked_on is not None
         current.eligibility_checked_by = actor if checked and getattr(actor, "is_authenticated", False) else None

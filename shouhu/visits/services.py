@@ -97,9 +97,7 @@ def plans_for_created(children: list[Child], *, today: date | None = None) -> in
     new rows, `registry.services.children_create_bulk`), which have none yet: what `refresh_plans`
     would write, the children read from memory rather than queried back, the plans inserted with
     COPY on PostgreSQL. Returns the number of plans written."""
-    from django.db import connection
-
-    from shouhu.lib.bulkcopy import CopyWriter
+    from shouhu.lib.bulkcopy import insert_in_bulk
 
     today = today or timezone.localdate()
     written = 0
@@ -108,10 +106,7 @@ def plans_for_created(children: list[Child], *, today: date | None = None) -> in
         rows = [(c.pk, c.status, c.region_id, c.registered_at) for c in chunk]
         computed, _gone = plans_computed([c.pk for c in chunk], today=today, rows=rows)
         create = [VisitPlan(child_id=pk, **values) for pk, values in computed.items()]
-        if connection.vendor == "postgresql":
-            CopyWriter(connection).insert(VisitPlan, create)
-        else:
-            VisitPlan.objects.bulk_create(create)
+        insert_in_bulk(VisitPlan, create)
         written += len(create)
     return written
 
