@@ -39,6 +39,7 @@ from django.conf import settings
 from django.utils import translation
 
 from shouhu.intake.reader import RawRow, RowResult, RowValidator
+from shouhu.registry.forms import one_day
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,9 @@ def validated_batches(
     if workers < 1:
         for batch in batches:
             validator.prefetch(batch)
-            yield batch, [validator.validate(raw) for raw in batch]
+            with one_day():
+                results = [validator.validate(raw) for raw in batch]
+            yield batch, results
         return
     yield from _pipelined(validator, batches, workers, stats)
 
@@ -223,7 +226,7 @@ def _validate_batch(
     assert validator is not None, "not a validation process"
     validator._known, validator._instances = known, instances  # noqa: SLF001
     out: list[RowResult | str] = []
-    with translation.override(language):
+    with translation.override(language), one_day():
         for raw in rows:
             try:
                 out.append(validator.validate(raw))

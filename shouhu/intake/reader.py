@@ -876,6 +876,14 @@ class RowValidator:
 
     # a row ---------------------------------------------------------------------------------------
     def validate(self, raw: RawRow) -> RowResult:
+        """The row's result. Its dates are checked as of the day `registry.forms.one_day` fixed
+        around a batch of rows, else as of today."""
+        from shouhu.registry.forms import one_day
+
+        with one_day():
+            return self._validate(raw)
+
+    def _validate(self, raw: RawRow) -> RowResult:
         from shouhu.lib.crypto import blind_index
 
         header = raw.header

@@ -1,11 +1,13 @@
-"""In bulk (a survey import, `in_bulk`), a ledger form checks the model's fields on the values it
-cleaned instead of filling in its instance and running `Model.full_clean` (`_check_model_fields`).
-These tests hold the two equal: for every form and every field, a valid record and that record
+"""In bulk (a survey import, `in_bulk`), a ledger form cleans its fields without bound fields
+(`_clean_fields`) and checks the model's fields on the values it cleaned instead of filling in its
+instance and running `Model.full_clean` (`_check_model_fields`). These tests hold both equal to
+Django's own paths: for every form and every field, a valid record and that record
 with the field blank, missing, too long, of the wrong type or out of its choices give the same
 errors (field by field, message by message, in order) and the same cleaned values."""
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from typing import Any
 
@@ -92,6 +94,14 @@ def _new_form(kind: str, actor: Any) -> Any:
     return f.bulk_form(kind, actor)
 
 
+def _django_paths(form: Any) -> Any:
+    """The form validating as Django does it: each field through its bound field, then the
+    instance filled in and `Model.full_clean`."""
+    form._checks = None
+    form._clean_fields = functools.partial(forms.BaseForm._clean_fields, form)
+    return form
+
+
 def _outcome(form: Any) -> tuple:
     try:
         valid = form.is_valid()
@@ -132,8 +142,7 @@ def test_bulk_model_checks_equal_djangos_model_validation(db, users, hutang_vill
     invalid = 0
     for data in cases:
         fast.rebind(data)
-        reference = _new_form(kind, actor)
-        reference._checks = None  # Django's own path: the instance filled in, then Model.full_clean
+        reference = _django_paths(_new_form(kind, actor))
         reference.rebind(data)
         got, expected = _outcome(fast), _outcome(reference)
         invalid += not expected[0]
@@ -156,7 +165,7 @@ class _LooserSituationForm(f.SituationForm):
 def test_a_form_looser_than_its_model_gets_the_models_errors_in_bulk(db):
     fast, reference = _LooserSituationForm(), _LooserSituationForm()
     fast.in_bulk = reference.in_bulk = True
-    reference._checks = None
+    _django_paths(reference)
     for data in (
         {**RECORDS["situation"], "note": "长" * 300},
         {**RECORDS["situation"], "kind": "no_such_kind", "note": "长" * 300},
@@ -166,3 +175,14 @@ def test_a_form_looser_than_its_model_gets_the_models_errors_in_bulk(db):
         assert got == expected, (got, expected)
         if data is not RECORDS["situation"]:
             assert not got[0] and {name for name, _messages in got[1]} >= {"note"}, got
+
+
+def test_one_day_holds_the_date_for_the_records_validated_within_it(monkeypatch):
+    days = iter([date(2026, 11, 28), date(2026, 11, 29), date(2026, 11, 30)])
+    monkeypatch.setattr(f.timezone, "localdate", lambda: next(days))
+    with f.one_day() as day:
+        assert day == date(2026, 11, 28)
+        with f.one_day() as inner:  # a row's own one_day inside its batch's
+            assert inner == day
+        assert [f.today(), f.today()] == [day, day]  # midnight passed: the batch keeps its day
+    assert f.today() == date(2026, 11, 29)  # outside it, the date as it is
