@@ -124,16 +124,12 @@ def record_many(
 
 
 def _copy_events(events: list[AuditEvent]) -> None:
-    """Write chained events with COPY (PostgreSQL): the values `bulk_create` would send, each
-    field prepared by the field itself (the detail as JSON), without an INSERT statement's
-    parameters to build and parse per event."""
-    fields = AuditEvent._meta.concrete_fields
-    quote = connection.ops.quote_name
-    sql = f"COPY {quote(AuditEvent._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for event in events:
-            copy.write_row([f.get_db_prep_save(getattr(event, f.attname), connection=connection) for f in fields])
-            event._state.adding, event._state.db = False, connection.alias
+    """Write chained events with COPY (PostgreSQL): the values `bulk_create` would send (the
+    detail as JSON), without an INSERT statement's parameters to build and parse per event. Their
+    numbers are the chain's, not the sequence's."""
+    from shouhu.lib.bulkcopy import CopyWriter
+
+    CopyWriter(connection).insert(AuditEvent, events, ids_given=True)
 
 
 @dataclass(frozen=True)

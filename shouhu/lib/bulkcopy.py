@@ -91,8 +91,17 @@ class CopyWriter:
         self.connection = connection
 
     def insert(
-        self, model: type[models.Model], objs: list[Any], *, history_user: Any = None, history_date: Any = None
+        self,
+        model: type[models.Model],
+        objs: list[Any],
+        *,
+        history_user: Any = None,
+        history_date: Any = None,
+        ids_given: bool = False,
     ) -> None:
+        """Write the records (and their history rows, when the model keeps history). An
+        auto-increment id is reserved from the table's sequence unless `ids_given` (the audit
+        chain numbers its events itself)."""
         if not objs:
             return
         from shouhu.lib import crypto
@@ -100,7 +109,7 @@ class CopyWriter:
 
         meta = model._meta
         pk = meta.pk
-        if pk.get_internal_type() in ("AutoField", "BigAutoField", "SmallAutoField"):
+        if not ids_given and pk.get_internal_type() in ("AutoField", "BigAutoField", "SmallAutoField"):
             with self.connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -157,31 +166,51 @@ class CopyWriter:
             rows.append(row)
             obj._state.adding, obj._state.db = False, self.connection.alias
         self._copy(meta.db_table, [f.column for f in fields], rows)
-        self._history(model, fields, rows, history_user=history_user, history_date=history_date)
+        self._history(model, fields, objs, history_user=history_user, history_date=history_date)
 
     def _history(
-        self, model: type, fields: list[Any], rows: list[list[Any]], *, history_user: Any, history_date: Any
+        self,
+        model: type[models.Model],
+        fields: list[Any],
+        objs: list[Any],
+        *,
+        history_user: Any,
+        history_date: Any,
     ) -> None:
-        """One "+" row per record, as simple-history's `bulk_history_create` writes it."""
+        """One "+" row per record, as simple-history's `bulk_history_create` writes it: the
+        record's stored columns, copied by the database from the rows just written (one
+        `INSERT … SELECT`, in the records' order, instead of every value sent a second time)."""
         history = getattr(model, "history", None)
         if history is None:
             return
-        position = {field.attname: i for i, field in enumerate(fields)}
-        user_id = history_user.pk if history_user is not None else None
+        meta = model._meta
+        quote = self.connection.ops.quote_name
+        names = {field.attname: field.column for field in fields}
         extra = {
             "history_date": history_date,
             "history_change_reason": "",
             "history_type": "+",
-            "history_user_id": user_id,
+            "history_user_id": history_user.pk if history_user is not None else None,
         }
-        columns, picks = [], []
+        columns, picks, params = [], [], []
         for field in history.model._meta.concrete_fields:
             if field.attname == "history_id":
                 continue  # the table's own sequence
-            columns.append(field.column)
-            picks.append(position[field.attname] if field.attname in position else field.attname)
-        out = [[row[p] if isinstance(p, int) else extra[p] for p in picks] for row in rows]
-        self._copy(history.model._meta.db_table, columns, out)
+            columns.append(quote(field.column))
+            if field.attname in names:
+                picks.append(f"r.{quote(names[field.attname])}")
+            else:
+                picks.append("%s")
+                params.append(extra[field.attname])
+        pk = meta.pk
+        sql = (
+            f"INSERT INTO {quote(history.model._meta.db_table)} ({', '.join(columns)}) "
+            f"SELECT {', '.join(picks)} FROM {quote(meta.db_table)} r "
+            f"JOIN unnest(%s::{pk.db_type(self.connection)}[]) WITH ORDINALITY AS k(pk, n) ON r.{quote(pk.column)} = k.pk "
+            "ORDER BY k.n"
+        )
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, [*params, [obj.pk for obj in objs]])
 
     def _copy(self, table: str, columns: list[str], rows: list[list[Any]]) -> None:
         quote = self.connection.ops.quote_name

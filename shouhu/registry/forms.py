@@ -211,7 +211,7 @@ class ShouhuModelForm(forms.ModelForm):
         for name, field, through_bound_field, read, html_name, clean_name in plan:
             try:
                 if through_bound_field:
-                    cleaned[name] = field._clean_bound_field(self[name])  # type: ignore[attr-defined]
+                    cleaned[name] = field._clean_bound_field(self[name])  # type: ignore[union-attr]
                 else:
                     cleaned[name] = field.clean(read(data, files, html_name))
                 if clean_name is not None:
