@@ -112,6 +112,21 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def database_cpu() -> float | None:
+    """CPU seconds (user + system) the PostgreSQL backend serving this connection has used so far,
+    when the server runs on this machine (its /proc entry readable); None otherwise."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # kB on Linux
 
@@ -389,10 +404,12 @@ def main() -> None:
 
         pipeline.validated_batches = with_stats  # type: ignore[assignment]
         with profiled(args.profile, os.environ.get("BENCH_SORT", "cumulative")):
+            database_started = database_cpu()
             started, cpu_started = time.perf_counter(), time.process_time()
             children_started = resource.getrusage(resource.RUSAGE_CHILDREN)
             imp = import_commit(actor=user, source=str(path), filename=path.name, progress=progress)
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+            database_ended = database_cpu()
             children = resource.getrusage(resource.RUSAGE_CHILDREN)
             children_cpu = (children.ru_utime + children.ru_stime) - (
                 children_started.ru_utime + children_started.ru_stime
@@ -452,6 +469,11 @@ def main() -> None:
                 "validation_processes": stats.processes,
                 "validation_cpu_seconds": round(children_cpu, 2),
                 "rows_validated_by_importer": stats.rows_here if stats.processes else args.rows,
+                # The database server's own CPU time for the import (its backend process, read from
+                # /proc: a server on this machine only, else null). On two cores the three share them.
+                "database_cpu_seconds": round(database_ended - database_started, 2)
+                if database_started is not None and database_ended is not None
+                else None,
                 "floor_seconds": round(floor_seconds, 3),
                 "ratio": round(seconds / floor_seconds, 1) if floor_seconds else None,
                 "peak_rss_mb": peak,
