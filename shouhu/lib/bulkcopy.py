@@ -149,7 +149,7 @@ class CopyWriter:
             else:
                 convert.append(("field", field))
         rows = []
-        encrypt = crypto.encrypt
+        encrypt, Sealed = crypto.encrypt, crypto.Sealed  # noqa: N806 - a class, bound locally
         for obj in objs:
             row = []
             for how, field in convert:
@@ -157,7 +157,8 @@ class CopyWriter:
                     value = getattr(obj, field.attname)
                 elif how == "encrypt":
                     value = getattr(obj, field.attname)
-                    value = encrypt(str(value)) if value not in (None, "") else value
+                    if value not in (None, ""):  # empty stays empty
+                        value = value.ciphertext if isinstance(value, Sealed) else encrypt(str(value))
                 elif how == "stamp":
                     value = field.pre_save(obj, True)
                 else:

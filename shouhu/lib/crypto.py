@@ -104,6 +104,33 @@ def encrypt(plaintext: str) -> str:
     return f"{keys.algorithm}.{KEY_VERSION}:{token}"
 
 
+class Sealed(str):
+    """A text with its ciphertext (`encrypt` of it), made ahead of storing it: a survey import's
+    validation processes seal the personal values of the rows they validate, so that the importing
+    process, whose time is the import's, stores them without encrypting (`EncryptedTextField`
+    and the COPY writer take `ciphertext` as is). Everything else sees the text; a value
+    changed afterwards is a plain `str` again (str's methods return `str`), encrypted when stored.
+
+    The ciphertext is made here and nowhere else, so it is always the text's; pickling (to the
+    importing process) carries both."""
+
+    ciphertext: str
+
+    def __new__(cls, plaintext: str) -> Sealed:
+        sealed = super().__new__(cls, plaintext)
+        sealed.ciphertext = encrypt(plaintext)
+        return sealed
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return _unpickle_sealed, (str(self), self.ciphertext)
+
+
+def _unpickle_sealed(plaintext: str, ciphertext: str) -> Sealed:
+    sealed = str.__new__(Sealed, plaintext)
+    sealed.ciphertext = ciphertext
+    return sealed
+
+
 def decrypt(stored: str) -> str:
     keys = _keys()
     header, _, token = stored.partition(":")

@@ -24,6 +24,8 @@ class EncryptedTextField(models.TextField):
         value = super().get_prep_value(value)
         if value is None or value == "":
             return value
+        if isinstance(value, crypto.Sealed):  # encrypted ahead (a survey import's validation processes)
+            return value.ciphertext
         return crypto.encrypt(value)
 
 

@@ -279,3 +279,26 @@ def test_validation_processes_exit_when_the_importer_is_killed(tmp_path):  # noq
         assert not _running(child)
     finally:
         importer.kill()
+
+
+def test_a_validation_process_seals_a_valid_rows_personal_values():
+    from shouhu.intake.reader import RowResult
+    from shouhu.lib.crypto import Sealed, decrypt
+
+    result = RowResult(
+        row=2,
+        child={"name": "郑小", "id_number": "320412201501010018"},
+        household={"address": "人民路1号"},
+        members=[{"name": "郑父", "id_number": "", "phone": "13812345678", "situations": []}],
+        entrustment=None,
+    )
+    pipeline._seal(result)
+    sealed = [result.child["id_number"], result.household["address"], result.members[0]["phone"]]
+    assert all(type(v) is Sealed and decrypt(v.ciphertext) == v for v in sealed)
+    assert type(result.child["name"]) is str and result.members[0]["id_number"] == ""  # not personal; empty
+    assert set(pipeline._encrypted_fields()["entrustment"]) == {"carer_id_number", "carer_phone"}
+
+    invalid = RowResult(row=3, child={"id_number": "320412201501010018"})
+    invalid.errors.append(object())  # type: ignore[arg-type]
+    pipeline._seal(invalid)
+    assert type(invalid.child["id_number"]) is str  # an invalid row is never written

@@ -69,6 +69,24 @@ def test_unknown_formats_are_refused(bad):
         crypto.decrypt(bad)
 
 
+def test_a_sealed_value_is_its_text_and_is_stored_as_its_own_ciphertext(db, hutang_village, make_child):
+    import pickle
+
+    sealed = crypto.Sealed("13812345678")
+    assert sealed == "13812345678" and isinstance(sealed, str)
+    assert crypto.decrypt(sealed.ciphertext) == "13812345678"  # made from the text, here
+    carried = pickle.loads(pickle.dumps(sealed))  # from a validation process to the importer
+    assert type(carried) is crypto.Sealed and carried == sealed and carried.ciphertext == sealed.ciphertext
+    assert type(sealed.strip()) is str and type(sealed + "1") is str  # a changed value is plain text again
+
+    child = make_child(hutang_village, name="封存")
+    member = FamilyMember.objects.create(child=child, relation="father", name="封父", phone=carried)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT phone FROM registry_familymember WHERE id = %s", [member.pk])
+        assert cursor.fetchone()[0] == sealed.ciphertext  # stored as sealed, not encrypted again
+    assert FamilyMember.objects.get(pk=member.pk).phone == "13812345678"
+
+
 def test_blind_index_is_deterministic_keyed_and_separated_by_purpose():
     a = crypto.blind_index("32041220150308123X", purpose="child_id")
     assert a == crypto.blind_index("32041220150308123X", purpose="child_id")
