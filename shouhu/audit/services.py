@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from shouhu.audit.models import AuditEvent, ChainHead
+from shouhu.lib.bulkcopy import Builder, CopyWriter
 
 GENESIS = "0" * 64
 
@@ -93,23 +94,31 @@ def record_many(
             head = ChainHead.objects.select_for_update().get(id=1)
         at, ip = timezone.now(), client_ip(request)
         seq, prev = head.last_seq, head.last_hash
+        common = {
+            "at": at,
+            "actor_id": user.pk if user else None,
+            "actor_name": (user.get_username() if user else actor_name)[:150],
+            "organization_id": org.pk if org else None,
+            "organization_name": (org.name if org else "")[:100],
+            "action": action,
+            "ip": ip,
+        }
+        new_event = Builder(
+            AuditEvent, [*common, "seq", "object_type", "object_id", "object_label", "detail", "prev_hash"]
+        )
         out = []
         for item in events:
             seq += 1
-            event = AuditEvent(
-                seq=seq,
-                at=at,
-                actor_id=user.pk if user else None,
-                actor_name=(user.get_username() if user else actor_name)[:150],
-                organization_id=org.pk if org else None,
-                organization_name=(org.name if org else "")[:100],
-                action=action,
-                object_type=item.get("object_type") or "",
-                object_id=str(item.get("object_id", ""))[:64],
-                object_label=(item.get("object_label") or "")[:100],
-                detail=item.get("detail") or {},
-                ip=ip,
-                prev_hash=prev,
+            event = new_event(
+                {
+                    **common,
+                    "seq": seq,
+                    "object_type": item.get("object_type") or "",
+                    "object_id": str(item.get("object_id", ""))[:64],
+                    "object_label": (item.get("object_label") or "")[:100],
+                    "detail": item.get("detail") or {},
+                    "prev_hash": prev,
+                }
             )
             event.hash = prev = compute_hash(prev, event)
             out.append(event)
@@ -127,8 +136,6 @@ def _copy_events(events: list[AuditEvent]) -> None:
     """Write chained events with COPY (PostgreSQL): the values `bulk_create` would send (the
     detail as JSON), without an INSERT statement's parameters to build and parse per event. Their
     numbers are the chain's, not the sequence's."""
-    from shouhu.lib.bulkcopy import CopyWriter
-
     CopyWriter(connection).insert(AuditEvent, events, ids_given=True)
 
 

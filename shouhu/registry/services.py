@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record, record_many
-from shouhu.lib.bulkcopy import CopyWriter, update_in_bulk
+from shouhu.lib.bulkcopy import Builder, CopyWriter, update_in_bulk
 from shouhu.lib.crypto import blind_index
 from shouhu.lib.text import pinyin_keys
 from shouhu.registry.models import (
@@ -192,46 +192,6 @@ def child_create(
     return child
 
 
-class _Build:
-    """New records of one model as `Model(**links)` followed by `_apply(record, data, names)`
-    build them, for thousands of rows: the instance made from its column values in order (the
-    path Django takes for a row read from the database), each field's default worked out once
-    unless it is a callable. Building a child by keywords took about three times as long as
-    this, and the import builds about six records a row. Held equal to `child_create`'s records
-    by intake/tests/test_streaming.py."""
-
-    def __init__(self, model: type[models.Model], names: list[str]) -> None:
-        self.model = model
-        fields = model._meta.concrete_fields
-        self.defaults: list[Any] = []
-        self.callables: list[tuple[int, Any]] = []
-        for i, field in enumerate(fields):
-            if field.has_default() and callable(field.default):
-                self.callables.append((i, field.default))
-                self.defaults.append(None)
-            else:
-                self.defaults.append(field.get_default())
-        position = {field.attname: i for i, field in enumerate(fields)}
-        self.sets = []
-        for name in names:
-            named = model._meta.get_field(name)
-            assert isinstance(named, models.Field), name
-            self.sets.append((name, position[named.attname], named.is_relation))
-
-    def __call__(self, data: dict[str, Any], **links: Any) -> Any:
-        values = self.defaults.copy()
-        for i, make in self.callables:
-            values[i] = make()
-        for name, i, relation in self.sets:
-            if name in data:
-                value = data[name]
-                values[i] = getattr(value, "pk", value) if relation else value
-        record = self.model(*values)
-        for name, value in links.items():  # through the descriptor: the object kept, as the keywords do
-            setattr(record, name, value)
-        return record
-
-
 def children_create_bulk(*, actor: Any, rows: list[dict[str, Any]]) -> list[Child]:
     """Register many children at once (a survey import's new rows): the same records as
     `child_create` for each row — child, household, family members with their situations, carer,
@@ -254,9 +214,9 @@ def children_create_bulk(*, actor: Any, rows: list[dict[str, Any]]) -> list[Chil
     user = actor if getattr(actor, "is_authenticated", False) else None
     now = timezone.now()
     with transaction.atomic():
-        new_household, new_child = _Build(Household, HOUSEHOLD_FIELDS), _Build(Child, CHILD_FIELDS)
-        new_member, new_situation = _Build(FamilyMember, MEMBER_FIELDS), _Build(ParentSituation, SITUATION_FIELDS)
-        new_entrustment = _Build(Entrustment, ENTRUSTMENT_FIELDS)
+        new_household, new_child = Builder(Household, HOUSEHOLD_FIELDS), Builder(Child, CHILD_FIELDS)
+        new_member, new_situation = Builder(FamilyMember, MEMBER_FIELDS), Builder(ParentSituation, SITUATION_FIELDS)
+        new_entrustment = Builder(Entrustment, ENTRUSTMENT_FIELDS)
         households: list[Household | None] = [
             new_household(row["household"]) if row.get("household") is not None else None for row in rows
         ]

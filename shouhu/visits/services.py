@@ -97,15 +97,19 @@ def plans_for_created(children: list[Child], *, today: date | None = None) -> in
     new rows, `registry.services.children_create_bulk`), which have none yet: what `refresh_plans`
     would write, the children read from memory rather than queried back, the plans inserted with
     COPY on PostgreSQL. Returns the number of plans written."""
-    from shouhu.lib.bulkcopy import insert_in_bulk
+    from shouhu.lib.bulkcopy import Builder, insert_in_bulk
 
     today = today or timezone.localdate()
     written = 0
+    new_plan = None
     for start in range(0, len(children), 1000):
         chunk = children[start : start + 1000]
         rows = [(c.pk, c.status, c.region_id, c.registered_at) for c in chunk]
         computed, _gone = plans_computed([c.pk for c in chunk], today=today, rows=rows)
-        create = [VisitPlan(child_id=pk, **values) for pk, values in computed.items()]
+        create = []
+        for pk, values in computed.items():
+            new_plan = new_plan or Builder(VisitPlan, ["child_id", *values])
+            create.append(new_plan({"child_id": pk, **values}))
         insert_in_bulk(VisitPlan, create)
         written += len(create)
     return written
@@ -144,9 +148,10 @@ def plans_computed(
         .values_list("child_id", "last")
     )
     computed: dict[Any, dict[str, Any]] = {}
+    zone = timezone.get_current_timezone()  # once, not per child
     for pk, _status, region_id, registered_at in active:
         p = plan(
-            registered_on=timezone.localtime(registered_at).date(),
+            registered_on=timezone.localtime(registered_at, zone).date(),
             last_visit_on=last.get(pk),
             categories=cats.get(pk, ()),
             risk_level=risks.get(pk, ""),

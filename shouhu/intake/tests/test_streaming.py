@@ -347,7 +347,7 @@ def test_copy_writes_the_rows_bulk_create_writes(db, director, hutang_village, m
 
 def test_bulk_creation_writes_what_child_create_writes(db, director, hutang_village):  # noqa: F811
     """An import's new children are built without `Model(**kwargs)` and `_apply` per record
-    (`registry.services._Build`): the records, and their history rows, hold what registering each
+    (`lib.bulkcopy.Builder`): the records, and their history rows, hold what registering each
     child on its own (`child_create`) stores, but for the columns that differ by nature."""
     bulk = services.children_create_bulk(actor=director, rows=_survey_rows(director, hutang_village, "甲", 501))
     one_by_one = [
