@@ -219,6 +219,16 @@ def _rows_of(model: type, pks: list, *, key: str = "id") -> list[dict]:
     return list(model.objects.filter(**{f"{key}__in": pks}).order_by(key, "id").values())
 
 
+# Each table a new child's records are in: (model, the column that finds them, their keys from the children).
+_CHILDRENS_RECORDS: list[tuple[type, str, Any]] = [
+    (Child, "id", lambda cs: [c.pk for c in cs]),
+    (Household, "id", lambda cs: [c.household_id for c in cs]),
+    (FamilyMember, "child_id", lambda cs: [c.pk for c in cs]),
+    (Entrustment, "child_id", lambda cs: [c.pk for c in cs]),
+    (ParentSituation, "member__child_id", lambda cs: [c.pk for c in cs]),
+]
+
+
 def _survey_rows(importer: Any, village: Any, tag: str, seq: int) -> list[dict]:
     """Three children's cleaned records (`create_kwargs`) read and validated from a survey sheet:
     household, both parents with situations, a carer."""
@@ -319,13 +329,7 @@ def test_copy_writes_the_rows_bulk_create_writes(db, director, hutang_village, m
         for x, y in zip(rows_a, rows_b, strict=True):
             assert {k: v for k, v in x.items() if k not in ignore} == {k: v for k, v in y.items() if k not in ignore}
 
-    for model, key, pick in (
-        (Child, "id", lambda cs: [c.pk for c in cs]),
-        (Household, "id", lambda cs: [c.household_id for c in cs]),
-        (FamilyMember, "child_id", lambda cs: [c.pk for c in cs]),
-        (Entrustment, "child_id", lambda cs: [c.pk for c in cs]),
-        (ParentSituation, "member__child_id", lambda cs: [c.pk for c in cs]),
-    ):
+    for model, key, pick in _CHILDRENS_RECORDS:
         same(model, pick(copied), pick(bulk), key)
         same(model.history.model, pick(copied), pick(bulk), key)
 
@@ -356,13 +360,7 @@ def test_bulk_creation_writes_what_child_create_writes(db, director, hutang_vill
     differ = {"id", "history_id", "history_date", "name", "name_pinyin", "name_initials", "id_number"}
     differ |= {"id_number_index", "child_id", "household_id", "member_id", "registered_at", "updated_at"}
     differ |= {"birth_date", "history_change_reason"}  # simple-history: "" in bulk, None per record
-    for model, key, pick in (
-        (Child, "id", lambda cs: [c.pk for c in cs]),
-        (Household, "id", lambda cs: [c.household_id for c in cs]),
-        (FamilyMember, "child_id", lambda cs: [c.pk for c in cs]),
-        (Entrustment, "child_id", lambda cs: [c.pk for c in cs]),
-        (ParentSituation, "member__child_id", lambda cs: [c.pk for c in cs]),
-    ):
+    for model, key, pick in _CHILDRENS_RECORDS:
         for table in (model, model.history.model):
             for pk_a, pk_b in zip(pick(bulk), pick(one_by_one), strict=True):  # child by child, in order
                 a, b = _rows_of(table, [pk_a], key=key), _rows_of(table, [pk_b], key=key)
