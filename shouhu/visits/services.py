@@ -105,7 +105,7 @@ def plans_for_created(children: list[Child], *, today: date | None = None) -> in
     for start in range(0, len(children), 1000):
         chunk = children[start : start + 1000]
         rows = [(c.pk, c.status, c.region_id, c.registered_at) for c in chunk]
-        computed, _gone = plans_computed([c.pk for c in chunk], today=today, rows=rows)
+        computed, _gone = plans_computed([c.pk for c in chunk], today=today, rows=rows, fresh=True)
         create = []
         for pk, values in computed.items():
             new_plan = new_plan or Builder(VisitPlan, ["child_id", *values])
@@ -116,11 +116,17 @@ def plans_for_created(children: list[Child], *, today: date | None = None) -> in
 
 
 def plans_computed(
-    child_ids: list[Any], *, today: date, rows: list[tuple[Any, str, str, Any]] | None = None
+    child_ids: list[Any],
+    *,
+    today: date,
+    rows: list[tuple[Any, str, str, Any]] | None = None,
+    fresh: bool = False,
 ) -> tuple[dict[Any, dict[str, Any]], set[Any]]:
     """What the plans of these children (at most a few thousand) should say today, without writing:
     ({child id: plan fields} for the children in the ledger, the ids of those no longer in it).
-    `rows`, when the caller holds them: each child's (id, status, village, registered_at)."""
+    `rows`, when the caller holds them: each child's (id, status, village, registered_at).
+    `fresh`: the children were created in this transaction, so they have no categories, risk
+    assessments or visits yet, and those are not looked for (three queries per thousand children)."""
     from shouhu.policy.models import ChildCategory
     from shouhu.policy.selectors import params_on
 
@@ -134,19 +140,22 @@ def plans_computed(
     active = [c for c in children if c[1] == LedgerStatus.ACTIVE]
     pks = [c[0] for c in active]
     cats: dict[Any, set[str]] = {}
-    for child_id, code in (
-        ChildCategory.objects.filter(child_id__in=pks, valid_from__lte=today)
-        .exclude(valid_to__lt=today)
-        .values_list("child_id", "code")
-    ):
-        cats.setdefault(child_id, set()).add(code)
-    risks = latest_risks(pks)
-    last = dict(
-        Visit.objects.filter(child_id__in=pks, state=VisitState.SUBMITTED)
-        .values("child_id")
-        .annotate(last=Max("visited_on"))
-        .values_list("child_id", "last")
-    )
+    risks: dict[Any, str] = {}
+    last: dict[Any, Any] = {}
+    if not fresh:
+        for child_id, code in (
+            ChildCategory.objects.filter(child_id__in=pks, valid_from__lte=today)
+            .exclude(valid_to__lt=today)
+            .values_list("child_id", "code")
+        ):
+            cats.setdefault(child_id, set()).add(code)
+        risks = latest_risks(pks)
+        last = dict(
+            Visit.objects.filter(child_id__in=pks, state=VisitState.SUBMITTED)
+            .values("child_id")
+            .annotate(last=Max("visited_on"))
+            .values_list("child_id", "last")
+        )
     computed: dict[Any, dict[str, Any]] = {}
     zone = timezone.get_current_timezone()  # once, not per child
     for pk, _status, region_id, registered_at in active:
