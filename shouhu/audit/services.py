@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -103,9 +104,7 @@ def record_many(
             "action": action,
             "ip": ip,
         }
-        new_event = Builder(
-            AuditEvent, [*common, "seq", "object_type", "object_id", "object_label", "detail", "prev_hash"]
-        )
+        new_event = _event_builder()
         out = []
         for item in events:
             seq += 1
@@ -130,6 +129,13 @@ def record_many(
             AuditEvent.objects.bulk_create(out, batch_size=1000)
         ChainHead.objects.filter(id=1).update(last_seq=seq, last_hash=prev, count=head.count + len(out))
     return out
+
+
+@functools.cache
+def _event_builder() -> Builder:
+    """Built once per process (an event is recorded on every view of a child's record): any column
+    the event's values name."""
+    return Builder(AuditEvent, [field.name for field in AuditEvent._meta.concrete_fields])
 
 
 def _copy_events(events: list[AuditEvent]) -> None:

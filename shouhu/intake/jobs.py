@@ -336,6 +336,19 @@ def _unexpected() -> str:
     return _("后台任务出错，台账没有任何改动。请重新开始；如果仍然出错，请联系管理员。")
 
 
+def _the_upload(imp: SurveyImport, attempt: int) -> dict[str, Any]:
+    """What checking or committing a kept upload is called with: the uploader (who must still
+    exist), the file, its name, the attempt's progress reporter."""
+    if imp.imported_by is None:
+        raise PermissionDenied(_("上传文件的账号已不存在。"))
+    return {
+        "actor": imp.imported_by,
+        "source": imp.file_bytes(),
+        "filename": imp.filename,
+        "progress": _reporter(imp.pk, attempt),
+    }
+
+
 def _attempt(
     import_id: int,
     attempt: int,
@@ -373,14 +386,7 @@ def check_import(import_id: int, attempt: int) -> None:
         return
 
     def check() -> Preview:
-        if imp.imported_by is None:
-            raise PermissionDenied(_("上传文件的账号已不存在。"))
-        return preview_import(
-            actor=imp.imported_by,
-            source=imp.file_bytes(),
-            filename=imp.filename,
-            progress=_reporter(import_id, attempt),
-        )
+        return preview_import(**_the_upload(imp, attempt))
 
     def checked(preview: Preview) -> None:
         _finish(
@@ -459,15 +465,7 @@ def commit_import(import_id: int, attempt: int) -> None:
         return
 
     def commit() -> SurveyImport:
-        if imp.imported_by is None:
-            raise PermissionDenied(_("上传文件的账号已不存在。"))
-        return import_commit(
-            actor=imp.imported_by,
-            source=imp.file_bytes(),
-            filename=imp.filename,
-            progress=_reporter(import_id, attempt),
-            into=imp,
-        )
+        return import_commit(**_the_upload(imp, attempt), into=imp)
 
     def committed(done: SurveyImport) -> None:
         preview = getattr(done, "preview", None)
