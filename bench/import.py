@@ -365,7 +365,7 @@ def records_floor(mark: int) -> dict[str, Any]:
             ).fetchall()
         ]
         written = f"xmin::text::bigint >= {int(mark)}"
-        dumps: list[tuple[str, bytes, int]] = []
+        dumps: list[tuple[str, bytearray, int]] = []
         for table in tables:
             (count,) = conn.execute(f'SELECT count(*) FROM "{table}" WHERE {written}').fetchone()
             if not count:
@@ -376,7 +376,7 @@ def records_floor(mark: int) -> dict[str, Any]:
             ) as copy:
                 for chunk in copy:
                     data += chunk
-            dumps.append((table, bytes(data), count))
+            dumps.append((table, data, count))
         conn.execute(f"DROP SCHEMA IF EXISTS {FLOOR_SCHEMA} CASCADE")
         conn.execute(f"CREATE SCHEMA {FLOOR_SCHEMA}")
         foreign_keys = 0

@@ -226,7 +226,7 @@ class CopyWriter:
         record's values as just COPYed (the same ciphertexts), with the history's own columns, in
         a COPY of their own. (An `INSERT … SELECT` from the rows just written sends nothing twice,
         but the server inserted its rows one by one at three to four times COPY's cost a row: a
-        sixth of the database's work in an import.)"""
+        fifth of the database's work in an import.)"""
         history = getattr(model, "history", None)
         if history is None:
             return
