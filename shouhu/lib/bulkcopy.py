@@ -12,10 +12,13 @@ fewer, simpler statements.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
 from django.db import connections, models
+
+from shouhu.lib import writebehind
 
 
 def insert_in_bulk(model: type[models.Model], objs: list[Any]) -> None:
@@ -129,10 +132,17 @@ class CopyWriter:
     those `bulk_create` and simple-history write (intake/tests/test_streaming.py).
     """
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(
+        self, connection: Any, *, translate: Callable[[BaseException], BaseException | None] | None = None
+    ) -> None:
         # The connection itself, not `django.db.connection` (a proxy that looks the connection up
         # per attribute: each field's preparation asks for it, a twentieth of an import's writing).
         self.connection = connections[connection.alias]
+        # Inside `lib.writebehind.write_behind` the COPYs are sent by its writer thread, and a
+        # failure reaches the caller later: `translate(error)` gives the error it should see then
+        # (or None: the error itself).
+        self.behind = writebehind.current(self.connection)
+        self.translate = translate
 
     def insert(
         self,
@@ -154,13 +164,17 @@ class CopyWriter:
         meta = model._meta
         pk = meta.pk
         if not ids_given and pk.get_internal_type() in ("AutoField", "BigAutoField", "SmallAutoField"):
-            with self.connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                    [meta.db_table, pk.column, len(objs)],
-                )
-                for obj, (value,) in zip(objs, cursor.fetchall(), strict=True):
-                    setattr(obj, pk.attname, value)
+            if self.behind is not None:  # not waiting for the writes behind
+                ids = self.behind.reserve(meta.db_table, pk.column, len(objs))
+            else:
+                with self.connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                        [meta.db_table, pk.column, len(objs)],
+                    )
+                    ids = [value for (value,) in cursor.fetchall()]
+            for obj, reserved in zip(objs, ids, strict=True):
+                setattr(obj, pk.attname, reserved)
         fields = list(meta.concrete_fields)
         for field in fields:  # a foreign key set as an object before that object had its id
             if isinstance(field, models.ForeignObject) and field.attname != field.name:
@@ -255,6 +269,9 @@ class CopyWriter:
     def _copy(self, table: str, columns: list[str], rows: list[Any]) -> None:
         quote = self.connection.ops.quote_name
         sql = f"COPY {quote(table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+        if self.behind is not None:
+            self.behind.copy(sql, rows, self.translate)
+            return
         with self.connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
             for row in rows:
                 copy.write_row(row)
