@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -86,13 +89,17 @@ def record_many(
     org = getattr(user, "organization", None) if user else None
     if not events:
         return []
+    held = _HELD.get()
     # Inside the caller's transaction without a SAVEPOINT (two round trips fewer per write): an
     # audit failure fails the caller's whole transaction, as it must.
     with transaction.atomic(savepoint=False):
-        head = ChainHead.objects.select_for_update().filter(id=1).first()
+        # Held: locked by this transaction since the block's first append.
+        head = held.head if held is not None else None
         if head is None:
-            head = ChainHead.objects.create(id=1)
-            head = ChainHead.objects.select_for_update().get(id=1)
+            head = ChainHead.objects.select_for_update().filter(id=1).first()
+            if head is None:
+                head = ChainHead.objects.create(id=1)
+                head = ChainHead.objects.select_for_update().get(id=1)
         at, ip = timezone.now(), client_ip(request)
         seq, prev = head.last_seq, head.last_hash
         common = {
@@ -127,8 +134,42 @@ def record_many(
             _copy_events(out)
         else:
             AuditEvent.objects.bulk_create(out, batch_size=1000)
-        ChainHead.objects.filter(id=1).update(last_seq=seq, last_hash=prev, count=head.count + len(out))
+        if held is not None:
+            head.last_seq, head.last_hash, head.count = seq, prev, head.count + len(out)
+            held.head = head  # written back when the block ends
+        else:
+            ChainHead.objects.filter(id=1).update(last_seq=seq, last_hash=prev, count=head.count + len(out))
     return out
+
+
+@dataclass
+class _Held:
+    head: ChainHead | None = None
+
+
+_HELD: contextvars.ContextVar[_Held | None] = contextvars.ContextVar("shouhu_audit_chain_held", default=None)
+
+
+@contextlib.contextmanager
+def chain_held() -> Iterator[None]:
+    """For one transaction that appends events batch after batch (a survey import): the chain's
+    head is locked and read by the block's first append, kept in memory for the appends after it
+    and written back once, when the block ends — not read and written again for every batch (two
+    statements, each of which would wait for the import's writes behind, lib.writebehind). The
+    lock is this transaction's until it ends, so nobody else appends meanwhile. A failure inside
+    must fail the transaction (nothing inside may catch a database error and go on): the head
+    kept would be ahead of the events rolled back. Blocks do not nest."""
+    if _HELD.get() is not None:
+        raise RuntimeError("chain_held: already holding the chain")
+    held = _Held()
+    token = _HELD.set(held)
+    try:
+        yield
+    finally:
+        _HELD.reset(token)
+    head = held.head  # only after a normal end: an exception rolls the transaction back
+    if head is not None:
+        ChainHead.objects.filter(id=1).update(last_seq=head.last_seq, last_hash=head.last_hash, count=head.count)
 
 
 @functools.cache

@@ -8,10 +8,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from shouhu.audit.models import Action, AuditEvent, ChainHead
-from shouhu.audit.services import GENESIS, compute_hash, record, verify_chain
+from shouhu.audit.services import GENESIS, chain_held, compute_hash, record, record_many, verify_chain
 
 
 @pytest.fixture
@@ -220,3 +221,32 @@ def test_audit_log_page_for_district_and_auditor_only(client, users, events):
     for username in ("village_hutang", "admin", "leader", "police"):
         client.force_login(users[username])
         assert client.get(reverse("audit:log")).status_code == 403
+
+
+def test_a_held_chain_writes_its_head_once_and_still_verifies(events, users):
+    before = ChainHead.objects.get(id=1)
+    batch = [{"object_type": "child", "object_id": f"held-{i}", "object_label": "", "detail": None} for i in range(5)]
+    with CaptureQueriesContext(connection) as queries, chain_held():
+        record_many(actor=users["district"], action=Action.CREATE, events=batch)
+        record_many(actor=users["district"], action=Action.CREATE, events=batch)
+        assert ChainHead.objects.get(id=1).last_seq == before.last_seq  # not yet written back
+    head_writes = [
+        q for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "audit_chainhead" in q["sql"]
+    ]
+    assert len(head_writes) == 1
+    head = ChainHead.objects.get(id=1)
+    assert (head.last_seq, head.count) == (before.last_seq + 10, before.count + 10)
+    assert head.last_hash == AuditEvent.objects.get(seq=head.last_seq).hash
+    assert verify_chain().ok
+
+
+def test_a_held_chain_does_not_nest_and_an_exception_leaves_the_head(events, users):
+    with chain_held(), pytest.raises(RuntimeError), chain_held():
+        pass
+    before = ChainHead.objects.get(id=1)
+    batch = [{"object_type": "child", "object_id": "held", "object_label": "", "detail": None}]
+    with pytest.raises(ValueError), transaction.atomic(), chain_held():
+        record_many(actor=users["district"], action=Action.CREATE, events=batch)
+        raise ValueError
+    assert ChainHead.objects.get(id=1).last_seq == before.last_seq
+    assert verify_chain().ok
