@@ -7,9 +7,10 @@ Every row is validated through the registry's forms, the rules the pages and the
 0 turns this off), while this process reads the next batches, asks the ledger about them and writes
 the batches already validated. Smaller files, and platforms without `fork`, are validated here.
 
-What stays in this process, in file order: reading; `RowValidator.prefetch` (the ledger's children
-with a batch's ID numbers, read inside the import's own transaction) and
-its duplicate marking (which row first had an ID number). A validation process only runs
+What stays in this process, in file order: reading; the duplicate marking (which row first had
+an ID number, `RowValidator.mark_duplicates`); and the look-up of the ledger's children with a
+batch's ID numbers (`RowValidator.lookup`, inside the import's own transaction — asked of the
+import's writer thread when it writes behind, lib.writebehind). A validation process only runs
 `RowValidator.validate` with the validator it was forked with (the importer's scope, villages and
 forms, warmed first) and the batch's prefetched children, sent with the batch, then encrypts the
 personal values of the valid rows (`crypto.Sealed`), which the importing process stores as they are.
@@ -40,7 +41,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import translation
 
-from shouhu.intake.reader import RawRow, RowResult, RowValidator
+from shouhu.intake.reader import RawRow, RowResult, RowValidator, id_indexes
+from shouhu.lib import writebehind
 from shouhu.lib.crypto import Sealed
 from shouhu.registry.forms import one_day
 
@@ -95,37 +97,67 @@ def validated_batches(
 
 # Validation processes keep at most this many batches each in flight: enough to keep them busy
 # while this process writes, few enough that memory does not grow with the file.
-_IN_FLIGHT_PER_PROCESS = 2
+_IN_FLIGHT_PER_PROCESS = 4
 
 
 @dataclass
 class _Job:
     rows: list[RawRow]
-    known: dict[str, tuple[Any, bool]] | None
-    instances: dict[Any, Any]
-    future: Future[list[RowResult | str]] | None
+    known: dict[str, tuple[Any, bool]] | None = None
+    instances: dict[Any, Any] = field(default_factory=dict)
+    future: Future[list[RowResult | str]] | None = None
+    lookup: Future[Any] | None = None  # the ledger's children, asked of the writer thread (lib.writebehind)
+    submitted: bool = False
 
 
 def _pipelined(validator: RowValidator, batches: Iterable[list[RawRow]], workers: int, stats: Stats) -> Iterator[Batch]:
+    """The batches in file order. Each batch's duplicates are marked here as it is read; the
+    ledger's children with its ID numbers are looked up — inside an import's write-behind block
+    by its writer thread, after the writes of the batches before (so the answer is the one this
+    thread would get), while this thread writes the batch before; then it goes to a validation
+    process."""
+    from django.db import connection
+
     validator.warm()
     stats.processes = workers
     language = translation.get_language()
+    behind = writebehind.current(connection)
     pool = _pool(validator, workers)
     window: deque[_Job] = deque()
+
+    def submit(job: _Job) -> None:
+        job.submitted = True
+        if job.lookup is not None:
+            job.known, job.instances = behind.collect(job.lookup)  # type: ignore[union-attr]
+        if stats.broken:
+            return
+        try:
+            job.future = pool.submit(_validate_batch, language, job.known, job.instances, job.rows)
+        except (BrokenProcessPool, RuntimeError) as exc:
+            _broke(stats, exc)
+
+    def submit_ready() -> None:  # in order, as far as the look-ups have been answered
+        for job in window:
+            if not job.submitted:
+                if job.lookup is not None and not job.lookup.done():
+                    return
+                submit(job)
+
     try:
         for rows in batches:
-            validator.prefetch(rows, mark_duplicates=True)
-            job = _Job(rows, validator._known, validator._instances, None)  # noqa: SLF001 - sent with the batch
-            if not stats.broken:
-                try:
-                    job.future = pool.submit(_validate_batch, language, job.known, job.instances, rows)
-                except (BrokenProcessPool, RuntimeError) as exc:
-                    _broke(stats, exc)
+            indexes = id_indexes(rows)
+            validator.mark_duplicates(rows, indexes)
+            job = _Job(rows)
+            if behind is not None:
+                job.lookup = behind.call(validator.lookup, indexes)
+            else:
+                job.known, job.instances = validator.lookup(indexes)
             window.append(job)
+            submit_ready()
             while len(window) > workers * _IN_FLIGHT_PER_PROCESS:
-                yield _finish(validator, window.popleft(), stats)
+                yield _finish(validator, window.popleft(), stats, submit)
         while window:
-            yield _finish(validator, window.popleft(), stats)
+            yield _finish(validator, window.popleft(), stats, submit)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     if stats.rows_here or stats.broken:
@@ -152,8 +184,10 @@ def _broke(stats: Stats, exc: BaseException) -> None:
         stats.reasons.append(f"validation process failed: {exc!r}")
 
 
-def _finish(validator: RowValidator, job: _Job, stats: Stats) -> Batch:
+def _finish(validator: RowValidator, job: _Job, stats: Stats, submit: Any) -> Batch:
     """The batch's results: the process's, each row it could not validate validated here."""
+    if not job.submitted:
+        submit(job)
     stats.batches += 1
     answers: list[RowResult | str] = []
     if job.future is not None:

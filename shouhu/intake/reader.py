@@ -765,24 +765,36 @@ class RowValidator:
         rows' `validate` then asks no per-row question of the database about them.
 
         With `mark_duplicates`, also decide here, for rows given in file order, which repeat an
-        earlier row's ID number (`RawRow.duplicate_of`), before they are validated — by another
+        earlier row's ID number (`mark_duplicates`), before they are validated — by another
         process, in a pipelined import (shouhu.intake.pipeline). From then on `validate` takes that
         decision from the row instead of making it."""
+        indexes = id_indexes(rows)
+        if mark_duplicates:
+            self.mark_duplicates(rows, indexes)
+        self._known, self._instances = self.lookup(indexes)
+
+    def mark_duplicates(self, rows: list[RawRow], indexes: list[str | None]) -> None:
+        """For rows given in file order, with their `id_indexes`, which repeat an earlier row's ID
+        number (`RawRow.duplicate_of`); `validate` then takes that decision from the row."""
+        self.duplicates_marked = True
+        for raw, index in zip(rows, indexes, strict=True):
+            if index:
+                raw.duplicate_of = self._remember(index, raw.row)
+
+    def lookup(self, indexes: list[str | None]) -> tuple[dict[str, tuple[Any, bool]], dict[Any, Any]]:
+        """The ledger's children with these blind indexes (a batch's `id_indexes`), for `validate`:
+        ({blind index: (id, visible to the importer)}, {id: child} for those visible). Only reads
+        the database (a pipelined import asks it from its writer thread, lib.writebehind)."""
         from shouhu.registry.models import Child
         from shouhu.registry.selectors import children_visible_to
 
-        indexes = [_row_id_index(raw) for raw in rows]
-        if mark_duplicates:
-            self.duplicates_marked = True
-            for raw, index in zip(rows, indexes, strict=True):
-                if index:
-                    raw.duplicate_of = self._remember(index, raw.row)
         found = dict(
             Child.objects.filter(id_number_index__in={i for i in indexes if i}).values_list("id_number_index", "pk")
         )
+        if not found:  # a batch of new children: nothing to ask of the importer's scope
+            return {}, {}
         visible = {c.pk: c for c in children_visible_to(self.actor).filter(pk__in=found.values())}
-        self._known = {index: (pk, pk in visible) for index, pk in found.items()}
-        self._instances = visible
+        return {index: (pk, pk in visible) for index, pk in found.items()}, visible
 
     def _first_row_with(self, index: str, raw: RawRow) -> int | None:
         """The earlier row of the file with this ID number's blind index, or None."""
@@ -1230,6 +1242,11 @@ def _convert(column: cols.Column, value: Any) -> Any:
     if kind == Kind.REGION:
         return value
     return _cell_text(value) if not isinstance(value, str) else unicodedata.normalize("NFKC", value).strip()
+
+
+def id_indexes(rows: list[RawRow]) -> list[str | None]:
+    """Each row's `_row_id_index`: the keys of `RowValidator.prefetch`."""
+    return [_row_id_index(raw) for raw in rows]
 
 
 def _row_id_index(raw: RawRow) -> str | None:

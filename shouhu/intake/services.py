@@ -40,12 +40,12 @@ from typing import IO, Any
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from shouhu.audit.models import Action
-from shouhu.audit.services import record
+from shouhu.audit.services import chain_held, record
 from shouhu.intake import reader as r
 from shouhu.intake.models import ImportState, ItemAction, SurveyImport, SurveyImportItem
 from shouhu.intake.preview import (
@@ -64,6 +64,7 @@ from shouhu.intake.preview import (
     new_preview,
 )
 from shouhu.lib.bulkcopy import insert_in_bulk
+from shouhu.lib.writebehind import write_behind
 from shouhu.policy.signals import evaluated_by_caller
 from shouhu.registry import services as registry
 from shouhu.registry.history import attribute_to
@@ -219,68 +220,73 @@ def _write_batches(
     from shouhu.visits.services import plans_for_created
 
     differ = _Differ(actor)
-    for batch in classify(actor, reader, progress=progress):
-        for row in batch:
-            preview.add(row, keep=False)
-        if not preview.ok:
-            continue
-        new = [row for row in batch if row.item.status == NEW]
-        if new:
-            children = registry.children_create_bulk(actor=actor, rows=[row.result.create_kwargs() for row in new])
-            insert_in_bulk(
-                SurveyImportItem,
-                [
-                    SurveyImportItem(
-                        survey_import=imp,
-                        child=child,
-                        row=row.raw.row,
-                        action=ItemAction.CREATED,
-                        version_after=child.version,
-                        household_version_after=child.household.version if child.household else None,
-                    )
-                    for row, child in zip(new, children, strict=True)
-                ],
-            )
-            counts["new"] += len(new)
-            plans_for_created(children)  # first visits due (no signals in bulk)
-        counts["unchanged"] += sum(1 for row in batch if row.item.status == UNCHANGED)
-        changed = [row for row in batch if row.item.status == CHANGED]
-        if not changed:
-            continue
-        # Lock the batch's changed children and their households, then compare again with what
-        # is stored now.
-        ids = [row.result.existing_child_id for row in changed]
-        locked = {c.pk: c for c in Child.objects.select_for_update().filter(pk__in=ids)}
-        households = Household.objects.select_for_update().in_bulk(
-            [c.household_id for c in locked.values() if c.household_id]
-        )
-        loaded = differ.load(ids)
-        applied: list[tuple[Classified, int]] = []
-        simple: list[_RowPlan] = []
-        for row in changed:
-            child, current = locked.get(row.result.existing_child_id), loaded.get(row.result.existing_child_id)
-            if child is None or current is None:
-                raise ImportAborted(_("第%(r)d行的儿童已从台账中删除，导入已取消，请重新导入。") % {"r": row.raw.row})
-            diffs = differ.diff(row.result, current)
-            if not diffs:
-                counts["unchanged"] += 1
+    # The records' COPYs go behind, from a thread of their own, while this one builds the next
+    # batch (lib.writebehind); the audit chain's head is read and written once, not per batch.
+    with write_behind(connection), chain_held():
+        for batch in classify(actor, reader, progress=progress):
+            for row in batch:
+                preview.add(row, keep=False)
+            if not preview.ok:
                 continue
-            plan = _plan_row(row.raw.row, row.result, child, current, households.get(child.household_id), differ)
-            if plan.simple and BULK_UPDATES:
-                simple.append(plan)
-            else:
-                _write_row(actor, imp, plan)
-            applied.append((row, len(diffs)))
-        _write_simple_rows(actor, imp, simple)
-        # What the ledger still lacks after the writes (a difference no service could apply),
-        # read back for the batch at once.
-        written = differ.load([row.result.existing_child_id for row, _n in applied]) if applied else {}
-        for row, before in applied:
-            rest = [str(d.label) for d in differ.diff(row.result, written[row.result.existing_child_id])]
-            if rest:
-                counts["not_applied"] += 1
-                not_applied_rows.append({"row": row.raw.row, "columns": rest})
-            counts["changed" if len(rest) < before else "unchanged"] += 1
+            new = [row for row in batch if row.item.status == NEW]
+            if new:
+                children = registry.children_create_bulk(actor=actor, rows=[row.result.create_kwargs() for row in new])
+                insert_in_bulk(
+                    SurveyImportItem,
+                    [
+                        SurveyImportItem(
+                            survey_import=imp,
+                            child=child,
+                            row=row.raw.row,
+                            action=ItemAction.CREATED,
+                            version_after=child.version,
+                            household_version_after=child.household.version if child.household else None,
+                        )
+                        for row, child in zip(new, children, strict=True)
+                    ],
+                )
+                counts["new"] += len(new)
+                plans_for_created(children)  # first visits due (no signals in bulk)
+            counts["unchanged"] += sum(1 for row in batch if row.item.status == UNCHANGED)
+            changed = [row for row in batch if row.item.status == CHANGED]
+            if not changed:
+                continue
+            # Lock the batch's changed children and their households, then compare again with what
+            # is stored now.
+            ids = [row.result.existing_child_id for row in changed]
+            locked = {c.pk: c for c in Child.objects.select_for_update().filter(pk__in=ids)}
+            households = Household.objects.select_for_update().in_bulk(
+                [c.household_id for c in locked.values() if c.household_id]
+            )
+            loaded = differ.load(ids)
+            applied: list[tuple[Classified, int]] = []
+            simple: list[_RowPlan] = []
+            for row in changed:
+                child, current = locked.get(row.result.existing_child_id), loaded.get(row.result.existing_child_id)
+                if child is None or current is None:
+                    raise ImportAborted(
+                        _("第%(r)d行的儿童已从台账中删除，导入已取消，请重新导入。") % {"r": row.raw.row}
+                    )
+                diffs = differ.diff(row.result, current)
+                if not diffs:
+                    counts["unchanged"] += 1
+                    continue
+                plan = _plan_row(row.raw.row, row.result, child, current, households.get(child.household_id), differ)
+                if plan.simple and BULK_UPDATES:
+                    simple.append(plan)
+                else:
+                    _write_row(actor, imp, plan)
+                applied.append((row, len(diffs)))
+            _write_simple_rows(actor, imp, simple)
+            # What the ledger still lacks after the writes (a difference no service could apply),
+            # read back for the batch at once.
+            written = differ.load([row.result.existing_child_id for row, _n in applied]) if applied else {}
+            for row, before in applied:
+                rest = [str(d.label) for d in differ.diff(row.result, written[row.result.existing_child_id])]
+                if rest:
+                    counts["not_applied"] += 1
+                    not_applied_rows.append({"row": row.raw.row, "columns": rest})
+                counts["changed" if len(rest) < before else "unchanged"] += 1
 
 
 @dataclass

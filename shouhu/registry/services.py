@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record, record_many
+from shouhu.lib import writebehind
 from shouhu.lib.bulkcopy import Builder, CopyWriter, update_in_bulk
 from shouhu.lib.crypto import blind_index
 from shouhu.lib.text import pinyin_keys
@@ -153,6 +154,11 @@ def _duplicate_error() -> ValidationError:
     return ValidationError({"id_number": [_("该身份证号已在台账中登记。")]})
 
 
+def _duplicate_from(error: BaseException) -> ValidationError | None:
+    """`_duplicate_error` for a failed write of new children, as `children_create_bulk` raises it."""
+    return _duplicate_error() if isinstance(error, IntegrityError) else None
+
+
 @transaction.atomic
 def child_create(
     *,
@@ -213,7 +219,12 @@ def children_create_bulk(*, actor: Any, rows: list[dict[str, Any]]) -> list[Chil
 
     user = actor if getattr(actor, "is_authenticated", False) else None
     now = timezone.now()
-    with transaction.atomic():
+    # Inside an import's write-behind block (lib.writebehind) the COPYs are sent later, by its
+    # writer thread: a savepoint here could not catch their failure, which fails the import's
+    # transaction anyway (a duplicate ID number raises the same ValidationError, at the import's
+    # next statement), and releasing one would wait for the writes.
+    savepoint = writebehind.current(connection) is None
+    with transaction.atomic(savepoint=savepoint):
         new_household, new_child = Builder(Household, HOUSEHOLD_FIELDS), Builder(Child, CHILD_FIELDS)
         new_member, new_situation = Builder(FamilyMember, MEMBER_FIELDS), Builder(ParentSituation, SITUATION_FIELDS)
         new_entrustment = Builder(Entrustment, ENTRUSTMENT_FIELDS)
@@ -246,9 +257,9 @@ def children_create_bulk(*, actor: Any, rows: list[dict[str, Any]]) -> list[Chil
             (Entrustment, entrustments),
         ]
         if connection.vendor == "postgresql":
-            writer = CopyWriter(connection)
+            writer = CopyWriter(connection, translate=_duplicate_from)
             try:
-                with transaction.atomic():
+                with transaction.atomic(savepoint=savepoint):
                     for model, objs in tables:
                         writer.insert(model, objs, history_user=user, history_date=now)
             except IntegrityError:
