@@ -90,7 +90,8 @@ PLACES = ["苏州", "上海", "南京", "无锡", "杭州", "深圳", "广州", 
 
 @contextlib.contextmanager
 def profiled(top: int, sort: str = "cumulative") -> Iterator[None]:
-    """cProfile the block and print its top `top` entries to stderr when it ends (0: no profile)."""
+    """cProfile the block and print its top `top` entries to stderr when it ends (0: no profile);
+    BENCH_PROFILE_OUT=FILE also dumps the whole profile there."""
     if not top:
         yield
         return
@@ -103,6 +104,8 @@ def profiled(top: int, sort: str = "cumulative") -> Iterator[None]:
         yield
     finally:
         profiler.disable()
+        if out := os.environ.get("BENCH_PROFILE_OUT"):  # the whole profile, for pstats or snakeviz
+            profiler.dump_stats(out)
         stream = io.StringIO()
         pstats.Stats(profiler, stream=stream).sort_stats(sort).print_stats(top)
         print(stream.getvalue(), file=sys.stderr)
