@@ -63,7 +63,7 @@ from shouhu.intake.preview import (
     classify,
     new_preview,
 )
-from shouhu.lib.bulkcopy import insert_in_bulk
+from shouhu.lib.bulkcopy import checked_as_written, insert_in_bulk
 from shouhu.lib.writebehind import write_behind
 from shouhu.policy.signals import evaluated_by_caller
 from shouhu.registry import services as registry
@@ -221,8 +221,9 @@ def _write_batches(
 
     differ = _Differ(actor)
     # The records' COPYs go behind, from a thread of their own, while this one builds the next
-    # batch (lib.writebehind); the audit chain's head is read and written once, not per batch.
-    with write_behind(connection), chain_held():
+    # batch (lib.writebehind), their foreign keys checked as they are written, not all at commit;
+    # the audit chain's head is read and written once, not per batch.
+    with checked_as_written(connection), write_behind(connection), chain_held():
         for batch in classify(actor, reader, progress=progress):
             for row in batch:
                 preview.add(row, keep=False)
