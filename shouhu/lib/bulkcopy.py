@@ -19,6 +19,10 @@ from operator import itemgetter
 from typing import Any
 
 from django.db import connections, models
+from django.db.models import signals
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
 
 from shouhu.lib import writebehind
 
@@ -110,11 +114,23 @@ class Builder:
     instance made from its column values in order (the path Django takes for a row read from the
     database), each field's default worked out once unless it is a callable. Building a child by
     keywords took about three times as long as this, and a survey import builds about ten records
-    a row. Held equal to `child_create`'s records by intake/tests/test_streaming.py."""
+    a row. Held equal to `child_create`'s records by intake/tests/test_streaming.py.
+
+    When every column's attribute is Django's own (`DeferredAttribute`, or a foreign key's
+    `ForeignKeyDeferredAttribute`, whose setter only drops a cached related object a new instance
+    cannot have) and nothing listens for the model's `pre_init`/`post_init`, the values go into
+    the instance's `__dict__` at once, as `Model.__init__` would leave them, without its loop of
+    descriptor `setattr`s (the largest single item of an import's profile); otherwise through
+    `Model.__init__`."""
 
     def __init__(self, model: type[models.Model], names: list[str]) -> None:
         self.model = model
         fields = model._meta.concrete_fields
+        self.attnames = [field.attname for field in fields]
+        own = (DeferredAttribute, ForeignKeyDeferredAttribute)
+        self.direct = not (signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model)) and all(
+            type(getattr(model, name, None)) in own for name in self.attnames
+        )
         self.defaults: list[Any] = []
         self.callables: list[tuple[int, Any]] = []
         for i, field in enumerate(fields):
@@ -138,7 +154,12 @@ class Builder:
             if name in data:
                 value = data[name]
                 values[i] = getattr(value, "pk", value) if relation else value
-        record = self.model(*values)
+        if self.direct:
+            record = object.__new__(self.model)
+            record._state = ModelState()
+            record.__dict__.update(zip(self.attnames, values, strict=True))
+        else:
+            record = self.model(*values)
         for name, value in links.items():  # through the descriptor: the object kept, as the keywords do
             setattr(record, name, value)
         return record

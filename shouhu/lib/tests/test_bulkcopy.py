@@ -1,14 +1,17 @@
-"""`lib.bulkcopy.checked_as_written`: inside the block a foreign key that points nowhere fails the
-statement that wrote it; after the block the transaction's checks are deferred to commit again,
-as Django makes them."""
+"""`lib.bulkcopy`: `checked_as_written` — inside the block a foreign key that points nowhere fails
+the statement that wrote it, after the block the transaction's checks are deferred to commit
+again, as Django makes them; `Builder` — an instance left as `Model.__init__` leaves it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
 
-from shouhu.lib.bulkcopy import checked_as_written
+from shouhu.lib.bulkcopy import Builder, checked_as_written
 from shouhu.registry.models import FamilyMember
 
 pytestmark = pytest.mark.django_db
@@ -38,3 +41,45 @@ def test_elsewhere_the_block_does_nothing():
     with CaptureQueriesContext(connection) as queries, checked_as_written(connection):
         pass
     assert not queries.captured_queries
+
+
+def _as_init_leaves_it(record: Any) -> dict[str, Any]:
+    state = record._state  # the id is a fresh uuid4 for each
+    values = {k: v for k, v in vars(record).items() if k not in ("_state", "id")}
+    return {**values, "_adding": state.adding, "_db": state.db, "_cached": state.fields_cache}
+
+
+def test_builder_leaves_an_instance_as_model_init_does():
+    from datetime import date
+
+    from shouhu.registry.models import Child, Household
+
+    household = Household(address="武进区湖塘镇1号")
+    build = Builder(Child, ["name", "birth_date", "region", "gender"])
+    assert build.direct  # the attributes are Django's own, nobody listens for init
+    data = {"name": "李小花", "birth_date": date(2015, 3, 8), "gender": "F"}
+    built = build(data, household=household)
+    made = Child(**data, household=household)
+    assert _as_init_leaves_it(built) == _as_init_leaves_it(made)
+    assert built.id != made.id and built.id.version == 4
+    assert built.household is household and built.name == "李小花" and built.region_id is None
+    built.household_id = 12345  # the foreign key's setter still drops the cached object
+    assert not Child._meta.get_field("household").is_cached(built)
+
+
+def test_builder_goes_through_init_when_someone_listens():
+    from shouhu.registry.models import Household
+
+    seen = []
+
+    def listener(sender, instance, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen.append(instance)
+
+    signals.post_init.connect(listener, sender=Household)
+    try:
+        build = Builder(Household, ["address"])
+        assert not build.direct
+        record = build({"address": "一号"})
+    finally:
+        signals.post_init.disconnect(listener, sender=Household)
+    assert seen == [record] and record.address == "一号"
