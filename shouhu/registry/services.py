@@ -155,8 +155,12 @@ def _duplicate_error() -> ValidationError:
 
 
 def _duplicate_from(error: BaseException) -> ValidationError | None:
-    """`_duplicate_error` for a failed write of new children, as `children_create_bulk` raises it."""
-    return _duplicate_error() if isinstance(error, IntegrityError) else None
+    """`_duplicate_error` for a failed write of new children, as `children_create_bulk` raises it:
+    for a unique violation (PostgreSQL's SQLSTATE 23505; SQLite's errors carry none), not for a
+    foreign key that points nowhere, which stays the IntegrityError it is."""
+    if not isinstance(error, IntegrityError):
+        return None
+    return _duplicate_error() if getattr(error.__cause__, "sqlstate", "23505") == "23505" else None
 
 
 @transaction.atomic
@@ -262,8 +266,11 @@ def children_create_bulk(*, actor: Any, rows: list[dict[str, Any]]) -> list[Chil
                 with transaction.atomic(savepoint=savepoint):
                     for model, objs in tables:
                         writer.insert(model, objs, history_user=user, history_date=now)
-            except IntegrityError:
-                raise _duplicate_error() from None
+            except IntegrityError as error:
+                duplicate = _duplicate_from(error)
+                if duplicate is None:
+                    raise
+                raise duplicate from None
         else:
             Household.objects.bulk_create(created_hh)
             try:

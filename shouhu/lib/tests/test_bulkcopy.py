@@ -83,3 +83,23 @@ def test_builder_goes_through_init_when_someone_listens():
     finally:
         signals.post_init.disconnect(listener, sender=Household)
     assert seen == [record] and record.address == "一号"
+
+
+def test_a_dangling_key_is_not_taken_for_a_duplicate_id_number():
+    from django.core.exceptions import ValidationError
+
+    from shouhu.registry.services import _duplicate_from
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLSTATE is PostgreSQL's")
+    with checked_as_written(connection):
+        with pytest.raises(IntegrityError) as dangling, transaction.atomic():
+            _dangling()
+    assert _duplicate_from(dangling.value) is None
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE dup_test (v int UNIQUE)")
+        cursor.execute("INSERT INTO dup_test VALUES (1)")
+        with pytest.raises(IntegrityError) as duplicate, transaction.atomic():
+            with connection.cursor() as inner:
+                inner.execute("INSERT INTO dup_test VALUES (1)")
+    assert isinstance(_duplicate_from(duplicate.value), ValidationError)
