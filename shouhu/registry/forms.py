@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from shouhu.lib.fields import EncryptedTextField
 from shouhu.lib.idnumber import parse_id_number
 from shouhu.lib.text import (
     mask_address,
@@ -87,6 +88,93 @@ def clean_phone(raw: str) -> str:
     if not PHONE_RE.match(value):
         raise ValidationError(_("电话号码格式不正确：手机号为11位数字，座机如 0519-86123456。"))
     return value
+
+
+# ----- values cleaned before, in bulk ---------------------------------------------------------------------------------
+#
+# An import validates the same few values over and over: most of a row's sixty-odd fields are
+# empty, and the coded ones take a handful of values. For the field classes below, with only
+# Django's own validators, `clean` is a function of the value alone, so a form object reused for a
+# file's rows (`in_bulk`) keeps what each value cleaned to, per field (`_Memo`), and the model
+# field checks Django runs after the form's keep the values that passed them. Not kept: a value
+# that fails (it is cleaned again every time, so its errors are made as Django makes them), and a
+# text a date field or a localized number field reads in the active language's formats. The
+# form's own `clean_<name>` and `clean()` run on every row. Held equal to Django's own validation
+# by registry/tests/test_bulk_validation.py.
+
+_PURE_FORM_FIELDS = frozenset(
+    {
+        forms.CharField,
+        forms.DateField,
+        forms.ChoiceField,
+        forms.TypedChoiceField,
+        forms.BooleanField,
+        forms.NullBooleanField,
+        forms.IntegerField,
+    }
+)
+_PURE_MODEL_FIELDS = frozenset(
+    {
+        models.CharField,
+        models.TextField,
+        models.DateField,
+        models.BooleanField,
+        models.IntegerField,
+        models.SmallIntegerField,
+        models.PositiveIntegerField,
+        models.PositiveSmallIntegerField,
+        EncryptedTextField,
+    }
+)
+_SCALARS = frozenset({str, bool, int, date, type(None)})  # hashable and immutable
+_MISSING: Any = object()
+
+
+class _Memo(dict[Any, Any]):
+    """What values cleaned to, for one field: at most `LIMIT` of them (a field whose values do not
+    repeat, a name or an ID number, stops filling it at that). `texts`: whether a non-empty text
+    may be kept (not for a field that reads it in the active language's formats)."""
+
+    __slots__ = ("texts",)
+    LIMIT = 1024
+
+    def __init__(self, *, texts: bool = True) -> None:
+        super().__init__()
+        self.texts = texts
+
+    def put(self, key: Any, value: Any) -> None:
+        if len(self) < self.LIMIT and type(value) in _SCALARS:
+            self[key] = value
+
+
+def _memo_key(value: Any, texts: bool = True) -> Any:
+    """The memo's key for a value (None: not kept). A text is its own key; other scalars are keyed
+    with their type, because True == 1 and a boolean field and an integer field treat them apart."""
+    kind = type(value)
+    if kind is str:
+        return value if texts or not value else None
+    if kind in _SCALARS:
+        return (kind, value)
+    return None
+
+
+def _reads_text_in_the_language(field: forms.Field) -> bool:
+    return isinstance(field, forms.DateField) or (isinstance(field, forms.IntegerField) and field.localize)
+
+
+def _django_validators(field: forms.Field | models.Field[Any, Any]) -> bool:
+    return all(type(v).__module__ == "django.core.validators" for v in field.validators)
+
+
+def _pure_form_field(field: forms.Field) -> bool:
+    return type(field) in _PURE_FORM_FIELDS and not field.disabled and _django_validators(field)
+
+
+def _pure_model_field(field: models.Field[Any, Any]) -> bool:
+    return type(field) in _PURE_MODEL_FIELDS and _django_validators(field)
+
+
+_ModelCheck = tuple["models.Field[Any, Any]", forms.Field, "_Memo | None"]
 
 
 class ShouhuForm(forms.Form):
@@ -204,16 +292,26 @@ class ShouhuModelForm(forms.ModelForm):
                     field.widget.value_from_datadict,
                     self.add_prefix(name),
                     getattr(self, f"clean_{name}", None),
+                    _Memo(texts=not _reads_text_in_the_language(field)) if _pure_form_field(field) else None,
                 )
                 for name, field in self.fields.items()
             ]
         data, files, cleaned = self.data, self.files, self.cleaned_data
-        for name, field, through_bound_field, read, html_name, clean_name in plan:
+        for name, field, through_bound_field, read, html_name, clean_name, memo in plan:
             try:
                 if through_bound_field:
                     cleaned[name] = field._clean_bound_field(self[name])  # type: ignore[union-attr]
-                else:
+                elif memo is None:
                     cleaned[name] = field.clean(read(data, files, html_name))
+                else:
+                    raw = read(data, files, html_name)
+                    key = _memo_key(raw, memo.texts)
+                    value = memo.get(key, _MISSING) if key is not None else _MISSING
+                    if value is _MISSING:
+                        value = field.clean(raw)
+                        if key is not None:
+                            memo.put(key, value)
+                    cleaned[name] = value
                 if clean_name is not None:
                     cleaned[name] = clean_name()
             except ValidationError as exc:
@@ -230,7 +328,7 @@ class ShouhuModelForm(forms.ModelForm):
         super()._post_clean()  # type: ignore[misc]  # BaseModelForm's, private: django-stubs does not declare it
         self.instance.__dict__.pop("validate_constraints", None)
 
-    def _model_checks(self) -> list[tuple[models.Field[Any, Any], forms.Field]] | None:
+    def _model_checks(self) -> list[_ModelCheck] | None:
         """The model fields whose own validation (`Model.clean_fields`) a ModelForm runs after the
         form's, each with its form field; None when the model has a `clean()` of its own (then the
         model's whole validation runs, on a filled-in instance, as Django does it).
@@ -240,7 +338,7 @@ class ShouhuModelForm(forms.ModelForm):
         already fetched (see `in_bulk`). Worked out once per form object."""
         if "_checks" not in self.__dict__:
             model = self._meta.model
-            checks: list[tuple[models.Field[Any, Any], forms.Field]] | None = None
+            checks: list[_ModelCheck] | None = None
             if model.clean is models.Model.clean:
                 checks = []
                 for field in model._meta.fields:
@@ -253,11 +351,11 @@ class ShouhuModelForm(forms.ModelForm):
                         continue
                     if isinstance(form_field, forms.ModelChoiceField | InlineForeignKeyField):
                         continue
-                    checks.append((field, form_field))
+                    checks.append((field, form_field, _Memo() if _pure_model_field(field) else None))
             self._checks = checks
         return self._checks
 
-    def _check_model_fields(self, checks: list[tuple[models.Field[Any, Any], forms.Field]]) -> None:
+    def _check_model_fields(self, checks: list[_ModelCheck]) -> None:
         """What `BaseModelForm._post_clean` finds, without filling in the instance: each model
         field's `clean` on the value the form cleaned, skipped where Django skips it (a field that
         failed the form's validation; an empty value the model allows, or the form does not
@@ -267,7 +365,7 @@ class ShouhuModelForm(forms.ModelForm):
         data, errors = self.cleaned_data, {}
         failed: dict[str, Any] = self._errors or {}
         instance = self.instance
-        for field, form_field in checks:
+        for field, form_field, memo in checks:
             name = field.name
             if name in failed:
                 continue
@@ -277,10 +375,16 @@ class ShouhuModelForm(forms.ModelForm):
             value = data[name] if name in data else getattr(instance, field.attname)
             if field.blank and value in field.empty_values:
                 continue
+            key = _memo_key(value) if memo is not None else None
+            if key is not None and memo.get(key, _MISSING) is not _MISSING:  # type: ignore[union-attr]
+                continue  # this value passed this field's checks before
             try:
                 field.clean(value, instance)
             except ValidationError as exc:
                 errors[name] = exc.error_list
+            else:
+                if key is not None:
+                    memo.put(key, True)  # type: ignore[union-attr]
         if errors:
             self._update_errors(ValidationError(errors))  # type: ignore[attr-defined]  # BaseModelForm's, private
 

@@ -140,7 +140,9 @@ def test_bulk_model_checks_equal_djangos_model_validation(db, users, hutang_vill
         ]
     differing = []
     invalid = 0
-    for data in cases:
+    # Twice, the second time backwards: the second time every value is one the reused form has
+    # cleaned before (`_Memo`), after other values, valid and invalid.
+    for data in cases + cases[::-1]:
         fast.rebind(data)
         reference = _django_paths(_new_form(kind, actor))
         reference.rebind(data)
@@ -149,8 +151,45 @@ def test_bulk_model_checks_equal_djangos_model_validation(db, users, hutang_vill
         if got != expected:
             differing.append((data, got, expected))
     assert not differing, differing[:3]
-    assert invalid > len(fields), (invalid, len(fields))  # the corpus reaches the rules, not only valid rows
+    assert invalid > 2 * len(fields), (invalid, len(fields))  # the corpus reaches the rules, not only valid rows
     assert _outcome(fast.rebind(base))[0], _outcome(fast)  # and the valid record still is
+
+
+def test_a_reused_form_cleans_a_value_once_per_field(db, monkeypatch):
+    """What a value cleans to is kept per field (`_Memo`): cleaned once, then taken from the memo;
+    a value that fails is cleaned every time (its errors are Django's), and so is a date typed as
+    text, which Django reads in the active language's formats."""
+    calls: list[Any] = []
+    original = forms.DateField.clean
+
+    def counting(self: forms.DateField, value: Any) -> Any:
+        calls.append(value)
+        return original(self, value)
+
+    monkeypatch.setattr(forms.DateField, "clean", counting)
+    form = f.bulk_form("situation", None)
+    for _ in range(3):
+        assert _outcome(form.rebind({**RECORDS["situation"], "since": date(2020, 1, 1)}))[0]
+    assert calls.count(date(2020, 1, 1)) == 1, calls
+    for _ in range(2):
+        assert not _outcome(form.rebind({**RECORDS["situation"], "since": date(2999, 1, 1)}))[0]
+    assert calls.count(date(2999, 1, 1)) == 1, calls  # the field's clean passes it; the form's clean() refuses it
+    for _ in range(2):
+        assert not _outcome(form.rebind({**RECORDS["situation"], "since": "abc"}))[0]
+        assert _outcome(form.rebind({**RECORDS["situation"], "since": "2020-01-01"}))[0]
+    assert calls.count("abc") == 2 and calls.count("2020-01-01") == 2, calls
+
+
+def test_a_memo_keeps_at_most_its_limit_and_only_scalars():
+    memo = f._Memo()
+    for i in range(f._Memo.LIMIT + 10):
+        memo.put(f._memo_key(str(i)), str(i))
+    assert len(memo) == f._Memo.LIMIT
+    other = f._Memo()
+    other.put(f._memo_key("a"), ["a"])  # a list could be changed by whoever got it: not kept
+    assert not other
+    assert f._memo_key(True) != f._memo_key(1) and f._memo_key([1]) is None
+    assert f._memo_key("2020-01-01", texts=False) is None and f._memo_key("", texts=False) == ""
 
 
 class _LooserSituationForm(f.SituationForm):
