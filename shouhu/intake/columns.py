@@ -28,6 +28,7 @@ class Kind:
     REGION = "region"  # a village: 12-digit code or name
 
 
+_SPACES = re.compile(r"\s+")
 _PUNCT = re.compile(r"[\s\u3000*＊:：]+")
 
 
@@ -39,7 +40,7 @@ def header_key(value: Any) -> str:
 
 def value_key(value: Any) -> str:
     """How coded values are compared: NFKC, no spaces, upper-case Latin letters."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value or ""))).upper()
+    return _SPACES.sub("", unicodedata.normalize("NFKC", str(value or ""))).upper()
 
 
 @dataclass(frozen=True)

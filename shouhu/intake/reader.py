@@ -634,6 +634,8 @@ class RowResult:
 
 _SCI = re.compile(r"^[0-9.]+E\+?\d+$", re.IGNORECASE)
 _SPLIT = re.compile(r"[、,，;；/／\s]+")
+_SPACES = re.compile(r"\s+")
+_DECIMAL_ID = re.compile(r"\d{16,}\.0+")
 
 # Parent situations after which, unless the sheet says otherwise, the parent cannot act as guardian.
 _INCAPACITATING = frozenset(
@@ -1276,9 +1278,9 @@ def _id_cell(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     text = unicodedata.normalize("NFKC", str(value)).strip().lstrip("'")
-    if _SCI.match(re.sub(r"\s+", "", text)):
+    if _SCI.match(_SPACES.sub("", text)):
         raise ValidationError(lost_precision_message(text))
-    if re.fullmatch(r"\d{16,}\.0+", text):
+    if _DECIMAL_ID.fullmatch(text):
         raise ValidationError(lost_precision_message(text))
     return text
 

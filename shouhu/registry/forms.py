@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.forms.models import InlineForeignKeyField
+from django.forms.models import InlineForeignKeyField, model_to_dict
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -219,8 +219,6 @@ class ShouhuModelForm(forms.ModelForm):
         form once per file and rebinds it per row. Everything `__init__` derives from the data and
         the instance is reset here; the fields are not touched by validation.
         """
-        from django.forms.models import model_to_dict
-
         opts = self._meta
         if instance is not None:
             self.instance = instance
@@ -369,15 +367,25 @@ class ShouhuModelForm(forms.ModelForm):
             name = field.name
             if name in failed:
                 continue
-            if not field.blank and not form_field.required and data.get(name) in form_field.empty_values:
-                continue
-            # The value `construct_instance` would have left on the instance.
-            value = data[name] if name in data else getattr(instance, field.attname)
+            key = None
+            if name in data:
+                value = data[name]
+                if memo is not None:
+                    key = _memo_key(value)
+                    if key is not None and key in memo:
+                        continue  # this value was found faultless in this field before
+                if not field.blank and not form_field.required and value in form_field.empty_values:
+                    if key is not None:
+                        memo.put(key, True)  # type: ignore[union-attr]
+                    continue
+            else:
+                if not field.blank and not form_field.required:  # None: one of the form field's empty values
+                    continue
+                value = getattr(instance, field.attname)  # what `construct_instance` would have left there
             if field.blank and value in field.empty_values:
+                if key is not None:
+                    memo.put(key, True)  # type: ignore[union-attr]
                 continue
-            key = _memo_key(value) if memo is not None else None
-            if key is not None and memo.get(key, _MISSING) is not _MISSING:  # type: ignore[union-attr]
-                continue  # this value passed this field's checks before
             try:
                 field.clean(value, instance)
             except ValidationError as exc:
@@ -397,8 +405,9 @@ class ShouhuModelForm(forms.ModelForm):
             text_fields = self._text_fields = frozenset(
                 name for name, field in self.fields.items() if isinstance(field, forms.CharField)
             )
-        for name, value in list(data.items()):
-            if isinstance(value, str) and name in text_fields:
+        for name in text_fields:
+            value = data.get(name)
+            if value and isinstance(value, str):
                 data[name] = normalize_text(value) if "\n" not in value else value.strip()
         _check_past_dates(self, data)
         return data
