@@ -63,7 +63,7 @@ from shouhu.intake.preview import (
     classify,
     new_preview,
 )
-from shouhu.lib.bulkcopy import checked_as_written, insert_in_bulk
+from shouhu.lib.bulkcopy import Builder, checked_as_written, insert_in_bulk
 from shouhu.lib.writebehind import write_behind
 from shouhu.policy.signals import evaluated_by_caller
 from shouhu.registry import services as registry
@@ -220,6 +220,10 @@ def _write_batches(
     from shouhu.visits.services import plans_for_created
 
     differ = _Differ(actor)
+    new_item = Builder(
+        SurveyImportItem,
+        ["survey_import_id", "child_id", "row", "action", "version_after", "household_version_after"],
+    )
     # The records' COPYs go behind, from a thread of their own, while this one builds the next
     # batch (lib.writebehind), their foreign keys checked as they are written, not all at commit;
     # the audit chain's head is read and written once, not per batch.
@@ -235,13 +239,15 @@ def _write_batches(
                 insert_in_bulk(
                     SurveyImportItem,
                     [
-                        SurveyImportItem(
-                            survey_import=imp,
-                            child=child,
-                            row=row.raw.row,
-                            action=ItemAction.CREATED,
-                            version_after=child.version,
-                            household_version_after=child.household.version if child.household else None,
+                        new_item(
+                            {
+                                "survey_import_id": imp.pk,
+                                "child_id": child.pk,
+                                "row": row.raw.row,
+                                "action": ItemAction.CREATED,
+                                "version_after": child.version,
+                                "household_version_after": child.household.version if child.household else None,
+                            }
                         )
                         for row, child in zip(new, children, strict=True)
                     ],
