@@ -158,16 +158,17 @@ def plans_computed(
         )
     computed: dict[Any, dict[str, Any]] = {}
     zone = timezone.get_current_timezone()  # once, not per child
-    # A plan depends on nothing but these four (and today's parameters): children registered in
-    # one import share all of them, so each different plan is worked out once (`add_workdays`
+    # A plan depends on nothing but these four (and today's parameters): children registered on
+    # one day share all of them, so each different plan is worked out once (`add_workdays`
     # counting the days and the reason's translation were a twentieth of an import's own time).
     plans: dict[tuple[Any, ...], Any] = {}
     for pk, _status, region_id, registered_at in active:
-        key = (registered_at, last.get(pk), frozenset(cats.get(pk, ())), risks.get(pk, ""))
+        registered_on = timezone.localtime(registered_at, zone).date()
+        key = (registered_on, last.get(pk), frozenset(cats.get(pk, ())), risks.get(pk, ""))
         p = plans.get(key)
         if p is None:
             p = plans[key] = plan(
-                registered_on=timezone.localtime(registered_at, zone).date(),
+                registered_on=registered_on,
                 last_visit_on=key[1],
                 categories=key[2],
                 risk_level=key[3],

@@ -331,3 +331,30 @@ def test_reading_a_childs_page_writes_no_plan(client, make_child, hutang_village
     page = client.get(reverse("visits:child", args=[child.pk]))
     assert page.status_code == 200 and page.context["plan"].next_due is not None
     assert not VisitPlan.objects.filter(child=child).exists()
+
+
+def test_plans_computed_together_are_each_childs_own(make_child, hutang_village, users):
+    """Children planned in one call share a worked-out plan only when everything it depends on is
+    the same: here the day registered, a category, a visit and a risk level each tell them apart."""
+    from shouhu.registry.models import Child
+    from shouhu.visits.services import plans_computed
+
+    director = users["village_hutang"]
+    children = [make_child(hutang_village) for _ in range(6)]
+    today = timezone.localdate()
+    Child.objects.filter(pk=children[1].pk).update(registered_at=timezone.now() - timedelta(days=9))
+    _confirm(children[2], "left_behind", director)
+    Visit.objects.create(
+        child=children[3],
+        visited_on=today - timedelta(days=3),
+        state=VisitState.SUBMITTED,
+        submitted_at=timezone.now(),
+        visitor=director,
+    )
+    RiskAssessment.objects.create(child=children[4], level="red", set_by=director, reason="测试")
+    ids = [c.pk for c in children]
+    together, _gone = plans_computed(ids, today=today)
+    alone = {pk: plans_computed([pk], today=today)[0][pk] for pk in ids}
+    assert together == alone
+    assert together[children[0].pk] == together[children[5].pk]  # the same in all: one plan
+    assert len({tuple(sorted((k, str(v)) for k, v in together[pk].items())) for pk in ids[:5]}) == 5
