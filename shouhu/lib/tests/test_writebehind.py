@@ -6,6 +6,8 @@ the block, however it is left, ends the thread."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 
@@ -135,3 +137,27 @@ def test_ids_reserved_are_the_sequences_own(table):
             after = cursor.fetchone()[0]
         assert after > second[-1] + 1  # beyond the stock too: no id is given twice
     assert behind.side.closed
+
+
+def test_ids_are_taken_ahead_by_a_thread_of_their_own_and_never_given_twice(table):
+    from shouhu.registry.models import Household
+
+    name = Household._meta.db_table
+    given: list[int] = []
+    with write_behind(connection) as behind:
+        for _ in range(4):  # 80 taken at once; 40 left after these
+            given += behind.reserve(name, "id", 10)
+        assert not behind.refills
+        given += behind.reserve(name, "id", 10)  # 30 left: less than half a lot
+        assert (name, "id") in behind.refills, "the next lot is asked for before it is needed"
+        for count in [100, 7, 250, 1, 100, 400, 3] * 6:
+            ids = behind.reserve(name, "id", count)
+            assert len(ids) == count
+            given += ids
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [name])
+            after = cursor.fetchone()[0]
+    assert len(set(given)) == len(given) and max(given) < after
+    assert given == sorted(given)  # the sequence's order: nothing else took values meanwhile
+    assert behind.ids_thread is not None and behind.side.closed
+    assert not [t for t in threading.enumerate() if t.name.startswith("write-behind-ids")]
