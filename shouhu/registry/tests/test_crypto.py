@@ -272,6 +272,39 @@ def test_pinyin_keys():
     assert pinyin_keys("张三") == ("zhangsan", "zs")
 
 
+def test_pinyin_keys_read_as_pypinyins_own_lazy_pinyin():
+    """The converter made once and keeping each reading's style (`lib.text._KeptStyles`) gives
+    what `pypinyin.lazy_pinyin` gives, for every character of the common block twice over (the
+    second time from what it kept), phrases whose characters read otherwise, and mixed text."""
+    import random
+
+    from pypinyin import lazy_pinyin
+
+    def reference(name: str) -> tuple[str, str]:
+        syllables = [s.lower() for s in lazy_pinyin(name, errors="ignore") if s.strip()]
+        return "".join(syllables)[:120], "".join(s[0] for s in syllables if s)[:30]
+
+    rng = random.Random(7)
+    common = [chr(c) for c in range(0x4E00, 0x9FA6)]
+    names = ["".join(rng.sample(common, rng.choice([2, 3, 4]))) for _ in range(12000)]
+    names += [
+        "单田芳",
+        "曾小贤",
+        "乐嘉",
+        "区志强",
+        "尉迟恭",
+        "长孙无忌",
+        "重庆",
+        "银行",
+        "行长",
+        "ｚｈａｎｇ三",
+        "abc王",
+        "略",
+    ]
+    for name in names + names:
+        assert pinyin_keys(name) == reference(name), name
+
+
 def test_masks():
     assert mask_id_number("32041220150308123X") == "320412********123X"
     assert mask_phone("13812345678") == "138****5678"
