@@ -35,6 +35,7 @@ from shouhu.intake import pipeline
 from shouhu.intake import reader as r
 from shouhu.intake.columns import Kind
 from shouhu.intake.reader import CellError, RowResult, RowValidator
+from shouhu.lib.collector import fewer_collections
 from shouhu.lib.text import mask_address, mask_id_number, mask_phone
 from shouhu.registry import models as m
 
@@ -99,6 +100,7 @@ class Preview:
         return dict(self.counts)
 
 
+@fewer_collections()  # millions of short-lived objects: see lib.collector
 def preview_import(
     *,
     actor: Any,

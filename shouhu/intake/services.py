@@ -64,6 +64,7 @@ from shouhu.intake.preview import (
     new_preview,
 )
 from shouhu.lib.bulkcopy import Builder, checked_as_written, insert_in_bulk
+from shouhu.lib.collector import fewer_collections
 from shouhu.lib.writebehind import write_behind
 from shouhu.policy.signals import evaluated_by_caller
 from shouhu.registry import services as registry
@@ -129,6 +130,7 @@ def _clean(imp: SurveyImport) -> None:
     imp.full_clean(exclude=list(imp.get_deferred_fields()))
 
 
+@fewer_collections()  # millions of short-lived objects: see lib.collector
 def import_commit(
     *,
     actor: Any,
