@@ -746,6 +746,8 @@ class RowValidator:
         # Filled by `prefetch` for a batch of rows: the ledger's children with those ID numbers.
         self._known: dict[str, tuple[Any, bool]] | None = None  # index -> (pk, visible)
         self._instances: dict[Any, Any] = {}  # pk -> Child, the visible ones
+        # What the cells of a coded or date column converted to, per column (`_convert`).
+        self._converted: dict[str, dict[Any, Any]] = {}
         # True once `prefetch(mark_duplicates=True)` decides the repeated ID numbers (before
         # validation, in file order): `validate` then reads `RawRow.duplicate_of` instead.
         self.duplicates_marked = False
@@ -889,6 +891,27 @@ class RowValidator:
         return None
 
     # a row ---------------------------------------------------------------------------------------
+    def _convert(self, column: cols.Column, value: Any) -> Any:
+        """`_convert(column, value)`, kept per column for the coded and date columns, whose few
+        values repeat row after row and whose conversion is a function of the cell alone (a
+        choice's code, a yes or no, a date). A cell that fails is converted again each time (its
+        message is in the active language); at most `_KEPT` values a column."""
+        if column.kind not in _KEPT_KINDS:
+            return _convert(column, value)
+        kept = self._converted.get(column.key)
+        if kept is None:
+            kept = self._converted[column.key] = {}
+        key = (type(value), value)  # typed apart: 1.0 == True, and a date cell may be a number
+        try:
+            found = kept.get(key, _UNSEEN)
+        except TypeError:  # not a cell value a reader gives
+            return _convert(column, value)
+        if found is _UNSEEN:
+            found = _convert(column, value)
+            if len(kept) < _KEPT:
+                kept[key] = tuple(found) if type(found) is list else found
+        return list(found) if type(found) is tuple else found  # a list of codes: the row's own
+
     def validate(self, raw: RawRow) -> RowResult:
         """The row's result. Its dates are checked as of the day `registry.forms.one_day` fixed
         around a batch of rows, else as of today."""
@@ -910,10 +933,11 @@ class RowValidator:
             errors.setdefault(key, []).append(strip_tags(str(message)))
 
         values: dict[str, Any] = {}
+        convert = self._convert
         for key, value in raw.values.items():
             column = cols.BY_KEY[key]
             try:
-                values[key] = _convert(column, value)
+                values[key] = convert(column, value)
             except ValidationError as exc:
                 for message in exc.messages:
                     err(key, message)
@@ -1159,6 +1183,9 @@ class _Failed:
 
 
 _FAILED: Any = _Failed()  # a cell that could not be converted (its error is already recorded)
+_UNSEEN: Any = object()
+_KEPT = 1024
+_KEPT_KINDS = frozenset({Kind.CHOICE, Kind.GRADE, Kind.BOOL, Kind.MULTI, Kind.DATE})
 
 
 def _blank(value: Any) -> bool:
