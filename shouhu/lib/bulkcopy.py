@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from django.db import connections, models
@@ -145,24 +145,62 @@ class Builder:
             named = model._meta.get_field(name)
             assert isinstance(named, models.Field), name
             self.sets.append((name, position[named.attname], named.is_relation))
+        # The direct path: the instance's attributes as one dict, the defaults' copied and the
+        # values `data` gives put over them in one step (`_Plan`, per set of keys a `data` has).
+        self.base = dict(zip(self.attnames, self.defaults, strict=True))
+        self.made = [(self.attnames[i], make) for i, make in self.callables]
+        self.plans: dict[frozenset[str], _Plan] = {}
 
     def __call__(self, data: dict[str, Any], **links: Any) -> Any:
-        values = self.defaults.copy()
-        for i, make in self.callables:
-            values[i] = make()
-        for name, i, relation in self.sets:
-            if name in data:
-                value = data[name]
-                values[i] = getattr(value, "pk", value) if relation else value
         if self.direct:
+            keys = frozenset(data)
+            plan = self.plans.get(keys)
+            if plan is None:
+                plan = _Plan(self, keys)
+                if len(self.plans) < _PLANS:
+                    self.plans[keys] = plan
+            values = self.base.copy()
+            for attname, make in self.made:
+                values[attname] = make()
+            if plan.pick is not None:
+                picked = plan.pick(data)
+                values.update(zip(plan.attnames, (picked,) if plan.single else picked, strict=True))
+            for name, attname in plan.related:
+                value = data[name]
+                values[attname] = getattr(value, "pk", value)
             record = object.__new__(self.model)
+            record.__dict__ = values
             record._state = ModelState()
-            record.__dict__.update(zip(self.attnames, values, strict=True))
         else:
-            record = self.model(*values)
+            row = self.defaults.copy()
+            for i, make in self.callables:
+                row[i] = make()
+            for name, i, relation in self.sets:
+                if name in data:
+                    value = data[name]
+                    row[i] = getattr(value, "pk", value) if relation else value
+            record = self.model(*row)
         for name, value in links.items():  # through the descriptor: the object kept, as the keywords do
             setattr(record, name, value)
         return record
+
+
+_PLANS = 64  # sets of keys a Builder keeps its plan for (a form's cleaned data has one)
+
+
+class _Plan:
+    """Which of a Builder's `names` a `data` with these keys gives: the plain ones picked in one
+    call (`itemgetter`), each into its attribute; a relation's object made its key."""
+
+    __slots__ = ("attnames", "pick", "related", "single")
+
+    def __init__(self, builder: Builder, keys: frozenset[str]) -> None:
+        given = [(name, builder.attnames[i], relation) for name, i, relation in builder.sets if name in keys]
+        plain = [(name, attname) for name, attname, relation in given if not relation]
+        self.pick = itemgetter(*(name for name, _ in plain)) if plain else None
+        self.single = len(plain) == 1  # itemgetter of one name gives the value, not a tuple
+        self.attnames = tuple(attname for _, attname in plain)
+        self.related = tuple((name, attname) for name, attname, relation in given if relation)
 
 
 class CopyWriter:
@@ -252,24 +290,28 @@ class CopyWriter:
                 convert.append(("plain", field))
             else:
                 convert.append(("field", field))
+        # Every column's attribute read in one call; then the columns that are not plain values
+        # (`special`) replaced by what they store.
+        read = attrgetter(*(field.attname for field in fields))
+        single = len(fields) == 1
+        special = [(i, how, field) for i, (how, field) in enumerate(convert) if how != "plain"]
         rows = []
         encrypt, Sealed = crypto.encrypt, crypto.Sealed  # noqa: N806 - a class, bound locally
+        connection, alias = self.connection, self.connection.alias
         for obj in objs:
-            row = []
-            for how, field in convert:
-                if how == "plain":
-                    value = getattr(obj, field.attname)
-                elif how == "encrypt":
-                    value = getattr(obj, field.attname)
+            row: list[Any] = [read(obj)] if single else list(read(obj))
+            for i, how, field in special:
+                if how == "encrypt":
+                    value = row[i]
                     if value not in (None, ""):  # empty stays empty
-                        value = value.ciphertext if isinstance(value, Sealed) else encrypt(str(value))
+                        row[i] = value.ciphertext if isinstance(value, Sealed) else encrypt(str(value))
                 elif how == "stamp":
-                    value = field.pre_save(obj, True)
+                    row[i] = field.pre_save(obj, True)
                 else:
-                    value = field.get_db_prep_save(field.pre_save(obj, True), connection=self.connection)
-                row.append(value)
+                    row[i] = field.get_db_prep_save(field.pre_save(obj, True), connection=connection)
             rows.append(row)
-            obj._state.adding, obj._state.db = False, self.connection.alias
+            state = obj._state
+            state.adding, state.db = False, alias
         self._copy(meta.db_table, [f.column for f in fields], rows)
         self._history(model, fields, rows, history_user=history_user, history_date=history_date)
 
