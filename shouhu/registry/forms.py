@@ -177,6 +177,18 @@ def _pure_model_field(field: models.Field[Any, Any]) -> bool:
 _ModelCheck = tuple["models.Field[Any, Any]", forms.Field, "_Memo | None"]
 
 
+def _reader_of(widget: forms.Widget) -> Any:
+    """How a bulk form reads the field's value from the data: the widget's `value_from_datadict`,
+    or None where that is `data.get(name)` (Django's own for a widget that does not override
+    it, and a single choice's), which `_clean_fields` then calls itself."""
+    read = type(widget).value_from_datadict
+    if read is forms.Widget.value_from_datadict:
+        return None
+    if read is forms.widgets.ChoiceWidget.value_from_datadict and not getattr(widget, "allow_multiple_selected", True):
+        return None
+    return widget.value_from_datadict
+
+
 class ShouhuForm(forms.Form):
     """Shared behaviour: strip/NFKC text, refuse future dates, Bootstrap classes."""
 
@@ -287,7 +299,7 @@ class ShouhuModelForm(forms.ModelForm):
                     name,
                     field,
                     field.disabled or isinstance(field, forms.FileField),
-                    field.widget.value_from_datadict,
+                    _reader_of(field.widget),
                     self.add_prefix(name),
                     getattr(self, f"clean_{name}", None),
                     _Memo(texts=not _reads_text_in_the_language(field)) if _pure_form_field(field) else None,
@@ -295,14 +307,15 @@ class ShouhuModelForm(forms.ModelForm):
                 for name, field in self.fields.items()
             ]
         data, files, cleaned = self.data, self.files, self.cleaned_data
+        get = data.get
         for name, field, through_bound_field, read, html_name, clean_name, memo in plan:
             try:
                 if through_bound_field:
                     cleaned[name] = field._clean_bound_field(self[name])  # type: ignore[union-attr]
                 elif memo is None:
-                    cleaned[name] = field.clean(read(data, files, html_name))
+                    cleaned[name] = field.clean(get(html_name) if read is None else read(data, files, html_name))
                 else:
-                    raw = read(data, files, html_name)
+                    raw = get(html_name) if read is None else read(data, files, html_name)
                     key = _memo_key(raw, memo.texts)
                     value = memo.get(key, _MISSING) if key is not None else _MISSING
                     if value is _MISSING:

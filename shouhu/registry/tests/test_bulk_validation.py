@@ -225,3 +225,22 @@ def test_one_day_holds_the_date_for_the_records_validated_within_it(monkeypatch)
             assert inner == day
         assert [f.today(), f.today()] == [day, day]  # midnight passed: the batch keeps its day
     assert f.today() == date(2026, 11, 29)  # outside it, the date as it is
+
+
+@pytest.mark.parametrize("kind", ["child", "household", "member", "situation", "entrustment"])
+def test_a_field_read_as_data_get_is_one_its_widget_reads_so(db, users, kind):  # noqa: ANN001
+    """`_clean_fields` reads a value with `data.get(name)` where the plan has no reader: for each
+    field, on data with the value, without it and with a list, that is what its widget gives."""
+    form = f.bulk_form(kind, users["district"])
+    form.rebind({})
+    form.is_valid()  # builds the plan
+    plain = 0
+    for name, field, _bound, read, html_name, _clean, _memo in form._clean_plan:
+        for data in ({html_name: "x"}, {}, {html_name: ["a", "b"]}, {html_name: ""}):
+            widget_reads = field.widget.value_from_datadict(data, {}, html_name)
+            if read is None:
+                assert widget_reads == data.get(html_name), (kind, name, data)
+            else:
+                assert read(data, {}, html_name) == widget_reads
+        plain += read is None
+    assert plain > 0
