@@ -28,6 +28,7 @@ from openpyxl.utils import get_column_letter
 
 from shouhu.audit.models import Action
 from shouhu.audit.services import record
+from shouhu.lib.collector import fewer_collections
 from shouhu.lib.i18n import choice_label
 from shouhu.lib.text import mask_address, mask_id_number, mask_phone
 from shouhu.lib.workbook import (
@@ -213,6 +214,7 @@ def filters_detail(filters: LedgerFilters, query: str) -> dict[str, Any]:
     return detail
 
 
+@fewer_collections()  # a row's records and cells, short-lived, by the thousand: see lib.collector
 def write_ledger(
     out: IO[bytes],
     *,

@@ -9,6 +9,7 @@ import gc
 import threading
 import weakref
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -122,4 +123,22 @@ def test_the_survey_import_checks_and_commits_inside_the_block(db, users, hutang
     assert preview.ok
     imp = import_commit(actor=director, source=data, filename="a.xlsx", progress=progress)
     assert imp.counts["new"] == 1
+    assert thresholds and set(thresholds) == {collector.THRESHOLD}
+
+
+def test_the_ledger_export_writes_inside_the_block(db, users, monkeypatch):  # noqa: ANN001
+    import io
+
+    from shouhu.intake import export
+    from shouhu.registry.selectors import LedgerFilters
+
+    thresholds: list[int] = []
+    ledger_row = export.ledger_row
+
+    def row(*args: Any, **kwargs: Any) -> Any:
+        thresholds.append(gc.get_threshold()[0])
+        return ledger_row(*args, **kwargs)
+
+    monkeypatch.setattr(export, "ledger_row", row)
+    export.write_ledger(io.BytesIO(), actor=users["district"], filters=LedgerFilters())
     assert thresholds and set(thresholds) == {collector.THRESHOLD}
