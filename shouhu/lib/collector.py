@@ -17,10 +17,11 @@ Inside `fewer_collections()`:
   rows none came at all.
 
 The collector still runs, so the cycles a job does make (an exception's traceback, say) are still
-reclaimed, only later: at most `THRESHOLD` objects later, a few megabytes. The collector is the
-process's, so the setting is too: uses that overlap (two imports in two threads) share one, made
-by the first to enter and undone by the last to leave. A process forked inside the block (the
-import's validation processes) inherits it.
+reclaimed, only later: at most `THRESHOLD` objects later (an import's resident set stayed flat
+from its first batch to its last, bench/README.md). The collector is the process's, so the
+setting is too: uses that overlap (two imports in two threads) share one, made by the first to
+enter and undone by the last to leave. A process forked inside the block (the import's
+validation processes) inherits it.
 """
 
 from __future__ import annotations
