@@ -233,6 +233,10 @@ LOGGING = {
 
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 SIMPLE_HISTORY_REVERT_DISABLED = True
+# No index on history_date: the history is read by record (its `id`, or `child_id`/`member_id`),
+# never by date alone, and each index costs every history row written (an import of 100,000
+# children writes about 630,000).
+SIMPLE_HISTORY_DATE_INDEX = False
 
 NINJA_PAGINATION_PER_PAGE = 50
 

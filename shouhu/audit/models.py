@@ -42,17 +42,26 @@ class AuditEvent(models.Model):
     actor_name = models.CharField(_("操作人账号"), max_length=150, blank=True)
     organization_id = models.BigIntegerField(null=True, blank=True)
     organization_name = models.CharField(_("单位"), max_length=100, blank=True)
-    action = models.CharField(_("动作"), max_length=20, choices=Action.choices, db_index=True)
-    object_type = models.CharField(_("对象类型"), max_length=40, blank=True, db_index=True)
-    object_id = models.CharField(_("对象"), max_length=64, blank=True, db_index=True)
+    # Indexed in Meta: the log is filtered by action and by object id, always by equality.
+    action = models.CharField(_("动作"), max_length=20, choices=Action.choices)
+    object_type = models.CharField(_("对象类型"), max_length=40, blank=True)
+    object_id = models.CharField(_("对象"), max_length=64, blank=True)
     object_label = models.CharField(_("对象说明"), max_length=100, blank=True)
     detail = models.JSONField(_("详情"), default=dict, blank=True)
     ip = models.GenericIPAddressField(_("IP"), null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)  # unique (Meta)
 
     class Meta:
         ordering = ["-seq"]
+        # Plain btrees: a `db_index` or `unique` text column also gets a pattern-ops index for LIKE,
+        # which no query of the log makes, and every event (one per child an import creates) pays
+        # for each index. No index on object_type: nothing filters by it alone.
+        indexes = [
+            models.Index(fields=["action"], name="audit_event_action"),
+            models.Index(fields=["object_id"], name="audit_event_object_id"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["hash"], name="audit_event_hash_unique")]
         verbose_name = _("审计事件")
         verbose_name_plural = _("审计事件")
 

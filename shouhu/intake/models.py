@@ -129,7 +129,8 @@ class ItemAction(models.TextChoices):
 
 
 class SurveyImportItem(models.Model):
-    survey_import = models.ForeignKey(SurveyImport, on_delete=models.CASCADE, related_name="items")
+    # No index of its own: both unique constraints below lead with it.
+    survey_import = models.ForeignKey(SurveyImport, on_delete=models.CASCADE, related_name="items", db_index=False)
     # SET_NULL: undoing an import deletes the children it created; the item stays as the record.
     child = models.ForeignKey("registry.Child", null=True, on_delete=models.SET_NULL, related_name="+")
     row = models.PositiveIntegerField(_("行号"))

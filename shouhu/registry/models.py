@@ -138,7 +138,7 @@ class Child(models.Model):
     name_pinyin = models.CharField(max_length=120, db_index=True, editable=False)
     name_initials = models.CharField(max_length=30, db_index=True, editable=False)
     id_number = EncryptedTextField(_("身份证号"))
-    id_number_index = models.CharField(max_length=40, unique=True, editable=False)
+    id_number_index = models.CharField(max_length=40, editable=False)  # unique (Meta)
     gender = models.CharField(_("性别"), max_length=1, choices=Gender.choices)
     birth_date = models.DateField(_("出生日期"), db_index=True)
     ethnicity = models.CharField(_("民族"), max_length=20, default="汉族")
@@ -168,8 +168,8 @@ class Child(models.Model):
         _("监护评估"), max_length=10, choices=GuardianshipAssessment.choices, blank=True
     )
     status = models.CharField(
-        _("台账状态"), max_length=10, choices=LedgerStatus.choices, default=LedgerStatus.ACTIVE, db_index=True
-    )
+        _("台账状态"), max_length=10, choices=LedgerStatus.choices, default=LedgerStatus.ACTIVE
+    )  # indexed (Meta)
     exit_reason = models.CharField(_("退出原因"), max_length=20, choices=ExitReason.choices, blank=True)
     exit_date = models.DateField(_("退出日期"), null=True, blank=True)
     exit_note = models.CharField(_("退出说明"), max_length=200, blank=True)
@@ -185,7 +185,11 @@ class Child(models.Model):
     )
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
     version = models.PositiveIntegerField(default=1)
-    history = ShouhuHistoricalRecords(excluded_fields=["version", "updated_at", "name_pinyin", "name_initials"])
+    # The history is read by child (`id`) only: the ledger's indexes are not copied to it.
+    history = ShouhuHistoricalRecords(
+        excluded_fields=["version", "updated_at", "name_pinyin", "name_initials"],
+        no_db_index=["id_number_index", "birth_date", "region", "household", "status", "registered_by"],
+    )
 
     class Meta:
         verbose_name = _("儿童")
@@ -240,8 +244,12 @@ class Child(models.Model):
                 ],
                 name="child_ledger_order",
             ),
+            # Plain btrees where `db_index`/`unique` would add a pattern-ops (LIKE) twin that no
+            # query uses: a status and an ID number's blind index are matched by equality only.
+            models.Index(fields=["status"], name="child_status"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["id_number_index"], name="child_id_number_index_unique"),
             models.CheckConstraint(
                 condition=Q(status="active", exit_date__isnull=True) | Q(status="exited", exit_date__isnull=False),
                 name="child_exit_date_iff_exited",
@@ -297,7 +305,7 @@ class FamilyMember(models.Model):
     relation = models.CharField(_("与儿童关系"), max_length=20, choices=Relation.choices)
     name = models.CharField(_("姓名"), max_length=40)
     id_number = EncryptedTextField(_("身份证号"), blank=True)
-    id_number_index = models.CharField(max_length=40, blank=True, db_index=True, editable=False)
+    id_number_index = models.CharField(max_length=40, blank=True, editable=False)  # indexed in Meta
     birth_date = models.DateField(_("出生日期"), null=True, blank=True)
     phone = EncryptedTextField(_("联系电话"), blank=True)
     work_place = models.CharField(_("务工地/工作单位"), max_length=100, blank=True)
@@ -315,6 +323,8 @@ class FamilyMember(models.Model):
         ordering = ["child", "relation", "id"]
         verbose_name = _("家庭成员")
         verbose_name_plural = _("家庭成员")
+        # Looked up by equality only: a plain btree, without the pattern-ops twin `db_index` adds.
+        indexes = [models.Index(fields=["id_number_index"], name="member_id_number_index")]
 
     def __str__(self) -> str:
         return f"{self.get_relation_display()} {self.name}"
@@ -443,7 +453,7 @@ class Entrustment(models.Model):
         verbose_name=_("资格核查人"),
     )
     version = models.PositiveIntegerField(default=1)
-    history = ShouhuHistoricalRecords(excluded_fields=["version"])
+    history = ShouhuHistoricalRecords(excluded_fields=["version"], no_db_index=["eligibility_checked_by"])
 
     class Meta:
         ordering = ["child", "-since", "id"]
