@@ -1,9 +1,10 @@
 """The indexes of the tables a survey import fills, held to what their queries use.
 
 Every index costs each row written: an import of 100,000 children writes about 1.5 million rows
-into these tables, and the database checks every foreign key of each. The history tables are read by record only (`registry.history`, the undo's
-`_edited_since`), the audit log by action, object id, actor and time, always by equality or
-range, never with LIKE. An index added here should come with the query that needs it.
+into these tables, and the database checks every foreign key of each. The history tables are
+read by record only (`registry.history`, the undo's `_edited_since`), the audit log by action,
+object id, actor and time, always by equality or range, never with LIKE. An index added here
+should come with the query that needs it.
 """
 
 from __future__ import annotations
